@@ -1,0 +1,242 @@
+//! The job, as named phases in order: seed -> facts -> release -> desired state -> plan -> apply -> service.
+
+use crate::desired::{self, Content};
+use crate::error::InvalidSeed;
+use crate::facts::{self, Facts};
+use crate::fsutil;
+use crate::plan;
+use crate::release::{self, unpack};
+use crate::render;
+use crate::seed::{Config, Seed};
+use crate::systemd::{Mode, Systemd};
+use crate::users;
+use anyhow::{bail, Context, Result};
+use sha2::Digest;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub struct Options {
+    pub seed: String,
+    pub root: PathBuf,
+    pub no_start: bool,
+    pub dry_run: bool,
+    pub wait_interface: Duration,
+}
+
+/// Where success is recorded; the bootstrap's own unit uses it as its run-once condition.
+pub const STAMP: &str = "/var/lib/etcd-bootstrap/applied";
+
+pub struct Loaded {
+    pub seed: Seed,
+    pub digest: String,
+    pub facts: Facts,
+    pub cfg: Config,
+}
+
+fn check_root(root: &Path) -> Result<()> {
+    if !root.is_absolute() {
+        bail!(InvalidSeed(format!("--root {}: must be an absolute path", root.display())));
+    }
+    if !root.is_dir() {
+        bail!(InvalidSeed(format!("--root {}: not a directory", root.display())));
+    }
+    Ok(())
+}
+
+/// Phases seed + facts: read and parse the seed, wait for the interface, resolve every value.
+pub fn load(src: &str, root: &Path, wait: Duration) -> Result<Loaded> {
+    check_root(root)?;
+    let text = crate::seed::source::read(src)?;
+    let digest = format!("{:x}", sha2::Sha256::digest(text.text.as_bytes()));
+    let seed = Seed::parse(&text.origin, &text.text)?;
+    let facts0 = Facts::gather();
+    let (iface, pinned) = seed.interface_and_override(&facts0)?;
+    let (facts, address) = match pinned {
+        Some(a) => (facts0, a),
+        None => facts::wait_for_interface(&iface, wait)?,
+    };
+    let cfg = seed.resolve(&facts, address)?;
+    preflight(&cfg)?;
+    Ok(Loaded {
+        seed,
+        digest,
+        facts,
+        cfg,
+    })
+}
+
+/// What can be checked from the seed alone and would otherwise make etcd fail later and vaguely.
+pub fn preflight(cfg: &Config) -> Result<()> {
+    let name = cfg.settings.get("name").cloned().unwrap_or_default();
+    if name.is_empty() {
+        bail!(InvalidSeed("etcd_settings.name is empty; etcd needs this member's name".into()));
+    }
+    if let Some(ic) = cfg.settings.get("initial-cluster").filter(|v| !v.is_empty()) {
+        let names: Vec<&str> = ic.split(',').filter_map(|p| p.split_once('=').map(|(n, _)| n.trim())).collect();
+        if !names.contains(&name.as_str()) {
+            bail!(InvalidSeed(format!(
+                "etcd_settings.name is {name:?}, but initial-cluster only names {}; this node is member {:?} of \
+                 etcd_members, so set name to \"{{{{ etcd_member_name }}}}\" (the default) or fix etcd_members",
+                names.join(", "),
+                cfg.this_member.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn log_summary(l: &Loaded) {
+    let c = &l.cfg;
+    log::info!(
+        "seed {}: this node is member {} at {} ({}), etcd {} ({}), {} member(s)",
+        l.seed.origin,
+        c.this_member.name,
+        c.address,
+        c.interface,
+        c.release.version,
+        c.release.architecture,
+        c.members.len()
+    );
+}
+
+/// `fetch`: download, verify and stage the release. Needs no interface.
+pub fn fetch(src: &str, root: &Path) -> Result<()> {
+    check_root(root)?;
+    let seed = Seed::load(src)?;
+    let spec = seed.release(&Facts::gather())?;
+    let source = release::Source::from_config(&spec)?;
+    let fetcher = release::fetcher_for(&spec, root)?;
+    let (tarball, digest) = release::ensure_tarball(&spec, root, &source, &fetcher)?;
+    let staged = unpack::stage(&tarball, &digest, &spec.architecture, !spec.allow_unsupported_arch)?;
+    println!("{}  {}", digest, tarball.display());
+    for b in &staged.binaries {
+        println!("{}  {}", b.sha256, b.path.display());
+    }
+    Ok(())
+}
+
+pub fn render(src: &str, root: &Path, wait: Duration) -> Result<()> {
+    let l = load(src, root, wait)?;
+    print!("{}", render::unit(&l.cfg));
+    Ok(())
+}
+
+pub fn check(src: &str, root: &Path, wait: Duration) -> Result<()> {
+    let l = load(src, root, wait)?;
+    let c = &l.cfg;
+    // Building the desired state reads every certificate: a missing one fails here, not in etcd.
+    desired::build(c, root, &[])?;
+    release::Source::from_config(&c.release)?;
+    println!("ok  seed {} (sha256 {})", l.seed.origin, l.digest);
+    println!("ok  interface {} has {}", c.interface, c.address);
+    println!("ok  this node is member {} of {}", c.this_member.name, c.members.len());
+    if let Some(ic) = c.settings.get("initial-cluster").filter(|v| !v.is_empty()) {
+        println!("ok  initial-cluster {ic}");
+    }
+    println!("ok  certificates: {}", c.certificates.join(", "));
+    println!("ok  release {} from {}", c.release.version, c.release.download_url);
+    Ok(())
+}
+
+fn stamp(root: &Path, l: &Loaded) -> Result<()> {
+    let path = fsutil::under(root, Path::new(STAMP));
+    let text = format!(
+        "seed_sha256={}\netcd_version={}\nmember={}\n",
+        l.digest, l.cfg.release.version, l.cfg.this_member.name
+    );
+    if std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
+        return Ok(());
+    }
+    let dir = path.parent().context("stamp has no parent")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    fsutil::write_atomic(&path, 0o644, fsutil::Ids { uid: 0, gid: 0 }, &mut text.as_bytes())?;
+    Ok(())
+}
+
+pub fn apply(o: &Options) -> Result<()> {
+    let l = load(&o.seed, &o.root, o.wait_interface)?;
+    log_summary(&l);
+    let cfg = &l.cfg;
+    let root = o.root.as_path();
+    let sd = Systemd::new(root);
+    let live_start = matches!(sd.mode, Mode::Live) && !o.no_start;
+    if live_start && !o.dry_run {
+        sd.check_running()?;
+    }
+
+    // Phase release: the only writes before the plan, and only into the download dir (a cache).
+    let source = release::Source::from_config(&cfg.release)?;
+    let fetcher = release::fetcher_for(&cfg.release, root)?;
+    let binaries: Vec<Content> = if o.dry_run {
+        match release::cached_verified(&cfg.release, root, &source, &fetcher)? {
+            Some((tarball, digest)) => match unpack::already_staged(&tarball, &digest) {
+                Some(b) => desired::staged_binaries(&b),
+                None => pending(),
+            },
+            None => pending(),
+        }
+    } else {
+        let (tarball, digest) = release::ensure_tarball(&cfg.release, root, &source, &fetcher)?;
+        let staged = unpack::stage(&tarball, &digest, &cfg.release.architecture, !cfg.release.allow_unsupported_arch)?;
+        desired::staged_binaries(&staged.binaries)
+    };
+
+    let items = desired::build(cfg, root, &binaries)?;
+    let plan = plan::diff(root, items)?;
+    let unit = format!("{}.service", cfg.service_name);
+    let enabled = sd.is_enabled(&unit);
+
+    if o.dry_run {
+        print!("{}", plan.render());
+        if !enabled {
+            println!("enable    unit   {unit}");
+        }
+        let restart = plan.etcd_inputs_changed() && sd.is_active(&unit);
+        match (&sd.mode, o.no_start) {
+            (Mode::Live, false) if restart => println!("restart   unit   {unit}"),
+            (Mode::Live, false) if !sd.is_active(&unit) => println!("start     unit   {unit}"),
+            _ => {}
+        }
+        println!("{} change(s) planned; nothing was changed (--dry-run)", plan.changes());
+        return Ok(());
+    }
+
+    if cfg.user != "root" || cfg.group != "root" {
+        users::ensure(root, &cfg.user, &cfg.group, &cfg.data_dir)?;
+    }
+    for line in plan.render().lines().filter(|l| !l.starts_with("unchanged")) {
+        log::info!("{line}");
+    }
+    plan.apply(root)?;
+
+    if plan.unit_changed() {
+        sd.daemon_reload()?;
+    }
+    if !enabled {
+        sd.enable(&unit).with_context(|| format!("enabling {unit}"))?;
+        log::info!("enabled {unit}");
+    }
+    if live_start {
+        if sd.is_active(&unit) {
+            if plan.etcd_inputs_changed() {
+                sd.restart(&unit)?;
+                log::info!("restarting {unit}: its unit, certificates or binaries changed");
+            }
+        } else {
+            sd.start(&unit)?;
+            log::info!("starting {unit} (not waiting: the first member waits for its peers)");
+        }
+    }
+    stamp(root, &l)?;
+    if plan.changes() == 0 {
+        log::info!("nothing changed: {} is up to date", cfg.this_member.name);
+    } else {
+        log::info!("{} change(s) applied", plan.changes());
+    }
+    Ok(())
+}
+
+fn pending() -> Vec<Content> {
+    // Without a verified tarball the binaries are unknown; show them as pending installs.
+    vec![Content::Pending("etcd".into()), Content::Pending("etcdctl".into())]
+}

@@ -1,0 +1,83 @@
+//! Command line. The flags are a contract: tests, images and docs rely on them.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "etcd-bootstrap",
+    version,
+    about = "Bring up an etcd member on this node from a seed YAML",
+    long_about = "Bring up an etcd member on this node from a seed YAML.\n\n\
+The seed uses the variable names of the Ansible role githubixx.etcd (etcd_version, etcd_interface, \
+etcd_settings, etcd_settings_user, etcd_certificates, ...) plus etcd_members, the cluster. \
+`apply` downloads and verifies the etcd release, reads this node's interface address, writes the \
+certificates, etcdctl.env and the systemd unit, then enables and starts etcd. It is safe to run again: \
+a second run with the same seed changes nothing.\n\n\
+Exit codes: 0 done; 2 invalid seed or usage; 1 any other failure.",
+    after_help = "Seed sources: a path, `-` for stdin, or a file:// or https:// URL.\n\
+With --root DIR every path the seed names is a path on the target system under DIR, systemd is driven \
+offline (systemctl --root=DIR enable) and nothing is started."
+)]
+pub struct Cli {
+    /// Log more detail.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// Seed YAML: a path, `-` for stdin, or a file:// / https:// URL.
+    #[arg(long, value_name = "SRC", default_value = crate::seed::source::DEFAULT_SEED)]
+    pub seed: String,
+    /// Install into this root (an image or chroot) instead of the running system.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    crate::duration::parse(s)
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Download, verify and install etcd, write its config and unit, enable and start it.
+    Apply {
+        #[command(flatten)]
+        common: Common,
+        /// Enable etcd but do not start or restart it.
+        #[arg(long)]
+        no_start: bool,
+        /// Print the plan (create / update / unchanged for every item) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// How long to wait for the interface (etcd_interface) to exist and carry an address.
+        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
+        wait_interface: Duration,
+    },
+    /// Download, verify and unpack the release into the download dir only (for image builds;
+    /// first boot then needs no access to the mirror).
+    Fetch {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Print the systemd unit apply would write; change nothing.
+    Render {
+        #[command(flatten)]
+        common: Common,
+        /// How long to wait for the interface to carry an address.
+        #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration)]
+        wait_interface: Duration,
+    },
+    /// Validate the seed and this node's facts; change nothing.
+    Check {
+        #[command(flatten)]
+        common: Common,
+        /// How long to wait for the interface to carry an address.
+        #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration)]
+        wait_interface: Duration,
+    },
+}

@@ -1,0 +1,36 @@
+use clap::Parser;
+use etcd_bootstrap::{apply, cli, error, logging};
+
+fn main() {
+    let args = match cli::Cli::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            // --help and --version are not errors; everything else clap rejects is usage (exit 2).
+            let code = if e.use_stderr() { error::EXIT_INVALID } else { error::EXIT_OK };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    logging::init(args.verbose);
+    let result = match args.command {
+        cli::Command::Apply {
+            common,
+            no_start,
+            dry_run,
+            wait_interface,
+        } => apply::apply(&apply::Options {
+            seed: common.seed,
+            root: common.root,
+            no_start,
+            dry_run,
+            wait_interface,
+        }),
+        cli::Command::Fetch { common } => apply::fetch(&common.seed, &common.root),
+        cli::Command::Render { common, wait_interface } => apply::render(&common.seed, &common.root, wait_interface),
+        cli::Command::Check { common, wait_interface } => apply::check(&common.seed, &common.root, wait_interface),
+    };
+    if let Err(e) = result {
+        log::error!("{e:#}");
+        std::process::exit(error::exit_code(&e));
+    }
+}

@@ -1,0 +1,239 @@
+//! Desired items -> changes (create / update / unchanged) against the target root, and applying them
+//! atomically. A second run with the same seed plans nothing.
+
+use crate::desired::{Content, FileKind, Item, Meta, Who};
+use crate::fsutil::{self, Ids};
+use crate::users;
+use anyhow::{bail, Context, Result};
+use std::fmt::Write as _;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Create,
+    /// What differs: content and/or mode/owner.
+    Update { content: bool, meta: bool },
+    Unchanged,
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub item: Item,
+    pub action: Action,
+    /// For display: what differs, in words.
+    pub why: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+}
+
+fn resolve(root: &Path, who: &Who, group: bool) -> Result<Option<u32>> {
+    match who {
+        Who::Root => Ok(Some(0)),
+        Who::Named(n) if group => users::gid(root, n),
+        Who::Named(n) => users::uid(root, n),
+    }
+}
+
+/// What differs in mode/owner, in words; empty when nothing does.
+fn meta_diff(root: &Path, md: &fs::Metadata, want: &Meta) -> Result<String> {
+    let mut why = Vec::new();
+    let mode = md.permissions().mode() & 0o7777;
+    if mode != want.mode {
+        why.push(format!("mode {mode:04o} -> {:04o}", want.mode));
+    }
+    let uid = resolve(root, &want.user, false)?;
+    let gid = resolve(root, &want.group, true)?;
+    if uid != Some(md.uid()) || gid != Some(md.gid()) {
+        why.push(format!("owner -> {}:{}", want.user, want.group));
+    }
+    Ok(why.join(", "))
+}
+
+fn same_content(path: &Path, content: &Content) -> Result<bool> {
+    match content {
+        Content::Bytes(b) => Ok(crate::desired::read_small(path, b.len() as u64)?.as_deref() == Some(&b[..])),
+        Content::Staged(s) => {
+            let md = fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+            if md.len() != s.size {
+                return Ok(false);
+            }
+            Ok(fsutil::sha256_file(path)?.map(|(d, _)| d) == Some(s.sha256))
+        }
+        Content::Pending(_) => Ok(false),
+    }
+}
+
+pub fn diff(root: &Path, items: Vec<Item>) -> Result<Plan> {
+    let mut steps = Vec::new();
+    for item in items {
+        let at = fsutil::under(root, item.path());
+        let md = match fs::symlink_metadata(&at) {
+            Ok(m) => Some(m),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).with_context(|| format!("inspecting {}", at.display())),
+        };
+        let (action, why) = match (&item, md) {
+            (_, None) => (Action::Create, String::new()),
+            (Item::Dir { meta, enforce, .. }, Some(md)) => {
+                if !md.is_dir() {
+                    bail!("{} should be a directory but is not; move it away and run again", at.display());
+                }
+                let why = if *enforce { meta_diff(root, &md, meta)? } else { String::new() };
+                if why.is_empty() {
+                    (Action::Unchanged, why)
+                } else {
+                    (Action::Update { content: false, meta: true }, why)
+                }
+            }
+            (Item::File { meta, content, .. }, Some(md)) => {
+                if !md.is_file() {
+                    bail!("{} should be a regular file but is not; move it away and run again", at.display());
+                }
+                let content_differs = !same_content(&at, content)?;
+                let m = meta_diff(root, &md, meta)?;
+                let mut why = Vec::new();
+                if content_differs {
+                    why.push("content".to_string());
+                }
+                if !m.is_empty() {
+                    why.push(m.clone());
+                }
+                if !content_differs && m.is_empty() {
+                    (Action::Unchanged, String::new())
+                } else {
+                    (
+                        Action::Update {
+                            content: content_differs,
+                            meta: !m.is_empty(),
+                        },
+                        why.join(", "),
+                    )
+                }
+            }
+        };
+        steps.push(Step { item, action, why });
+    }
+    Ok(Plan { steps })
+}
+
+impl Plan {
+    pub fn changes(&self) -> usize {
+        self.steps.iter().filter(|s| s.action != Action::Unchanged).count()
+    }
+
+    /// True when something etcd reads gets new content: the one reason to restart it.
+    pub fn etcd_inputs_changed(&self) -> bool {
+        self.steps.iter().any(|s| match (&s.item, &s.action) {
+            (Item::File { kind, .. }, Action::Create | Action::Update { content: true, .. }) => kind.etcd_reads(),
+            _ => false,
+        })
+    }
+
+    pub fn unit_changed(&self) -> bool {
+        self.steps.iter().any(|s| {
+            matches!(
+                (&s.item, &s.action),
+                (Item::File { kind: FileKind::Unit, .. }, Action::Create | Action::Update { content: true, .. })
+            )
+        })
+    }
+
+    /// One line per item: action, kind, path, and mode/owner or what differs. Never file contents.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for s in &self.steps {
+            let (kind, meta) = match &s.item {
+                Item::Dir { meta, .. } => ("dir", meta),
+                Item::File { kind, meta, .. } => (kind.label(), meta),
+            };
+            let action = match s.action {
+                Action::Create => "create",
+                Action::Update { .. } => "update",
+                Action::Unchanged => "unchanged",
+            };
+            let detail = match s.action {
+                Action::Update { .. } => s.why.clone(),
+                _ => format!("{:04o} {}:{}", meta.mode, meta.user, meta.group),
+            };
+            let _ = writeln!(out, "{action:<9} {kind:<6} {} ({detail})", s.item.path().display());
+        }
+        out
+    }
+
+    /// Applies every change under `root`. The account must exist (see `users::ensure`) before this.
+    pub fn apply(&self, root: &Path) -> Result<()> {
+        for s in &self.steps {
+            if s.action == Action::Unchanged {
+                continue;
+            }
+            let at = fsutil::under(root, s.item.path());
+            match &s.item {
+                Item::Dir { meta, .. } => {
+                    if !at.exists() {
+                        if let Some(parent) = at.parent() {
+                            fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+                        }
+                        fs::create_dir(&at).with_context(|| format!("creating {}", at.display()))?;
+                    }
+                    set_meta(root, &at, meta)?;
+                }
+                Item::File { meta, content, .. } => {
+                    let rewrite = matches!(s.action, Action::Create | Action::Update { content: true, .. });
+                    if rewrite {
+                        let parent = at.parent().context("file without a parent dir")?;
+                        fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+                        let ids = ids_for(root, meta)?;
+                        match content {
+                            Content::Bytes(b) => {
+                                fsutil::write_atomic(&at, meta.mode, ids, &mut &b[..])?;
+                            }
+                            Content::Staged(sb) => {
+                                let mut f = fs::File::open(&sb.path)
+                                    .with_context(|| format!("opening staged {}", sb.path.display()))?;
+                                let got = fsutil::write_atomic(&at, meta.mode, ids, &mut f)?;
+                                // The staging dir is ours but lives on disk between runs: install only
+                                // the bytes that were verified from the tarball.
+                                if got != sb.sha256 {
+                                    let _ = fs::remove_file(&at);
+                                    bail!(
+                                        "staged {} changed since it was unpacked (sha256 {got}, expected {}); \
+                                         delete {} and run again",
+                                        sb.path.display(),
+                                        sb.sha256,
+                                        sb.path.parent().map(|p| p.display().to_string()).unwrap_or_default()
+                                    );
+                                }
+                            }
+                            Content::Pending(n) => bail!("internal: binary {n} has no staged source"),
+                        }
+                    } else {
+                        set_meta(root, &at, meta)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn ids_for(root: &Path, meta: &Meta) -> Result<Ids> {
+    let uid = resolve(root, &meta.user, false)?
+        .with_context(|| format!("user {} does not exist in {}/etc/passwd", meta.user, root.display()))?;
+    let gid = resolve(root, &meta.group, true)?
+        .with_context(|| format!("group {} does not exist in {}/etc/group", meta.group, root.display()))?;
+    Ok(Ids { uid, gid })
+}
+
+fn set_meta(root: &Path, at: &Path, meta: &Meta) -> Result<()> {
+    let ids = ids_for(root, meta)?;
+    nix::unistd::chown(at, Some(ids.uid.into()), Some(ids.gid.into()))
+        .with_context(|| format!("setting the owner of {}", at.display()))?;
+    fs::set_permissions(at, fs::Permissions::from_mode(meta.mode))
+        .with_context(|| format!("setting the mode of {}", at.display()))?;
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! sha256 digests and the role's checksum format: `sha256:<64 hex>` or `sha256:<URL of SHA256SUMS>`.
+
+use anyhow::{bail, Result};
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Sha256(pub [u8; 32]);
+
+impl fmt::Display for Sha256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Sha256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sha256({self})")
+    }
+}
+
+impl FromStr for Sha256 {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!("{s:?} is not a sha256 digest (64 hex digits)"));
+        }
+        let mut out = [0u8; 32];
+        for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
+            let hex = std::str::from_utf8(chunk).map_err(|e| e.to_string())?;
+            out[i] = u8::from_str_radix(hex, 16).map_err(|e| e.to_string())?;
+        }
+        Ok(Sha256(out))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChecksumSpec {
+    /// A digest pinned in the seed.
+    Digest(Sha256),
+    /// A SHA256SUMS file to look the tarball's name up in.
+    SumsUrl(String),
+}
+
+pub fn parse_spec(s: &str) -> Result<ChecksumSpec> {
+    let s = s.trim();
+    let Some((algo, rest)) = s.split_once(':') else {
+        bail!("{s:?} is not a checksum; write sha256:<64 hex digits> or sha256:<URL of a SHA256SUMS file>");
+    };
+    if !algo.eq_ignore_ascii_case("sha256") {
+        bail!("checksum algorithm {algo:?} is not supported; only sha256 is (sha256:<hex> or sha256:<URL>)");
+    }
+    let rest = rest.trim();
+    if rest.contains("://") {
+        return Ok(ChecksumSpec::SumsUrl(rest.to_string()));
+    }
+    rest.parse::<Sha256>()
+        .map(ChecksumSpec::Digest)
+        .map_err(|e| anyhow::anyhow!("{e}; write sha256:<64 hex digits> or sha256:<URL of a SHA256SUMS file>"))
+}
+
+/// Finds `file_name`'s digest in a `sha256sum`-style listing (`<hex>  <name>` or `<hex> *<name>`,
+/// names possibly with a leading `./` or a directory).
+pub fn find_in_sums(text: &str, file_name: &str) -> Result<Sha256> {
+    let mut seen = 0usize;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((hex, name)) = line.split_once(char::is_whitespace) else {
+            continue;
+        };
+        seen += 1;
+        let name = name.trim().trim_start_matches('*').trim_start_matches("./");
+        let base = name.rsplit('/').next().unwrap_or(name);
+        if base == file_name {
+            return hex
+                .parse::<Sha256>()
+                .map_err(|e| anyhow::anyhow!("the line for {file_name} has a bad digest: {e}"));
+        }
+    }
+    if seen == 0 {
+        bail!("it holds no `<sha256>  <file name>` lines");
+    }
+    bail!("it lists no digest for {file_name} ({seen} other files listed)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEX: &str = "3c3b3b2f1d7e0e1a0e4c95ab2d8b0a6f2c0b2fd1f1b4c0d5e6f708192a3b4c5d";
+
+    #[test]
+    fn parses_both_forms() {
+        assert_eq!(
+            parse_spec(&format!("sha256:{HEX}")).unwrap(),
+            ChecksumSpec::Digest(HEX.parse().unwrap())
+        );
+        assert_eq!(
+            parse_spec("sha256:https://example.org/v3.6.14/SHA256SUMS").unwrap(),
+            ChecksumSpec::SumsUrl("https://example.org/v3.6.14/SHA256SUMS".into())
+        );
+        assert!(parse_spec("md5:abc").unwrap_err().to_string().contains("only sha256"));
+        assert!(parse_spec("sha256:abc").unwrap_err().to_string().contains("64 hex"));
+        assert!(parse_spec(HEX).unwrap_err().to_string().contains("not a checksum"));
+    }
+
+    #[test]
+    fn digest_roundtrips() {
+        let d: Sha256 = HEX.parse().unwrap();
+        assert_eq!(d.to_string(), HEX);
+        assert!(HEX[1..].parse::<Sha256>().is_err());
+    }
+
+    #[test]
+    fn finds_names_in_sums_files() {
+        let other = "0".repeat(64);
+        let text = format!(
+            "{other}  etcd-v3.6.14-darwin-amd64.zip\n{HEX} *./etcd-v3.6.14-linux-amd64.tar.gz\n"
+        );
+        assert_eq!(
+            find_in_sums(&text, "etcd-v3.6.14-linux-amd64.tar.gz").unwrap().to_string(),
+            HEX
+        );
+        let e = find_in_sums(&text, "etcd-v3.6.14-linux-arm64.tar.gz").unwrap_err().to_string();
+        assert!(e.contains("no digest for etcd-v3.6.14-linux-arm64.tar.gz"), "{e}");
+        assert!(find_in_sums("<html>not found</html>", "x").unwrap_err().to_string().contains("no `<sha256>"));
+        let bad = "xyz  etcd.tar.gz\n";
+        assert!(find_in_sums(bad, "etcd.tar.gz").unwrap_err().to_string().contains("bad digest"));
+    }
+}

@@ -1,0 +1,141 @@
+//! The etcd release: where it comes from, its trusted digest, the verified cached tarball, and the
+//! binaries staged from it.
+//!
+//! Nothing from a tarball is used before its sha256 matched: downloads land in `<file>.partial`
+//! and are renamed into the cache only after verification.
+
+pub mod checksum;
+pub mod download;
+pub mod unpack;
+
+use crate::fsutil;
+use crate::seed::ReleaseSpec as Config;
+use anyhow::{bail, Context, Result};
+use checksum::{ChecksumSpec, Sha256};
+use download::Fetcher;
+use std::path::{Path, PathBuf};
+
+/// A SHA256SUMS file is a few KiB; more means a wrong URL.
+const MAX_SUMS_BYTES: u64 = 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub url: String,
+    pub file_name: String,
+    pub checksum: ChecksumSpec,
+}
+
+impl Source {
+    pub fn from_config(cfg: &Config) -> Result<Source> {
+        let url = cfg.download_url.clone();
+        let checksum = checksum::parse_spec(&cfg.download_checksum)
+            .map_err(|e| crate::error::invalid(format!("etcd_download_url_checksum: {e}")))?;
+        if !(url.starts_with("https://") || url.starts_with("http://") || url.starts_with("file://")) {
+            bail!(crate::error::InvalidSeed(format!(
+                "etcd_download_url: {url:?} is not an https://, http:// or file:// URL"
+            )));
+        }
+        if url.starts_with("http://") && !matches!(checksum, ChecksumSpec::Digest(_)) {
+            bail!(crate::error::InvalidSeed(format!(
+                "etcd_download_url: {url} is plain http, which anyone on the path can change; pin the digest \
+                 (etcd_download_url_checksum: sha256:<64 hex>) or use https://"
+            )));
+        }
+        if let ChecksumSpec::SumsUrl(s) = &checksum {
+            if s.starts_with("http://") {
+                bail!(crate::error::InvalidSeed(format!(
+                    "etcd_download_url_checksum: the SHA256SUMS URL {s} is plain http; use https:// or a pinned digest"
+                )));
+            }
+        }
+        let path_part = url.split(['?', '#']).next().unwrap_or(&url);
+        let file_name = path_part.rsplit('/').next().unwrap_or("").to_string();
+        if file_name.is_empty() || file_name == "." || file_name == ".." {
+            bail!(crate::error::InvalidSeed(format!(
+                "etcd_download_url: {url:?} does not end in a file name"
+            )));
+        }
+        Ok(Source { url, file_name, checksum })
+    }
+
+    /// The digest the tarball must have. Reads the SHA256SUMS file when the seed names one.
+    pub fn expected_digest(&self, fetcher: &Fetcher) -> Result<Sha256> {
+        match &self.checksum {
+            ChecksumSpec::Digest(d) => Ok(*d),
+            ChecksumSpec::SumsUrl(u) => {
+                let bytes = fetcher.fetch_small(u, MAX_SUMS_BYTES)?;
+                let text = String::from_utf8_lossy(&bytes);
+                checksum::find_in_sums(&text, &self.file_name)
+                    .with_context(|| format!("reading the checksum file {u}"))
+            }
+        }
+    }
+}
+
+pub fn fetcher_for(cfg: &Config, root: &Path) -> Result<Fetcher> {
+    let ca = cfg.download_ca_file.as_ref().map(|p| fsutil::under(root, p));
+    Fetcher::new(ca.as_deref())
+}
+
+/// Where the verified tarball is cached on this machine.
+pub fn cache_path(cfg: &Config, root: &Path, src: &Source) -> PathBuf {
+    fsutil::under(root, &cfg.download_dir).join(&src.file_name)
+}
+
+/// Makes sure a verified tarball is in the download dir and returns its path and digest.
+/// A cached tarball is re-hashed and reused if it matches; a corrupt one is replaced.
+pub fn ensure_tarball(cfg: &Config, root: &Path, src: &Source, fetcher: &Fetcher) -> Result<(PathBuf, Sha256)> {
+    let expected = src.expected_digest(fetcher)?;
+    let dir = fsutil::under(root, &cfg.download_dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating the download dir {}", dir.display()))?;
+    let dest = dir.join(&src.file_name);
+    if let Some((have, _)) = fsutil::sha256_file(&dest)? {
+        if have == expected {
+            log::info!("using cached {} (sha256 {expected} verified)", dest.display());
+            return Ok((dest, expected));
+        }
+        log::warn!(
+            "cached {} has sha256 {have}, expected {expected}; downloading it again",
+            dest.display()
+        );
+    }
+    let partial = dir.join(format!("{}.partial", src.file_name));
+    log::info!("downloading {}", src.url);
+    let (got, size) = match fetcher.download(&src.url, &partial) {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+    };
+    if got != expected {
+        let _ = std::fs::remove_file(&partial);
+        bail!(
+            "checksum mismatch for {}: downloaded {size} bytes with sha256 {got}, but {} says {expected}; \
+             nothing was installed (check etcd_version, etcd_download_url and etcd_download_url_checksum)",
+            src.url,
+            match &src.checksum {
+                ChecksumSpec::Digest(_) => "etcd_download_url_checksum".to_string(),
+                ChecksumSpec::SumsUrl(u) => u.clone(),
+            }
+        );
+    }
+    std::fs::rename(&partial, &dest).with_context(|| format!("renaming {} into place", partial.display()))?;
+    fsutil::fsync_dir(&dir)?;
+    log::info!("downloaded {} ({size} bytes, sha256 verified)", dest.display());
+    Ok((dest, got))
+}
+
+/// The cached tarball's digest if it is present and matches, without touching the network for
+/// pinned digests. For `--dry-run`, which must change nothing.
+pub fn cached_verified(cfg: &Config, root: &Path, src: &Source, fetcher: &Fetcher) -> Result<Option<(PathBuf, Sha256)>> {
+    let dest = cache_path(cfg, root, src);
+    if !dest.exists() {
+        return Ok(None);
+    }
+    let expected = src.expected_digest(fetcher)?;
+    match fsutil::sha256_file(&dest)? {
+        Some((have, _)) if have == expected => Ok(Some((dest, expected))),
+        _ => Ok(None),
+    }
+}
