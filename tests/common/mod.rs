@@ -1,0 +1,326 @@
+//! Test harness: real etcd release fixtures, a real PKI, and nodes made of a network namespace, a
+//! private mount namespace (own /var/run/wireguard) and UTS namespace (own hostname), each with a real
+//! `wg0` from wireguard-go. Everything a node starts dies with it (Drop), and `tests/support/cleanup.sh`
+//! removes what an interrupted run left (every name starts with `ebt-`).
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_etcd-bootstrap"))
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    let shown = format!("{cmd:?}");
+    let out = cmd.output().unwrap_or_else(|e| panic!("running {shown}: {e}"));
+    out
+}
+
+pub fn ok(cmd: &mut Command) -> String {
+    let shown = format!("{cmd:?}");
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "{shown} failed: {}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Release tarballs + SHA256SUMS built from real etcd 3.4.23 (Debian) and 3.5.1 (upstream, PyPI).
+/// Built once; concurrent test processes serialise on a lock file.
+pub fn fixtures() -> PathBuf {
+    let dir = repo().join("target/fixtures");
+    fs::create_dir_all(&dir).unwrap();
+    ok(Command::new("flock")
+        .arg(dir.join(".lock"))
+        .arg("bash")
+        .arg(repo().join("tests/support/fixtures.sh"))
+        .arg(&dir));
+    dir
+}
+
+pub struct Pki {
+    pub dir: PathBuf,
+}
+
+impl Pki {
+    /// `nodes`: (name, address). Node `name`'s files are in `dir/name`.
+    pub fn new(dir: &Path, nodes: &[(&str, &str)]) -> Pki {
+        let mut c = Command::new("bash");
+        c.arg(repo().join("tests/support/pki.sh")).arg(dir);
+        for (n, a) in nodes {
+            c.arg(format!("{n}={a}"));
+        }
+        ok(&mut c);
+        Pki { dir: dir.to_path_buf() }
+    }
+    pub fn node_dir(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("ca-etcd.pem")
+    }
+    pub fn client(&self) -> (PathBuf, PathBuf) {
+        (self.dir.join("cert-etcd-client.pem"), self.dir.join("cert-etcd-client-key.pem"))
+    }
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+pub fn unique(tag: &str) -> String {
+    format!("ebt-{}-{}-{}", tag, std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
+}
+
+/// One test node: netns + mount ns + UTS ns, kept alive by a holder process.
+pub struct Node {
+    pub name: String,
+    pub addr: String,
+    pub ns: String,
+    holder: Child,
+    children: Vec<Child>,
+    pub scratch: tempfile::TempDir,
+}
+
+impl Node {
+    /// A node named `name` (its hostname) whose `wg0` carries `addr`/24.
+    pub fn new(name: &str, addr: &str) -> Node {
+        let ns = unique("n");
+        fs::create_dir_all("/var/run/wireguard").unwrap();
+        ok(Command::new("ip").args(["netns", "add", &ns]));
+        let script = format!(
+            "mount -t tmpfs tmpfs /var/run/wireguard && hostname {name} && echo ready && exec sleep 100000"
+        );
+        let mut holder = Command::new("ip")
+            .args(["netns", "exec", &ns, "unshare", "--mount", "--uts", "--propagation", "private", "--", "sh", "-c"])
+            .arg(&script)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("starting the node holder");
+        let mut line = String::new();
+        BufReader::new(holder.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let mut node = Node {
+            name: name.to_string(),
+            addr: addr.to_string(),
+            ns,
+            holder,
+            children: Vec::new(),
+            scratch: tempfile::tempdir().unwrap(),
+        };
+        assert_eq!(line.trim(), "ready", "node holder for {name} did not start");
+        ok(node.cmd("ip").args(["link", "set", "lo", "up"]));
+        let wg = node
+            .cmd("wireguard-go")
+            .arg("wg0")
+            .env("WG_PROCESS_FOREGROUND", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting wireguard-go");
+        node.children.push(wg);
+        wait_until(Duration::from_secs(10), "wg0 to appear", || {
+            node.cmd("ip").args(["link", "show", "wg0"]).output().map(|o| o.status.success()).unwrap_or(false)
+        });
+        let key = node.scratch.path().join("wg.key");
+        let k = ok(Command::new("wg").arg("genkey"));
+        fs::write(&key, k).unwrap();
+        ok(node.cmd("wg").args(["set", "wg0", "listen-port", "51820", "private-key"]).arg(&key));
+        ok(node.cmd("ip").args(["addr", "add", &format!("{addr}/24"), "dev", "wg0"]));
+        ok(node.cmd("ip").args(["link", "set", "wg0", "up"]));
+        node
+    }
+
+    /// A command that runs inside this node's namespaces.
+    pub fn cmd(&self, program: &str) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg("-t").arg(self.holder.id().to_string()).args(["-m", "-u", "-n", "--", program]);
+        c
+    }
+
+    /// Runs etcd-bootstrap inside the node.
+    pub fn bootstrap(&self, args: &[&str]) -> Output {
+        let mut c = self.cmd(bin().to_str().unwrap());
+        c.args(args);
+        run(&mut c)
+    }
+
+    /// Keeps `child` to kill when the node goes.
+    pub fn adopt(&mut self, child: Child) {
+        self.children.push(child);
+    }
+
+    /// Starts etcd as the unit says: `ExecStart` of `ROOT/etc/systemd/system/<unit>`, chrooted into ROOT,
+    /// as the unit's User/Group. Its output goes to `log`.
+    pub fn start_etcd(&mut self, root: &Path, unit: &str, log: &Path) {
+        let text = fs::read_to_string(root.join("etc/systemd/system").join(unit)).unwrap();
+        let argv = etcd_bootstrap::render::parse_exec_start(&text).expect("unit has ExecStart");
+        let user = text.lines().find_map(|l| l.strip_prefix("User=")).unwrap_or("root");
+        let group = text.lines().find_map(|l| l.strip_prefix("Group=")).unwrap_or("root");
+        let uid = etcd_bootstrap::users::uid(root, user).unwrap().expect("unit user exists in the root");
+        let gid = etcd_bootstrap::users::gid(root, group).unwrap().expect("unit group exists in the root");
+        make_runnable_in_chroot(root, &argv[0]);
+        let logf = fs::File::create(log).unwrap();
+        let child = self
+            .cmd("chroot")
+            .arg(format!("--userspec={uid}:{gid}"))
+            .arg(root)
+            .args(&argv)
+            .stdout(logf.try_clone().unwrap())
+            .stderr(logf)
+            .spawn()
+            .expect("starting etcd");
+        self.children.push(child);
+    }
+
+    /// GET `url` with the client certificate, inside the node.
+    pub fn curl(&self, pki: &Pki, url: &str) -> Option<String> {
+        let (cert, key) = pki.client();
+        let out = self
+            .cmd("curl")
+            .args(["-sS", "--max-time", "3", "--cacert"])
+            .arg(pki.ca())
+            .arg("--cert")
+            .arg(cert)
+            .arg("--key")
+            .arg(key)
+            .arg(url)
+            .output()
+            .ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).to_string())
+    }
+
+    pub fn wait_healthy(&self, pki: &Pki, log: &Path) {
+        let url = format!("https://{}:2379/health", self.addr);
+        let start = Instant::now();
+        loop {
+            if let Some(body) = self.curl(pki, &url) {
+                if body.contains("\"health\":\"true\"") {
+                    return;
+                }
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                panic!(
+                    "etcd on {} never became healthy; its log:\n{}",
+                    self.name,
+                    fs::read_to_string(log).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        for c in self.children.iter_mut().rev() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+        // Anything else left in the netns (a server a test forgot) goes too.
+        if let Ok(o) = Command::new("ip").args(["netns", "pids", &self.ns]).output() {
+            for pid in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+                let _ = Command::new("kill").args(["-9", pid]).status();
+            }
+        }
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+    }
+}
+
+pub fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        if start.elapsed() > limit {
+            panic!("timed out after {limit:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Copies the shared libraries a dynamically linked binary needs into the root (Debian's etcd is
+/// dynamic; upstream's is static and needs nothing).
+pub fn make_runnable_in_chroot(root: &Path, bin_in_root: &str) {
+    let host_path = root.join(bin_in_root.trim_start_matches('/'));
+    let out = Command::new("ldd").arg(&host_path).output().unwrap();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let lib = line
+            .split("=>")
+            .nth(1)
+            .unwrap_or(line)
+            .split_whitespace()
+            .next()
+            .unwrap_or("");
+        if lib.starts_with('/') {
+            let dest = root.join(lib.trim_start_matches('/'));
+            fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            if !dest.exists() {
+                fs::copy(lib, &dest).unwrap();
+            }
+        }
+    }
+}
+
+/// A minimal target root: the accounts files a real root has.
+pub fn new_root() -> tempfile::TempDir {
+    let root = tempfile::Builder::new().prefix("ebt-root-").tempdir().unwrap();
+    fs::create_dir_all(root.path().join("etc")).unwrap();
+    fs::write(root.path().join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    fs::write(root.path().join("etc/group"), "root:x:0:\n").unwrap();
+    root
+}
+
+/// Copies a directory's files (not recursive) into `dest`.
+pub fn copy_files(src: &Path, dest: &Path) {
+    fs::create_dir_all(dest).unwrap();
+    for e in fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            fs::copy(e.path(), dest.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// mode, uid, gid of a path.
+pub fn meta(p: &Path) -> (u32, u32, u32) {
+    let m = fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    (m.mode() & 0o7777, m.uid(), m.gid())
+}
+
+/// An HTTPS mirror serving `dir`, inside `node`, on 127.0.0.1. Returns the base URL.
+pub fn start_mirror(node: &mut Node, dir: &Path, cert: &Path, key: &Path) -> String {
+    let mut child = node
+        .cmd("python3")
+        .arg(repo().join("tests/support/https_server.py"))
+        .arg(dir)
+        .arg(cert)
+        .arg(key)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starting the HTTPS mirror");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let port: u16 = line.trim().parse().expect("mirror printed its port");
+    node.adopt(child);
+    format!("https://127.0.0.1:{port}")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}

