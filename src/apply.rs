@@ -35,10 +35,16 @@ pub struct Loaded {
 
 fn check_root(root: &Path) -> Result<()> {
     if !root.is_absolute() {
-        bail!(InvalidSeed(format!("--root {}: must be an absolute path", root.display())));
+        bail!(InvalidSeed(format!(
+            "--root {}: must be an absolute path",
+            root.display()
+        )));
     }
     if !root.is_dir() {
-        bail!(InvalidSeed(format!("--root {}: not a directory", root.display())));
+        bail!(InvalidSeed(format!(
+            "--root {}: not a directory",
+            root.display()
+        )));
     }
     Ok(())
 }
@@ -69,10 +75,19 @@ pub fn load(src: &str, root: &Path, wait: Duration) -> Result<Loaded> {
 pub fn preflight(cfg: &Config) -> Result<()> {
     let name = cfg.settings.get("name").cloned().unwrap_or_default();
     if name.is_empty() {
-        bail!(InvalidSeed("etcd_settings.name is empty; etcd needs this member's name".into()));
+        bail!(InvalidSeed(
+            "etcd_settings.name is empty; etcd needs this member's name".into()
+        ));
     }
-    if let Some(ic) = cfg.settings.get("initial-cluster").filter(|v| !v.is_empty()) {
-        let names: Vec<&str> = ic.split(',').filter_map(|p| p.split_once('=').map(|(n, _)| n.trim())).collect();
+    if let Some(ic) = cfg
+        .settings
+        .get("initial-cluster")
+        .filter(|v| !v.is_empty())
+    {
+        let names: Vec<&str> = ic
+            .split(',')
+            .filter_map(|p| p.split_once('=').map(|(n, _)| n.trim()))
+            .collect();
         if !names.contains(&name.as_str()) {
             bail!(InvalidSeed(format!(
                 "etcd_settings.name is {name:?}, but initial-cluster only names {}; this node is member {:?} of \
@@ -107,7 +122,12 @@ pub fn fetch(src: &str, root: &Path) -> Result<()> {
     let source = release::Source::from_config(&spec)?;
     let fetcher = release::fetcher_for(&spec, root)?;
     let (tarball, digest) = release::ensure_tarball(&spec, root, &source, &fetcher)?;
-    let staged = unpack::stage(&tarball, &digest, &spec.architecture, !spec.allow_unsupported_arch)?;
+    let staged = unpack::stage(
+        &tarball,
+        &digest,
+        &spec.architecture,
+        !spec.allow_unsupported_arch,
+    )?;
     println!("{}  {}", digest, tarball.display());
     for b in &staged.binaries {
         println!("{}  {}", b.sha256, b.path.display());
@@ -129,12 +149,48 @@ pub fn check(src: &str, root: &Path, wait: Duration) -> Result<()> {
     release::Source::from_config(&c.release)?;
     println!("ok  seed {} (sha256 {})", l.seed.origin, l.digest);
     println!("ok  interface {} has {}", c.interface, c.address);
-    println!("ok  this node is member {} of {}", c.this_member.name, c.members.len());
+    println!(
+        "ok  this node is member {} of {}",
+        c.this_member.name,
+        c.members.len()
+    );
     if let Some(ic) = c.settings.get("initial-cluster").filter(|v| !v.is_empty()) {
         println!("ok  initial-cluster {ic}");
     }
     println!("ok  certificates: {}", c.certificates.join(", "));
-    println!("ok  release {} from {}", c.release.version, c.release.download_url);
+    println!(
+        "ok  release {} from {}",
+        c.release.version, c.release.download_url
+    );
+    Ok(())
+}
+
+pub fn health(
+    src: &str,
+    root: &Path,
+    endpoints: Option<&str>,
+    wait: Duration,
+    output: crate::cli::Output,
+) -> Result<()> {
+    let l = load(src, root, Duration::ZERO)?;
+    let eps = match endpoints {
+        Some(e) => crate::health::parse_endpoints(e)?,
+        None => crate::health::default_endpoints(&l.cfg),
+    };
+    let checker = crate::health::Checker::new(&l.cfg, root)?;
+    let statuses = checker.wait_all(&eps, wait);
+    match output {
+        crate::cli::Output::Text => {
+            for s in &statuses {
+                println!("{}", s.line());
+            }
+        }
+        crate::cli::Output::Json => println!("{}", serde_json::to_string(&statuses)?),
+    }
+    let bad = statuses.iter().filter(|s| !s.healthy).count();
+    if bad > 0 {
+        bail!("{bad} of {} endpoint(s) unhealthy", statuses.len());
+    }
     Ok(())
 }
 
@@ -149,7 +205,12 @@ fn stamp(root: &Path, l: &Loaded) -> Result<()> {
     }
     let dir = path.parent().context("stamp has no parent")?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    fsutil::write_atomic(&path, 0o644, fsutil::Ids { uid: 0, gid: 0 }, &mut text.as_bytes())?;
+    fsutil::write_atomic(
+        &path,
+        0o644,
+        fsutil::Ids { uid: 0, gid: 0 },
+        &mut text.as_bytes(),
+    )?;
     Ok(())
 }
 
@@ -177,7 +238,12 @@ pub fn apply(o: &Options) -> Result<()> {
         }
     } else {
         let (tarball, digest) = release::ensure_tarball(&cfg.release, root, &source, &fetcher)?;
-        let staged = unpack::stage(&tarball, &digest, &cfg.release.architecture, !cfg.release.allow_unsupported_arch)?;
+        let staged = unpack::stage(
+            &tarball,
+            &digest,
+            &cfg.release.architecture,
+            !cfg.release.allow_unsupported_arch,
+        )?;
         desired::staged_binaries(&staged.binaries)
     };
 
@@ -197,14 +263,21 @@ pub fn apply(o: &Options) -> Result<()> {
             (Mode::Live, false) if !sd.is_active(&unit) => println!("start     unit   {unit}"),
             _ => {}
         }
-        println!("{} change(s) planned; nothing was changed (--dry-run)", plan.changes());
+        println!(
+            "{} change(s) planned; nothing was changed (--dry-run)",
+            plan.changes()
+        );
         return Ok(());
     }
 
     if cfg.user != "root" || cfg.group != "root" {
         users::ensure(root, &cfg.user, &cfg.group, &cfg.data_dir)?;
     }
-    for line in plan.render().lines().filter(|l| !l.starts_with("unchanged")) {
+    for line in plan
+        .render()
+        .lines()
+        .filter(|l| !l.starts_with("unchanged"))
+    {
         log::info!("{line}");
     }
     plan.apply(root)?;
@@ -213,7 +286,8 @@ pub fn apply(o: &Options) -> Result<()> {
         sd.daemon_reload()?;
     }
     if !enabled {
-        sd.enable(&unit).with_context(|| format!("enabling {unit}"))?;
+        sd.enable(&unit)
+            .with_context(|| format!("enabling {unit}"))?;
         log::info!("enabled {unit}");
     }
     if live_start {
@@ -238,5 +312,8 @@ pub fn apply(o: &Options) -> Result<()> {
 
 fn pending() -> Vec<Content> {
     // Without a verified tarball the binaries are unknown; show them as pending installs.
-    vec![Content::Pending("etcd".into()), Content::Pending("etcdctl".into())]
+    vec![
+        Content::Pending("etcd".into()),
+        Content::Pending("etcdctl".into()),
+    ]
 }

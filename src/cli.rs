@@ -42,6 +42,12 @@ fn duration(s: &str) -> Result<Duration, String> {
     crate::duration::parse(s)
 }
 
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Text,
+    Json,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Download, verify and install etcd, write its config and unit, enable and start it.
@@ -71,6 +77,21 @@ pub enum Command {
         /// How long to wait for the interface to carry an address.
         #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration)]
         wait_interface: Duration,
+    },
+    /// Check every member's /health over TLS with the client certificate (like `etcdctl endpoint health`).
+    /// Exit 0 only when every endpoint is healthy.
+    Health {
+        #[command(flatten)]
+        common: Common,
+        /// Comma-separated client URLs; default: every member's from the seed.
+        #[arg(long, value_name = "URL,...")]
+        endpoints: Option<String>,
+        /// Poll with backoff until all are healthy or this long has passed.
+        #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration)]
+        wait: Duration,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
     },
     /// Validate the seed and this node's facts; change nothing.
     Check {

@@ -55,7 +55,10 @@ pub enum FileKind {
 impl FileKind {
     /// etcd reads these: a changed one means a restart.
     pub fn etcd_reads(self) -> bool {
-        matches!(self, FileKind::Certificate | FileKind::Key | FileKind::Binary | FileKind::Unit)
+        matches!(
+            self,
+            FileKind::Certificate | FileKind::Key | FileKind::Binary | FileKind::Unit
+        )
     }
     pub fn label(self) -> &'static str {
         match self {
@@ -71,8 +74,17 @@ impl FileKind {
 #[derive(Debug, Clone)]
 pub enum Item {
     /// `enforce`: set mode and owner on an existing dir too. Off for shared dirs like /usr/local/bin.
-    Dir { path: PathBuf, meta: Meta, enforce: bool },
-    File { path: PathBuf, meta: Meta, content: Content, kind: FileKind },
+    Dir {
+        path: PathBuf,
+        meta: Meta,
+        enforce: bool,
+    },
+    File {
+        path: PathBuf,
+        meta: Meta,
+        content: Content,
+        kind: FileKind,
+    },
 }
 
 impl Item {
@@ -124,8 +136,16 @@ fn certificates(cfg: &Config, root: &Path) -> Result<Vec<(String, Vec<u8>)>> {
 
 /// Every item, in the order apply creates them (dirs before what goes in them).
 pub fn build(cfg: &Config, root: &Path, binaries: &[Content]) -> Result<Vec<Item>> {
-    let group = if cfg.group == "root" { Who::Root } else { Who::Named(cfg.group.clone()) };
-    let user = if cfg.user == "root" { Who::Root } else { Who::Named(cfg.user.clone()) };
+    let group = if cfg.group == "root" {
+        Who::Root
+    } else {
+        Who::Named(cfg.group.clone())
+    };
+    let user = if cfg.user == "root" {
+        Who::Root
+    } else {
+        Who::Named(cfg.user.clone())
+    };
     let root_meta = |mode| Meta {
         mode,
         user: Who::Root,
@@ -160,7 +180,9 @@ pub fn build(cfg: &Config, root: &Path, binaries: &[Content]) -> Result<Vec<Item
         items.push(Item::File {
             path: PathBuf::from(users::SYSUSERS_PATH),
             meta: root_meta(0o644),
-            content: Content::Bytes(users::sysusers_conf(&cfg.user, &cfg.group, &cfg.data_dir).into_bytes()),
+            content: Content::Bytes(
+                users::sysusers_conf(&cfg.user, &cfg.group, &cfg.data_dir).into_bytes(),
+            ),
             kind: FileKind::Config,
         });
     }
@@ -180,7 +202,11 @@ pub fn build(cfg: &Config, root: &Path, binaries: &[Content]) -> Result<Vec<Item
                 root_meta(0o644)
             },
             content: Content::Bytes(bytes),
-            kind: if key { FileKind::Key } else { FileKind::Certificate },
+            kind: if key {
+                FileKind::Key
+            } else {
+                FileKind::Certificate
+            },
         });
     }
     items.push(Item::File {
@@ -219,7 +245,9 @@ pub fn staged_binaries(staged: &[StagedBinary]) -> Vec<Content> {
 /// Reads an installed file's bytes when it is small enough to compare in memory.
 pub fn read_small(path: &Path, limit: u64) -> Result<Option<Vec<u8>>> {
     match std::fs::metadata(path) {
-        Ok(m) if m.len() <= limit => Ok(Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)),
+        Ok(m) if m.len() <= limit => Ok(Some(
+            std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        )),
         Ok(_) => Ok(None),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),

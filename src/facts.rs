@@ -54,7 +54,9 @@ impl Facts {
                 ipv6: i.ipv6.iter().map(|n| n.addr()).collect(),
             })
             .collect();
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/root"));
         Facts {
             hostname,
             nodename,
@@ -119,10 +121,14 @@ pub fn wait_for_interface(iface: &str, timeout: Duration) -> Result<(Facts, IpAd
                 Some(_) => format!("interface {iface} exists but has no usable address"),
                 None => format!("interface {iface} does not exist"),
             };
+            let waited = if timeout.is_zero() {
+                String::new()
+            } else {
+                format!(" after waiting {}s", timeout.as_secs_f64())
+            };
             bail!(
-                "{state} after waiting {:?} (interfaces here: {}); bring {iface} up first (e.g. wg-quick@{iface}), \
+                "{state}{waited} (interfaces here: {}); bring {iface} up first (e.g. wg-quick@{iface}), \
                  or set etcd_interface to the right interface, or etcd_address to the address to use",
-                timeout,
                 facts.interface_summary()
             );
         }
@@ -157,7 +163,10 @@ mod tests {
     fn missing_interface_times_out_with_a_clear_message() {
         let err = wait_for_interface("does-not-exist0", Duration::from_millis(10)).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("interface does-not-exist0 does not exist"), "{msg}");
+        assert!(
+            msg.contains("interface does-not-exist0 does not exist"),
+            "{msg}"
+        );
         assert!(msg.contains("etcd_address"), "{msg}");
     }
 }

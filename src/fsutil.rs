@@ -84,7 +84,10 @@ pub fn write_atomic(path: &Path, mode: u32, ids: Ids, src: &mut dyn Read) -> Res
     let dir = path
         .parent()
         .with_context(|| format!("{} has no parent directory", path.display()))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.etcd-bootstrap-{}.tmp", std::process::id()));
     let _ = fs::remove_file(&tmp);
     let result = (|| -> Result<Sha256> {
@@ -107,9 +110,11 @@ pub fn write_atomic(path: &Path, mode: u32, ids: Ids, src: &mut dyn Read) -> Res
             .into_inner()
             .map_err(|e| e.into_error())
             .with_context(|| format!("writing {}", path.display()))?;
-        f.sync_all().with_context(|| format!("syncing {}", tmp.display()))?;
+        f.sync_all()
+            .with_context(|| format!("syncing {}", tmp.display()))?;
         drop(f);
-        fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+        fs::rename(&tmp, path)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
         fsync_dir(dir)?;
         Ok(digest)
     })();
@@ -126,9 +131,18 @@ mod tests {
 
     #[test]
     fn under_root_joins_absolute_paths() {
-        assert_eq!(under(Path::new("/mnt"), Path::new("/etc/etcd")), PathBuf::from("/mnt/etc/etcd"));
-        assert_eq!(under(Path::new("/"), Path::new("/etc/etcd")), PathBuf::from("/etc/etcd"));
-        assert_eq!(under(Path::new("/mnt"), Path::new("/")), PathBuf::from("/mnt"));
+        assert_eq!(
+            under(Path::new("/mnt"), Path::new("/etc/etcd")),
+            PathBuf::from("/mnt/etc/etcd")
+        );
+        assert_eq!(
+            under(Path::new("/"), Path::new("/etc/etcd")),
+            PathBuf::from("/etc/etcd")
+        );
+        assert_eq!(
+            under(Path::new("/mnt"), Path::new("/")),
+            PathBuf::from("/mnt")
+        );
     }
 
     #[test]

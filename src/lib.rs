@@ -10,6 +10,7 @@ pub mod duration;
 pub mod error;
 pub mod facts;
 pub mod fsutil;
+pub mod health;
 pub mod logging;
 pub mod plan;
 pub mod release;

@@ -18,17 +18,28 @@ impl Log for Stderr {
             Level::Warn => "warning: ",
             _ => "",
         };
-        let _ = writeln!(std::io::stderr().lock(), "etcd-bootstrap: {prefix}{}", r.args());
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "etcd-bootstrap: {prefix}{}",
+            r.args()
+        );
     }
     fn flush(&self) {}
 }
 
 pub fn init(verbose: bool) {
-    let level = if verbose { LevelFilter::Debug } else { LevelFilter::Info };
+    let level = if verbose {
+        LevelFilter::Debug
+    } else {
+        LevelFilter::Info
+    };
     log::set_max_level(level);
     if systemd_journal_logger::connected_to_journal() {
         if let Ok(j) = systemd_journal_logger::JournalLog::new() {
-            if j.with_syslog_identifier("etcd-bootstrap".to_string()).install().is_ok() {
+            if j.with_syslog_identifier("etcd-bootstrap".to_string())
+                .install()
+                .is_ok()
+            {
                 return;
             }
         }

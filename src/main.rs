@@ -6,7 +6,11 @@ fn main() {
         Ok(a) => a,
         Err(e) => {
             // --help and --version are not errors; everything else clap rejects is usage (exit 2).
-            let code = if e.use_stderr() { error::EXIT_INVALID } else { error::EXIT_OK };
+            let code = if e.use_stderr() {
+                error::EXIT_INVALID
+            } else {
+                error::EXIT_OK
+            };
             let _ = e.print();
             std::process::exit(code);
         }
@@ -26,8 +30,26 @@ fn main() {
             wait_interface,
         }),
         cli::Command::Fetch { common } => apply::fetch(&common.seed, &common.root),
-        cli::Command::Render { common, wait_interface } => apply::render(&common.seed, &common.root, wait_interface),
-        cli::Command::Check { common, wait_interface } => apply::check(&common.seed, &common.root, wait_interface),
+        cli::Command::Render {
+            common,
+            wait_interface,
+        } => apply::render(&common.seed, &common.root, wait_interface),
+        cli::Command::Health {
+            common,
+            endpoints,
+            wait,
+            output,
+        } => apply::health(
+            &common.seed,
+            &common.root,
+            endpoints.as_deref(),
+            wait,
+            output,
+        ),
+        cli::Command::Check {
+            common,
+            wait_interface,
+        } => apply::check(&common.seed, &common.root, wait_interface),
     };
     if let Err(e) = result {
         log::error!("{e:#}");

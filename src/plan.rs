@@ -14,7 +14,10 @@ use std::path::Path;
 pub enum Action {
     Create,
     /// What differs: content and/or mode/owner.
-    Update { content: bool, meta: bool },
+    Update {
+        content: bool,
+        meta: bool,
+    },
     Unchanged,
 }
 
@@ -56,7 +59,9 @@ fn meta_diff(root: &Path, md: &fs::Metadata, want: &Meta) -> Result<String> {
 
 fn same_content(path: &Path, content: &Content) -> Result<bool> {
     match content {
-        Content::Bytes(b) => Ok(crate::desired::read_small(path, b.len() as u64)?.as_deref() == Some(&b[..])),
+        Content::Bytes(b) => {
+            Ok(crate::desired::read_small(path, b.len() as u64)?.as_deref() == Some(&b[..]))
+        }
         Content::Staged(s) => {
             let md = fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
             if md.len() != s.size {
@@ -81,18 +86,34 @@ pub fn diff(root: &Path, items: Vec<Item>) -> Result<Plan> {
             (_, None) => (Action::Create, String::new()),
             (Item::Dir { meta, enforce, .. }, Some(md)) => {
                 if !md.is_dir() {
-                    bail!("{} should be a directory but is not; move it away and run again", at.display());
+                    bail!(
+                        "{} should be a directory but is not; move it away and run again",
+                        at.display()
+                    );
                 }
-                let why = if *enforce { meta_diff(root, &md, meta)? } else { String::new() };
+                let why = if *enforce {
+                    meta_diff(root, &md, meta)?
+                } else {
+                    String::new()
+                };
                 if why.is_empty() {
                     (Action::Unchanged, why)
                 } else {
-                    (Action::Update { content: false, meta: true }, why)
+                    (
+                        Action::Update {
+                            content: false,
+                            meta: true,
+                        },
+                        why,
+                    )
                 }
             }
             (Item::File { meta, content, .. }, Some(md)) => {
                 if !md.is_file() {
-                    bail!("{} should be a regular file but is not; move it away and run again", at.display());
+                    bail!(
+                        "{} should be a regular file but is not; move it away and run again",
+                        at.display()
+                    );
                 }
                 let content_differs = !same_content(&at, content)?;
                 let m = meta_diff(root, &md, meta)?;
@@ -123,13 +144,18 @@ pub fn diff(root: &Path, items: Vec<Item>) -> Result<Plan> {
 
 impl Plan {
     pub fn changes(&self) -> usize {
-        self.steps.iter().filter(|s| s.action != Action::Unchanged).count()
+        self.steps
+            .iter()
+            .filter(|s| s.action != Action::Unchanged)
+            .count()
     }
 
     /// True when something etcd reads gets new content: the one reason to restart it.
     pub fn etcd_inputs_changed(&self) -> bool {
         self.steps.iter().any(|s| match (&s.item, &s.action) {
-            (Item::File { kind, .. }, Action::Create | Action::Update { content: true, .. }) => kind.etcd_reads(),
+            (Item::File { kind, .. }, Action::Create | Action::Update { content: true, .. }) => {
+                kind.etcd_reads()
+            }
             _ => false,
         })
     }
@@ -138,7 +164,13 @@ impl Plan {
         self.steps.iter().any(|s| {
             matches!(
                 (&s.item, &s.action),
-                (Item::File { kind: FileKind::Unit, .. }, Action::Create | Action::Update { content: true, .. })
+                (
+                    Item::File {
+                        kind: FileKind::Unit,
+                        ..
+                    },
+                    Action::Create | Action::Update { content: true, .. }
+                )
             )
         })
     }
@@ -160,7 +192,11 @@ impl Plan {
                 Action::Update { .. } => s.why.clone(),
                 _ => format!("{:04o} {}:{}", meta.mode, meta.user, meta.group),
             };
-            let _ = writeln!(out, "{action:<9} {kind:<6} {} ({detail})", s.item.path().display());
+            let _ = writeln!(
+                out,
+                "{action:<9} {kind:<6} {} ({detail})",
+                s.item.path().display()
+            );
         }
         out
     }
@@ -176,25 +212,32 @@ impl Plan {
                 Item::Dir { meta, .. } => {
                     if !at.exists() {
                         if let Some(parent) = at.parent() {
-                            fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+                            fs::create_dir_all(parent)
+                                .with_context(|| format!("creating {}", parent.display()))?;
                         }
-                        fs::create_dir(&at).with_context(|| format!("creating {}", at.display()))?;
+                        fs::create_dir(&at)
+                            .with_context(|| format!("creating {}", at.display()))?;
                     }
                     set_meta(root, &at, meta)?;
                 }
                 Item::File { meta, content, .. } => {
-                    let rewrite = matches!(s.action, Action::Create | Action::Update { content: true, .. });
+                    let rewrite = matches!(
+                        s.action,
+                        Action::Create | Action::Update { content: true, .. }
+                    );
                     if rewrite {
                         let parent = at.parent().context("file without a parent dir")?;
-                        fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+                        fs::create_dir_all(parent)
+                            .with_context(|| format!("creating {}", parent.display()))?;
                         let ids = ids_for(root, meta)?;
                         match content {
                             Content::Bytes(b) => {
                                 fsutil::write_atomic(&at, meta.mode, ids, &mut &b[..])?;
                             }
                             Content::Staged(sb) => {
-                                let mut f = fs::File::open(&sb.path)
-                                    .with_context(|| format!("opening staged {}", sb.path.display()))?;
+                                let mut f = fs::File::open(&sb.path).with_context(|| {
+                                    format!("opening staged {}", sb.path.display())
+                                })?;
                                 let got = fsutil::write_atomic(&at, meta.mode, ids, &mut f)?;
                                 // The staging dir is ours but lives on disk between runs: install only
                                 // the bytes that were verified from the tarball.
@@ -209,7 +252,9 @@ impl Plan {
                                     );
                                 }
                             }
-                            Content::Pending(n) => bail!("internal: binary {n} has no staged source"),
+                            Content::Pending(n) => {
+                                bail!("internal: binary {n} has no staged source")
+                            }
                         }
                     } else {
                         set_meta(root, &at, meta)?;
@@ -222,10 +267,20 @@ impl Plan {
 }
 
 fn ids_for(root: &Path, meta: &Meta) -> Result<Ids> {
-    let uid = resolve(root, &meta.user, false)?
-        .with_context(|| format!("user {} does not exist in {}/etc/passwd", meta.user, root.display()))?;
-    let gid = resolve(root, &meta.group, true)?
-        .with_context(|| format!("group {} does not exist in {}/etc/group", meta.group, root.display()))?;
+    let uid = resolve(root, &meta.user, false)?.with_context(|| {
+        format!(
+            "user {} does not exist in {}/etc/passwd",
+            meta.user,
+            root.display()
+        )
+    })?;
+    let gid = resolve(root, &meta.group, true)?.with_context(|| {
+        format!(
+            "group {} does not exist in {}/etc/group",
+            meta.group,
+            root.display()
+        )
+    })?;
     Ok(Ids { uid, gid })
 }
 

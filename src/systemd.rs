@@ -22,7 +22,11 @@ fn systemctl(args: &[&str]) -> Result<String> {
         .output()
         .with_context(|| format!("running {shown} (is systemd installed?)"))?;
     if !out.status.success() {
-        bail!("{shown} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "{shown} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }

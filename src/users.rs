@@ -53,10 +53,16 @@ pub fn ids(root: &Path, user: &str, group: &str) -> Result<Option<Ids>> {
 pub fn sysusers_conf(user: &str, group: &str, home: &Path) -> String {
     let mut s = String::from("# Written by etcd-bootstrap: the account etcd runs as.\n");
     if user == group {
-        s.push_str(&format!("u {user} - \"etcd\" {} /usr/sbin/nologin\n", home.display()));
+        s.push_str(&format!(
+            "u {user} - \"etcd\" {} /usr/sbin/nologin\n",
+            home.display()
+        ));
     } else {
         s.push_str(&format!("g {group} -\n"));
-        s.push_str(&format!("u {user} - \"etcd\" {} /usr/sbin/nologin\n", home.display()));
+        s.push_str(&format!(
+            "u {user} - \"etcd\" {} /usr/sbin/nologin\n",
+            home.display()
+        ));
         s.push_str(&format!("m {user} {group}\n"));
     }
     s
@@ -72,16 +78,26 @@ fn have(cmd: &str) -> Option<PathBuf> {
 
 fn run(mut cmd: Command, input: Option<&str>) -> Result<()> {
     let shown = format!("{cmd:?}");
-    cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     cmd.stdout(Stdio::null());
     cmd.stderr(Stdio::piped());
     let mut child = cmd.spawn().with_context(|| format!("running {shown}"))?;
     if let Some(i) = input {
         child.stdin.take().unwrap().write_all(i.as_bytes())?;
     }
-    let out = child.wait_with_output().with_context(|| format!("running {shown}"))?;
+    let out = child
+        .wait_with_output()
+        .with_context(|| format!("running {shown}"))?;
     if !out.status.success() {
-        bail!("{shown} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "{shown} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(())
 }
@@ -106,13 +122,21 @@ pub fn ensure(root: &Path, user: &str, group: &str, home: &Path) -> Result<Ids> 
         }
         if uid(root, user)?.is_none() {
             let mut c = Command::new("useradd");
-            c.args(["--root", &root.display().to_string(), "--system", "--no-create-home"])
-                .args(["--gid", group, "--home-dir", &home.display().to_string()])
-                .args(["--shell", "/usr/sbin/nologin", user]);
+            c.args([
+                "--root",
+                &root.display().to_string(),
+                "--system",
+                "--no-create-home",
+            ])
+            .args(["--gid", group, "--home-dir", &home.display().to_string()])
+            .args(["--shell", "/usr/sbin/nologin", user]);
             run(c, None).with_context(|| format!("creating user {user}"))?;
         }
     }
     ids(root, user, group)?.with_context(|| {
-        format!("user {user} / group {group} still missing from {}/etc/passwd after creating them", root.display())
+        format!(
+            "user {user} / group {group} still missing from {}/etc/passwd after creating them",
+            root.display()
+        )
     })
 }

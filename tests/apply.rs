@@ -49,29 +49,55 @@ fn setup(release: &str) -> Setup {
 }
 
 fn apply(s: &Setup, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["apply", "--seed", s.seed.to_str().unwrap(), "--root", s.root.path().to_str().unwrap()];
+    let mut args = vec![
+        "apply",
+        "--seed",
+        s.seed.to_str().unwrap(),
+        "--root",
+        s.root.path().to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     s.node.bootstrap(&args)
 }
 
 fn assert_installed(s: &Setup, version: &str, tarball: &Path) {
     let r = s.root.path();
-    let etcd_uid = etcd_bootstrap::users::uid(r, "etcd").unwrap().expect("etcd user created in the root");
-    let etcd_gid = etcd_bootstrap::users::gid(r, "etcd").unwrap().expect("etcd group created in the root");
+    let etcd_uid = etcd_bootstrap::users::uid(r, "etcd")
+        .unwrap()
+        .expect("etcd user created in the root");
+    let etcd_gid = etcd_bootstrap::users::gid(r, "etcd")
+        .unwrap()
+        .expect("etcd group created in the root");
     assert_ne!(etcd_uid, 0);
     assert_eq!(meta(&r.join("etc/etcd")), (0o750, 0, etcd_gid));
     assert_eq!(meta(&r.join("var/lib/etcd")), (0o700, etcd_uid, etcd_gid));
-    for key in ["cert-etcd-server-key.pem", "cert-etcd-peer-key.pem", "cert-etcd-client-key.pem"] {
-        assert_eq!(meta(&r.join("etc/etcd").join(key)), (0o640, 0, etcd_gid), "{key}");
+    for key in [
+        "cert-etcd-server-key.pem",
+        "cert-etcd-peer-key.pem",
+        "cert-etcd-client-key.pem",
+    ] {
+        assert_eq!(
+            meta(&r.join("etc/etcd").join(key)),
+            (0o640, 0, etcd_gid),
+            "{key}"
+        );
     }
-    for cert in ["ca-etcd.pem", "cert-etcd-server.pem", "cert-etcd-peer.pem", "etcdctl.env"] {
+    for cert in [
+        "ca-etcd.pem",
+        "cert-etcd-server.pem",
+        "cert-etcd-peer.pem",
+        "etcdctl.env",
+    ] {
         assert_eq!(meta(&r.join("etc/etcd").join(cert)).0, 0o644, "{cert}");
     }
     assert_eq!(
         fs::read(r.join("etc/etcd/cert-etcd-server.pem")).unwrap(),
         fs::read(s.pki.node_dir(NAME).join("cert-etcd-server.pem")).unwrap()
     );
-    assert!(!r.join("etc/etcd/ca-etcd-key.pem").exists(), "the CA key must never be installed");
+    assert!(
+        !r.join("etc/etcd/ca-etcd-key.pem").exists(),
+        "the CA key must never be installed"
+    );
 
     // The binaries are exactly the tarball's.
     let mut want = std::process::Command::new("sh");
@@ -85,7 +111,10 @@ fn assert_installed(s: &Setup, version: &str, tarball: &Path) {
     for b in ["etcd", "etcdctl"] {
         assert_eq!(meta(&r.join("usr/local/bin").join(b)), (0o755, 0, 0), "{b}");
     }
-    let v = ok(s.node.cmd(r.join("usr/local/bin/etcd").to_str().unwrap()).arg("--version"));
+    let v = ok(s
+        .node
+        .cmd(r.join("usr/local/bin/etcd").to_str().unwrap())
+        .arg("--version"));
     assert!(v.contains(version), "{v}");
 
     // The unit: the role's options, the ordering, and one sorted flag per line.
@@ -105,9 +134,15 @@ fn assert_installed(s: &Setup, version: &str, tarball: &Path) {
         &format!("  --name=\"{NAME}\" \\"),
         "  --log-outputs=\"stderr\" \\",
     ] {
-        assert!(unit.lines().any(|l| l == line), "unit lacks {line:?}:\n{unit}");
+        assert!(
+            unit.lines().any(|l| l == line),
+            "unit lacks {line:?}:\n{unit}"
+        );
     }
-    assert!(!unit.contains("wal-dir"), "an empty setting renders no flag:\n{unit}");
+    assert!(
+        !unit.contains("wal-dir"),
+        "an empty setting renders no flag:\n{unit}"
+    );
     assert!(!unit.contains("enable-v2"), "{unit}");
     let flags: Vec<&str> = unit
         .lines()
@@ -120,16 +155,34 @@ fn assert_installed(s: &Setup, version: &str, tarball: &Path) {
 
     // Enabled offline: the symlink systemctl --root makes.
     let link = r.join("etc/systemd/system/multi-user.target.wants/etcd.service");
-    assert_eq!(fs::read_link(&link).unwrap(), Path::new("/etc/systemd/system/etcd.service"));
+    assert_eq!(
+        fs::read_link(&link).unwrap(),
+        Path::new("/etc/systemd/system/etcd.service")
+    );
 
     let env = fs::read_to_string(r.join("etc/etcd/etcdctl.env")).unwrap();
-    assert!(env.contains(&format!("ETCDCTL_ENDPOINTS=https://{ADDR}:2379\n")), "{env}");
-    assert!(env.contains("ETCDCTL_CERT=/etc/etcd/cert-etcd-client.pem\n"), "{env}");
-    assert!(env.contains("ETCDCTL_KEY=/etc/etcd/cert-etcd-client-key.pem\n"), "{env}");
-    assert!(env.contains("ETCDCTL_CACERT=/etc/etcd/ca-etcd.pem\n"), "{env}");
+    assert!(
+        env.contains(&format!("ETCDCTL_ENDPOINTS=https://{ADDR}:2379\n")),
+        "{env}"
+    );
+    assert!(
+        env.contains("ETCDCTL_CERT=/etc/etcd/cert-etcd-client.pem\n"),
+        "{env}"
+    );
+    assert!(
+        env.contains("ETCDCTL_KEY=/etc/etcd/cert-etcd-client-key.pem\n"),
+        "{env}"
+    );
+    assert!(
+        env.contains("ETCDCTL_CACERT=/etc/etcd/ca-etcd.pem\n"),
+        "{env}"
+    );
 
     let stamp = fs::read_to_string(r.join("var/lib/etcd-bootstrap/applied")).unwrap();
-    assert!(stamp.contains(&format!("etcd_version={version}")), "{stamp}");
+    assert!(
+        stamp.contains(&format!("etcd_version={version}")),
+        "{stamp}"
+    );
 }
 
 /// Every path, mode, owner and content hash under the root: "nothing changed" means this is equal.
@@ -140,7 +193,14 @@ fn manifest(root: &Path) -> Vec<String> {
         for e in fs::read_dir(&d).unwrap() {
             let p = e.unwrap().path();
             let m = fs::symlink_metadata(&p).unwrap();
-            let mut line = format!("{} {:o} {}:{} {}", p.strip_prefix(root).unwrap().display(), m.mode(), m.uid(), m.gid(), m.mtime_nsec() + m.mtime() * 1_000_000_000);
+            let mut line = format!(
+                "{} {:o} {}:{} {}",
+                p.strip_prefix(root).unwrap().display(),
+                m.mode(),
+                m.uid(),
+                m.gid(),
+                m.mtime_nsec() + m.mtime() * 1_000_000_000
+            );
             if m.is_dir() {
                 stack.push(p);
             } else if m.is_file() {
@@ -181,7 +241,9 @@ fn apply_3_5_1_over_https_then_etcd_serves_tls_health() {
         &mut s.node,
         &fx,
         &mirror_pki.node_dir("mirror").join("cert-etcd-server.pem"),
-        &mirror_pki.node_dir("mirror").join("cert-etcd-server-key.pem"),
+        &mirror_pki
+            .node_dir("mirror")
+            .join("cert-etcd-server-key.pem"),
     );
     fs::copy(mirror_pki.ca(), s.root.path().join("srv/mirror-ca.pem")).unwrap();
     let seed = fs::read_to_string(&s.seed).unwrap()
@@ -198,28 +260,60 @@ fn apply_3_5_1_over_https_then_etcd_serves_tls_health() {
     let out = apply(&s, &["--dry-run"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let plan = stdout(&out);
-    assert!(plan.contains("create    dir    /etc/etcd (0750 root:etcd)"), "{plan}");
-    assert!(plan.contains("create    unit   /etc/systemd/system/etcd.service"), "{plan}");
-    assert!(plan.contains("create    binary /usr/local/bin/etcd"), "{plan}");
+    assert!(
+        plan.contains("create    dir    /etc/etcd (0750 root:etcd)"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("create    unit   /etc/systemd/system/etcd.service"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("create    binary /usr/local/bin/etcd"),
+        "{plan}"
+    );
     assert!(plan.contains("enable    unit   etcd.service"), "{plan}");
     assert!(!plan.contains("BEGIN"), "no key material in the plan");
-    assert_eq!(manifest(s.root.path()), before, "--dry-run changed the root");
+    assert_eq!(
+        manifest(s.root.path()),
+        before,
+        "--dry-run changed the root"
+    );
 
     let out = apply(&s, &[]);
     assert!(out.status.success(), "apply failed: {}", stderr(&out));
-    assert_installed(&s, "3.5.1", &fx.join("v3.5.1/etcd-v3.5.1-linux-amd64.tar.gz"));
-    assert!(s.root.path().join("opt/etcd/etcd-v3.5.1-linux-amd64.tar.gz").exists(), "tarball cached");
+    assert_installed(
+        &s,
+        "3.5.1",
+        &fx.join("v3.5.1/etcd-v3.5.1-linux-amd64.tar.gz"),
+    );
+    assert!(
+        s.root
+            .path()
+            .join("opt/etcd/etcd-v3.5.1-linux-amd64.tar.gz")
+            .exists(),
+        "tarball cached"
+    );
 
     // Again with the same seed: nothing planned, nothing written.
     let before = manifest(s.root.path());
     let out = apply(&s, &["--dry-run"]);
     let plan = stdout(&out);
     assert!(plan.contains("0 change(s) planned"), "{plan}");
-    assert!(plan.lines().filter(|l| !l.contains("planned")).all(|l| l.starts_with("unchanged")), "{plan}");
+    assert!(
+        plan.lines()
+            .filter(|l| !l.contains("planned"))
+            .all(|l| l.starts_with("unchanged")),
+        "{plan}"
+    );
     let out = apply(&s, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("nothing changed"), "{}", stderr(&out));
-    assert_eq!(manifest(s.root.path()), before, "a second apply wrote something");
+    assert_eq!(
+        manifest(s.root.path()),
+        before,
+        "a second apply wrote something"
+    );
 
     start_and_check(&mut s);
 }
@@ -237,7 +331,11 @@ fn apply_3_4_23_from_file_url_with_pinned_digest() {
     ));
     let out = apply(&s, &[]);
     assert!(out.status.success(), "apply failed: {}", stderr(&out));
-    assert_installed(&s, "3.4.23", &fx.join("v3.4.23/etcd-v3.4.23-linux-amd64.tar.gz"));
+    assert_installed(
+        &s,
+        "3.4.23",
+        &fx.join("v3.4.23/etcd-v3.4.23-linux-amd64.tar.gz"),
+    );
     start_and_check(&mut s);
 }
 
@@ -258,11 +356,19 @@ fn wrong_checksum_installs_nothing() {
     assert!(err.contains(&"ab".repeat(32)), "{err}");
     assert!(err.contains("nothing was installed"), "{err}");
     let r = s.root.path();
-    for p in ["usr/local/bin/etcd", "etc/etcd", "etc/systemd/system/etcd.service", "var/lib/etcd"] {
+    for p in [
+        "usr/local/bin/etcd",
+        "etc/etcd",
+        "etc/systemd/system/etcd.service",
+        "var/lib/etcd",
+    ] {
         assert!(!r.join(p).exists(), "{p} exists after a checksum failure");
     }
     let cached: Vec<_> = fs::read_dir(r.join("opt/etcd")).unwrap().collect();
-    assert!(cached.is_empty(), "an unverified tarball was kept: {cached:?}");
+    assert!(
+        cached.is_empty(),
+        "an unverified tarball was kept: {cached:?}"
+    );
 }
 
 #[test]
@@ -271,8 +377,18 @@ fn unknown_key_is_exit_2_with_line_and_column() {
     let out = apply(&s, &[]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let err = stderr(&out);
-    let line = fs::read_to_string(&s.seed).unwrap().lines().position(|l| l.starts_with("etcd_versoin")).unwrap() + 1;
-    assert!(err.contains(&format!("line {line} column 1: unknown field `etcd_versoin`")), "{err}");
+    let line = fs::read_to_string(&s.seed)
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with("etcd_versoin"))
+        .unwrap()
+        + 1;
+    assert!(
+        err.contains(&format!(
+            "line {line} column 1: unknown field `etcd_versoin`"
+        )),
+        "{err}"
+    );
     assert!(!s.root.path().join("etc/etcd").exists());
 }
 
@@ -284,20 +400,33 @@ fn missing_interface_times_out_clearly() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(start.elapsed() >= std::time::Duration::from_secs(1));
     let err = stderr(&out);
-    assert!(err.contains("interface wg7 does not exist after waiting 1s"), "{err}");
-    assert!(err.contains("wg0 (10.8.0.1"), "lists the interfaces there are: {err}");
+    assert!(
+        err.contains("interface wg7 does not exist after waiting 1s"),
+        "{err}"
+    );
+    assert!(
+        err.contains("wg0 (10.8.0.1"),
+        "lists the interfaces there are: {err}"
+    );
     assert!(!s.root.path().join("etc/etcd").exists());
 }
 
 #[test]
 fn node_not_in_members_is_refused() {
     let s = setup("");
-    let seed = fs::read_to_string(&s.seed).unwrap().replace(&format!("address: {ADDR}"), "address: 10.8.0.9");
+    let seed = fs::read_to_string(&s.seed)
+        .unwrap()
+        .replace(&format!("address: {ADDR}"), "address: 10.8.0.9");
     let seed = seed.replace(&format!("name: {NAME}"), "name: other-node");
     fs::write(&s.seed, seed).unwrap();
     let out = apply(&s, &[]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("this node is not a member: its address is 10.8.0.1 and its hostname etcd-node1"), "{err}");
+    assert!(
+        err.contains(
+            "this node is not a member: its address is 10.8.0.1 and its hostname etcd-node1"
+        ),
+        "{err}"
+    );
     assert!(err.contains("other-node (10.8.0.9)"), "{err}");
 }

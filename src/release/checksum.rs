@@ -60,7 +60,11 @@ pub fn parse_spec(s: &str) -> Result<ChecksumSpec> {
     }
     rest.parse::<Sha256>()
         .map(ChecksumSpec::Digest)
-        .map_err(|e| anyhow::anyhow!("{e}; write sha256:<64 hex digits> or sha256:<URL of a SHA256SUMS file>"))
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{e}; write sha256:<64 hex digits> or sha256:<URL of a SHA256SUMS file>"
+            )
+        })
 }
 
 /// Finds `file_name`'s digest in a `sha256sum`-style listing (`<hex>  <name>` or `<hex> *<name>`,
@@ -75,6 +79,9 @@ pub fn find_in_sums(text: &str, file_name: &str) -> Result<Sha256> {
         let Some((hex, name)) = line.split_once(char::is_whitespace) else {
             continue;
         };
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            continue;
+        }
         seen += 1;
         let name = name.trim().trim_start_matches('*').trim_start_matches("./");
         let base = name.rsplit('/').next().unwrap_or(name);
@@ -106,9 +113,18 @@ mod tests {
             parse_spec("sha256:https://example.org/v3.6.14/SHA256SUMS").unwrap(),
             ChecksumSpec::SumsUrl("https://example.org/v3.6.14/SHA256SUMS".into())
         );
-        assert!(parse_spec("md5:abc").unwrap_err().to_string().contains("only sha256"));
-        assert!(parse_spec("sha256:abc").unwrap_err().to_string().contains("64 hex"));
-        assert!(parse_spec(HEX).unwrap_err().to_string().contains("not a checksum"));
+        assert!(parse_spec("md5:abc")
+            .unwrap_err()
+            .to_string()
+            .contains("only sha256"));
+        assert!(parse_spec("sha256:abc")
+            .unwrap_err()
+            .to_string()
+            .contains("64 hex"));
+        assert!(parse_spec(HEX)
+            .unwrap_err()
+            .to_string()
+            .contains("not a checksum"));
     }
 
     #[test]
@@ -125,13 +141,26 @@ mod tests {
             "{other}  etcd-v3.6.14-darwin-amd64.zip\n{HEX} *./etcd-v3.6.14-linux-amd64.tar.gz\n"
         );
         assert_eq!(
-            find_in_sums(&text, "etcd-v3.6.14-linux-amd64.tar.gz").unwrap().to_string(),
+            find_in_sums(&text, "etcd-v3.6.14-linux-amd64.tar.gz")
+                .unwrap()
+                .to_string(),
             HEX
         );
-        let e = find_in_sums(&text, "etcd-v3.6.14-linux-arm64.tar.gz").unwrap_err().to_string();
-        assert!(e.contains("no digest for etcd-v3.6.14-linux-arm64.tar.gz"), "{e}");
-        assert!(find_in_sums("<html>not found</html>", "x").unwrap_err().to_string().contains("no `<sha256>"));
+        let e = find_in_sums(&text, "etcd-v3.6.14-linux-arm64.tar.gz")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("no digest for etcd-v3.6.14-linux-arm64.tar.gz"),
+            "{e}"
+        );
+        assert!(find_in_sums("<html>not found</html>", "x")
+            .unwrap_err()
+            .to_string()
+            .contains("no `<sha256>"));
         let bad = "xyz  etcd.tar.gz\n";
-        assert!(find_in_sums(bad, "etcd.tar.gz").unwrap_err().to_string().contains("bad digest"));
+        assert!(find_in_sums(bad, "etcd.tar.gz")
+            .unwrap_err()
+            .to_string()
+            .contains("no `<sha256>"));
     }
 }

@@ -39,10 +39,17 @@ impl Fetcher {
         if let Some(ca) = ca_file {
             let pem = std::fs::read(ca)
                 .with_context(|| format!("reading etcd_download_ca_file {}", ca.display()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .with_context(|| format!("etcd_download_ca_file {} holds no usable PEM certificate", ca.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).with_context(|| {
+                format!(
+                    "etcd_download_ca_file {} holds no usable PEM certificate",
+                    ca.display()
+                )
+            })?;
             if certs.is_empty() {
-                bail!("etcd_download_ca_file {} holds no PEM certificate", ca.display());
+                bail!(
+                    "etcd_download_ca_file {} holds no PEM certificate",
+                    ca.display()
+                );
             }
             for c in certs {
                 b = b.add_root_certificate(c);
@@ -90,14 +97,21 @@ impl Fetcher {
     }
 
     /// Runs `f` on a fresh stream from `url`, again after a transient failure (bounded, with backoff).
-    fn with_retries<T>(&self, url: &str, mut f: impl FnMut(Box<dyn Read>, Option<u64>) -> Result<T>) -> Result<T> {
+    fn with_retries<T>(
+        &self,
+        url: &str,
+        mut f: impl FnMut(Box<dyn Read>, Option<u64>) -> Result<T>,
+    ) -> Result<T> {
         let mut delay = Duration::from_millis(500);
         let mut attempt = 1;
         loop {
             let r = self.open_once(url).and_then(|(r, len)| f(r, len));
             match r {
                 Err(e) if attempt < ATTEMPTS && e.chain().any(|c| c.is::<Transient>()) => {
-                    log::warn!("{e:#}; trying again in {delay:?} (attempt {}/{ATTEMPTS})", attempt + 1);
+                    log::warn!(
+                        "{e:#}; trying again in {delay:?} (attempt {}/{ATTEMPTS})",
+                        attempt + 1
+                    );
                     std::thread::sleep(delay);
                     delay *= 2;
                     attempt += 1;
@@ -134,9 +148,13 @@ impl Fetcher {
                     Ok(0) => break,
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => bail!(Transient(format!("reading {url} after {} bytes: {e}", w.written))),
+                    Err(e) => bail!(Transient(format!(
+                        "reading {url} after {} bytes: {e}",
+                        w.written
+                    ))),
                 };
-                w.write_all(&buf[..n]).with_context(|| format!("writing {}", dest.display()))?;
+                w.write_all(&buf[..n])
+                    .with_context(|| format!("writing {}", dest.display()))?;
                 progress.update(w.written);
             }
             progress.finish();
@@ -151,7 +169,8 @@ impl Fetcher {
             let digest = w.digest();
             let written = w.written;
             let f = w.inner.into_inner().map_err(|e| e.into_error())?;
-            f.sync_all().with_context(|| format!("syncing {}", dest.display()))?;
+            f.sync_all()
+                .with_context(|| format!("syncing {}", dest.display()))?;
             Ok((digest, written))
         })
     }
@@ -198,7 +217,11 @@ impl Progress {
         self.last = Instant::now();
         let mib = done as f64 / 1048576.0;
         match self.total {
-            Some(t) if t > 0 => eprint!("\rdownloading: {mib:.1} / {:.1} MiB ({}%)   ", t as f64 / 1048576.0, done * 100 / t),
+            Some(t) if t > 0 => eprint!(
+                "\rdownloading: {mib:.1} / {:.1} MiB ({}%)   ",
+                t as f64 / 1048576.0,
+                done * 100 / t
+            ),
             _ => eprint!("\rdownloading: {mib:.1} MiB   "),
         }
     }

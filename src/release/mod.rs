@@ -30,7 +30,10 @@ impl Source {
         let url = cfg.download_url.clone();
         let checksum = checksum::parse_spec(&cfg.download_checksum)
             .map_err(|e| crate::error::invalid(format!("etcd_download_url_checksum: {e}")))?;
-        if !(url.starts_with("https://") || url.starts_with("http://") || url.starts_with("file://")) {
+        if !(url.starts_with("https://")
+            || url.starts_with("http://")
+            || url.starts_with("file://"))
+        {
             bail!(crate::error::InvalidSeed(format!(
                 "etcd_download_url: {url:?} is not an https://, http:// or file:// URL"
             )));
@@ -55,7 +58,11 @@ impl Source {
                 "etcd_download_url: {url:?} does not end in a file name"
             )));
         }
-        Ok(Source { url, file_name, checksum })
+        Ok(Source {
+            url,
+            file_name,
+            checksum,
+        })
     }
 
     /// The digest the tarball must have. Reads the SHA256SUMS file when the seed names one.
@@ -73,7 +80,10 @@ impl Source {
 }
 
 pub fn fetcher_for(cfg: &Config, root: &Path) -> Result<Fetcher> {
-    let ca = cfg.download_ca_file.as_ref().map(|p| fsutil::under(root, p));
+    let ca = cfg
+        .download_ca_file
+        .as_ref()
+        .map(|p| fsutil::under(root, p));
     Fetcher::new(ca.as_deref())
 }
 
@@ -84,14 +94,23 @@ pub fn cache_path(cfg: &Config, root: &Path, src: &Source) -> PathBuf {
 
 /// Makes sure a verified tarball is in the download dir and returns its path and digest.
 /// A cached tarball is re-hashed and reused if it matches; a corrupt one is replaced.
-pub fn ensure_tarball(cfg: &Config, root: &Path, src: &Source, fetcher: &Fetcher) -> Result<(PathBuf, Sha256)> {
+pub fn ensure_tarball(
+    cfg: &Config,
+    root: &Path,
+    src: &Source,
+    fetcher: &Fetcher,
+) -> Result<(PathBuf, Sha256)> {
     let expected = src.expected_digest(fetcher)?;
     let dir = fsutil::under(root, &cfg.download_dir);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating the download dir {}", dir.display()))?;
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("creating the download dir {}", dir.display()))?;
     let dest = dir.join(&src.file_name);
     if let Some((have, _)) = fsutil::sha256_file(&dest)? {
         if have == expected {
-            log::info!("using cached {} (sha256 {expected} verified)", dest.display());
+            log::info!(
+                "using cached {} (sha256 {expected} verified)",
+                dest.display()
+            );
             return Ok((dest, expected));
         }
         log::warn!(
@@ -120,15 +139,24 @@ pub fn ensure_tarball(cfg: &Config, root: &Path, src: &Source, fetcher: &Fetcher
             }
         );
     }
-    std::fs::rename(&partial, &dest).with_context(|| format!("renaming {} into place", partial.display()))?;
+    std::fs::rename(&partial, &dest)
+        .with_context(|| format!("renaming {} into place", partial.display()))?;
     fsutil::fsync_dir(&dir)?;
-    log::info!("downloaded {} ({size} bytes, sha256 verified)", dest.display());
+    log::info!(
+        "downloaded {} ({size} bytes, sha256 verified)",
+        dest.display()
+    );
     Ok((dest, got))
 }
 
 /// The cached tarball's digest if it is present and matches, without touching the network for
 /// pinned digests. For `--dry-run`, which must change nothing.
-pub fn cached_verified(cfg: &Config, root: &Path, src: &Source, fetcher: &Fetcher) -> Result<Option<(PathBuf, Sha256)>> {
+pub fn cached_verified(
+    cfg: &Config,
+    root: &Path,
+    src: &Source,
+    fetcher: &Fetcher,
+) -> Result<Option<(PathBuf, Sha256)>> {
     let dest = cache_path(cfg, root, src);
     if !dest.exists() {
         return Ok(None);

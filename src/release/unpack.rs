@@ -81,7 +81,10 @@ fn check_elf(path: &Path, name: &str, arch: &str, tarball: &Path) -> Result<()> 
     let mut f = File::open(path)?;
     let n = f.read(&mut head)?;
     if n < 20 || &head[..4] != b"\x7fELF" {
-        bail!("{name} in {} is not a Linux executable (no ELF header)", tarball.display());
+        bail!(
+            "{name} in {} is not a Linux executable (no ELF header)",
+            tarball.display()
+        );
     }
     let machine = u16::from_le_bytes([head[18], head[19]]);
     if let Some(want) = elf_machine(arch) {
@@ -98,7 +101,10 @@ fn check_elf(path: &Path, name: &str, arch: &str, tarball: &Path) -> Result<()> 
 
 /// The staging dir for a release: the role's layout, `<download_dir>/etcd-v<version>-linux-<arch>`.
 pub fn staging_dir(download_dir: &Path, tarball: &Path) -> PathBuf {
-    let name = tarball.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = tarball
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     let stem = name.trim_end_matches(".tar.gz").trim_end_matches(".tgz");
     download_dir.join(stem)
 }
@@ -137,7 +143,12 @@ fn read_marker(dir: &Path, tarball_digest: &Sha256) -> Option<Vec<StagedBinary>>
 }
 
 /// Stages the binaries of a verified tarball, reusing an earlier staging of the same tarball.
-pub fn stage(tarball: &Path, tarball_digest: &Sha256, arch: &str, check_arch: bool) -> Result<Staged> {
+pub fn stage(
+    tarball: &Path,
+    tarball_digest: &Sha256,
+    arch: &str,
+    check_arch: bool,
+) -> Result<Staged> {
     let download_dir = tarball.parent().context("tarball has no parent dir")?;
     let dir = staging_dir(download_dir, tarball);
     if let Some(binaries) = read_marker(&dir, tarball_digest) {
@@ -165,9 +176,11 @@ pub fn stage(tarball: &Path, tarball_digest: &Sha256, arch: &str, check_arch: bo
     fsutil::write_atomic(&tmp.join(MARKER), 0o644, ids, &mut marker.as_bytes())?;
     fsutil::fsync_dir(&tmp)?;
     if dir.exists() {
-        fs::remove_dir_all(&dir).with_context(|| format!("removing the old staging dir {}", dir.display()))?;
+        fs::remove_dir_all(&dir)
+            .with_context(|| format!("removing the old staging dir {}", dir.display()))?;
     }
-    fs::rename(&tmp, &dir).with_context(|| format!("renaming {} to {}", tmp.display(), dir.display()))?;
+    fs::rename(&tmp, &dir)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), dir.display()))?;
     fsutil::fsync_dir(download_dir)?;
     let binaries = binaries
         .into_iter()
@@ -229,8 +242,14 @@ fn extract(tarball: &Path, into: &Path, arch: &str, check_arch: bool) -> Result<
                 tarball.display()
             );
         }
-        let depth = path.components().filter(|c| matches!(c, Component::Normal(_))).count();
-        let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let depth = path
+            .components()
+            .filter(|c| matches!(c, Component::Normal(_)))
+            .count();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         if depth > 2 || !BINARIES.contains(&name.as_str()) {
             continue;
         }
@@ -242,7 +261,10 @@ fn extract(tarball: &Path, into: &Path, arch: &str, check_arch: bool) -> Result<
             );
         }
         if found.iter().any(|b| b.name == name) {
-            bail!("{} holds {name} twice; refusing the tarball", tarball.display());
+            bail!(
+                "{} holds {name} twice; refusing the tarball",
+                tarball.display()
+            );
         }
         let dest = into.join(&name);
         let out = OpenOptions::new()
@@ -254,7 +276,10 @@ fn extract(tarball: &Path, into: &Path, arch: &str, check_arch: bool) -> Result<
         let mut w = HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, out));
         let copied = io::copy(&mut (&mut entry).take(MAX_ENTRY_BYTES + 1), &mut w).map_err(what)?;
         if copied > MAX_ENTRY_BYTES {
-            bail!("{} holds {shown:?}, larger than any etcd binary; refusing the tarball", tarball.display());
+            bail!(
+                "{} holds {shown:?}, larger than any etcd binary; refusing the tarball",
+                tarball.display()
+            );
         }
         w.flush()?;
         let digest = w.digest();
@@ -276,7 +301,13 @@ fn extract(tarball: &Path, into: &Path, arch: &str, check_arch: bool) -> Result<
         }
     }
     for b in &found {
-        check_elf(&b.path, &b.name, arch, tarball).or_else(|e| if check_arch { Err(e) } else { Ok(()) })?;
+        check_elf(&b.path, &b.name, arch, tarball).or_else(|e| {
+            if check_arch {
+                Err(e)
+            } else {
+                Ok(())
+            }
+        })?;
     }
     found.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(found)

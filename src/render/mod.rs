@@ -48,9 +48,11 @@ pub fn unit_path(cfg: &Config) -> PathBuf {
 }
 
 fn has_option(options: &[String], key: &str) -> bool {
-    options
-        .iter()
-        .any(|o| o.split_once('=').map(|(k, _)| k.trim() == key).unwrap_or(false))
+    options.iter().any(|o| {
+        o.split_once('=')
+            .map(|(k, _)| k.trim() == key)
+            .unwrap_or(false)
+    })
 }
 
 /// The unit file: the role's service options, `Type=notify` and `TimeoutStartSec=0` unless the seed set
@@ -79,7 +81,10 @@ pub fn unit(cfg: &Config) -> String {
         s.push_str("TimeoutStartSec=0\n");
     }
     if cfg.release.allow_unsupported_arch {
-        s.push_str(&format!("Environment=ETCD_UNSUPPORTED_ARCH={}\n", cfg.release.architecture));
+        s.push_str(&format!(
+            "Environment=ETCD_UNSUPPORTED_ARCH={}\n",
+            cfg.release.architecture
+        ));
     }
     let bin = cfg.bin_dir.join("etcd");
     s.push_str(&format!("ExecStart={}", bin.display()));
@@ -154,7 +159,11 @@ pub fn parse_exec_start(unit_text: &str) -> Option<Vec<String>> {
 /// Client certificate for etcdctl: one named like a client certificate if the seed ships one,
 /// else the server certificate (the role's PKI signs it for client auth too).
 pub fn client_cert_and_key(cfg: &Config) -> (PathBuf, PathBuf) {
-    let names: Vec<&String> = cfg.certificates.iter().chain(cfg.certificate_data.keys()).collect();
+    let names: Vec<&String> = cfg
+        .certificates
+        .iter()
+        .chain(cfg.certificate_data.keys())
+        .collect();
     if let Some(cert) = names
         .iter()
         .find(|n| n.contains("client") && n.ends_with(".pem") && !n.ends_with("-key.pem"))

@@ -210,14 +210,20 @@ impl Seed {
 
     fn error(&self, key: &str, raw: &str, msg: impl std::fmt::Display) -> anyhow::Error {
         let leaf = key.rsplit('.').next().unwrap_or(key);
-        anyhow::Error::new(InvalidSeed(format!("{}: {key}: {msg}", self.locate(raw, leaf))))
+        anyhow::Error::new(InvalidSeed(format!(
+            "{}: {key}: {msg}",
+            self.locate(raw, leaf)
+        )))
     }
 
     fn scalar_raw(&self) -> BTreeMap<&'static str, String> {
         let r = &self.raw;
         let given: [(&'static str, &Option<Scalar>); 17] = [
             ("etcd_version", &r.etcd_version),
-            ("etcd_allow_unsupported_archs", &r.etcd_allow_unsupported_archs),
+            (
+                "etcd_allow_unsupported_archs",
+                &r.etcd_allow_unsupported_archs,
+            ),
             ("etcd_download_url", &r.etcd_download_url),
             ("etcd_download_url_checksum", &r.etcd_download_url_checksum),
             ("etcd_download_dir", &r.etcd_download_dir),
@@ -277,11 +283,13 @@ impl Seed {
             let mut next = cur.clone();
             for (k, v) in &cur {
                 if template::is_template(v) {
-                    let out = env
-                        .render_str(v, &ctx)
-                        .map_err(|e| {
-                            self.error(k, raw.get(k).map(|s| s.as_str()).unwrap_or(v), explain(env, v, &ctx, &e))
-                        })?;
+                    let out = env.render_str(v, &ctx).map_err(|e| {
+                        self.error(
+                            k,
+                            raw.get(k).map(|s| s.as_str()).unwrap_or(v),
+                            explain(env, v, &ctx, &e),
+                        )
+                    })?;
                     if &out != v {
                         changed = true;
                     }
@@ -289,8 +297,11 @@ impl Seed {
                 }
             }
             cur = next;
-            if !changed || !cur.values().any(|v| template::is_template(v)) {
+            if !cur.values().any(|v| template::is_template(v)) {
                 return Ok(cur);
+            }
+            if !changed {
+                break;
             }
         }
         let stuck: Vec<&str> = cur
@@ -316,7 +327,11 @@ impl Seed {
             None
         } else {
             Some(addr.parse::<IpAddr>().map_err(|_| {
-                self.error("etcd_address", addr, format!("{addr:?} is not an IP address"))
+                self.error(
+                    "etcd_address",
+                    addr,
+                    format!("{addr:?} is not an IP address"),
+                )
             })?)
         };
         Ok((iface, addr))
@@ -334,7 +349,13 @@ impl Seed {
         let allow_unsupported_arch = match allow.to_ascii_lowercase().as_str() {
             "true" | "yes" | "on" | "1" => true,
             "false" | "no" | "off" | "0" | "" => false,
-            _ => return Err(self.error("etcd_allow_unsupported_archs", allow, "must be true or false")),
+            _ => {
+                return Err(self.error(
+                    "etcd_allow_unsupported_archs",
+                    allow,
+                    "must be true or false",
+                ))
+            }
         };
         for key in ["etcd_version", "etcd_architecture"] {
             self.plain_word(s, key)?;
@@ -347,7 +368,11 @@ impl Seed {
             download_url: s["etcd_download_url"].trim().to_string(),
             download_checksum: s["etcd_download_url_checksum"].trim().to_string(),
             download_dir: self.abs(s, "etcd_download_dir")?,
-            download_ca_file: if ca_file.is_empty() { None } else { Some(self.abs(s, "etcd_download_ca_file")?) },
+            download_ca_file: if ca_file.is_empty() {
+                None
+            } else {
+                Some(self.abs(s, "etcd_download_ca_file")?)
+            },
         })
     }
 
@@ -361,8 +386,16 @@ impl Seed {
 
     fn plain_word(&self, s: &BTreeMap<&'static str, String>, key: &str) -> Result<()> {
         let v = &s[key];
-        if v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c)) {
-            return Err(self.error(key, v, format!("{v:?} must be a plain word (letters, digits, . _ - @)")));
+        if v.is_empty()
+            || !v
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
+        {
+            return Err(self.error(
+                key,
+                v,
+                format!("{v:?} must be a plain word (letters, digits, . _ - @)"),
+            ));
         }
         Ok(())
     }
@@ -390,9 +423,20 @@ impl Seed {
 
         // Members first: which one this node is decides `etcd_member_name` for the settings.
         let mut members = Vec::new();
-        for (i, m) in self.raw.etcd_members.clone().unwrap_or_default().iter().enumerate() {
+        for (i, m) in self
+            .raw
+            .etcd_members
+            .clone()
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
             let name = render(&format!("etcd_members[{i}].name"), &m.name.0, &fact_vals)?;
-            let addr = render(&format!("etcd_members[{i}].address"), &m.address.0, &fact_vals)?;
+            let addr = render(
+                &format!("etcd_members[{i}].address"),
+                &m.address.0,
+                &fact_vals,
+            )?;
             if name.trim().is_empty() || addr.trim().is_empty() {
                 return Err(self.error(
                     &format!("etcd_members[{i}]"),
@@ -402,7 +446,11 @@ impl Seed {
             }
             members.push(Member {
                 name: name.trim().to_string(),
-                address: addr.trim().trim_start_matches('[').trim_end_matches(']').to_string(),
+                address: addr
+                    .trim()
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string(),
             });
         }
         check_unique(&members).map_err(|m| self.error("etcd_members", "etcd_members", m))?;
@@ -413,9 +461,15 @@ impl Seed {
             });
         }
         let this_member = find_self(&members, facts, address).map_err(|m| {
-            anyhow::Error::new(InvalidSeed(format!("{}: etcd_members: {m}", self.locate("etcd_members", "etcd_members"))))
+            anyhow::Error::new(InvalidSeed(format!(
+                "{}: etcd_members: {m}",
+                self.locate("etcd_members", "etcd_members")
+            )))
         })?;
-        fact_vals.insert("etcd_member_name".into(), Value::from(this_member.name.clone()));
+        fact_vals.insert(
+            "etcd_member_name".into(),
+            Value::from(this_member.name.clone()),
+        );
         let member_list: Vec<Value> = members
             .iter()
             .map(|m| {
@@ -436,7 +490,10 @@ impl Seed {
         // etcd_settings_user is merged over it key by key.
         let base: Vec<(String, String)> = match &self.raw.etcd_settings {
             Some(m) => m.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect(),
-            None => DEFAULT_SETTINGS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            None => DEFAULT_SETTINGS
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         let mut settings_raw: BTreeMap<String, String> = base.into_iter().collect();
         if let Some(user) = &self.raw.etcd_settings_user {
@@ -453,20 +510,36 @@ impl Seed {
         for (k, v) in &settings_raw {
             let key = k.trim().trim_start_matches("--").to_string();
             if key.is_empty() || key.contains(char::is_whitespace) || key.contains('=') {
-                return Err(self.error(&format!("etcd_settings.{k}"), k, "is not an etcd flag name"));
+                return Err(self.error(
+                    &format!("etcd_settings.{k}"),
+                    k,
+                    "is not an etcd flag name",
+                ));
             }
             let val = render(&format!("etcd_settings.{k}"), v, &fact_vals)?;
             settings.insert(key, val.trim().to_string());
         }
-        let discovery = settings.get("discovery-srv").map(|v| !v.is_empty()).unwrap_or(false);
-        let has_cluster = settings.get("initial-cluster").map(|v| !v.is_empty()).unwrap_or(false);
+        let discovery = settings
+            .get("discovery-srv")
+            .map(|v| !v.is_empty())
+            .unwrap_or(false);
+        let has_cluster = settings
+            .get("initial-cluster")
+            .map(|v| !v.is_empty())
+            .unwrap_or(false);
         if !discovery && !has_cluster {
-            settings.insert("initial-cluster".into(), initial_cluster(&members, peer_port));
+            settings.insert(
+                "initial-cluster".into(),
+                initial_cluster(&members, peer_port),
+            );
         }
 
         let options_raw: Vec<String> = match &self.raw.etcd_service_options {
             Some(v) => v.iter().map(|s| s.0.clone()).collect(),
-            None => DEFAULT_SERVICE_OPTIONS.iter().map(|s| s.to_string()).collect(),
+            None => DEFAULT_SERVICE_OPTIONS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         };
         let mut service_options = Vec::new();
         for (i, o) in options_raw.iter().enumerate() {
@@ -527,7 +600,9 @@ impl Seed {
             address,
             client_port,
             peer_port,
-            service_name: s["etcd_service_name"].trim_end_matches(".service").to_string(),
+            service_name: s["etcd_service_name"]
+                .trim_end_matches(".service")
+                .to_string(),
             service_options,
             settings,
             certificates,
@@ -563,13 +638,22 @@ fn yaml_error(origin: &str, text: &str, e: &serde_yaml::Error) -> String {
                 .unwrap_or(&msg)
                 .to_string(),
         };
-        return format!("seed {origin} line {} column {}: {msg}", loc.line(), loc.column());
+        return format!(
+            "seed {origin} line {} column {}: {msg}",
+            loc.line(),
+            loc.column()
+        );
     }
     if let Some(key) = unknown {
         for (i, line) in text.lines().enumerate() {
             let t = line.trim_start().trim_start_matches("- ");
             let bare = t.trim_start_matches(['"', '\'']);
-            if bare.starts_with(&key) && bare[key.len()..].trim_start_matches(['"', '\'']).trim_start().starts_with(':') {
+            if bare.starts_with(&key)
+                && bare[key.len()..]
+                    .trim_start_matches(['"', '\''])
+                    .trim_start()
+                    .starts_with(':')
+            {
                 let col = line.len() - t.len() + 1;
                 return format!("seed {origin} line {} column {col}: {}", i + 1, hint(&key));
             }
@@ -579,7 +663,12 @@ fn yaml_error(origin: &str, text: &str, e: &serde_yaml::Error) -> String {
 }
 
 /// A template error in words; for an undefined value, the names that are not defined.
-fn explain(env: &minijinja::Environment<'static>, src: &str, ctx: &Value, e: &minijinja::Error) -> String {
+fn explain(
+    env: &minijinja::Environment<'static>,
+    src: &str,
+    ctx: &Value,
+    e: &minijinja::Error,
+) -> String {
     if e.kind() == minijinja::ErrorKind::UndefinedError {
         if let Ok(t) = env.template_from_str(src) {
             let mut missing: Vec<String> = t
@@ -590,7 +679,9 @@ fn explain(env: &minijinja::Environment<'static>, src: &str, ctx: &Value, e: &mi
             missing.sort();
             if !missing.is_empty() {
                 return format!(
-                    "template error: undefined variable {} in {src:?}; it is neither a seed variable nor a fact                      (facts: ansible_hostname, inventory_hostname, ansible_fqdn, ansible_<iface>, ansible_facts, hostvars,                      etcd_member_name, etcd_address, etcd_address_url)",
+                    "template error: undefined variable {} in {src:?}; it is neither a seed variable nor a fact \
+                     (facts: ansible_hostname, inventory_hostname, ansible_fqdn, ansible_<iface>, ansible_facts, \
+                     hostvars, etcd_member_name, etcd_address, etcd_address_url)",
                     missing.join(", ")
                 );
             }
@@ -630,7 +721,10 @@ fn check_unique(members: &[Member]) -> std::result::Result<(), String> {
     for (i, a) in members.iter().enumerate() {
         for b in &members[i + 1..] {
             if a.name == b.name {
-                return Err(format!("member name {:?} is listed twice; names must be unique", a.name));
+                return Err(format!(
+                    "member name {:?} is listed twice; names must be unique",
+                    a.name
+                ));
             }
             if same_address(&a.address, &b.address) {
                 return Err(format!(
@@ -651,8 +745,15 @@ fn same_address(a: &str, b: &str) -> bool {
 }
 
 /// This node is the member with its address, else the member named like its host.
-pub fn find_self(members: &[Member], facts: &Facts, address: IpAddr) -> std::result::Result<Member, String> {
-    if let Some(m) = members.iter().find(|m| same_address(&m.address, &address.to_string())) {
+pub fn find_self(
+    members: &[Member],
+    facts: &Facts,
+    address: IpAddr,
+) -> std::result::Result<Member, String> {
+    if let Some(m) = members
+        .iter()
+        .find(|m| same_address(&m.address, &address.to_string()))
+    {
         return Ok(m.clone());
     }
     if let Some(m) = members
@@ -661,7 +762,10 @@ pub fn find_self(members: &[Member], facts: &Facts, address: IpAddr) -> std::res
     {
         return Ok(m.clone());
     }
-    let listed: Vec<String> = members.iter().map(|m| format!("{} ({})", m.name, m.address)).collect();
+    let listed: Vec<String> = members
+        .iter()
+        .map(|m| format!("{} ({})", m.name, m.address))
+        .collect();
     Err(format!(
         "this node is not a member: its address is {address} and its hostname {}, but the members are {}; \
          add this node to etcd_members, or fix etcd_interface/etcd_address",

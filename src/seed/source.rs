@@ -24,7 +24,10 @@ pub fn read(src: &str) -> Result<SeedText> {
             .read_to_end(&mut buf)
             .context("reading the seed from stdin")?;
         ("<stdin>".to_string(), buf)
-    } else if src.starts_with("https://") || src.starts_with("http://") || src.starts_with("file://") {
+    } else if src.starts_with("https://")
+        || src.starts_with("http://")
+        || src.starts_with("file://")
+    {
         if src.starts_with("http://") {
             bail!(crate::error::InvalidSeed(format!(
                 "refusing to read the seed over plain http ({src}): anyone on the path could change it; use https:// or a file"

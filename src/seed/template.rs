@@ -78,17 +78,36 @@ fn fact_key(iface: &str) -> String {
 pub fn fact_values(facts: &Facts, address: Option<IpAddr>) -> BTreeMap<String, Value> {
     let mut top: BTreeMap<String, Value> = BTreeMap::new();
     let mut af: BTreeMap<String, Value> = BTreeMap::new();
-    top.insert("ansible_hostname".into(), Value::from(facts.hostname.clone()));
-    top.insert("inventory_hostname".into(), Value::from(facts.hostname.clone()));
-    top.insert("inventory_hostname_short".into(), Value::from(facts.hostname.clone()));
+    top.insert(
+        "ansible_hostname".into(),
+        Value::from(facts.hostname.clone()),
+    );
+    top.insert(
+        "inventory_hostname".into(),
+        Value::from(facts.hostname.clone()),
+    );
+    top.insert(
+        "inventory_hostname_short".into(),
+        Value::from(facts.hostname.clone()),
+    );
     top.insert("ansible_fqdn".into(), Value::from(facts.nodename.clone()));
-    top.insert("ansible_nodename".into(), Value::from(facts.nodename.clone()));
-    top.insert("ansible_architecture".into(), Value::from(facts.machine.clone()));
+    top.insert(
+        "ansible_nodename".into(),
+        Value::from(facts.nodename.clone()),
+    );
+    top.insert(
+        "ansible_architecture".into(),
+        Value::from(facts.machine.clone()),
+    );
     af.insert("hostname".into(), Value::from(facts.hostname.clone()));
     af.insert("fqdn".into(), Value::from(facts.nodename.clone()));
     af.insert("nodename".into(), Value::from(facts.nodename.clone()));
     af.insert("architecture".into(), Value::from(facts.machine.clone()));
-    let names: Vec<Value> = facts.interfaces.iter().map(|i| Value::from(i.name.clone())).collect();
+    let names: Vec<Value> = facts
+        .interfaces
+        .iter()
+        .map(|i| Value::from(i.name.clone()))
+        .collect();
     top.insert("ansible_interfaces".into(), Value::from(names.clone()));
     af.insert("interfaces".into(), Value::from(names));
     for i in &facts.interfaces {
@@ -99,7 +118,10 @@ pub fn fact_values(facts: &Facts, address: Option<IpAddr>) -> BTreeMap<String, V
     top.insert("ansible_facts".into(), Value::from(af));
     if let Some(a) = address {
         top.insert("etcd_node_address".into(), Value::from(a.to_string()));
-        top.insert("etcd_address_url".into(), Value::from(crate::seed::url_host(&a.to_string())));
+        top.insert(
+            "etcd_address_url".into(),
+            Value::from(crate::seed::url_host(&a.to_string())),
+        );
     }
     top
 }

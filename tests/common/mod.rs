@@ -22,7 +22,9 @@ pub fn bin() -> PathBuf {
 
 pub fn run(cmd: &mut Command) -> Output {
     let shown = format!("{cmd:?}");
-    let out = cmd.output().unwrap_or_else(|e| panic!("running {shown}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {shown}: {e}"));
     out
 }
 
@@ -65,7 +67,9 @@ impl Pki {
             c.arg(format!("{n}={a}"));
         }
         ok(&mut c);
-        Pki { dir: dir.to_path_buf() }
+        Pki {
+            dir: dir.to_path_buf(),
+        }
     }
     pub fn node_dir(&self, name: &str) -> PathBuf {
         self.dir.join(name)
@@ -74,14 +78,22 @@ impl Pki {
         self.dir.join("ca-etcd.pem")
     }
     pub fn client(&self) -> (PathBuf, PathBuf) {
-        (self.dir.join("cert-etcd-client.pem"), self.dir.join("cert-etcd-client-key.pem"))
+        (
+            self.dir.join("cert-etcd-client.pem"),
+            self.dir.join("cert-etcd-client-key.pem"),
+        )
     }
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 pub fn unique(tag: &str) -> String {
-    format!("ebt-{}-{}-{}", tag, std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "ebt-{}-{}-{}",
+        tag,
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 /// One test node: netns + mount ns + UTS ns, kept alive by a holder process.
@@ -104,13 +116,27 @@ impl Node {
             "mount -t tmpfs tmpfs /var/run/wireguard && hostname {name} && echo ready && exec sleep 100000"
         );
         let mut holder = Command::new("ip")
-            .args(["netns", "exec", &ns, "unshare", "--mount", "--uts", "--propagation", "private", "--", "sh", "-c"])
+            .args([
+                "netns",
+                "exec",
+                &ns,
+                "unshare",
+                "--mount",
+                "--uts",
+                "--propagation",
+                "private",
+                "--",
+                "sh",
+                "-c",
+            ])
             .arg(&script)
             .stdout(Stdio::piped())
             .spawn()
             .expect("starting the node holder");
         let mut line = String::new();
-        BufReader::new(holder.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(holder.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         let mut node = Node {
             name: name.to_string(),
             addr: addr.to_string(),
@@ -131,13 +157,22 @@ impl Node {
             .expect("starting wireguard-go");
         node.children.push(wg);
         wait_until(Duration::from_secs(10), "wg0 to appear", || {
-            node.cmd("ip").args(["link", "show", "wg0"]).output().map(|o| o.status.success()).unwrap_or(false)
+            node.cmd("ip")
+                .args(["link", "show", "wg0"])
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false)
         });
         let key = node.scratch.path().join("wg.key");
         let k = ok(Command::new("wg").arg("genkey"));
         fs::write(&key, k).unwrap();
-        ok(node.cmd("wg").args(["set", "wg0", "listen-port", "51820", "private-key"]).arg(&key));
-        ok(node.cmd("ip").args(["addr", "add", &format!("{addr}/24"), "dev", "wg0"]));
+        ok(node
+            .cmd("wg")
+            .args(["set", "wg0", "listen-port", "51820", "private-key"])
+            .arg(&key));
+        ok(node
+            .cmd("ip")
+            .args(["addr", "add", &format!("{addr}/24"), "dev", "wg0"]));
         ok(node.cmd("ip").args(["link", "set", "wg0", "up"]));
         node
     }
@@ -145,7 +180,9 @@ impl Node {
     /// A command that runs inside this node's namespaces.
     pub fn cmd(&self, program: &str) -> Command {
         let mut c = Command::new("nsenter");
-        c.arg("-t").arg(self.holder.id().to_string()).args(["-m", "-u", "-n", "--", program]);
+        c.arg("-t")
+            .arg(self.holder.id().to_string())
+            .args(["-m", "-u", "-n", "--", program]);
         c
     }
 
@@ -166,10 +203,20 @@ impl Node {
     pub fn start_etcd(&mut self, root: &Path, unit: &str, log: &Path) {
         let text = fs::read_to_string(root.join("etc/systemd/system").join(unit)).unwrap();
         let argv = etcd_bootstrap::render::parse_exec_start(&text).expect("unit has ExecStart");
-        let user = text.lines().find_map(|l| l.strip_prefix("User=")).unwrap_or("root");
-        let group = text.lines().find_map(|l| l.strip_prefix("Group=")).unwrap_or("root");
-        let uid = etcd_bootstrap::users::uid(root, user).unwrap().expect("unit user exists in the root");
-        let gid = etcd_bootstrap::users::gid(root, group).unwrap().expect("unit group exists in the root");
+        let user = text
+            .lines()
+            .find_map(|l| l.strip_prefix("User="))
+            .unwrap_or("root");
+        let group = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Group="))
+            .unwrap_or("root");
+        let uid = etcd_bootstrap::users::uid(root, user)
+            .unwrap()
+            .expect("unit user exists in the root");
+        let gid = etcd_bootstrap::users::gid(root, group)
+            .unwrap()
+            .expect("unit group exists in the root");
         make_runnable_in_chroot(root, &argv[0]);
         let logf = fs::File::create(log).unwrap();
         let child = self
@@ -198,7 +245,9 @@ impl Node {
             .arg(url)
             .output()
             .ok()?;
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).to_string())
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).to_string())
     }
 
     pub fn wait_healthy(&self, pki: &Pki, log: &Path) {
@@ -231,7 +280,10 @@ impl Drop for Node {
         let _ = self.holder.kill();
         let _ = self.holder.wait();
         // Anything else left in the netns (a server a test forgot) goes too.
-        if let Ok(o) = Command::new("ip").args(["netns", "pids", &self.ns]).output() {
+        if let Ok(o) = Command::new("ip")
+            .args(["netns", "pids", &self.ns])
+            .output()
+        {
             for pid in String::from_utf8_lossy(&o.stdout).split_whitespace() {
                 let _ = Command::new("kill").args(["-9", pid]).status();
             }
@@ -275,9 +327,16 @@ pub fn make_runnable_in_chroot(root: &Path, bin_in_root: &str) {
 
 /// A minimal target root: the accounts files a real root has.
 pub fn new_root() -> tempfile::TempDir {
-    let root = tempfile::Builder::new().prefix("ebt-root-").tempdir().unwrap();
+    let root = tempfile::Builder::new()
+        .prefix("ebt-root-")
+        .tempdir()
+        .unwrap();
     fs::create_dir_all(root.path().join("etc")).unwrap();
-    fs::write(root.path().join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    fs::write(
+        root.path().join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\n",
+    )
+    .unwrap();
     fs::write(root.path().join("etc/group"), "root:x:0:\n").unwrap();
     root
 }
@@ -311,7 +370,9 @@ pub fn start_mirror(node: &mut Node, dir: &Path, cert: &Path, key: &Path) -> Str
         .spawn()
         .expect("starting the HTTPS mirror");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let port: u16 = line.trim().parse().expect("mirror printed its port");
     node.adopt(child);
     format!("https://127.0.0.1:{port}")

@@ -1,0 +1,48 @@
+# etcd-bootstrap: `make demo` runs the main job on an embedded default seed, `make test` runs the tests.
+# Both install what they need on a fresh Debian (bookworm) machine; run them as root.
+
+CARGO ?= cargo
+MUSL_TARGET := x86_64-unknown-linux-musl
+STATIC_BIN := target/$(MUSL_TARGET)/release/etcd-bootstrap
+FIXTURES := target/fixtures
+
+.PHONY: all build static deps fixtures test unit lint demo demo-clean clean-test-leftovers
+
+all: build
+
+build:
+	$(CARGO) build --release
+
+deps:
+	bash tests/support/install-deps.sh
+
+# A static binary for node images: musl, no libc needed on the node.
+static: deps
+	$(CARGO) build --release --target $(MUSL_TARGET)
+	@file $(STATIC_BIN) | tee /dev/stderr | grep -q "statically linked" \
+		|| { echo "$(STATIC_BIN) is not statically linked" >&2; exit 1; }
+
+fixtures: deps
+	bash tests/support/fixtures.sh $(FIXTURES)
+
+clean-test-leftovers:
+	bash tests/support/cleanup.sh
+
+# Everything: unit tests, and integration tests with real etcd, TLS, namespaces and wg0.
+test: deps fixtures clean-test-leftovers static
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --no-fail-fast; \
+	else \
+		$(CARGO) test --no-fail-fast; \
+	fi
+	bash tests/support/cleanup.sh
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+demo: deps fixtures build
+	bash tests/support/demo.sh up
+
+demo-clean:
+	bash tests/support/demo.sh down

@@ -1,0 +1,256 @@
+//! `etcd-bootstrap health`: GET /health on every member over TLS with the client certificate, like
+//! `etcdctl endpoint health`, but needing only the seed and the conf dir (no etcdctl on the node).
+
+use crate::fsutil;
+use crate::render;
+use crate::seed::Config;
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Status {
+    pub endpoint: String,
+    pub healthy: bool,
+    pub took_ms: f64,
+    pub error: Option<String>,
+}
+
+impl Status {
+    pub fn line(&self) -> String {
+        if self.healthy {
+            format!(
+                "{} is healthy: successfully committed proposal: took = {}",
+                self.endpoint,
+                fmt_ms(self.took_ms)
+            )
+        } else {
+            format!(
+                "{} is unhealthy: {}",
+                self.endpoint,
+                self.error.as_deref().unwrap_or("unknown")
+            )
+        }
+    }
+}
+
+fn fmt_ms(ms: f64) -> String {
+    if ms >= 1000.0 {
+        format!("{:.3}s", ms / 1000.0)
+    } else {
+        format!("{ms:.1}ms")
+    }
+}
+
+/// Every member's client URL from the seed.
+pub fn default_endpoints(cfg: &Config) -> Vec<String> {
+    cfg.members
+        .iter()
+        .map(|m| m.client_url(cfg.client_port))
+        .collect()
+}
+
+pub struct Checker {
+    client: reqwest::blocking::Client,
+}
+
+impl Checker {
+    /// TLS with the CA, client certificate and key that `etcdctl.env` names, read under `root`.
+    pub fn new(cfg: &Config, root: &Path) -> Result<Checker> {
+        let ca = cfg
+            .settings
+            .get("trusted-ca-file")
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| cfg.conf_dir.join("ca-etcd.pem"));
+        let (cert, key) = render::client_cert_and_key(cfg);
+        let read = |p: &Path, what: &str| -> Result<Vec<u8>> {
+            let at = fsutil::under(root, p);
+            std::fs::read(&at)
+                .with_context(|| format!("reading the {what} {} (has apply run?)", at.display()))
+        };
+        let ca_pem = read(&ca, "CA certificate")?;
+        let mut identity = read(&cert, "client certificate")?;
+        identity.push(b'\n');
+        identity.extend(read(&key, "client key")?);
+        let mut b = reqwest::blocking::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(5));
+        for c in reqwest::Certificate::from_pem_bundle(&ca_pem)
+            .with_context(|| format!("{} holds no usable PEM certificate", ca.display()))?
+        {
+            b = b.add_root_certificate(c);
+        }
+        let id = reqwest::Identity::from_pem(&identity).with_context(|| {
+            format!(
+                "loading the client certificate {} and key {}",
+                cert.display(),
+                key.display()
+            )
+        })?;
+        Ok(Checker {
+            client: b.identity(id).build().context("building the TLS client")?,
+        })
+    }
+
+    pub fn check(&self, endpoint: &str) -> Status {
+        let url = format!("{}/health", endpoint.trim_end_matches('/'));
+        let start = Instant::now();
+        let result = self
+            .client
+            .get(&url)
+            .send()
+            .and_then(|r| r.text().map(|t| (r_status(&t), t)));
+        let took_ms = start.elapsed().as_secs_f64() * 1000.0;
+        let (healthy, error) = match result {
+            Ok((Some(true), _)) => (true, None),
+            Ok((Some(false), body)) => (false, Some(unhealthy_reason(&body))),
+            Ok((None, body)) => (
+                false,
+                Some(format!("unexpected answer from {url}: {}", body.trim())),
+            ),
+            Err(e) => (false, Some(error_chain(&e))),
+        };
+        Status {
+            endpoint: endpoint.to_string(),
+            healthy,
+            took_ms,
+            error,
+        }
+    }
+
+    /// All endpoints at once: a dead member costs one timeout, not one per member.
+    pub fn check_all(&self, endpoints: &[String]) -> Vec<Status> {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = endpoints
+                .iter()
+                .map(|e| s.spawn(move || self.check(e)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("health check thread"))
+                .collect()
+        })
+    }
+
+    /// Polls with backoff (50 ms, doubling, capped at 1 s) until all are healthy or `wait` passes.
+    pub fn wait_all(&self, endpoints: &[String], wait: Duration) -> Vec<Status> {
+        let deadline = Instant::now() + wait;
+        let mut delay = Duration::from_millis(50);
+        loop {
+            let statuses = self.check_all(endpoints);
+            let now = Instant::now();
+            if statuses.iter().all(|s| s.healthy) || now >= deadline {
+                return statuses;
+            }
+            std::thread::sleep(delay.min(deadline - now));
+            delay = (delay * 2).min(Duration::from_secs(1));
+        }
+    }
+}
+
+fn r_status(body: &str) -> Option<bool> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    match v.get("health")? {
+        serde_json::Value::String(s) => Some(s == "true"),
+        serde_json::Value::Bool(b) => Some(*b),
+        _ => None,
+    }
+}
+
+fn unhealthy_reason(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("reason").and_then(|r| r.as_str()).map(str::to_string))
+        .filter(|r| !r.is_empty())
+        .map(|r| format!("health check failed: {r}"))
+        .unwrap_or_else(|| format!("health check failed: {}", body.trim()))
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(x) = src {
+        let t = x.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = x.source();
+    }
+    s
+}
+
+pub fn parse_endpoints(s: &str) -> Result<Vec<String>> {
+    let eps: Vec<String> = s
+        .split(',')
+        .map(|e| e.trim().to_string())
+        .filter(|e| !e.is_empty())
+        .collect();
+    for e in &eps {
+        if !e.starts_with("https://") {
+            bail!(crate::error::InvalidSeed(format!(
+                "--endpoints: {e:?} is not an https:// URL (etcd-bootstrap always talks TLS to etcd)"
+            )));
+        }
+    }
+    if eps.is_empty() {
+        bail!(crate::error::InvalidSeed("--endpoints is empty".into()));
+    }
+    Ok(eps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_lines_read_like_etcdctl() {
+        let ok = Status {
+            endpoint: "https://10.8.0.1:2379".into(),
+            healthy: true,
+            took_ms: 9.43,
+            error: None,
+        };
+        assert_eq!(
+            ok.line(),
+            "https://10.8.0.1:2379 is healthy: successfully committed proposal: took = 9.4ms"
+        );
+        let bad = Status {
+            healthy: false,
+            error: Some("connection refused".into()),
+            ..ok
+        };
+        assert_eq!(
+            bad.line(),
+            "https://10.8.0.1:2379 is unhealthy: connection refused"
+        );
+    }
+
+    #[test]
+    fn reads_etcd_health_bodies() {
+        assert_eq!(r_status(r#"{"health":"true","reason":""}"#), Some(true));
+        assert_eq!(
+            r_status(r#"{"health":"false","reason":"RAFT NO LEADER"}"#),
+            Some(false)
+        );
+        assert_eq!(r_status("<html>"), None);
+        assert_eq!(
+            unhealthy_reason(r#"{"health":"false","reason":"RAFT NO LEADER"}"#),
+            "health check failed: RAFT NO LEADER"
+        );
+    }
+
+    #[test]
+    fn endpoints_must_be_https() {
+        assert_eq!(
+            parse_endpoints("https://a:2379, https://b:2379").unwrap(),
+            vec!["https://a:2379", "https://b:2379"]
+        );
+        assert!(parse_endpoints("http://a:2379").is_err());
+        assert!(parse_endpoints(" , ").is_err());
+    }
+}
