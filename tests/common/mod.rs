@@ -103,12 +103,23 @@ pub struct Node {
     pub ns: String,
     holder: Child,
     children: Vec<Child>,
+    etcd: Option<Child>,
+    pub wg_public_key: String,
     pub scratch: tempfile::TempDir,
 }
 
 impl Node {
     /// A node named `name` (its hostname) whose `wg0` carries `addr`/24.
     pub fn new(name: &str, addr: &str) -> Node {
+        Node::build(name, addr, None)
+    }
+
+    /// A node linked by veth to the bridge in `bridge_ns`, with `underlay`/24 on its eth0.
+    pub fn on_bridge(name: &str, addr: &str, bridge_ns: &str, underlay: &str) -> Node {
+        Node::build(name, addr, Some((bridge_ns, underlay)))
+    }
+
+    fn build(name: &str, addr: &str, link: Option<(&str, &str)>) -> Node {
         let ns = unique("n");
         fs::create_dir_all("/var/run/wireguard").unwrap();
         ok(Command::new("ip").args(["netns", "add", &ns]));
@@ -143,10 +154,26 @@ impl Node {
             ns,
             holder,
             children: Vec::new(),
+            etcd: None,
+            wg_public_key: String::new(),
             scratch: tempfile::tempdir().unwrap(),
         };
         assert_eq!(line.trim(), "ready", "node holder for {name} did not start");
         ok(node.cmd("ip").args(["link", "set", "lo", "up"]));
+        if let Some((bridge_ns, underlay)) = link {
+            let peer = format!("v{}", COUNTER.fetch_add(1, Ordering::SeqCst));
+            ok(Command::new("ip")
+                .args([
+                    "link", "add", "eth0", "netns", &node.ns, "type", "veth", "peer", "name", &peer,
+                ])
+                .args(["netns", bridge_ns]));
+            ok(Command::new("ip")
+                .args(["-n", bridge_ns, "link", "set", &peer, "master", "br0", "up"]));
+            ok(node
+                .cmd("ip")
+                .args(["addr", "add", &format!("{underlay}/24"), "dev", "eth0"]));
+            ok(node.cmd("ip").args(["link", "set", "eth0", "up"]));
+        }
         let wg = node
             .cmd("wireguard-go")
             .arg("wg0")
@@ -165,7 +192,18 @@ impl Node {
         });
         let key = node.scratch.path().join("wg.key");
         let k = ok(Command::new("wg").arg("genkey"));
-        fs::write(&key, k).unwrap();
+        fs::write(&key, &k).unwrap();
+        let mut pubkey = Command::new("wg")
+            .arg("pubkey")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut pubkey.stdin.take().unwrap(), k.as_bytes()).unwrap();
+        node.wg_public_key = String::from_utf8(pubkey.wait_with_output().unwrap().stdout)
+            .unwrap()
+            .trim()
+            .to_string();
         ok(node
             .cmd("wg")
             .args(["set", "wg0", "listen-port", "51820", "private-key"])
@@ -184,6 +222,28 @@ impl Node {
             .arg(self.holder.id().to_string())
             .args(["-m", "-u", "-n", "--", program]);
         c
+    }
+
+    /// Adds a WireGuard peer to this node's wg0.
+    pub fn add_peer(&self, public_key: &str, endpoint: &str, allowed: &str) {
+        ok(self.cmd("wg").args([
+            "set",
+            "wg0",
+            "peer",
+            public_key,
+            "endpoint",
+            endpoint,
+            "allowed-ips",
+            allowed,
+        ]));
+    }
+
+    /// Stops this node's etcd (as a crash or power loss would).
+    pub fn stop_etcd(&mut self) {
+        if let Some(mut c) = self.etcd.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 
     /// Runs etcd-bootstrap inside the node.
@@ -228,7 +288,8 @@ impl Node {
             .stderr(logf)
             .spawn()
             .expect("starting etcd");
-        self.children.push(child);
+        self.stop_etcd();
+        self.etcd = Some(child);
     }
 
     /// GET `url` with the client certificate, inside the node.
@@ -273,6 +334,7 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
+        self.stop_etcd();
         for c in self.children.iter_mut().rev() {
             let _ = c.kill();
             let _ = c.wait();
@@ -384,4 +446,150 @@ pub fn stdout(o: &Output) -> String {
 
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// A network namespace holding only a bridge (br0): the switch the nodes' veths plug into.
+pub struct Bridge {
+    pub ns: String,
+}
+
+impl Bridge {
+    pub fn new() -> Bridge {
+        let ns = unique("br");
+        ok(Command::new("ip").args(["netns", "add", &ns]));
+        let b = Bridge { ns };
+        ok(Command::new("ip").args(["-n", &b.ns, "link", "add", "br0", "type", "bridge"]));
+        ok(Command::new("ip").args(["-n", &b.ns, "link", "set", "br0", "up"]));
+        b
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+    }
+}
+
+/// N nodes meshed over WireGuard (wg0 10.8.0.I, underlay 172.31.0.I), one shared seed, a PKI, and a
+/// scratch root per node. Nodes are dropped before the bridge (field order).
+pub struct Cluster {
+    pub nodes: Vec<Node>,
+    pub roots: Vec<tempfile::TempDir>,
+    pub pki: Pki,
+    pub seed: PathBuf,
+    pub dir: tempfile::TempDir,
+    _bridge: Bridge,
+}
+
+impl Cluster {
+    /// `release`: seed lines naming the release (version, URL, checksum).
+    pub fn new(n: usize, release: &str) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let specs: Vec<(String, String)> = (1..=n)
+            .map(|i| (format!("etcd-node{i}"), format!("10.8.0.{i}")))
+            .collect();
+        let spec_refs: Vec<(&str, &str)> = specs
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        let pki = Pki::new(&dir.path().join("pki"), &spec_refs);
+        let bridge = Bridge::new();
+        let nodes: Vec<Node> = specs
+            .iter()
+            .enumerate()
+            .map(|(i, (name, addr))| {
+                Node::on_bridge(name, addr, &bridge.ns, &format!("172.31.0.{}", i + 1))
+            })
+            .collect();
+        for (i, a) in nodes.iter().enumerate() {
+            for (j, b) in nodes.iter().enumerate() {
+                if i != j {
+                    a.add_peer(
+                        &b.wg_public_key,
+                        &format!("172.31.0.{}:51820", j + 1),
+                        &format!("{}/32", b.addr),
+                    );
+                }
+            }
+        }
+        let mut seed = String::from(
+            "etcd_ca_conf_directory: /srv/pki\n\
+             etcd_certificates: [ca-etcd.pem, cert-etcd-server.pem, cert-etcd-server-key.pem, cert-etcd-peer.pem, \
+             cert-etcd-peer-key.pem, cert-etcd-client.pem, cert-etcd-client-key.pem]\n\
+             etcd_settings_user:\n  log-outputs: stderr\netcd_members:\n",
+        );
+        for (name, addr) in &specs {
+            seed.push_str(&format!("  - {{name: {name}, address: {addr}}}\n"));
+        }
+        seed.push_str(release);
+        let seed_path = dir.path().join("seed.yaml");
+        fs::write(&seed_path, seed).unwrap();
+        let roots = specs
+            .iter()
+            .map(|(name, _)| {
+                let r = new_root();
+                copy_files(&pki.node_dir(name), &r.path().join("srv/pki"));
+                r
+            })
+            .collect();
+        Cluster {
+            nodes,
+            roots,
+            pki,
+            seed: seed_path,
+            dir,
+            _bridge: bridge,
+        }
+    }
+
+    /// `etcd-bootstrap apply --root` on node i with the shared seed; panics on failure.
+    pub fn apply(&self, i: usize) {
+        let out = self.nodes[i].bootstrap(&[
+            "apply",
+            "--seed",
+            self.seed.to_str().unwrap(),
+            "--root",
+            self.roots[i].path().to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "apply on {} failed: {}",
+            self.nodes[i].name,
+            stderr(&out)
+        );
+    }
+
+    pub fn log(&self, i: usize) -> PathBuf {
+        self.dir.path().join(format!("etcd-node{}.log", i + 1))
+    }
+
+    pub fn start(&mut self, i: usize) {
+        let root = self.roots[i].path().to_path_buf();
+        let log = self.log(i);
+        self.nodes[i].start_etcd(&root, "etcd.service", &log);
+    }
+
+    /// `etcd-bootstrap health` from node i (same seed, that node's root).
+    pub fn health(&self, i: usize, extra: &[&str]) -> Output {
+        let mut args = vec![
+            "health",
+            "--seed",
+            self.seed.to_str().unwrap(),
+            "--root",
+            self.roots[i].path().to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        self.nodes[i].bootstrap(&args)
+    }
+
+    /// etcdctl from node i's root, configured only by its etcdctl.env (paths mapped into the root).
+    pub fn etcdctl(&self, i: usize, args: &str) -> Output {
+        let r = self.roots[i].path().display().to_string();
+        let script = format!(
+            "set -a; . {r}/etc/etcd/etcdctl.env; set +a; \
+             export ETCDCTL_CACERT={r}$ETCDCTL_CACERT ETCDCTL_CERT={r}$ETCDCTL_CERT ETCDCTL_KEY={r}$ETCDCTL_KEY; \
+             exec {r}/usr/local/bin/etcdctl --command-timeout=5s {args}"
+        );
+        run(self.nodes[i].cmd("sh").arg("-c").arg(script))
+    }
 }

@@ -1,0 +1,173 @@
+//! Real clusters over WireGuard: 3 and 5 members, each node in its own namespaces with a real wg0,
+//! bootstrapped from one shared seed, started from the units etcd-bootstrap wrote.
+
+mod common;
+
+use common::*;
+use std::fs;
+
+fn release_3_5_1() -> String {
+    let fx = fixtures();
+    format!(
+        "etcd_version: \"3.5.1\"\n\
+         etcd_download_url: \"file://{0}/v{{{{ etcd_version }}}}/etcd-v{{{{ etcd_version }}}}-linux-amd64.tar.gz\"\n\
+         etcd_download_url_checksum: \"sha256:file://{0}/v{{{{ etcd_version }}}}/SHA256SUMS\"\n",
+        fx.display()
+    )
+}
+
+fn release_3_4_23() -> String {
+    let fx = fixtures();
+    let digest = fs::read_to_string(fx.join("v3.4.23/SHA256SUMS")).unwrap();
+    format!(
+        "etcd_version: \"3.4.23\"\n\
+         etcd_download_url: \"file://{}/v3.4.23/etcd-v3.4.23-linux-amd64.tar.gz\"\n\
+         etcd_download_url_checksum: \"sha256:{}\"\n",
+        fx.display(),
+        digest.split_whitespace().next().unwrap()
+    )
+}
+
+fn bring_up(c: &mut Cluster) {
+    for i in 0..c.nodes.len() {
+        c.apply(i);
+    }
+    for i in 0..c.nodes.len() {
+        c.start(i);
+    }
+    let out = c.health(0, &["--wait", "90s"]);
+    if !out.status.success() {
+        let logs: Vec<String> = (0..c.nodes.len())
+            .map(|i| {
+                format!(
+                    "--- {}:\n{}",
+                    c.nodes[i].name,
+                    fs::read_to_string(c.log(i)).unwrap_or_default()
+                )
+            })
+            .collect();
+        panic!(
+            "cluster not healthy:\n{}\n{}\n{}",
+            stdout(&out),
+            stderr(&out),
+            logs.join("\n")
+        );
+    }
+    let text = stdout(&out);
+    for n in &c.nodes {
+        assert!(
+            text.contains(&format!(
+                "https://{}:2379 is healthy: successfully committed proposal: took = ",
+                n.addr
+            )),
+            "{text}"
+        );
+    }
+}
+
+/// The member list holds exactly the seed's names and `https://<wg0 address>:2380` peer URLs.
+fn assert_members(c: &Cluster) {
+    let out = c.etcdctl(0, "member list -w simple");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut got: Vec<(String, String)> = stdout(&out)
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(", ").collect();
+            assert_eq!(f[1], "started", "{l}");
+            (f[2].to_string(), f[3].to_string())
+        })
+        .collect();
+    got.sort();
+    let mut want: Vec<(String, String)> = c
+        .nodes
+        .iter()
+        .map(|n| (n.name.clone(), format!("https://{}:2380", n.addr)))
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+}
+
+fn put(c: &Cluster, via: usize, key: &str, value: &str) {
+    let out = c.etcdctl(via, &format!("put {key} {value}"));
+    assert!(
+        out.status.success(),
+        "put via {}: {}",
+        c.nodes[via].name,
+        stderr(&out)
+    );
+}
+
+fn get(c: &Cluster, via: usize, key: &str) -> String {
+    let out = c.etcdctl(via, &format!("get --print-value-only {key}"));
+    assert!(
+        out.status.success(),
+        "get via {}: {}",
+        c.nodes[via].name,
+        stderr(&out)
+    );
+    stdout(&out).trim().to_string()
+}
+
+#[test]
+fn three_members_on_3_5_1_survive_one_down() {
+    let mut c = Cluster::new(3, &release_3_5_1());
+    bring_up(&mut c);
+    assert_members(&c);
+    put(&c, 0, "/k8s/written-on-1", "hello");
+    assert_eq!(get(&c, 1, "/k8s/written-on-1"), "hello");
+
+    let json = c.health(1, &["--output", "json"]);
+    assert!(json.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 3);
+    assert!(v
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["healthy"] == true && s["error"].is_null()));
+
+    c.nodes[2].stop_etcd();
+    let out = c.health(0, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "one member down is not all healthy"
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains("https://10.8.0.3:2379 is unhealthy: "),
+        "{text}"
+    );
+    assert!(text.contains("https://10.8.0.1:2379 is healthy"), "{text}");
+    put(&c, 1, "/k8s/after-loss", "still-writable");
+    assert_eq!(get(&c, 0, "/k8s/after-loss"), "still-writable");
+    assert_eq!(get(&c, 1, "/k8s/written-on-1"), "hello");
+}
+
+#[test]
+fn three_members_on_3_4_23() {
+    let mut c = Cluster::new(3, &release_3_4_23());
+    bring_up(&mut c);
+    assert_members(&c);
+    put(&c, 2, "/k8s/from-3", "v3.4");
+    assert_eq!(get(&c, 0, "/k8s/from-3"), "v3.4");
+}
+
+#[test]
+fn five_members_tolerate_two_down() {
+    let mut c = Cluster::new(5, &release_3_5_1());
+    bring_up(&mut c);
+    assert_members(&c);
+    c.nodes[3].stop_etcd();
+    c.nodes[4].stop_etcd();
+    put(&c, 0, "/k8s/two-down", "ok");
+    assert_eq!(get(&c, 2, "/k8s/two-down"), "ok");
+    let out = c.health(1, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stdout(&out).matches("is unhealthy").count(),
+        2,
+        "{}",
+        stdout(&out)
+    );
+}
