@@ -5,6 +5,7 @@ use crate::error::InvalidSeed;
 use crate::facts::{self, Facts};
 use crate::fsutil;
 use crate::plan;
+use crate::preflight;
 use crate::release::{self, unpack};
 use crate::render;
 use crate::seed::{Config, Seed};
@@ -62,42 +63,12 @@ pub fn load(src: &str, root: &Path, wait: Duration) -> Result<Loaded> {
         None => facts::wait_for_interface(&iface, wait)?,
     };
     let cfg = seed.resolve(&facts, address)?;
-    preflight(&cfg)?;
     Ok(Loaded {
         seed,
         digest,
         facts,
         cfg,
     })
-}
-
-/// What can be checked from the seed alone and would otherwise make etcd fail later and vaguely.
-pub fn preflight(cfg: &Config) -> Result<()> {
-    let name = cfg.settings.get("name").cloned().unwrap_or_default();
-    if name.is_empty() {
-        bail!(InvalidSeed(
-            "etcd_settings.name is empty; etcd needs this member's name".into()
-        ));
-    }
-    if let Some(ic) = cfg
-        .settings
-        .get("initial-cluster")
-        .filter(|v| !v.is_empty())
-    {
-        let names: Vec<&str> = ic
-            .split(',')
-            .filter_map(|p| p.split_once('=').map(|(n, _)| n.trim()))
-            .collect();
-        if !names.contains(&name.as_str()) {
-            bail!(InvalidSeed(format!(
-                "etcd_settings.name is {name:?}, but initial-cluster only names {}; this node is member {:?} of \
-                 etcd_members, so set name to \"{{{{ etcd_member_name }}}}\" (the default) or fix etcd_members",
-                names.join(", "),
-                cfg.this_member.name
-            )));
-        }
-    }
-    Ok(())
 }
 
 fn log_summary(l: &Loaded) {
@@ -141,27 +112,63 @@ pub fn render(src: &str, root: &Path, wait: Duration) -> Result<()> {
     Ok(())
 }
 
-pub fn check(src: &str, root: &Path, wait: Duration) -> Result<()> {
-    let l = load(src, root, wait)?;
-    let c = &l.cfg;
-    // Building the desired state reads every certificate: a missing one fails here, not in etcd.
-    desired::build(c, root, &[])?;
-    release::Source::from_config(&c.release)?;
-    println!("ok  seed {} (sha256 {})", l.seed.origin, l.digest);
-    println!("ok  interface {} has {}", c.interface, c.address);
-    println!(
-        "ok  this node is member {} of {}",
-        c.this_member.name,
-        c.members.len()
-    );
-    if let Some(ic) = c.settings.get("initial-cluster").filter(|v| !v.is_empty()) {
-        println!("ok  initial-cluster {ic}");
+/// The etcd binary a check should ask: the one staged from the release if present, else the installed one.
+fn etcd_binary_for_check(cfg: &Config, root: &Path) -> Option<PathBuf> {
+    if let Ok(src) = release::Source::from_config(&cfg.release) {
+        let tarball = release::cache_path(&cfg.release, root, &src);
+        let dir = tarball.parent().map(|d| unpack::staging_dir(d, &tarball));
+        if let Some(staged) = dir.map(|d| d.join("etcd")).filter(|p| p.is_file()) {
+            return Some(staged);
+        }
     }
-    println!("ok  certificates: {}", c.certificates.join(", "));
-    println!(
-        "ok  release {} from {}",
-        c.release.version, c.release.download_url
+    Some(fsutil::under(root, &cfg.bin_dir).join("etcd")).filter(|p| p.is_file())
+}
+
+fn preflight(
+    l: &Loaded,
+    root: &Path,
+    etcd_binary: Option<PathBuf>,
+    only: preflight::Only,
+) -> preflight::Report {
+    preflight::run(&preflight::Inputs {
+        cfg: &l.cfg,
+        facts: &l.facts,
+        root,
+        etcd_binary,
+        only,
+        seed_digest: &l.digest,
+        now: std::time::SystemTime::now(),
+    })
+}
+
+/// `check`: every preflight line; exit 1 when any is an error.
+pub fn check(src: &str, root: &Path, wait: Duration, output: crate::cli::Output) -> Result<()> {
+    let l = load(src, root, wait)?;
+    let report = preflight(
+        &l,
+        root,
+        etcd_binary_for_check(&l.cfg, root),
+        preflight::Only::All,
     );
+    match output {
+        crate::cli::Output::Text => {
+            println!(
+                "ok       seed     {} (sha256 {}): member {} at {} ({}), etcd {}",
+                l.seed.origin,
+                l.digest,
+                l.cfg.this_member.name,
+                l.cfg.address,
+                l.cfg.interface,
+                l.cfg.release.version
+            );
+            print!("{}", report.text());
+        }
+        crate::cli::Output::Json => println!("{}", serde_json::to_string(&report)?),
+    }
+    let errors = report.errors().len();
+    if errors > 0 {
+        bail!("{errors} check(s) failed; this node would not join as configured");
+    }
     Ok(())
 }
 
@@ -225,6 +232,9 @@ pub fn apply(o: &Options) -> Result<()> {
         sd.check_running()?;
     }
 
+    // Phase preflight: what needs no etcd binary is checked before anything is downloaded.
+    stop_on_errors(&preflight(&l, root, None, preflight::Only::AllButFlags))?;
+
     // Phase release: the only writes before the plan, and only into the download dir (a cache).
     let source = release::Source::from_config(&cfg.release)?;
     let fetcher = release::fetcher_for(&cfg.release, root)?;
@@ -246,6 +256,18 @@ pub fn apply(o: &Options) -> Result<()> {
         )?;
         desired::staged_binaries(&staged.binaries)
     };
+
+    let etcd_binary = binaries.iter().find_map(|b| match b {
+        Content::Staged(s) if s.name == "etcd" => Some(s.path.clone()),
+        _ => None,
+    });
+    let flags = preflight(
+        &l,
+        root,
+        etcd_binary.or_else(|| etcd_binary_for_check(cfg, root)),
+        preflight::Only::Flags,
+    );
+    stop_on_errors(&flags)?;
 
     let items = desired::build(cfg, root, &binaries)?;
     let plan = plan::diff(root, items)?;
@@ -306,6 +328,22 @@ pub fn apply(o: &Options) -> Result<()> {
         log::info!("nothing changed: {} is up to date", cfg.this_member.name);
     } else {
         log::info!("{} change(s) applied", plan.changes());
+    }
+    Ok(())
+}
+
+fn stop_on_errors(report: &preflight::Report) -> Result<()> {
+    for w in report.warnings() {
+        log::warn!("{}", w.message);
+    }
+    let errors = report.errors();
+    if !errors.is_empty() {
+        let lines: Vec<String> = errors.iter().map(|e| format!("  {}", e.message)).collect();
+        bail!(
+            "preflight found {} problem(s); nothing was changed:\n{}",
+            errors.len(),
+            lines.join("\n")
+        );
     }
     Ok(())
 }

@@ -93,12 +93,16 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
-    /// Validate the seed and this node's facts; change nothing.
+    /// Check the seed, certificates, flags, members, ports and data dir before etcd starts; change
+    /// nothing. Exit 0 when all are ok or warnings, 1 on any error.
     Check {
         #[command(flatten)]
         common: Common,
         /// How long to wait for the interface to carry an address.
         #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration)]
         wait_interface: Duration,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
     },
 }

@@ -102,7 +102,7 @@ fn is_private_key(name: &str, pem: &[u8]) -> bool {
 }
 
 /// Certificates from `etcd_certificate_data` (inline) or `etcd_ca_conf_directory` (files under the root).
-fn certificates(cfg: &Config, root: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+pub fn certificates(cfg: &Config, root: &Path) -> Result<Vec<(String, Vec<u8>)>> {
     let mut names: Vec<String> = cfg.certificates.clone();
     for n in cfg.certificate_data.keys() {
         if !names.contains(n) {

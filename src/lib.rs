@@ -13,6 +13,7 @@ pub mod fsutil;
 pub mod health;
 pub mod logging;
 pub mod plan;
+pub mod preflight;
 pub mod release;
 pub mod render;
 pub mod seed;

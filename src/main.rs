@@ -49,7 +49,8 @@ fn main() {
         cli::Command::Check {
             common,
             wait_interface,
-        } => apply::check(&common.seed, &common.root, wait_interface),
+            output,
+        } => apply::check(&common.seed, &common.root, wait_interface, output),
     };
     if let Err(e) = result {
         log::error!("{e:#}");

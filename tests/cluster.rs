@@ -29,6 +29,24 @@ fn release_3_4_23() -> String {
 }
 
 fn bring_up(c: &mut Cluster) {
+    // What `check` calls healthy must actually join: check every node first, then bootstrap it.
+    for i in 0..c.nodes.len() {
+        let out = c.nodes[i].bootstrap(&[
+            "check",
+            "--seed",
+            c.seed.to_str().unwrap(),
+            "--root",
+            c.roots[i].path().to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "check on {}: {}{}",
+            c.nodes[i].name,
+            stdout(&out),
+            stderr(&out)
+        );
+        assert!(!stdout(&out).contains("\nerror"), "{}", stdout(&out));
+    }
     for i in 0..c.nodes.len() {
         c.apply(i);
     }

@@ -1,0 +1,165 @@
+//! Flags: every rendered flag is asked of the etcd binary that will run (`etcd --help`). A table of
+//! known renames only adds the explanation; it never decides what is valid.
+
+use super::Report;
+use crate::render;
+use crate::seed::Config;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// Known renames and removals, for the message: (flag, what happened).
+const HISTORY: &[(&str, &str)] = &[
+    ("log-output", "renamed to --log-outputs in etcd 3.4"),
+    (
+        "log-package-levels",
+        "removed in etcd 3.5 (use --log-level)",
+    ),
+    ("debug", "removed in etcd 3.5 (use --log-level=debug)"),
+    ("enable-v2", "removed in etcd 3.6 (the v2 API is gone)"),
+    (
+        "experimental-enable-v2v3",
+        "removed in etcd 3.6 (the v2 API is gone)",
+    ),
+];
+
+/// Flags named in `etcd --help` output (lines starting with `--name`).
+pub fn parse_help(help: &str) -> Vec<String> {
+    let mut out: Vec<String> = help
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("--"))
+        .map(|rest| {
+            rest.split(|c: char| c.is_whitespace() || c == '=' || c == '\'' || c == ',')
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
+        .filter(|f| {
+            !f.is_empty()
+                && f.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push(
+                (prev[j] + usize::from(ca != *cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1),
+            );
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The known flag closest to `flag`: a shared prefix counts most (`log-output` -> `log-outputs`).
+pub fn nearest<'a>(flag: &str, known: &'a [String]) -> Option<&'a str> {
+    known
+        .iter()
+        .min_by_key(|k| levenshtein(flag, k))
+        .filter(|k| levenshtein(flag, k) <= flag.len().max(4) / 2)
+        .map(|k| k.as_str())
+}
+
+fn run(bin: &Path, arg: &str) -> Option<String> {
+    let out = Command::new(bin)
+        .arg(arg)
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    let mut s = String::from_utf8_lossy(&out.stdout).to_string();
+    s.push_str(&String::from_utf8_lossy(&out.stderr));
+    Some(s)
+}
+
+pub fn version_of(bin: &Path) -> Option<String> {
+    let v = run(bin, "--version")?;
+    v.lines()
+        .find_map(|l| l.strip_prefix("etcd Version:"))
+        .map(|s| s.trim().to_string())
+}
+
+pub fn check(r: &mut Report, cfg: &Config, bin: Option<&Path>) {
+    let Some(bin) = bin else {
+        r.warn(
+            "flags",
+            "no etcd binary yet to check the flags against (run `etcd-bootstrap fetch` first, or apply checks them after the download)",
+        );
+        return;
+    };
+    let Some(help) = run(bin, "--help") else {
+        r.warn(
+            "flags",
+            format!(
+                "cannot run {} --help on this machine; the flags were not checked",
+                bin.display()
+            ),
+        );
+        return;
+    };
+    let known = parse_help(&help);
+    if known.len() < 10 {
+        r.warn(
+            "flags",
+            format!(
+                "{} --help lists no flags; the flags were not checked",
+                bin.display()
+            ),
+        );
+        return;
+    }
+    let version = version_of(bin).unwrap_or_else(|| cfg.release.version.clone());
+    let flags = render::flags(&cfg.settings);
+    let mut bad = 0;
+    for f in &flags {
+        if known.contains(&f.name) {
+            continue;
+        }
+        bad += 1;
+        let mut msg = format!(
+            "etcd {version} has no flag --{} (setting {:?})",
+            f.name, f.name
+        );
+        if let Some((_, what)) = HISTORY.iter().find(|(n, _)| *n == f.name) {
+            msg.push_str(&format!(": {what}"));
+        }
+        match nearest(&f.name, &known) {
+            Some(n) => msg.push_str(&format!("; the nearest flag it has is --{n}")),
+            None => msg.push_str("; remove it from etcd_settings / etcd_settings_user"),
+        }
+        r.error("flags", msg);
+    }
+    if bad == 0 {
+        r.ok(
+            "flags",
+            format!(
+                "all {} flags are known to etcd {version} ({})",
+                flags.len(),
+                bin.display()
+            ),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_help_and_finds_the_nearest() {
+        let help = "Usage:\n\n  etcd [flags]\n\nMember:\n  --name 'default'\n    Human-readable name.\n  --log-outputs 'default'\n  --data-dir '${name}.etcd'\n  --enable-v2=false\n";
+        let known = parse_help(help);
+        assert_eq!(known, vec!["data-dir", "enable-v2", "log-outputs", "name"]);
+        assert_eq!(nearest("log-output", &known), Some("log-outputs"));
+        assert_eq!(nearest("completely-unrelated-flag", &known), None);
+    }
+}
