@@ -105,6 +105,22 @@ fn assert_members(c: &Cluster) {
     assert_eq!(got, want);
 }
 
+/// After members stop, the rest elect a leader: wait (bounded) until the survivors are healthy.
+fn wait_survivors(c: &Cluster, down: &[usize]) {
+    let eps: Vec<String> = (0..c.nodes.len())
+        .filter(|i| !down.contains(i))
+        .map(|i| format!("https://{}:2379", c.nodes[i].addr))
+        .collect();
+    let via = (0..c.nodes.len()).find(|i| !down.contains(i)).unwrap();
+    let out = c.health(via, &["--endpoints", &eps.join(","), "--wait", "30s"]);
+    assert!(
+        out.status.success(),
+        "survivors not healthy: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
 fn put(c: &Cluster, via: usize, key: &str, value: &str) {
     let out = c.etcdctl(via, &format!("put {key} {value}"));
     assert!(
@@ -145,6 +161,7 @@ fn three_members_on_3_5_1_survive_one_down() {
         .all(|s| s["healthy"] == true && s["error"].is_null()));
 
     c.nodes[2].stop_etcd();
+    wait_survivors(&c, &[2]);
     let out = c.health(0, &[]);
     assert_eq!(
         out.status.code(),
@@ -178,6 +195,7 @@ fn five_members_tolerate_two_down() {
     assert_members(&c);
     c.nodes[3].stop_etcd();
     c.nodes[4].stop_etcd();
+    wait_survivors(&c, &[3, 4]);
     put(&c, 0, "/k8s/two-down", "ok");
     assert_eq!(get(&c, 2, "/k8s/two-down"), "ok");
     let out = c.health(1, &[]);
