@@ -31,9 +31,9 @@ clean-test-leftovers:
 # Everything: unit tests, and integration tests with real etcd, TLS, namespaces and wg0.
 test: deps fixtures clean-test-leftovers static
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-		$(CARGO) nextest run --no-fail-fast; \
+		$(CARGO) nextest run --no-fail-fast --features failpoints; \
 	else \
-		$(CARGO) test --no-fail-fast; \
+		$(CARGO) test --no-fail-fast --features failpoints; \
 	fi
 	bash tests/support/cleanup.sh
 

@@ -22,6 +22,7 @@ pub struct Options {
     pub no_start: bool,
     pub dry_run: bool,
     pub wait_interface: Duration,
+    pub lock_wait: Duration,
 }
 
 /// Where success is recorded; the bootstrap's own unit uses it as its run-once condition.
@@ -50,12 +51,29 @@ fn check_root(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A seed that carries private keys must be readable by root alone.
+fn warn_if_keys_readable(src: &str, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    if !text.contains("PRIVATE KEY") {
+        return;
+    }
+    if let Ok(m) = std::fs::metadata(src) {
+        let mode = m.permissions().mode() & 0o777;
+        if mode & 0o044 != 0 {
+            log::warn!(
+                "seed {src} holds private keys but is readable by other users (mode {mode:04o}); chmod 0600 {src}"
+            );
+        }
+    }
+}
+
 /// Phases seed + facts: read and parse the seed, wait for the interface, resolve every value.
 pub fn load(src: &str, root: &Path, wait: Duration) -> Result<Loaded> {
     check_root(root)?;
     let text = crate::seed::source::read(src)?;
     let digest = format!("{:x}", sha2::Sha256::digest(text.text.as_bytes()));
     let seed = Seed::parse(&text.origin, &text.text)?;
+    warn_if_keys_readable(src, &text.text);
     let facts0 = Facts::gather();
     let (iface, pinned) = seed.interface_and_override(&facts0)?;
     let (facts, address) = match pinned {
@@ -88,6 +106,7 @@ fn log_summary(l: &Loaded) {
 /// `fetch`: download, verify and stage the release. Needs no interface.
 pub fn fetch(src: &str, root: &Path) -> Result<()> {
     check_root(root)?;
+    let _lock = crate::lock::acquire(root, Duration::from_secs(600))?;
     let seed = Seed::load(src)?;
     let spec = seed.release(&Facts::gather())?;
     let source = release::Source::from_config(&spec)?;
@@ -222,6 +241,12 @@ fn stamp(root: &Path, l: &Loaded) -> Result<()> {
 }
 
 pub fn apply(o: &Options) -> Result<()> {
+    check_root(&o.root)?;
+    let _lock = if o.dry_run {
+        None
+    } else {
+        Some(crate::lock::acquire(&o.root, o.lock_wait)?)
+    };
     let l = load(&o.seed, &o.root, o.wait_interface)?;
     log_summary(&l);
     let cfg = &l.cfg;
@@ -307,6 +332,7 @@ pub fn apply(o: &Options) -> Result<()> {
     if plan.unit_changed() {
         sd.daemon_reload()?;
     }
+    crate::failpoint!("before-enable");
     if !enabled {
         sd.enable(&unit)
             .with_context(|| format!("enabling {unit}"))?;
@@ -323,6 +349,7 @@ pub fn apply(o: &Options) -> Result<()> {
             log::info!("starting {unit} (not waiting: the first member waits for its peers)");
         }
     }
+    crate::failpoint!("before-stamp");
     stamp(root, &l)?;
     if plan.changes() == 0 {
         log::info!("nothing changed: {} is up to date", cfg.this_member.name);

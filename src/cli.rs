@@ -63,6 +63,9 @@ pub enum Command {
         /// How long to wait for the interface (etcd_interface) to exist and carry an address.
         #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
         wait_interface: Duration,
+        /// How long to wait for another run on the same root to finish.
+        #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration)]
+        lock_wait: Duration,
     },
     /// Download, verify and unpack the release into the download dir only (for image builds;
     /// first boot then needs no access to the mirror).

@@ -104,6 +104,7 @@ pub fn write_atomic(path: &Path, mode: u32, ids: Ids, src: &mut dyn Read) -> Res
             .with_context(|| format!("setting the mode of {}", tmp.display()))?;
         let mut w = HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, f));
         io::copy(src, &mut w).with_context(|| format!("writing {}", path.display()))?;
+        crate::failpoint!("write-tmp");
         let digest = w.digest();
         let f = w
             .inner
@@ -122,6 +123,19 @@ pub fn write_atomic(path: &Path, mode: u32, ids: Ids, src: &mut dyn Read) -> Res
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Removes temp files an interrupted run left in `dir` (their names carry another pid).
+pub fn sweep_stale_temps(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.filter_map(|e| e.ok()) {
+        let name = e.file_name().to_string_lossy().to_string();
+        if name.starts_with('.') && name.contains(".etcd-bootstrap-") && name.ends_with(".tmp") {
+            let _ = fs::remove_file(e.path());
+        }
+    }
 }
 
 #[cfg(test)]

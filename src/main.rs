@@ -22,12 +22,14 @@ fn main() {
             no_start,
             dry_run,
             wait_interface,
+            lock_wait,
         } => apply::apply(&apply::Options {
             seed: common.seed,
             root: common.root,
             no_start,
             dry_run,
             wait_interface,
+            lock_wait,
         }),
         cli::Command::Fetch { common } => apply::fetch(&common.seed, &common.root),
         cli::Command::Render {

@@ -203,11 +203,18 @@ impl Plan {
 
     /// Applies every change under `root`. The account must exist (see `users::ensure`) before this.
     pub fn apply(&self, root: &Path) -> Result<()> {
+        let mut swept = std::collections::BTreeSet::new();
         for s in &self.steps {
             if s.action == Action::Unchanged {
                 continue;
             }
+            crate::failpoint!("apply-item");
             let at = fsutil::under(root, s.item.path());
+            if let Some(parent) = at.parent() {
+                if swept.insert(parent.to_path_buf()) {
+                    fsutil::sweep_stale_temps(parent);
+                }
+            }
             match &s.item {
                 Item::Dir { meta, .. } => {
                     if !at.exists() {

@@ -12,10 +12,26 @@ use std::time::{Duration, Instant};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// A stalled mirror fails after this long without a byte, instead of hanging first boot forever.
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
-const ATTEMPTS: u32 = 4;
+
+/// How hard to try: attempts in all, and the time after which no new attempt starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    pub attempts: u32,
+    pub max_time: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Retry {
+        Retry {
+            attempts: 5,
+            max_time: Duration::from_secs(600),
+        }
+    }
+}
 
 pub struct Fetcher {
     client: reqwest::blocking::Client,
+    retry: Retry,
 }
 
 /// A failure worth another try: the network or the server hiccuped, not a wrong URL or certificate.
@@ -28,9 +44,33 @@ impl std::fmt::Display for Transient {
 }
 impl std::error::Error for Transient {}
 
+/// A body stream and what the server said about it.
+struct Opened {
+    body: Box<dyn Read>,
+    /// Bytes this response will carry, when known.
+    len: Option<u64>,
+    /// True when the server honoured a Range request (206), so the body continues at the offset.
+    resumed: bool,
+}
+
+/// Up to half of `d` at random: many nodes retrying one mirror must not retry in lockstep.
+fn jitter(d: Duration) -> Duration {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| t.subsec_nanos())
+        .unwrap_or(0);
+    let x = (t ^ std::process::id().wrapping_mul(2654435761)) as u64;
+    Duration::from_millis(x % (d.as_millis() as u64 / 2 + 1))
+}
+
 impl Fetcher {
     /// `ca_file`: an extra trusted CA bundle (a private mirror's), added to the built-in roots.
+    /// Proxies come from the standard environment variables (`https_proxy`, `no_proxy`, ...).
     pub fn new(ca_file: Option<&Path>) -> Result<Fetcher> {
+        Fetcher::with_retry(ca_file, Retry::default())
+    }
+
+    pub fn with_retry(ca_file: Option<&Path>, retry: Retry) -> Result<Fetcher> {
         let mut b = reqwest::blocking::Client::builder()
             .use_rustls_tls()
             .connect_timeout(CONNECT_TIMEOUT)
@@ -57,31 +97,48 @@ impl Fetcher {
         }
         Ok(Fetcher {
             client: b.build().context("building the HTTPS client")?,
+            retry,
         })
     }
 
-    fn open_once(&self, url: &str) -> Result<(Box<dyn Read>, Option<u64>)> {
+    fn open_once(&self, url: &str, offset: u64) -> Result<Opened> {
         if let Some(path) = url.strip_prefix("file://") {
-            let f = File::open(path).with_context(|| format!("opening {url}"))?;
+            let mut f = File::open(path).with_context(|| format!("opening {url}"))?;
             let len = f.metadata().ok().map(|m| m.len());
-            return Ok((Box::new(f), len));
+            if offset > 0 {
+                use std::io::Seek;
+                f.seek(io::SeekFrom::Start(offset))?;
+            }
+            return Ok(Opened {
+                body: Box::new(f),
+                len: len.map(|l| l.saturating_sub(offset)),
+                resumed: offset > 0,
+            });
         }
         if !(url.starts_with("https://") || url.starts_with("http://")) {
             bail!("unsupported URL {url:?}: use https:// or file://");
         }
-        let resp = self.client.get(url).send().map_err(|e| {
+        let mut req = self.client.get(url);
+        if offset > 0 {
+            req = req.header(reqwest::header::RANGE, format!("bytes={offset}-"));
+        }
+        let resp = req.send().map_err(|e| {
             let detail = error_chain(&e);
-            if e.is_timeout() || (e.is_connect() && !looks_like_tls(&detail)) {
-                anyhow::Error::new(Transient(format!("fetching {url}: {detail}")))
-            } else if looks_like_tls(&detail) {
+            if looks_like_tls(&detail) {
                 anyhow::anyhow!(
                     "fetching {url}: TLS failed: {detail}; if this is a private mirror, set etcd_download_ca_file to its CA"
                 )
+            } else if e.is_timeout() || e.is_connect() || e.is_request() || e.is_body() {
+                anyhow::Error::new(Transient(format!("fetching {url}: {detail}")))
             } else {
                 anyhow::anyhow!("fetching {url}: {detail}")
             }
         })?;
         let status = resp.status();
+        if status.as_u16() == 416 && offset > 0 {
+            // The partial file is no prefix the server knows: start over.
+            return self.open_once(url, 0);
+        }
         if !status.is_success() {
             let msg = format!("fetching {url}: the server answered {status}");
             if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {
@@ -92,29 +149,50 @@ impl Fetcher {
             }
             bail!(msg);
         }
+        let resumed = offset > 0
+            && status.as_u16() == 206
+            && resp
+                .headers()
+                .get(reqwest::header::CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.starts_with(&format!("bytes {offset}-")))
+                .unwrap_or(false);
         let len = resp.content_length();
-        Ok((Box::new(resp), len))
+        Ok(Opened {
+            body: Box::new(resp),
+            len,
+            resumed,
+        })
     }
 
-    /// Runs `f` on a fresh stream from `url`, again after a transient failure (bounded, with backoff).
-    fn with_retries<T>(
-        &self,
-        url: &str,
-        mut f: impl FnMut(Box<dyn Read>, Option<u64>) -> Result<T>,
-    ) -> Result<T> {
+    /// Runs `f` until it succeeds, again after a transient failure: bounded by the attempt count and
+    /// the total time, exponential backoff with jitter.
+    fn with_retries<T>(&self, url: &str, mut f: impl FnMut() -> Result<T>) -> Result<T> {
+        let start = Instant::now();
         let mut delay = Duration::from_millis(500);
         let mut attempt = 1;
         loop {
-            let r = self.open_once(url).and_then(|(r, len)| f(r, len));
-            match r {
-                Err(e) if attempt < ATTEMPTS && e.chain().any(|c| c.is::<Transient>()) => {
+            match f() {
+                Err(e)
+                    if attempt < self.retry.attempts
+                        && start.elapsed() + delay < self.retry.max_time
+                        && e.chain().any(|c| c.is::<Transient>()) =>
+                {
+                    let wait = delay + jitter(delay);
                     log::warn!(
-                        "{e:#}; trying again in {delay:?} (attempt {}/{ATTEMPTS})",
-                        attempt + 1
+                        "{e:#}; trying again in {wait:.1?} (attempt {}/{})",
+                        attempt + 1,
+                        self.retry.attempts
                     );
-                    std::thread::sleep(delay);
-                    delay *= 2;
+                    std::thread::sleep(wait);
+                    delay = (delay * 2).min(Duration::from_secs(30));
                     attempt += 1;
+                }
+                Err(e) if e.chain().any(|c| c.is::<Transient>()) => {
+                    return Err(e.context(format!(
+                        "giving up on {url} after {attempt} attempt(s) in {:.0?}",
+                        start.elapsed()
+                    )))
                 }
                 other => return other,
             }
@@ -123,28 +201,58 @@ impl Fetcher {
 
     /// A small document (a seed, a SHA256SUMS file), refused when larger than `cap`.
     pub fn fetch_small(&self, url: &str, cap: u64) -> Result<Vec<u8>> {
-        self.with_retries(url, |r, _| {
+        self.with_retries(url, || {
+            let o = self.open_once(url, 0)?;
             let mut buf = Vec::new();
-            r.take(cap + 1)
+            o.body
+                .take(cap + 1)
                 .read_to_end(&mut buf)
                 .map_err(|e| Transient(format!("reading {url}: {e}")))?;
             if buf.len() as u64 > cap {
                 bail!("{url} is larger than {cap} bytes; is it the right file?");
             }
+            if let Some(len) = o.len {
+                if (buf.len() as u64) < len {
+                    bail!(Transient(format!(
+                        "{url} ended after {} of {len} bytes",
+                        buf.len()
+                    )));
+                }
+            }
             Ok(buf)
         })
     }
 
-    /// Streams `url` into `dest` (created or truncated), hashing on the way. Returns digest and size.
+    /// Streams `url` into `dest` (created or truncated), hashing on the way; after a broken transfer
+    /// it resumes with `Range` where the server allows it, else starts over. Returns digest and size.
     /// The caller decides whether the bytes are trusted.
     pub fn download(&self, url: &str, dest: &Path) -> Result<(Sha256, u64)> {
-        self.with_retries(url, |mut r, len| {
-            let f = File::create(dest).with_context(|| format!("creating {}", dest.display()))?;
-            let mut w = HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, f));
-            let mut progress = Progress::new(len);
+        let f = File::create(dest).with_context(|| format!("creating {}", dest.display()))?;
+        let mut w = HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, f));
+        let mut total: Option<u64> = None;
+        let mut progress = Progress::new();
+        self.with_retries(url, || {
+            let o = self.open_once(url, w.written)?;
+            if w.written > 0 && !o.resumed {
+                // The server ignored Range: throw the partial bytes away and take the whole body.
+                log::info!("{url}: the server cannot resume; downloading from the start");
+                w.flush()?;
+                let f = w.inner.get_mut();
+                f.set_len(0)?;
+                use std::io::Seek;
+                f.seek(io::SeekFrom::Start(0))?;
+                w.hasher = <sha2::Sha256 as sha2::Digest>::new();
+                w.written = 0;
+            } else if w.written > 0 {
+                log::info!("{url}: resuming at byte {}", w.written);
+            }
+            if let Some(l) = o.len {
+                total = Some(w.written + l);
+            }
+            let mut body = o.body;
             let mut buf = vec![0u8; 128 * 1024];
             loop {
-                let n = match r.read(&mut buf) {
+                let n = match body.read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -155,24 +263,26 @@ impl Fetcher {
                 };
                 w.write_all(&buf[..n])
                     .with_context(|| format!("writing {}", dest.display()))?;
-                progress.update(w.written);
+                crate::failpoint!("download-mid");
+                progress.update(w.written, total);
             }
-            progress.finish();
-            if let Some(len) = len {
-                if w.written != len {
+            if let Some(t) = total {
+                if w.written < t {
                     bail!(Transient(format!(
-                        "{url} ended after {} of {len} bytes",
+                        "{url} ended after {} of {t} bytes",
                         w.written
                     )));
                 }
             }
-            let digest = w.digest();
-            let written = w.written;
-            let f = w.inner.into_inner().map_err(|e| e.into_error())?;
-            f.sync_all()
-                .with_context(|| format!("syncing {}", dest.display()))?;
-            Ok((digest, written))
-        })
+            Ok(())
+        })?;
+        progress.finish();
+        let digest = w.digest();
+        let written = w.written;
+        let f = w.inner.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()
+            .with_context(|| format!("syncing {}", dest.display()))?;
+        Ok((digest, written))
     }
 }
 
@@ -197,26 +307,24 @@ fn looks_like_tls(detail: &str) -> bool {
 
 /// A one-line progress display, only when a person watches stderr.
 struct Progress {
-    total: Option<u64>,
     tty: bool,
     last: Instant,
 }
 
 impl Progress {
-    fn new(total: Option<u64>) -> Progress {
+    fn new() -> Progress {
         Progress {
-            total,
             tty: io::stderr().is_terminal(),
             last: Instant::now(),
         }
     }
-    fn update(&mut self, done: u64) {
+    fn update(&mut self, done: u64, total: Option<u64>) {
         if !self.tty || self.last.elapsed() < Duration::from_millis(200) {
             return;
         }
         self.last = Instant::now();
         let mib = done as f64 / 1048576.0;
-        match self.total {
+        match total {
             Some(t) if t > 0 => eprint!(
                 "\rdownloading: {mib:.1} / {:.1} MiB ({}%)   ",
                 t as f64 / 1048576.0,

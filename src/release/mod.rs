@@ -84,7 +84,7 @@ pub fn fetcher_for(cfg: &Config, root: &Path) -> Result<Fetcher> {
         .download_ca_file
         .as_ref()
         .map(|p| fsutil::under(root, p));
-    Fetcher::new(ca.as_deref())
+    Fetcher::with_retry(ca.as_deref(), cfg.retry)
 }
 
 /// Where the verified tarball is cached on this machine.

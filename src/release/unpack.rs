@@ -154,8 +154,21 @@ pub fn stage(
     if let Some(binaries) = read_marker(&dir, tarball_digest) {
         return Ok(Staged { dir, binaries });
     }
+    // Staging dirs an interrupted run left behind.
+    let prefix = format!(
+        "{}.tmp-",
+        dir.file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default()
+    );
+    if let Ok(entries) = fs::read_dir(download_dir) {
+        for e in entries.filter_map(|e| e.ok()) {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
     let tmp = PathBuf::from(format!("{}.tmp-{}", dir.display(), std::process::id()));
-    let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
     let result = extract(tarball, &tmp, arch, check_arch);
     let binaries = match result {
@@ -285,6 +298,7 @@ fn extract(tarball: &Path, into: &Path, arch: &str, check_arch: bool) -> Result<
         let digest = w.digest();
         let out = w.inner.into_inner().map_err(|e| e.into_error())?;
         out.sync_all()?;
+        crate::failpoint!("unpack-mid");
         found.push(StagedBinary {
             name: name.clone(),
             path: dest,

@@ -87,6 +87,8 @@ const DEFAULT_SCALARS: &[(&str, &str)] = &[
     ),
     ("etcd_download_dir", "/opt/etcd"),
     ("etcd_download_ca_file", ""),
+    ("etcd_download_attempts", "5"),
+    ("etcd_download_max_time", "10m"),
     ("etcd_bin_dir", "/usr/local/bin"),
     ("etcd_conf_dir", "/etc/etcd"),
     ("etcd_data_dir", "/var/lib/etcd"),
@@ -159,6 +161,7 @@ pub struct ReleaseSpec {
     pub download_checksum: String,
     pub download_dir: PathBuf,
     pub download_ca_file: Option<PathBuf>,
+    pub retry: crate::release::download::Retry,
 }
 
 /// A parsed, not yet rendered seed, with its text kept for error locations.
@@ -218,7 +221,9 @@ impl Seed {
 
     fn scalar_raw(&self) -> BTreeMap<&'static str, String> {
         let r = &self.raw;
-        let given: [(&'static str, &Option<Scalar>); 17] = [
+        let given: [(&'static str, &Option<Scalar>); 19] = [
+            ("etcd_download_attempts", &r.etcd_download_attempts),
+            ("etcd_download_max_time", &r.etcd_download_max_time),
             ("etcd_version", &r.etcd_version),
             (
                 "etcd_allow_unsupported_archs",
@@ -361,7 +366,22 @@ impl Seed {
             self.plain_word(s, key)?;
         }
         let ca_file = s["etcd_download_ca_file"].trim();
+        let attempts = s["etcd_download_attempts"].trim();
+        let attempts = match attempts.parse::<u32>() {
+            Ok(n) if (1..=100).contains(&n) => n,
+            _ => {
+                return Err(self.error(
+                    "etcd_download_attempts",
+                    attempts,
+                    "must be a number from 1 to 100",
+                ))
+            }
+        };
+        let max_time = s["etcd_download_max_time"].trim();
+        let max_time = crate::duration::parse(max_time)
+            .map_err(|e| self.error("etcd_download_max_time", max_time, e))?;
         Ok(ReleaseSpec {
+            retry: crate::release::download::Retry { attempts, max_time },
             version: s["etcd_version"].trim_start_matches('v').to_string(),
             architecture: s["etcd_architecture"].clone(),
             allow_unsupported_arch,

@@ -67,6 +67,8 @@ pub struct RawSeed {
     pub etcd_download_url_checksum: Option<Scalar>,
     pub etcd_download_dir: Option<Scalar>,
     pub etcd_download_ca_file: Option<Scalar>,
+    pub etcd_download_attempts: Option<Scalar>,
+    pub etcd_download_max_time: Option<Scalar>,
     pub etcd_bin_dir: Option<Scalar>,
     pub etcd_conf_dir: Option<Scalar>,
     pub etcd_data_dir: Option<Scalar>,

@@ -1,0 +1,68 @@
+//! One run at a time per target root: `flock` on `<root>/run/etcd-bootstrap.lock`.
+//! A second run waits for the first (cloud-init and the bootstrap unit may both fire), then sees
+//! its work done and changes nothing.
+
+use anyhow::{bail, Context, Result};
+use nix::fcntl::{Flock, FlockArg};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub struct Lock {
+    _held: Flock<File>,
+    pub path: PathBuf,
+}
+
+pub fn path(root: &Path) -> PathBuf {
+    crate::fsutil::under(root, Path::new("/run/etcd-bootstrap.lock"))
+}
+
+pub fn acquire(root: &Path, wait: Duration) -> Result<Lock> {
+    let path = path(root);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let start = Instant::now();
+    let mut told = false;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("opening the lock {}", path.display()))?;
+    loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(mut held) => {
+                held.set_len(0)?;
+                held.rewind()?;
+                writeln!(held, "{}", std::process::id())?;
+                return Ok(Lock { _held: held, path });
+            }
+            Err((f, errno)) if errno == nix::errno::Errno::EWOULDBLOCK => {
+                file = f;
+                let mut pid = String::new();
+                let _ = (&file).read_to_string(&mut pid);
+                let _ = (&file).rewind();
+                let holder = pid.trim();
+                if start.elapsed() >= wait {
+                    bail!(
+                        "another etcd-bootstrap (pid {}) is running on {} and holds {} (waited {:.0?}); \
+                         let it finish, or raise --lock-wait",
+                        if holder.is_empty() { "?" } else { holder },
+                        root.display(),
+                        path.display(),
+                        wait
+                    );
+                }
+                if !told {
+                    log::info!("waiting for another etcd-bootstrap (pid {holder}) to finish");
+                    told = true;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err((_, errno)) => bail!("locking {}: {errno}", path.display()),
+        }
+    }
+}
