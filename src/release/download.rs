@@ -10,14 +10,14 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
-/// A stalled mirror fails after this long without a byte, instead of hanging first boot forever.
-const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How hard to try: attempts in all, and the time after which no new attempt starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retry {
     pub attempts: u32,
     pub max_time: Duration,
+    /// A stalled mirror fails after this long without a byte, instead of hanging first boot forever.
+    pub read_timeout: Duration,
 }
 
 impl Default for Retry {
@@ -25,6 +25,7 @@ impl Default for Retry {
         Retry {
             attempts: 5,
             max_time: Duration::from_secs(600),
+            read_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -74,7 +75,7 @@ impl Fetcher {
         let mut b = reqwest::blocking::Client::builder()
             .use_rustls_tls()
             .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(READ_TIMEOUT)
+            .timeout(retry.read_timeout)
             .user_agent(concat!("etcd-bootstrap/", env!("CARGO_PKG_VERSION")));
         if let Some(ca) = ca_file {
             let pem = std::fs::read(ca)

@@ -170,7 +170,14 @@ pub fn stage(
     }
     let tmp = PathBuf::from(format!("{}.tmp-{}", dir.display(), std::process::id()));
     fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    let result = extract(tarball, &tmp, arch, check_arch);
+    let result = extract(
+        tarball,
+        &tmp,
+        arch,
+        check_arch,
+        MAX_ENTRY_BYTES,
+        MAX_TOTAL_BYTES,
+    );
     let binaries = match result {
         Ok(b) => b,
         Err(e) => {
@@ -205,13 +212,20 @@ pub fn stage(
     Ok(Staged { dir, binaries })
 }
 
-fn extract(tarball: &Path, into: &Path, arch: &str, check_arch: bool) -> Result<Vec<StagedBinary>> {
+fn extract(
+    tarball: &Path,
+    into: &Path,
+    arch: &str,
+    check_arch: bool,
+    max_entry: u64,
+    max_total: u64,
+) -> Result<Vec<StagedBinary>> {
     let f = File::open(tarball).with_context(|| format!("opening {}", tarball.display()))?;
     let gz = flate2::read::GzDecoder::new(BufReader::with_capacity(256 * 1024, f));
     let mut archive = tar::Archive::new(Capped {
         inner: gz,
         total: 0,
-        cap: MAX_TOTAL_BYTES,
+        cap: max_total,
     });
     let what = |e: io::Error| anyhow::anyhow!("reading {}: {e}", tarball.display());
     let mut found: Vec<StagedBinary> = Vec::new();
@@ -267,7 +281,7 @@ fn extract(tarball: &Path, into: &Path, arch: &str, check_arch: bool) -> Result<
             continue;
         }
         let size = entry.header().size().unwrap_or(u64::MAX);
-        if size > MAX_ENTRY_BYTES {
+        if size > max_entry {
             bail!(
                 "{} holds {shown:?} of {size} bytes, far larger than any etcd binary; refusing the tarball",
                 tarball.display()
@@ -287,8 +301,8 @@ fn extract(tarball: &Path, into: &Path, arch: &str, check_arch: bool) -> Result<
             .open(&dest)
             .with_context(|| format!("creating {}", dest.display()))?;
         let mut w = HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, out));
-        let copied = io::copy(&mut (&mut entry).take(MAX_ENTRY_BYTES + 1), &mut w).map_err(what)?;
-        if copied > MAX_ENTRY_BYTES {
+        let copied = io::copy(&mut (&mut entry).take(max_entry + 1), &mut w).map_err(what)?;
+        if copied > max_entry {
             bail!(
                 "{} holds {shown:?}, larger than any etcd binary; refusing the tarball",
                 tarball.display()
@@ -325,4 +339,225 @@ fn extract(tarball: &Path, into: &Path, arch: &str, check_arch: bool) -> Result<
     }
     found.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::write::GzEncoder;
+
+    /// A minimal ELF header for `machine` (enough for the architecture check).
+    fn elf(machine: u16) -> Vec<u8> {
+        let mut v = vec![0u8; 64];
+        v[..4].copy_from_slice(b"\x7fELF");
+        v[18..20].copy_from_slice(&machine.to_le_bytes());
+        v
+    }
+
+    enum E<'a> {
+        File(&'a str, Vec<u8>, u32),
+        Link(&'a str, &'a str, tar::EntryType),
+        Dev(&'a str),
+    }
+
+    /// Writes a gzipped tarball with raw headers, so hostile names (absolute, `..`) survive.
+    fn tarball(dir: &Path, entries: &[E]) -> PathBuf {
+        let path = dir.join("etcd-v9.9.9-linux-amd64.tar.gz");
+        let gz = GzEncoder::new(File::create(&path).unwrap(), flate2::Compression::fast());
+        let mut b = tar::Builder::new(gz);
+        for e in entries {
+            let mut h = tar::Header::new_gnu();
+            let (name, data): (&str, Vec<u8>) = match e {
+                E::File(n, d, mode) => {
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_mode(*mode);
+                    (n, d.clone())
+                }
+                E::Link(n, target, kind) => {
+                    h.set_entry_type(*kind);
+                    h.set_mode(0o777);
+                    h.set_link_name(target).unwrap();
+                    (n, vec![])
+                }
+                E::Dev(n) => {
+                    h.set_entry_type(tar::EntryType::Char);
+                    h.set_mode(0o666);
+                    (n, vec![])
+                }
+            };
+            h.set_size(data.len() as u64);
+            // Raw bytes: set_path would refuse `..` and absolute names, which is what we test.
+            let raw = &mut h.as_old_mut().name;
+            raw.fill(0);
+            raw[..name.len()].copy_from_slice(name.as_bytes());
+            h.set_cksum();
+            b.append(&h, &data[..]).unwrap();
+        }
+        b.into_inner().unwrap().finish().unwrap();
+        path
+    }
+
+    fn good(dir: &Path) -> PathBuf {
+        tarball(
+            dir,
+            &[
+                E::File("etcd-v9.9.9-linux-amd64/etcd", elf(62), 0o755),
+                E::File("etcd-v9.9.9-linux-amd64/etcdctl", elf(62), 0o755),
+                E::File("etcd-v9.9.9-linux-amd64/README.md", b"hi".to_vec(), 0o644),
+            ],
+        )
+    }
+
+    fn refused(entries: &[E]) -> String {
+        let d = tempfile::tempdir().unwrap();
+        let t = tarball(d.path(), entries);
+        let out = d.path().join("out");
+        fs::create_dir(&out).unwrap();
+        let e = extract(&t, &out, "amd64", true, MAX_ENTRY_BYTES, MAX_TOTAL_BYTES).unwrap_err();
+        // Nothing lands outside the staging dir, whatever the archive says.
+        let names: Vec<String> = fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        assert_eq!(
+            names.len(),
+            2,
+            "only the tarball and the staging dir: {names:?}"
+        );
+        format!("{e:#}")
+    }
+
+    fn etcd_ok() -> E<'static> {
+        E::File("etcd-v9.9.9-linux-amd64/etcd", elf(62), 0o755)
+    }
+
+    #[test]
+    fn a_good_tarball_stages_only_the_binaries() {
+        let d = tempfile::tempdir().unwrap();
+        let t = good(d.path());
+        let digest = crate::fsutil::sha256_file(&t).unwrap().unwrap().0;
+        let s = stage(&t, &digest, "amd64", true).unwrap();
+        let names: Vec<&str> = s.binaries.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, vec!["etcd", "etcdctl"]);
+        assert!(!s.dir.join("README.md").exists());
+        // A second stage of the same tarball reuses the staging dir.
+        let again = stage(&t, &digest, "amd64", true).unwrap();
+        assert_eq!(again.binaries, s.binaries);
+        assert!(already_staged(&t, &digest).is_some());
+    }
+
+    #[test]
+    fn hostile_entries_are_refused() {
+        let e = refused(&[etcd_ok(), E::File("/etc/passwd", b"x".to_vec(), 0o644)]);
+        assert!(e.contains("points outside the archive"), "{e}");
+        let e = refused(&[
+            etcd_ok(),
+            E::File("etcd-v9/../../evil", b"x".to_vec(), 0o644),
+        ]);
+        assert!(e.contains("points outside the archive"), "{e}");
+        let e = refused(&[E::Link(
+            "etcd-v9.9.9-linux-amd64/etcd",
+            "/bin/sh",
+            tar::EntryType::Symlink,
+        )]);
+        assert!(e.contains("a symbolic link"), "{e}");
+        let e = refused(&[
+            etcd_ok(),
+            E::Link(
+                "etcd-v9.9.9-linux-amd64/etcdctl",
+                "etcd-v9.9.9-linux-amd64/etcd",
+                tar::EntryType::Link,
+            ),
+        ]);
+        assert!(e.contains("a hard link"), "{e}");
+        let e = refused(&[etcd_ok(), E::Dev("etcd-v9.9.9-linux-amd64/null")]);
+        assert!(e.contains("a device node"), "{e}");
+        let e = refused(&[E::File("etcd-v9.9.9-linux-amd64/etcd", elf(62), 0o4755)]);
+        assert!(e.contains("setuid"), "{e}");
+    }
+
+    #[test]
+    fn missing_binaries_and_wrong_architectures_are_refused() {
+        let e = refused(&[E::File(
+            "etcd-v9.9.9-linux-amd64/README.md",
+            b"x".to_vec(),
+            0o644,
+        )]);
+        assert!(e.contains("has no etcd binary"), "{e}");
+        let e = refused(&[
+            E::File("etcd-v9.9.9-linux-amd64/etcd", elf(183), 0o755),
+            E::File("etcd-v9.9.9-linux-amd64/etcdctl", elf(183), 0o755),
+        ]);
+        assert!(
+            e.contains("is built for arm64 (aarch64), but etcd_architecture is amd64"),
+            "{e}"
+        );
+        let e = refused(&[
+            E::File(
+                "etcd-v9.9.9-linux-amd64/etcd",
+                b"#!/bin/sh\necho pwned\n".to_vec(),
+                0o755,
+            ),
+            E::File("etcd-v9.9.9-linux-amd64/etcdctl", elf(62), 0o755),
+        ]);
+        assert!(e.contains("not a Linux executable"), "{e}");
+        let e = refused(&[
+            etcd_ok(),
+            etcd_ok(),
+            E::File("etcd-v9.9.9-linux-amd64/etcdctl", elf(62), 0o755),
+        ]);
+        assert!(e.contains("holds etcd twice"), "{e}");
+    }
+
+    #[test]
+    fn oversized_entries_and_gzip_bombs_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let mut big = elf(62);
+        big.resize(4 * 1024 * 1024, 0);
+        let t = tarball(
+            d.path(),
+            &[E::File("etcd-v9.9.9-linux-amd64/etcd", big, 0o755)],
+        );
+        let out = d.path().join("o1");
+        fs::create_dir(&out).unwrap();
+        let e = format!(
+            "{:#}",
+            extract(&t, &out, "amd64", true, 1024 * 1024, MAX_TOTAL_BYTES).unwrap_err()
+        );
+        assert!(e.contains("far larger than any etcd binary"), "{e}");
+        // Zeros inflate without bound: the total cap stops them.
+        let zeros = vec![0u8; 8 * 1024 * 1024];
+        let t = tarball(
+            d.path(),
+            &[
+                E::File("etcd-v9.9.9-linux-amd64/zeros", zeros, 0o644),
+                etcd_ok(),
+            ],
+        );
+        assert!(
+            fs::metadata(&t).unwrap().len() < 100 * 1024,
+            "compresses well"
+        );
+        let out = d.path().join("o2");
+        fs::create_dir(&out).unwrap();
+        let e = format!(
+            "{:#}",
+            extract(&t, &out, "amd64", true, MAX_ENTRY_BYTES, 2 * 1024 * 1024).unwrap_err()
+        );
+        assert!(e.contains("gzip bomb"), "{e}");
+    }
+
+    #[test]
+    fn not_a_gzip_is_a_clear_error() {
+        let d = tempfile::tempdir().unwrap();
+        let t = d.path().join("etcd.tar.gz");
+        fs::write(&t, b"<html>404</html>").unwrap();
+        let out = d.path().join("o");
+        fs::create_dir(&out).unwrap();
+        let e = format!(
+            "{:#}",
+            extract(&t, &out, "amd64", true, MAX_ENTRY_BYTES, MAX_TOTAL_BYTES).unwrap_err()
+        );
+        assert!(e.contains("etcd.tar.gz"), "{e}");
+    }
 }

@@ -89,6 +89,7 @@ const DEFAULT_SCALARS: &[(&str, &str)] = &[
     ("etcd_download_ca_file", ""),
     ("etcd_download_attempts", "5"),
     ("etcd_download_max_time", "10m"),
+    ("etcd_download_read_timeout", "60s"),
     ("etcd_bin_dir", "/usr/local/bin"),
     ("etcd_conf_dir", "/etc/etcd"),
     ("etcd_data_dir", "/var/lib/etcd"),
@@ -165,6 +166,7 @@ pub struct ReleaseSpec {
 }
 
 /// A parsed, not yet rendered seed, with its text kept for error locations.
+#[derive(Debug)]
 pub struct Seed {
     pub origin: String,
     text: String,
@@ -221,7 +223,8 @@ impl Seed {
 
     fn scalar_raw(&self) -> BTreeMap<&'static str, String> {
         let r = &self.raw;
-        let given: [(&'static str, &Option<Scalar>); 19] = [
+        let given: [(&'static str, &Option<Scalar>); 20] = [
+            ("etcd_download_read_timeout", &r.etcd_download_read_timeout),
             ("etcd_download_attempts", &r.etcd_download_attempts),
             ("etcd_download_max_time", &r.etcd_download_max_time),
             ("etcd_version", &r.etcd_version),
@@ -380,8 +383,23 @@ impl Seed {
         let max_time = s["etcd_download_max_time"].trim();
         let max_time = crate::duration::parse(max_time)
             .map_err(|e| self.error("etcd_download_max_time", max_time, e))?;
+        let rt = s["etcd_download_read_timeout"].trim();
+        let read_timeout = crate::duration::parse(rt)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                self.error(
+                    "etcd_download_read_timeout",
+                    rt,
+                    "must be a duration like 60s",
+                )
+            })?;
         Ok(ReleaseSpec {
-            retry: crate::release::download::Retry { attempts, max_time },
+            retry: crate::release::download::Retry {
+                attempts,
+                max_time,
+                read_timeout,
+            },
             version: s["etcd_version"].trim_start_matches('v').to_string(),
             architecture: s["etcd_architecture"].clone(),
             allow_unsupported_arch,
@@ -796,3 +814,6 @@ pub fn find_self(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod fuzz;

@@ -69,6 +69,7 @@ pub struct RawSeed {
     pub etcd_download_ca_file: Option<Scalar>,
     pub etcd_download_attempts: Option<Scalar>,
     pub etcd_download_max_time: Option<Scalar>,
+    pub etcd_download_read_timeout: Option<Scalar>,
     pub etcd_bin_dir: Option<Scalar>,
     pub etcd_conf_dir: Option<Scalar>,
     pub etcd_data_dir: Option<Scalar>,
