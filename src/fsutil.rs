@@ -116,6 +116,7 @@ pub fn write_atomic(path: &Path, mode: u32, ids: Ids, src: &mut dyn Read) -> Res
         drop(f);
         fs::rename(&tmp, path)
             .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+        crate::failpoint!("write-renamed");
         fsync_dir(dir)?;
         Ok(digest)
     })();

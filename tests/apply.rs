@@ -11,53 +11,14 @@ use std::path::Path;
 const ADDR: &str = "10.8.0.1";
 const NAME: &str = "etcd-node1";
 
-struct Setup {
-    node: Node,
-    root: tempfile::TempDir,
-    pki: Pki,
-    _dirs: tempfile::TempDir,
-    seed: std::path::PathBuf,
-}
+type Setup = Single;
 
-/// A node with wg0, a root holding the node's certificates at /srv/pki, and a seed file.
-/// `release`: the seed lines that say where the release comes from.
 fn setup(release: &str) -> Setup {
-    let dirs = tempfile::tempdir().unwrap();
-    let pki = Pki::new(&dirs.path().join("pki"), &[(NAME, ADDR)]);
-    let root = new_root();
-    copy_files(&pki.node_dir(NAME), &root.path().join("srv/pki"));
-    let node = Node::new(NAME, ADDR);
-    let seed = dirs.path().join("seed.yaml");
-    fs::write(
-        &seed,
-        format!(
-            "etcd_ca_conf_directory: /srv/pki\n\
-             etcd_certificates: [ca-etcd.pem, cert-etcd-server.pem, cert-etcd-server-key.pem, cert-etcd-peer.pem, \
-             cert-etcd-peer-key.pem, cert-etcd-client.pem, cert-etcd-client-key.pem]\n\
-             etcd_members:\n  - name: {NAME}\n    address: {ADDR}\n\
-             etcd_settings_user:\n  log-outputs: stderr\n{release}"
-        ),
-    )
-    .unwrap();
-    Setup {
-        node,
-        root,
-        pki,
-        _dirs: dirs,
-        seed,
-    }
+    Single::new(NAME, ADDR, release)
 }
 
 fn apply(s: &Setup, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "apply",
-        "--seed",
-        s.seed.to_str().unwrap(),
-        "--root",
-        s.root.path().to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    s.node.bootstrap(&args)
+    s.apply(extra)
 }
 
 fn assert_installed(s: &Setup, version: &str, tarball: &Path) {
@@ -221,7 +182,7 @@ fn manifest(root: &Path) -> Vec<String> {
 /// Starts etcd from the unit inside the node and checks /health over TLS with the client certificate,
 /// then a put/get through etcdctl configured only by etcdctl.env.
 fn start_and_check(s: &mut Setup) {
-    let log = s._dirs.path().join("etcd.log");
+    let log = s.dir.path().join("etcd.log");
     let root = s.root.path().to_path_buf();
     s.node.start_etcd(&root, "etcd.service", &log);
     s.node.wait_healthy(&s.pki, &log);

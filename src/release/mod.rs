@@ -139,6 +139,7 @@ pub fn ensure_tarball(
             }
         );
     }
+    crate::failpoint!("download-done");
     std::fs::rename(&partial, &dest)
         .with_context(|| format!("renaming {} into place", partial.display()))?;
     fsutil::fsync_dir(&dir)?;

@@ -199,6 +199,7 @@ pub fn stage(
         fs::remove_dir_all(&dir)
             .with_context(|| format!("removing the old staging dir {}", dir.display()))?;
     }
+    crate::failpoint!("stage-rename");
     fs::rename(&tmp, &dir)
         .with_context(|| format!("renaming {} to {}", tmp.display(), dir.display()))?;
     fsutil::fsync_dir(download_dir)?;

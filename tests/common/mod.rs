@@ -593,3 +593,109 @@ impl Cluster {
         run(self.nodes[i].cmd("sh").arg("-c").arg(script))
     }
 }
+
+/// One node with wg0, a root holding its certificates at /srv/pki, and a seed naming it the only
+/// member (plus `release`, the seed lines that say where the release comes from).
+pub struct Single {
+    pub node: Node,
+    pub root: tempfile::TempDir,
+    pub pki: Pki,
+    pub dir: tempfile::TempDir,
+    pub seed: PathBuf,
+}
+
+impl Single {
+    pub fn new(name: &str, addr: &str, release: &str) -> Single {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = Pki::new(&dir.path().join("pki"), &[(name, addr)]);
+        let root = new_root();
+        copy_files(&pki.node_dir(name), &root.path().join("srv/pki"));
+        let node = Node::new(name, addr);
+        let seed = dir.path().join("seed.yaml");
+        fs::write(
+            &seed,
+            format!(
+                "etcd_ca_conf_directory: /srv/pki\n\
+                 etcd_certificates: [ca-etcd.pem, cert-etcd-server.pem, cert-etcd-server-key.pem, cert-etcd-peer.pem, \
+                 cert-etcd-peer-key.pem, cert-etcd-client.pem, cert-etcd-client-key.pem]\n\
+                 etcd_members:\n  - name: {name}\n    address: {addr}\n\
+                 etcd_settings_user:\n  log-outputs: stderr\n{release}"
+            ),
+        )
+        .unwrap();
+        Single {
+            node,
+            root,
+            pki,
+            dir,
+            seed,
+        }
+    }
+
+    /// A fresh root for the same node and seed (the certificates copied in).
+    pub fn another_root(&self) -> tempfile::TempDir {
+        let root = new_root();
+        copy_files(
+            &self.root.path().join("srv/pki"),
+            &root.path().join("srv/pki"),
+        );
+        root
+    }
+
+    pub fn apply_in(&self, root: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut c = self.node.cmd(bin().to_str().unwrap());
+        c.args([
+            "apply",
+            "--seed",
+            self.seed.to_str().unwrap(),
+            "--root",
+            root.to_str().unwrap(),
+        ]);
+        c.args(extra);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        run(&mut c)
+    }
+
+    pub fn apply(&self, extra: &[&str]) -> Output {
+        self.apply_in(self.root.path(), extra, &[])
+    }
+}
+
+/// What an install is: every path under the root (but /run) with mode, owner, and the sha256 of a
+/// file's content or a link's target. Equal manifests mean equal installs.
+pub fn content_manifest(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            if rel == "run" {
+                continue;
+            }
+            let m = fs::symlink_metadata(&p).unwrap();
+            let what = if m.is_dir() {
+                stack.push(p.clone());
+                "dir".to_string()
+            } else if m.file_type().is_symlink() {
+                format!("-> {}", fs::read_link(&p).unwrap().display())
+            } else {
+                etcd_bootstrap::fsutil::sha256_file(&p)
+                    .unwrap()
+                    .unwrap()
+                    .0
+                    .to_string()
+            };
+            out.push(format!(
+                "{rel} {:o} {}:{} {what}",
+                m.mode() & 0o7777,
+                m.uid(),
+                m.gid()
+            ));
+        }
+    }
+    out.sort();
+    out
+}

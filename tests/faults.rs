@@ -1,0 +1,462 @@
+//! Never half-installed: SIGKILL at many points then a re-run converges to the uninterrupted
+//! install; concurrent runs; seed changes; a flaky mirror; a full disk; keys kept out of output.
+
+mod common;
+
+use common::*;
+use std::fs;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ADDR: &str = "10.8.0.1";
+const NAME: &str = "etcd-node1";
+
+fn file_release(version: &str) -> String {
+    let fx = fixtures();
+    format!(
+        "etcd_version: \"{version}\"\n\
+         etcd_download_url: \"file://{0}/v{{{{ etcd_version }}}}/etcd-v{{{{ etcd_version }}}}-linux-amd64.tar.gz\"\n\
+         etcd_download_url_checksum: \"sha256:file://{0}/v{{{{ etcd_version }}}}/SHA256SUMS\"\n",
+        fx.display()
+    )
+}
+
+#[cfg(feature = "failpoints")]
+#[test]
+fn killed_at_every_point_a_rerun_converges_to_the_same_install() {
+    let s = Single::new(NAME, ADDR, &file_release("3.5.1"));
+    let out = s.apply(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let reference = content_manifest(s.root.path());
+    // Points: mid-download, downloaded but not renamed, mid-unpack, staged but not renamed, file
+    // writes (temp written, not renamed / renamed), between items, the unit (item 16, write 14),
+    // before enabling, before the stamp.
+    let points = [
+        "download-mid:1",
+        "download-mid:60",
+        "download-done",
+        "unpack-mid:1",
+        "unpack-mid:3",
+        "stage-rename",
+        "write-tmp:1",
+        "write-tmp:3",
+        "write-tmp:8",
+        "write-renamed:5",
+        "write-renamed:11",
+        "apply-item:1",
+        "apply-item:9",
+        "write-tmp:14",
+        "write-renamed:14",
+        "before-enable",
+        "before-stamp",
+    ];
+    for point in points {
+        use std::os::unix::process::ExitStatusExt;
+        let root = s.another_root();
+        let out = s.apply_in(root.path(), &[], &[("ETCD_BOOTSTRAP_FAILPOINT", point)]);
+        assert_eq!(
+            out.status.signal(),
+            Some(9),
+            "{point}: not killed there: {}",
+            stderr(&out)
+        );
+        let out = s.apply_in(root.path(), &[], &[]);
+        assert!(
+            out.status.success(),
+            "{point}: the re-run failed: {}",
+            stderr(&out)
+        );
+        assert_eq!(
+            content_manifest(root.path()),
+            reference,
+            "{point}: the re-run differs from an uninterrupted install"
+        );
+    }
+}
+
+#[test]
+fn a_second_run_waits_for_the_first_or_fails_clearly() {
+    let s = Single::new(NAME, ADDR, &file_release("3.5.1"));
+    fs::create_dir_all(s.root.path().join("run")).unwrap();
+    let lock = s.root.path().join("run/etcd-bootstrap.lock");
+    let mut holder = Command::new("flock")
+        .arg("-o")
+        .arg(&lock)
+        .args(["sleep", "30"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(5), "the lock to be held", || {
+        Command::new("flock")
+            .args(["-n"])
+            .arg(&lock)
+            .arg("true")
+            .status()
+            .map(|s| !s.success())
+            .unwrap_or(false)
+    });
+    let start = Instant::now();
+    let out = s.apply(&["--lock-wait", "1s"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("another etcd-bootstrap"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("etcd-bootstrap.lock"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert!(
+        !s.root.path().join("etc/etcd").exists(),
+        "nothing changed while locked out"
+    );
+    let _ = holder.kill();
+    let _ = holder.wait();
+
+    // Two at once: one waits for the other, both succeed, the install is one install.
+    let spawn = || {
+        s.node
+            .cmd(bin().to_str().unwrap())
+            .args([
+                "apply",
+                "--seed",
+                s.seed.to_str().unwrap(),
+                "--root",
+                s.root.path().to_str().unwrap(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(
+        a.status.success() && b.status.success(),
+        "{}\n{}",
+        stderr(&a),
+        stderr(&b)
+    );
+    let logs = stderr(&a) + &stderr(&b);
+    assert!(
+        logs.contains("nothing changed"),
+        "the later run found the work done: {logs}"
+    );
+}
+
+#[test]
+fn a_seed_change_rewrites_only_what_changed() {
+    let s = Single::new(NAME, ADDR, &file_release("3.5.1"));
+    assert!(s.apply(&[]).status.success());
+    let before = content_manifest(s.root.path());
+    let seed = fs::read_to_string(&s.seed).unwrap().replace(
+        "  log-outputs: stderr\n",
+        "  log-outputs: stderr\n  heartbeat-interval: \"250\"\n",
+    );
+    fs::write(&s.seed, seed).unwrap();
+    let out = s.apply(&["--dry-run"]);
+    let plan = stdout(&out);
+    let changed: Vec<&str> = plan
+        .lines()
+        .filter(|l| !l.starts_with("unchanged") && !l.contains("planned"))
+        .collect();
+    assert_eq!(
+        changed,
+        vec!["update    unit   /etc/systemd/system/etcd.service (content)"],
+        "{plan}"
+    );
+    let out = s.apply(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let after = content_manifest(s.root.path());
+    let diff: Vec<&String> = after.iter().filter(|l| !before.contains(l)).collect();
+    assert_eq!(diff.len(), 2, "{diff:#?}");
+    assert!(
+        diff[0].starts_with("etc/systemd/system/etcd.service "),
+        "{diff:#?}"
+    );
+    assert!(
+        diff[1].starts_with("var/lib/etcd-bootstrap/applied "),
+        "{diff:#?}"
+    );
+    let unit = fs::read_to_string(s.root.path().join("etc/systemd/system/etcd.service")).unwrap();
+    assert!(unit.contains("--heartbeat-interval=\"250\""));
+}
+
+/// A node whose release comes from the flaky HTTPS mirror, path prefix `mode`.
+fn flaky(mode: &str, extra: &str) -> (Single, String) {
+    let fx = fixtures();
+    let mirror_dir = tempfile::tempdir().unwrap();
+    let mirror = Pki::new(mirror_dir.path(), &[("mirror", "127.0.0.1")]);
+    let mut s = Single::new(NAME, ADDR, "");
+    let mut child = s
+        .node
+        .cmd("python3")
+        .arg(repo().join("tests/support/flaky_server.py"))
+        .arg(&fx)
+        .arg(mirror.node_dir("mirror").join("cert-etcd-server.pem"))
+        .arg(mirror.node_dir("mirror").join("cert-etcd-server-key.pem"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    s.node.adopt(child);
+    let base = format!("https://127.0.0.1:{}", line.trim());
+    fs::copy(mirror.ca(), s.root.path().join("srv/mirror-ca.pem")).unwrap();
+    let seed = fs::read_to_string(&s.seed).unwrap()
+        + &format!(
+            "etcd_version: \"3.5.1\"\n\
+             etcd_download_url: \"{base}/{mode}/v3.5.1/etcd-v3.5.1-linux-amd64.tar.gz\"\n\
+             etcd_download_url_checksum: \"sha256:{base}/ok/v3.5.1/SHA256SUMS\"\n\
+             etcd_download_ca_file: /srv/mirror-ca.pem\n{extra}"
+        );
+    fs::write(&s.seed, seed).unwrap();
+    (s, base)
+}
+
+fn requests(s: &Single, base: &str, mode: &str) -> u32 {
+    let url = format!("{base}/count/{mode}/v3.5.1/etcd-v3.5.1-linux-amd64.tar.gz");
+    ok(s.node.cmd("curl").args(["-sk", &url]))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// The download dir holds nothing but a verified tarball (and its staging dir).
+fn cache_is_verified_only(root: &Path) {
+    let dir = root.join("opt/etcd");
+    let want = fs::read_to_string(fixtures().join("v3.5.1/SHA256SUMS")).unwrap();
+    for e in fs::read_dir(&dir).into_iter().flatten() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().to_string();
+        if e.file_type().unwrap().is_dir() {
+            assert_eq!(
+                name, "etcd-v3.5.1-linux-amd64",
+                "unexpected dir in the cache"
+            );
+            continue;
+        }
+        assert_eq!(
+            name, "etcd-v3.5.1-linux-amd64.tar.gz",
+            "unexpected file in the cache"
+        );
+        let got = etcd_bootstrap::fsutil::sha256_file(&e.path())
+            .unwrap()
+            .unwrap()
+            .0
+            .to_string();
+        assert!(
+            want.starts_with(&got),
+            "cached tarball is not the verified one"
+        );
+    }
+}
+
+#[test]
+fn a_dropped_connection_resumes_with_range() {
+    let (s, base) = flaky("drop", "");
+    let out = s.apply(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("resuming at byte"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(requests(&s, &base, "drop"), 2);
+    cache_is_verified_only(s.root.path());
+}
+
+#[test]
+fn a_server_ignoring_range_restarts_the_download() {
+    let (s, base) = flaky("norange", "");
+    let out = s.apply(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot resume; downloading from the start"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(requests(&s, &base, "norange"), 2);
+    cache_is_verified_only(s.root.path());
+}
+
+#[test]
+fn repeated_503_is_retried_with_backoff() {
+    let (s, base) = flaky("503x3", "");
+    let out = s.apply(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out).matches("the server answered 503").count(),
+        3,
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(requests(&s, &base, "503x3"), 4);
+    cache_is_verified_only(s.root.path());
+}
+
+#[test]
+fn a_stalled_transfer_times_out_and_is_retried() {
+    let (s, _) = flaky("stall", "etcd_download_read_timeout: 2s\n");
+    let start = Instant::now();
+    let out = s.apply(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("trying again"), "{}", stderr(&out));
+    assert!(
+        start.elapsed() < Duration::from_secs(25),
+        "the stall was cut short by the read timeout"
+    );
+    cache_is_verified_only(s.root.path());
+}
+
+#[test]
+fn too_many_failures_give_up_within_the_limits() {
+    let (s, base) = flaky("503x3", "etcd_download_attempts: 2\n");
+    let out = s.apply(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("giving up on"), "{}", stderr(&out));
+    assert_eq!(requests(&s, &base, "503x3"), 2);
+    assert!(!s
+        .root
+        .path()
+        .join("opt/etcd/etcd-v3.5.1-linux-amd64.tar.gz")
+        .exists());
+    cache_is_verified_only(s.root.path());
+}
+
+#[test]
+fn not_found_fails_at_once() {
+    let (s, base) = flaky("404", "");
+    let out = s.apply(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("/404/v3.5.1/etcd-v3.5.1-linux-amd64.tar.gz: the server answered 404"),
+        "{err}"
+    );
+    assert!(!err.contains("trying again"), "{err}");
+    assert_eq!(requests(&s, &base, "404"), 1);
+    cache_is_verified_only(s.root.path());
+}
+
+#[test]
+fn an_untrusted_mirror_certificate_fails_at_once_naming_the_url() {
+    let (s, _) = flaky("ok", "");
+    fs::remove_file(s.root.path().join("srv/mirror-ca.pem")).unwrap();
+    fs::copy(s.pki.ca(), s.root.path().join("srv/mirror-ca.pem")).unwrap();
+    let out = s.apply(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("https://127.0.0.1:") && err.contains("TLS failed"),
+        "{err}"
+    );
+    assert!(err.contains("etcd_download_ca_file"), "{err}");
+    assert!(!err.contains("trying again"), "{err}");
+}
+
+#[test]
+fn plain_http_without_a_pinned_digest_is_refused() {
+    let s = Single::new(
+        NAME,
+        ADDR,
+        "etcd_download_url: http://127.0.0.1:1/etcd-v3.6.14-linux-amd64.tar.gz\n",
+    );
+    let out = s.apply(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is plain http"), "{}", stderr(&out));
+}
+
+/// A tmpfs mounted for the test, unmounted when dropped.
+struct Tmpfs(tempfile::TempDir);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.0.path()).status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_clearly_and_keeps_the_previous_install() {
+    // Mounted before the node exists, so the node's mount namespace sees the same tmpfs.
+    let mnt = Tmpfs(tempfile::tempdir().unwrap());
+    ok(Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=100m", "tmpfs"])
+        .arg(mnt.0.path()));
+    let s = Single::new(NAME, ADDR, &file_release("3.4.23"));
+    let root = mnt.0.path();
+    ok(Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", s.root.path().display()))
+        .arg(root));
+    let out = s.apply_in(root, &[], &[]);
+    assert!(out.status.success(), "3.4.23 fits: {}", stderr(&out));
+    let before = content_manifest(root);
+
+    let seed = fs::read_to_string(&s.seed)
+        .unwrap()
+        .replace("3.4.23", "3.5.1");
+    fs::write(&s.seed, seed).unwrap();
+    let out = s.apply_in(root, &[], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(err.contains("/opt/etcd/"), "names where: {err}");
+    let after = content_manifest(root);
+    let new: Vec<&String> = after.iter().filter(|l| !before.contains(l)).collect();
+    assert!(new.is_empty(), "the failed run left {new:#?}");
+    let v = ok(s
+        .node
+        .cmd(root.join("usr/local/bin/etcd").to_str().unwrap())
+        .arg("--version"));
+    assert!(v.contains("3.4.23"), "the previous etcd still runs: {v}");
+}
+
+#[test]
+fn private_keys_stay_out_of_output_and_a_readable_seed_with_keys_warns() {
+    let s = Single::new(NAME, ADDR, &file_release("3.5.1"));
+    let mut seed = fs::read_to_string(&s.seed).unwrap();
+    seed.push_str("etcd_certificate_data:\n  cert-etcd-server-key.pem: |\n");
+    for l in fs::read_to_string(s.pki.node_dir(NAME).join("cert-etcd-server-key.pem"))
+        .unwrap()
+        .lines()
+    {
+        seed.push_str(&format!("    {l}\n"));
+    }
+    fs::write(&s.seed, &seed).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&s.seed, fs::Permissions::from_mode(0o644)).unwrap();
+    let key_line = seed
+        .lines()
+        .find(|l| l.trim().len() > 40 && !l.contains("BEGIN"))
+        .unwrap()
+        .trim()
+        .to_string();
+    for args in [&["--dry-run"][..], &[][..], &["-v"][..]] {
+        let out = s.apply(args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let all = stdout(&out) + &stderr(&out);
+        assert!(
+            !all.contains("PRIVATE KEY") && !all.contains(&key_line),
+            "key material in the output of {args:?}"
+        );
+        assert!(
+            stderr(&out).contains("holds private keys but is readable by other users (mode 0644)"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    fs::set_permissions(&s.seed, fs::Permissions::from_mode(0o600)).unwrap();
+    let out = s.apply(&[]);
+    assert!(!stderr(&out).contains("readable by other users"));
+}
