@@ -8,6 +8,7 @@ use crate::plan;
 use crate::preflight;
 use crate::release::{self, unpack};
 use crate::render;
+use crate::seed::source::SeedArg;
 use crate::seed::{Config, Seed};
 use crate::systemd::{Mode, Systemd};
 use crate::users;
@@ -17,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub struct Options {
-    pub seed: String,
+    pub seed: SeedArg,
     pub root: PathBuf,
     pub no_start: bool,
     pub dry_run: bool,
@@ -68,12 +69,12 @@ fn warn_if_keys_readable(src: &str, text: &str) {
 }
 
 /// Phases seed + facts: read and parse the seed, wait for the interface, resolve every value.
-pub fn load(src: &str, root: &Path, wait: Duration) -> Result<Loaded> {
+pub fn load(src: &SeedArg, root: &Path, wait: Duration) -> Result<Loaded> {
     check_root(root)?;
-    let text = crate::seed::source::read(src)?;
+    let text = crate::seed::source::load(src)?;
     let digest = format!("{:x}", sha2::Sha256::digest(text.text.as_bytes()));
     let seed = Seed::parse(&text.origin, &text.text)?;
-    warn_if_keys_readable(src, &text.text);
+    warn_if_keys_readable(&text.origin, &text.text);
     let facts0 = Facts::gather();
     let (iface, pinned) = seed.interface_and_override(&facts0)?;
     let (facts, address) = match pinned {
@@ -104,7 +105,7 @@ fn log_summary(l: &Loaded) {
 }
 
 /// `fetch`: download, verify and stage the release. Needs no interface.
-pub fn fetch(src: &str, root: &Path) -> Result<()> {
+pub fn fetch(src: &SeedArg, root: &Path) -> Result<()> {
     check_root(root)?;
     let _lock = crate::lock::acquire(root, Duration::from_secs(600))?;
     let seed = Seed::load(src)?;
@@ -125,7 +126,7 @@ pub fn fetch(src: &str, root: &Path) -> Result<()> {
     Ok(())
 }
 
-pub fn render(src: &str, root: &Path, wait: Duration) -> Result<()> {
+pub fn render(src: &SeedArg, root: &Path, wait: Duration) -> Result<()> {
     let l = load(src, root, wait)?;
     print!("{}", render::unit(&l.cfg));
     Ok(())
@@ -161,7 +162,7 @@ fn preflight(
 }
 
 /// `check`: every preflight line; exit 1 when any is an error.
-pub fn check(src: &str, root: &Path, wait: Duration, output: crate::cli::Output) -> Result<()> {
+pub fn check(src: &SeedArg, root: &Path, wait: Duration, output: crate::cli::Output) -> Result<()> {
     let l = load(src, root, wait)?;
     let report = preflight(
         &l,
@@ -192,7 +193,7 @@ pub fn check(src: &str, root: &Path, wait: Duration, output: crate::cli::Output)
 }
 
 pub fn health(
-    src: &str,
+    src: &SeedArg,
     root: &Path,
     endpoints: Option<&str>,
     wait: Duration,

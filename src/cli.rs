@@ -28,11 +28,25 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Common {
+    pub fn seed_arg(&self) -> crate::seed::source::SeedArg {
+        crate::seed::source::SeedArg {
+            src: self.seed.clone(),
+            sha256: self.seed_sha256.clone(),
+        }
+    }
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct Common {
-    /// Seed YAML: a path, `-` for stdin, or a file:// / https:// URL.
-    #[arg(long, value_name = "SRC", default_value = crate::seed::source::DEFAULT_SEED)]
-    pub seed: String,
+    /// Seed YAML: a path, `-` for stdin, or a file:// / https:// URL. Default:
+    /// /etc/etcd-bootstrap/seed.yaml, or if that does not exist the kernel command line's
+    /// etcd_bootstrap.seed=<URL> (with etcd_bootstrap.seed_sha256=<hex>).
+    #[arg(long, value_name = "SRC")]
+    pub seed: Option<String>,
+    /// The seed must have this sha256 (64 hex digits), or nothing is done.
+    #[arg(long, value_name = "HEX")]
+    pub seed_sha256: Option<String>,
     /// Install into this root (an image or chroot) instead of the running system.
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,

@@ -24,25 +24,25 @@ fn main() {
             wait_interface,
             lock_wait,
         } => apply::apply(&apply::Options {
-            seed: common.seed,
+            seed: common.seed_arg(),
             root: common.root,
             no_start,
             dry_run,
             wait_interface,
             lock_wait,
         }),
-        cli::Command::Fetch { common } => apply::fetch(&common.seed, &common.root),
+        cli::Command::Fetch { common } => apply::fetch(&common.seed_arg(), &common.root),
         cli::Command::Render {
             common,
             wait_interface,
-        } => apply::render(&common.seed, &common.root, wait_interface),
+        } => apply::render(&common.seed_arg(), &common.root, wait_interface),
         cli::Command::Health {
             common,
             endpoints,
             wait,
             output,
         } => apply::health(
-            &common.seed,
+            &common.seed_arg(),
             &common.root,
             endpoints.as_deref(),
             wait,
@@ -52,7 +52,7 @@ fn main() {
             common,
             wait_interface,
             output,
-        } => apply::check(&common.seed, &common.root, wait_interface, output),
+        } => apply::check(&common.seed_arg(), &common.root, wait_interface, output),
     };
     if let Err(e) = result {
         log::error!("{e:#}");

@@ -31,7 +31,8 @@ fn killed_at_every_point_a_rerun_converges_to_the_same_install() {
     assert!(out.status.success(), "{}", stderr(&out));
     let reference = content_manifest(s.root.path());
     // Points: mid-download, downloaded but not renamed, mid-unpack, staged but not renamed, file
-    // writes (temp written, not renamed / renamed), between items, the unit (item 16, write 14),
+    // writes (temp written, not renamed / renamed; the first is the digest record), between items,
+    // the unit (item 16, write 15),
     // before enabling, before the stamp.
     let points = [
         "download-mid:1",
@@ -47,8 +48,8 @@ fn killed_at_every_point_a_rerun_converges_to_the_same_install() {
         "write-renamed:11",
         "apply-item:1",
         "apply-item:9",
-        "write-tmp:14",
-        "write-renamed:14",
+        "write-tmp:15",
+        "write-renamed:15",
         "before-enable",
         "before-stamp",
     ];
@@ -161,6 +162,7 @@ fn a_seed_change_rewrites_only_what_changed() {
     );
     fs::write(&s.seed, seed).unwrap();
     let out = s.apply(&["--dry-run"]);
+    assert!(out.status.success(), "{}", stderr(&out));
     let plan = stdout(&out);
     let changed: Vec<&str> = plan
         .lines()
@@ -243,6 +245,15 @@ fn cache_is_verified_only(root: &Path) {
             assert_eq!(
                 name, "etcd-v3.5.1-linux-amd64",
                 "unexpected dir in the cache"
+            );
+            continue;
+        }
+        if name == "etcd-v3.5.1-linux-amd64.tar.gz.sha256" {
+            // The digest of the verified download and the SHA256SUMS it came from.
+            let record = fs::read_to_string(e.path()).unwrap();
+            assert!(
+                want.starts_with(record.split_whitespace().next().unwrap()),
+                "{record}"
             );
             continue;
         }

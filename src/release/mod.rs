@@ -65,17 +65,52 @@ impl Source {
         })
     }
 
-    /// The digest the tarball must have. Reads the SHA256SUMS file when the seed names one.
-    pub fn expected_digest(&self, fetcher: &Fetcher) -> Result<Sha256> {
+    /// The digest the tarball must have. Reads the SHA256SUMS file when the seed names one, unless
+    /// an earlier verified download recorded the digest from that same file: then no network is
+    /// needed (an image pre-staged with `fetch` boots air-gapped).
+    pub fn expected_digest(&self, fetcher: &Fetcher, download_dir: &Path) -> Result<Sha256> {
         match &self.checksum {
             ChecksumSpec::Digest(d) => Ok(*d),
             ChecksumSpec::SumsUrl(u) => {
+                if let Some(d) = self.recorded(download_dir, u) {
+                    return Ok(d);
+                }
                 let bytes = fetcher.fetch_small(u, MAX_SUMS_BYTES)?;
                 let text = String::from_utf8_lossy(&bytes);
                 checksum::find_in_sums(&text, &self.file_name)
                     .with_context(|| format!("reading the checksum file {u}"))
             }
         }
+    }
+
+    fn record_path(&self, download_dir: &Path) -> PathBuf {
+        download_dir.join(format!("{}.sha256", self.file_name))
+    }
+
+    fn recorded(&self, download_dir: &Path, sums_url: &str) -> Option<Sha256> {
+        let text = std::fs::read_to_string(self.record_path(download_dir)).ok()?;
+        let (hex, url) = text.trim().split_once("  ")?;
+        (url == sums_url).then(|| hex.parse().ok()).flatten()
+    }
+
+    /// Remembers where a verified digest came from (only for SHA256SUMS sources).
+    fn record(&self, download_dir: &Path, digest: &Sha256) -> Result<()> {
+        if let ChecksumSpec::SumsUrl(u) = &self.checksum {
+            if self.recorded(download_dir, u) != Some(*digest) {
+                let text = format!("{digest}  {u}\n");
+                let ids = fsutil::Ids {
+                    uid: nix::unistd::getuid().as_raw(),
+                    gid: nix::unistd::getgid().as_raw(),
+                };
+                fsutil::write_atomic(
+                    &self.record_path(download_dir),
+                    0o644,
+                    ids,
+                    &mut text.as_bytes(),
+                )?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -100,8 +135,9 @@ pub fn ensure_tarball(
     src: &Source,
     fetcher: &Fetcher,
 ) -> Result<(PathBuf, Sha256)> {
-    let expected = src.expected_digest(fetcher)?;
     let dir = fsutil::under(root, &cfg.download_dir);
+    fsutil::sweep_stale_temps(&dir);
+    let expected = src.expected_digest(fetcher, &dir)?;
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("creating the download dir {}", dir.display()))?;
     let dest = dir.join(&src.file_name);
@@ -111,6 +147,7 @@ pub fn ensure_tarball(
                 "using cached {} (sha256 {expected} verified)",
                 dest.display()
             );
+            src.record(&dir, &expected)?;
             return Ok((dest, expected));
         }
         log::warn!(
@@ -143,6 +180,7 @@ pub fn ensure_tarball(
     std::fs::rename(&partial, &dest)
         .with_context(|| format!("renaming {} into place", partial.display()))?;
     fsutil::fsync_dir(&dir)?;
+    src.record(&dir, &got)?;
     log::info!(
         "downloaded {} ({size} bytes, sha256 verified)",
         dest.display()
@@ -162,7 +200,7 @@ pub fn cached_verified(
     if !dest.exists() {
         return Ok(None);
     }
-    let expected = src.expected_digest(fetcher)?;
+    let expected = src.expected_digest(fetcher, dest.parent().unwrap_or(Path::new("/")))?;
     match fsutil::sha256_file(&dest)? {
         Some((have, _)) if have == expected => Ok(Some((dest, expected))),
         _ => Ok(None),

@@ -189,8 +189,8 @@ impl Seed {
         })
     }
 
-    pub fn load(src: &str) -> Result<Seed> {
-        let st = source::read(src)?;
+    pub fn load(arg: &source::SeedArg) -> Result<Seed> {
+        let st = source::load(arg)?;
         Seed::parse(&st.origin, &st.text)
     }
 

@@ -6,6 +6,82 @@ use std::io::Read;
 use std::path::Path;
 
 pub const DEFAULT_SEED: &str = "/etc/etcd-bootstrap/seed.yaml";
+pub const CMDLINE: &str = "/proc/cmdline";
+
+/// Where the seed comes from, as the operator said (or did not say) on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct SeedArg {
+    /// `--seed`; when absent: the default file, else the kernel command line.
+    pub src: Option<String>,
+    /// `--seed-sha256`: the seed must have this digest.
+    pub sha256: Option<String>,
+}
+
+impl SeedArg {
+    pub fn path(src: &str) -> SeedArg {
+        SeedArg {
+            src: Some(src.to_string()),
+            sha256: None,
+        }
+    }
+}
+
+/// `etcd_bootstrap.seed=<URL>` and `etcd_bootstrap.seed_sha256=<hex>` from a kernel command line.
+pub fn from_cmdline(cmdline: &str) -> (Option<String>, Option<String>) {
+    let mut seed = None;
+    let mut digest = None;
+    for word in cmdline.split_whitespace() {
+        if let Some(v) = word.strip_prefix("etcd_bootstrap.seed=") {
+            seed = Some(v.trim_matches('"').to_string());
+        } else if let Some(v) = word.strip_prefix("etcd_bootstrap.seed_sha256=") {
+            digest = Some(v.trim_matches('"').to_string());
+        }
+    }
+    (seed, digest)
+}
+
+/// Picks the source: `--seed`, else the default file if it exists, else the kernel command line
+/// (the PXE way). Returns the source and the digest it must have, if any.
+pub fn resolve(arg: &SeedArg) -> Result<(String, Option<String>)> {
+    if let Some(src) = &arg.src {
+        return Ok((src.clone(), arg.sha256.clone()));
+    }
+    if Path::new(DEFAULT_SEED).exists() {
+        return Ok((DEFAULT_SEED.to_string(), arg.sha256.clone()));
+    }
+    let cmdline = std::fs::read_to_string(CMDLINE).unwrap_or_default();
+    match from_cmdline(&cmdline) {
+        (Some(src), digest) => {
+            log::info!("seed from the kernel command line: {src}");
+            Ok((src, arg.sha256.clone().or(digest)))
+        }
+        (None, _) => bail!(crate::error::InvalidSeed(format!(
+            "no seed: {DEFAULT_SEED} does not exist, --seed was not given, and the kernel command line has no \
+             etcd_bootstrap.seed=<URL>"
+        ))),
+    }
+}
+
+/// Reads the seed the operator meant and checks its pinned digest.
+pub fn load(arg: &SeedArg) -> Result<SeedText> {
+    let (src, pin) = resolve(arg)?;
+    let text = read(&src)?;
+    if let Some(pin) = pin {
+        let want: crate::release::checksum::Sha256 = pin.parse().map_err(|e| {
+            crate::error::InvalidSeed(format!("--seed-sha256 / etcd_bootstrap.seed_sha256: {e}"))
+        })?;
+        let got = crate::release::checksum::Sha256(
+            <sha2::Sha256 as sha2::Digest>::digest(text.text.as_bytes()).into(),
+        );
+        if got != want {
+            bail!(
+                "seed {} has sha256 {got}, but {want} was pinned; refusing a seed that is not the one meant",
+                text.origin
+            );
+        }
+    }
+    Ok(text)
+}
 
 /// A seed is a small text: anything larger is a mistake (or an attack) and is refused before parsing.
 pub const MAX_SEED_BYTES: u64 = 1024 * 1024;
@@ -54,4 +130,19 @@ pub fn read(src: &str) -> Result<SeedText> {
     let text = String::from_utf8(bytes)
         .map_err(|e| crate::error::InvalidSeed(format!("seed {origin} is not UTF-8 text: {e}")))?;
     Ok(SeedText { origin, text })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_seed_from_a_kernel_command_line() {
+        let (s, d) = from_cmdline(
+            "BOOT_IMAGE=/vmlinuz root=/dev/vda ro etcd_bootstrap.seed=https://10.0.0.1/seed.yaml etcd_bootstrap.seed_sha256=abc quiet",
+        );
+        assert_eq!(s.as_deref(), Some("https://10.0.0.1/seed.yaml"));
+        assert_eq!(d.as_deref(), Some("abc"));
+        assert_eq!(from_cmdline("root=/dev/vda"), (None, None));
+    }
 }
