@@ -6,7 +6,7 @@ MUSL_TARGET := x86_64-unknown-linux-musl
 STATIC_BIN := target/$(MUSL_TARGET)/release/etcd-bootstrap
 FIXTURES := target/fixtures
 
-.PHONY: all build static deps fixtures test unit lint demo demo-clean clean-test-leftovers
+.PHONY: all build static deps fixtures test lint demo demo-clean clean-test-leftovers deb debroot e2e-vm
 
 all: build
 
@@ -22,6 +22,20 @@ static: deps
 	@file $(STATIC_BIN) | tee /dev/stderr | grep -q "statically linked" \
 		|| { echo "$(STATIC_BIN) is not statically linked" >&2; exit 1; }
 
+# The .deb: static binary, first-boot unit, sysusers entry, man pages, completions.
+deb: static
+	@command -v cargo-deb >/dev/null 2>&1 || $(CARGO) install cargo-deb --locked
+	$(STATIC_BIN) generate-assets target/assets
+	$(CARGO) deb --no-build --no-strip --output target/debian/etcd-bootstrap.deb
+
+# A Debian root (debootstrap) the packaging tests install the .deb into. Made once.
+DEBROOT := target/debroot
+debroot: $(DEBROOT)/.done
+$(DEBROOT)/.done:
+	rm -rf $(DEBROOT).tmp
+	debootstrap --variant=minbase --include=systemd bookworm $(DEBROOT).tmp http://deb.debian.org/debian
+	rm -rf $(DEBROOT) && mv $(DEBROOT).tmp $(DEBROOT) && touch $@
+
 fixtures: deps
 	bash tests/support/fixtures.sh $(FIXTURES)
 
@@ -29,7 +43,7 @@ clean-test-leftovers:
 	bash tests/support/cleanup.sh
 
 # Everything: unit tests, and integration tests with real etcd, TLS, namespaces and wg0.
-test: deps fixtures clean-test-leftovers static
+test: deps fixtures clean-test-leftovers static deb debroot
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --no-fail-fast --features failpoints; \
 	else \

@@ -110,6 +110,12 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// Write the man pages and shell completions into DIR (for packaging).
+    #[command(hide = true)]
+    GenerateAssets {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
     /// Check the seed, certificates, flags, members, ports and data dir before etcd starts; change
     /// nothing. Exit 0 when all are ok or warnings, 1 on any error.
     Check {

@@ -65,7 +65,7 @@ pub fn resolve(arg: &SeedArg) -> Result<(String, Option<String>)> {
 /// Reads the seed the operator meant and checks its pinned digest.
 pub fn load(arg: &SeedArg) -> Result<SeedText> {
     let (src, pin) = resolve(arg)?;
-    let text = read(&src)?;
+    let text = read(&src, pin.is_some())?;
     if let Some(pin) = pin {
         let want: crate::release::checksum::Sha256 = pin.parse().map_err(|e| {
             crate::error::InvalidSeed(format!("--seed-sha256 / etcd_bootstrap.seed_sha256: {e}"))
@@ -92,7 +92,8 @@ pub struct SeedText {
     pub text: String,
 }
 
-pub fn read(src: &str) -> Result<SeedText> {
+/// Reads a seed; `pinned`: its digest will be checked, so plain http is acceptable.
+pub fn read(src: &str, pinned: bool) -> Result<SeedText> {
     let (origin, bytes) = if src == "-" {
         let mut buf = Vec::new();
         std::io::stdin()
@@ -104,9 +105,10 @@ pub fn read(src: &str) -> Result<SeedText> {
         || src.starts_with("http://")
         || src.starts_with("file://")
     {
-        if src.starts_with("http://") {
+        if src.starts_with("http://") && !pinned {
             bail!(crate::error::InvalidSeed(format!(
-                "refusing to read the seed over plain http ({src}): anyone on the path could change it; use https:// or a file"
+                "refusing to read the seed over plain http ({src}) without a pinned digest: anyone on the path \
+                 could change it; use https://, or pin it with --seed-sha256 / etcd_bootstrap.seed_sha256"
             )));
         }
         let fetcher = Fetcher::new(None).context("setting up the HTTPS client")?;

@@ -1,0 +1,194 @@
+//! The ways in: the .deb into a Debian root, the Packer template, a seed from the kernel command
+//! line (the PXE way), and an image pre-staged with `fetch` booting without the mirror.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::process::{Command, Stdio};
+
+const ADDR: &str = "10.8.0.1";
+const NAME: &str = "etcd-node1";
+
+#[test]
+fn the_deb_installs_into_a_debootstrap_root() {
+    let deb = repo().join("target/debian/etcd-bootstrap.deb");
+    let debroot = repo().join("target/debroot");
+    assert!(deb.is_file() && debroot.join(".done").is_file(), "run `make deb debroot` first (make test does)");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    ok(Command::new("cp").arg("-a").arg(&debroot).arg(&root));
+    fs::copy(&deb, root.join("tmp/etcd-bootstrap.deb")).unwrap();
+    ok(Command::new("chroot").arg(&root).args(["dpkg", "-i", "/tmp/etcd-bootstrap.deb"]));
+    let v = ok(Command::new("chroot").arg(&root).args(["/usr/local/bin/etcd-bootstrap", "--version"]));
+    assert!(v.starts_with("etcd-bootstrap "), "{v}");
+    let unit = fs::read_to_string(root.join("lib/systemd/system/etcd-bootstrap.service")).unwrap();
+    for l in [
+        "Type=oneshot",
+        "RemainAfterExit=yes",
+        "ConditionPathExists=!/var/lib/etcd-bootstrap/applied",
+        "ExecStart=/usr/local/bin/etcd-bootstrap apply",
+        "After=network-online.target wg-quick@wg0.service time-sync.target",
+    ] {
+        assert!(unit.lines().any(|x| x == l), "unit lacks {l}");
+    }
+    assert!(
+        root.join("etc/systemd/system/multi-user.target.wants/etcd-bootstrap.service").exists(),
+        "the first-boot unit is enabled"
+    );
+    let enabled = Command::new("systemctl")
+        .arg(format!("--root={}", root.display()))
+        .args(["is-enabled", "etcd-bootstrap.service"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&enabled).trim(), "enabled");
+    assert!(fs::read_to_string(root.join("etc/passwd")).unwrap().lines().any(|l| l.starts_with("etcd:")), "sysusers made the etcd user");
+    for f in [
+        "usr/lib/sysusers.d/etcd-bootstrap.conf",
+        "usr/share/man/man1/etcd-bootstrap.1.gz",
+        "usr/share/man/man1/etcd-bootstrap-apply.1.gz",
+        "usr/share/bash-completion/completions/etcd-bootstrap",
+        "usr/share/zsh/vendor-completions/_etcd-bootstrap",
+        "usr/share/fish/vendor_completions.d/etcd-bootstrap.fish",
+    ] {
+        assert!(root.join(f).is_file(), "{f} missing");
+    }
+    // Removal leaves no unit enabled behind.
+    ok(Command::new("chroot").arg(&root).args(["dpkg", "--purge", "etcd-bootstrap"]));
+    assert!(!root.join("usr/local/bin/etcd-bootstrap").exists());
+}
+
+#[test]
+fn the_packer_template_validates() {
+    let out = run(Command::new("packer")
+        .current_dir(repo())
+        .args(["validate", "-var"])
+        .arg(format!("repo={}", repo().display()))
+        .arg("-var")
+        .arg(format!("iso_checksum=sha256:{}", "0".repeat(64)))
+        .arg("images/packer/etcd-node.pkr.hcl"));
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    // The template really is checked: a missing upload fails validation.
+    let out = run(Command::new("packer")
+        .current_dir(repo())
+        .args(["validate", "-var", "repo=/nonexistent", "-var"])
+        .arg(format!("iso_checksum=sha256:{}", "0".repeat(64)))
+        .arg("images/packer/etcd-node.pkr.hcl"));
+    assert!(!out.status.success(), "validation that cannot fail");
+}
+
+/// Serves `dir` over plain HTTP inside the node; returns the base URL.
+fn http_server(node: &mut Node, dir: &std::path::Path) -> String {
+    let mut child = node
+        .cmd("python3")
+        .args(["-u", "-c", "import http.server,functools,sys; h=functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1]); s=http.server.ThreadingHTTPServer(('127.0.0.1',0),h); print(s.server_address[1],flush=True); s.serve_forever()"])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    node.adopt(child);
+    format!("http://127.0.0.1:{}", line.trim())
+}
+
+fn file_release() -> String {
+    let fx = fixtures();
+    format!(
+        "etcd_version: \"3.5.1\"\n\
+         etcd_download_url: \"file://{0}/v3.5.1/etcd-v3.5.1-linux-amd64.tar.gz\"\n\
+         etcd_download_url_checksum: \"sha256:file://{0}/v3.5.1/SHA256SUMS\"\n",
+        fx.display()
+    )
+}
+
+#[test]
+fn a_seed_from_the_kernel_command_line() {
+    let mut s = Single::new(NAME, ADDR, &file_release());
+    let served = tempfile::tempdir().unwrap();
+    fs::copy(&s.seed, served.path().join("cluster.yaml")).unwrap();
+    let digest = etcd_bootstrap::fsutil::sha256_file(&s.seed).unwrap().unwrap().0.to_string();
+    let base = http_server(&mut s.node, served.path());
+    // A kernel command line of our own, bind-mounted over /proc/cmdline in the node's mount
+    // namespace; and no default seed file there.
+    let cmdline = s.dir.path().join("cmdline");
+    let empty = tempfile::tempdir().unwrap();
+    let set_cmdline = |text: &str| {
+        fs::write(&cmdline, text).unwrap();
+    };
+    set_cmdline(&format!(
+        "BOOT_IMAGE=/vmlinuz root=/dev/vda ro etcd_bootstrap.seed={base}/cluster.yaml etcd_bootstrap.seed_sha256={digest} quiet\n"
+    ));
+    ok(s.node.cmd("mount").arg("--bind").arg(&cmdline).arg("/proc/cmdline"));
+    if std::path::Path::new("/etc/etcd-bootstrap").exists() {
+        ok(s.node.cmd("mount").arg("--bind").arg(empty.path()).arg("/etc/etcd-bootstrap"));
+    }
+
+    let root = s.root.path().to_str().unwrap().to_string();
+    let out = s.node.bootstrap(&["apply", "--root", &root]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("seed from the kernel command line: {base}/cluster.yaml")), "{}", stderr(&out));
+    assert!(s.root.path().join("etc/systemd/system/etcd.service").is_file());
+
+    // A seed that is not the pinned one is refused, and nothing changes.
+    set_cmdline(&format!("etcd_bootstrap.seed={base}/cluster.yaml etcd_bootstrap.seed_sha256={}\n", "0".repeat(64)));
+    let out = s.node.bootstrap(&["check", "--root", &root]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("was pinned; refusing a seed that is not the one meant"), "{}", stderr(&out));
+    // Plain http without a pinned digest is refused.
+    set_cmdline(&format!("etcd_bootstrap.seed={base}/cluster.yaml\n"));
+    let out = s.node.bootstrap(&["check", "--root", &root]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("without a pinned digest"), "{}", stderr(&out));
+    // No seed anywhere: a clear error.
+    set_cmdline("root=/dev/vda\n");
+    let out = s.node.bootstrap(&["check", "--root", &root]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no seed: /etc/etcd-bootstrap/seed.yaml does not exist"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_image_prestaged_with_fetch_boots_without_the_mirror() {
+    let fx = fixtures();
+    let mirror_dir = tempfile::tempdir().unwrap();
+    let mirror = Pki::new(mirror_dir.path(), &[("mirror", "127.0.0.1")]);
+    let mut s = Single::new(NAME, ADDR, "");
+    let mut server = s
+        .node
+        .cmd("python3")
+        .arg(repo().join("tests/support/https_server.py"))
+        .arg(&fx)
+        .arg(mirror.node_dir("mirror").join("cert-etcd-server.pem"))
+        .arg(mirror.node_dir("mirror").join("cert-etcd-server-key.pem"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(server.stdout.take().unwrap()), &mut line).unwrap();
+    let base = format!("https://127.0.0.1:{}", line.trim());
+    fs::copy(mirror.ca(), s.root.path().join("srv/mirror-ca.pem")).unwrap();
+    let seed = fs::read_to_string(&s.seed).unwrap()
+        + &format!(
+            "etcd_version: \"3.5.1\"\n\
+             etcd_download_url: \"{base}/v3.5.1/etcd-v3.5.1-linux-amd64.tar.gz\"\n\
+             etcd_download_url_checksum: \"sha256:{base}/v3.5.1/SHA256SUMS\"\n\
+             etcd_download_ca_file: /srv/mirror-ca.pem\n\
+             etcd_download_attempts: 1\n"
+        );
+    fs::write(&s.seed, seed).unwrap();
+    // Image build: fetch only. Nothing is installed yet.
+    let root = s.root.path().to_str().unwrap().to_string();
+    let out = s.node.bootstrap(&["fetch", "--seed", s.seed.to_str().unwrap(), "--root", &root]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!s.root.path().join("usr/local/bin/etcd").exists());
+    assert!(!s.root.path().join("etc/etcd").exists());
+    // First boot, air-gapped: the mirror is gone.
+    let _ = server.kill();
+    let _ = server.wait();
+    s.node.adopt(server);
+    let out = s.apply(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("using cached"), "{}", stderr(&out));
+    assert!(s.root.path().join("usr/local/bin/etcd").is_file());
+}
