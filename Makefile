@@ -26,7 +26,7 @@ static: deps
 deb: static
 	@command -v cargo-deb >/dev/null 2>&1 || $(CARGO) install cargo-deb --locked
 	$(STATIC_BIN) generate-assets target/assets
-	$(CARGO) deb --no-build --no-strip --output target/debian/etcd-bootstrap.deb
+	$(CARGO) deb --no-build --no-strip --target $(MUSL_TARGET) --output target/debian/etcd-bootstrap.deb
 
 # A Debian root (debootstrap) the packaging tests install the .deb into. Made once.
 DEBROOT := target/debroot

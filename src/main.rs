@@ -72,7 +72,10 @@ fn generate_assets(dir: &std::path::Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(&comp).with_context(|| format!("creating {}", comp.display()))?;
     let cmd = cli::Cli::command();
     let mut pages = vec![("etcd-bootstrap".to_string(), cmd.clone())];
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set() && s.get_name() != "help") {
+    for sub in cmd
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+    {
         let name = format!("etcd-bootstrap-{}", sub.get_name());
         let leaked: &'static str = Box::leak(name.clone().into_boxed_str());
         pages.push((name, sub.clone().name(leaked)));
@@ -81,12 +84,19 @@ fn generate_assets(dir: &std::path::Path) -> anyhow::Result<()> {
         let mut roff = Vec::new();
         clap_mangen::Man::new(page).render(&mut roff)?;
         let path = man.join(format!("{name}.1.gz"));
-        let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(&path)?, flate2::Compression::best());
+        let mut gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&path)?,
+            flate2::Compression::best(),
+        );
         gz.write_all(&roff)?;
         gz.finish()?;
     }
     let mut cmd = cli::Cli::command();
-    for shell in [clap_complete::Shell::Bash, clap_complete::Shell::Zsh, clap_complete::Shell::Fish] {
+    for shell in [
+        clap_complete::Shell::Bash,
+        clap_complete::Shell::Zsh,
+        clap_complete::Shell::Fish,
+    ] {
         clap_complete::generate_to(shell, &mut cmd, "etcd-bootstrap", &comp)?;
     }
     Ok(())

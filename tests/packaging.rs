@@ -14,13 +14,20 @@ const NAME: &str = "etcd-node1";
 fn the_deb_installs_into_a_debootstrap_root() {
     let deb = repo().join("target/debian/etcd-bootstrap.deb");
     let debroot = repo().join("target/debroot");
-    assert!(deb.is_file() && debroot.join(".done").is_file(), "run `make deb debroot` first (make test does)");
+    assert!(
+        deb.is_file() && debroot.join(".done").is_file(),
+        "run `make deb debroot` first (make test does)"
+    );
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
     ok(Command::new("cp").arg("-a").arg(&debroot).arg(&root));
     fs::copy(&deb, root.join("tmp/etcd-bootstrap.deb")).unwrap();
-    ok(Command::new("chroot").arg(&root).args(["dpkg", "-i", "/tmp/etcd-bootstrap.deb"]));
-    let v = ok(Command::new("chroot").arg(&root).args(["/usr/local/bin/etcd-bootstrap", "--version"]));
+    ok(Command::new("chroot")
+        .arg(&root)
+        .args(["dpkg", "-i", "/tmp/etcd-bootstrap.deb"]));
+    let v = ok(Command::new("chroot")
+        .arg(&root)
+        .args(["/usr/local/bin/etcd-bootstrap", "--version"]));
     assert!(v.starts_with("etcd-bootstrap "), "{v}");
     let unit = fs::read_to_string(root.join("lib/systemd/system/etcd-bootstrap.service")).unwrap();
     for l in [
@@ -32,8 +39,10 @@ fn the_deb_installs_into_a_debootstrap_root() {
     ] {
         assert!(unit.lines().any(|x| x == l), "unit lacks {l}");
     }
+    let wants = root.join("etc/systemd/system/multi-user.target.wants/etcd-bootstrap.service");
+    // The link is absolute inside the root: look at the link, not through it.
     assert!(
-        root.join("etc/systemd/system/multi-user.target.wants/etcd-bootstrap.service").exists(),
+        fs::symlink_metadata(&wants).is_ok(),
         "the first-boot unit is enabled"
     );
     let enabled = Command::new("systemctl")
@@ -42,7 +51,13 @@ fn the_deb_installs_into_a_debootstrap_root() {
         .output()
         .unwrap();
     assert_eq!(stdout(&enabled).trim(), "enabled");
-    assert!(fs::read_to_string(root.join("etc/passwd")).unwrap().lines().any(|l| l.starts_with("etcd:")), "sysusers made the etcd user");
+    assert!(
+        fs::read_to_string(root.join("etc/passwd"))
+            .unwrap()
+            .lines()
+            .any(|l| l.starts_with("etcd:")),
+        "sysusers made the etcd user"
+    );
     for f in [
         "usr/lib/sysusers.d/etcd-bootstrap.conf",
         "usr/share/man/man1/etcd-bootstrap.1.gz",
@@ -54,8 +69,14 @@ fn the_deb_installs_into_a_debootstrap_root() {
         assert!(root.join(f).is_file(), "{f} missing");
     }
     // Removal leaves no unit enabled behind.
-    ok(Command::new("chroot").arg(&root).args(["dpkg", "--purge", "etcd-bootstrap"]));
+    ok(Command::new("chroot")
+        .arg(&root)
+        .args(["dpkg", "--purge", "etcd-bootstrap"]));
     assert!(!root.join("usr/local/bin/etcd-bootstrap").exists());
+    assert!(
+        fs::symlink_metadata(&wants).is_err(),
+        "the unit is no longer enabled"
+    );
 }
 
 #[test]
@@ -88,7 +109,11 @@ fn http_server(node: &mut Node, dir: &std::path::Path) -> String {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
     node.adopt(child);
     format!("http://127.0.0.1:{}", line.trim())
 }
@@ -108,7 +133,11 @@ fn a_seed_from_the_kernel_command_line() {
     let mut s = Single::new(NAME, ADDR, &file_release());
     let served = tempfile::tempdir().unwrap();
     fs::copy(&s.seed, served.path().join("cluster.yaml")).unwrap();
-    let digest = etcd_bootstrap::fsutil::sha256_file(&s.seed).unwrap().unwrap().0.to_string();
+    let digest = etcd_bootstrap::fsutil::sha256_file(&s.seed)
+        .unwrap()
+        .unwrap()
+        .0
+        .to_string();
     let base = http_server(&mut s.node, served.path());
     // A kernel command line of our own, bind-mounted over /proc/cmdline in the node's mount
     // namespace; and no default seed file there.
@@ -120,32 +149,65 @@ fn a_seed_from_the_kernel_command_line() {
     set_cmdline(&format!(
         "BOOT_IMAGE=/vmlinuz root=/dev/vda ro etcd_bootstrap.seed={base}/cluster.yaml etcd_bootstrap.seed_sha256={digest} quiet\n"
     ));
-    ok(s.node.cmd("mount").arg("--bind").arg(&cmdline).arg("/proc/cmdline"));
+    ok(s.node
+        .cmd("mount")
+        .arg("--bind")
+        .arg(&cmdline)
+        .arg("/proc/cmdline"));
     if std::path::Path::new("/etc/etcd-bootstrap").exists() {
-        ok(s.node.cmd("mount").arg("--bind").arg(empty.path()).arg("/etc/etcd-bootstrap"));
+        ok(s.node
+            .cmd("mount")
+            .arg("--bind")
+            .arg(empty.path())
+            .arg("/etc/etcd-bootstrap"));
     }
 
     let root = s.root.path().to_str().unwrap().to_string();
     let out = s.node.bootstrap(&["apply", "--root", &root]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains(&format!("seed from the kernel command line: {base}/cluster.yaml")), "{}", stderr(&out));
-    assert!(s.root.path().join("etc/systemd/system/etcd.service").is_file());
+    assert!(
+        stderr(&out).contains(&format!(
+            "seed from the kernel command line: {base}/cluster.yaml"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(s
+        .root
+        .path()
+        .join("etc/systemd/system/etcd.service")
+        .is_file());
 
     // A seed that is not the pinned one is refused, and nothing changes.
-    set_cmdline(&format!("etcd_bootstrap.seed={base}/cluster.yaml etcd_bootstrap.seed_sha256={}\n", "0".repeat(64)));
+    set_cmdline(&format!(
+        "etcd_bootstrap.seed={base}/cluster.yaml etcd_bootstrap.seed_sha256={}\n",
+        "0".repeat(64)
+    ));
     let out = s.node.bootstrap(&["check", "--root", &root]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("was pinned; refusing a seed that is not the one meant"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("was pinned; refusing a seed that is not the one meant"),
+        "{}",
+        stderr(&out)
+    );
     // Plain http without a pinned digest is refused.
     set_cmdline(&format!("etcd_bootstrap.seed={base}/cluster.yaml\n"));
     let out = s.node.bootstrap(&["check", "--root", &root]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("without a pinned digest"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("without a pinned digest"),
+        "{}",
+        stderr(&out)
+    );
     // No seed anywhere: a clear error.
     set_cmdline("root=/dev/vda\n");
     let out = s.node.bootstrap(&["check", "--root", &root]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("no seed: /etc/etcd-bootstrap/seed.yaml does not exist"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no seed: /etc/etcd-bootstrap/seed.yaml does not exist"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -165,7 +227,11 @@ fn an_image_prestaged_with_fetch_boots_without_the_mirror() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(server.stdout.take().unwrap()), &mut line).unwrap();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
     let base = format!("https://127.0.0.1:{}", line.trim());
     fs::copy(mirror.ca(), s.root.path().join("srv/mirror-ca.pem")).unwrap();
     let seed = fs::read_to_string(&s.seed).unwrap()
@@ -179,7 +245,9 @@ fn an_image_prestaged_with_fetch_boots_without_the_mirror() {
     fs::write(&s.seed, seed).unwrap();
     // Image build: fetch only. Nothing is installed yet.
     let root = s.root.path().to_str().unwrap().to_string();
-    let out = s.node.bootstrap(&["fetch", "--seed", s.seed.to_str().unwrap(), "--root", &root]);
+    let out = s
+        .node
+        .bootstrap(&["fetch", "--seed", s.seed.to_str().unwrap(), "--root", &root]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!s.root.path().join("usr/local/bin/etcd").exists());
     assert!(!s.root.path().join("etc/etcd").exists());
