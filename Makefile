@@ -6,7 +6,7 @@ MUSL_TARGET := x86_64-unknown-linux-musl
 STATIC_BIN := target/$(MUSL_TARGET)/release/etcd-bootstrap
 FIXTURES := target/fixtures
 
-.PHONY: all build static deps fixtures test lint demo demo-clean clean-test-leftovers deb debroot e2e-vm
+.PHONY: all build static deps fixtures test lint demo demo-clean clean-test-leftovers deb debroot e2e-vm bench
 
 all: build
 
@@ -60,3 +60,7 @@ demo: deps fixtures build
 
 demo-clean:
 	bash tests/support/demo.sh down
+
+# Speed and memory, side by side with the shell baseline; writes BENCHMARKS.md.
+bench: deps fixtures build static
+	bash tests/bench/run.sh

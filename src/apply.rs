@@ -112,13 +112,15 @@ pub fn fetch(src: &SeedArg, root: &Path) -> Result<()> {
     let spec = seed.release(&Facts::gather())?;
     let source = release::Source::from_config(&spec)?;
     let fetcher = release::fetcher_for(&spec, root)?;
-    let (tarball, digest) = release::ensure_tarball(&spec, root, &source, &fetcher)?;
+    let mut digests = crate::digests::Digests::load(root);
+    let (tarball, digest) = release::ensure_tarball(&spec, root, &source, &fetcher, &mut digests)?;
     let staged = unpack::stage(
         &tarball,
         &digest,
         &spec.architecture,
         !spec.allow_unsupported_arch,
     )?;
+    digests.save()?;
     println!("{}  {}", digest, tarball.display());
     for b in &staged.binaries {
         println!("{}  {}", b.sha256, b.path.display());
@@ -264,8 +266,9 @@ pub fn apply(o: &Options) -> Result<()> {
     // Phase release: the only writes before the plan, and only into the download dir (a cache).
     let source = release::Source::from_config(&cfg.release)?;
     let fetcher = release::fetcher_for(&cfg.release, root)?;
+    let mut digests = crate::digests::Digests::load(root);
     let binaries: Vec<Content> = if o.dry_run {
-        match release::cached_verified(&cfg.release, root, &source, &fetcher)? {
+        match release::cached_verified(&cfg.release, root, &source, &fetcher, &mut digests)? {
             Some((tarball, digest)) => match unpack::already_staged(&tarball, &digest) {
                 Some(b) => desired::staged_binaries(&b),
                 None => pending(),
@@ -273,7 +276,8 @@ pub fn apply(o: &Options) -> Result<()> {
             None => pending(),
         }
     } else {
-        let (tarball, digest) = release::ensure_tarball(&cfg.release, root, &source, &fetcher)?;
+        let (tarball, digest) =
+            release::ensure_tarball(&cfg.release, root, &source, &fetcher, &mut digests)?;
         let staged = unpack::stage(
             &tarball,
             &digest,
@@ -296,7 +300,7 @@ pub fn apply(o: &Options) -> Result<()> {
     stop_on_errors(&flags)?;
 
     let items = desired::build(cfg, root, &binaries)?;
-    let plan = plan::diff(root, items)?;
+    let plan = plan::diff(root, items, &mut digests)?;
     let unit = format!("{}.service", cfg.service_name);
     let enabled = sd.is_enabled(&unit);
 
@@ -328,7 +332,7 @@ pub fn apply(o: &Options) -> Result<()> {
     {
         log::info!("{line}");
     }
-    plan.apply(root)?;
+    plan.apply(root, &mut digests)?;
 
     if plan.unit_changed() {
         sd.daemon_reload()?;
@@ -351,6 +355,7 @@ pub fn apply(o: &Options) -> Result<()> {
         }
     }
     crate::failpoint!("before-stamp");
+    digests.save()?;
     stamp(root, &l)?;
     if plan.changes() == 0 {
         log::info!("nothing changed: {} is up to date", cfg.this_member.name);

@@ -57,7 +57,11 @@ fn meta_diff(root: &Path, md: &fs::Metadata, want: &Meta) -> Result<String> {
     Ok(why.join(", "))
 }
 
-fn same_content(path: &Path, content: &Content) -> Result<bool> {
+fn same_content(
+    path: &Path,
+    content: &Content,
+    digests: &mut crate::digests::Digests,
+) -> Result<bool> {
     match content {
         Content::Bytes(b) => {
             Ok(crate::desired::read_small(path, b.len() as u64)?.as_deref() == Some(&b[..]))
@@ -67,13 +71,13 @@ fn same_content(path: &Path, content: &Content) -> Result<bool> {
             if md.len() != s.size {
                 return Ok(false);
             }
-            Ok(fsutil::sha256_file(path)?.map(|(d, _)| d) == Some(s.sha256))
+            Ok(digests.sha256(path)?.map(|(d, _)| d) == Some(s.sha256))
         }
         Content::Pending(_) => Ok(false),
     }
 }
 
-pub fn diff(root: &Path, items: Vec<Item>) -> Result<Plan> {
+pub fn diff(root: &Path, items: Vec<Item>, digests: &mut crate::digests::Digests) -> Result<Plan> {
     let mut steps = Vec::new();
     for item in items {
         let at = fsutil::under(root, item.path());
@@ -115,7 +119,7 @@ pub fn diff(root: &Path, items: Vec<Item>) -> Result<Plan> {
                         at.display()
                     );
                 }
-                let content_differs = !same_content(&at, content)?;
+                let content_differs = !same_content(&at, content, digests)?;
                 let m = meta_diff(root, &md, meta)?;
                 let mut why = Vec::new();
                 if content_differs {
@@ -202,7 +206,7 @@ impl Plan {
     }
 
     /// Applies every change under `root`. The account must exist (see `users::ensure`) before this.
-    pub fn apply(&self, root: &Path) -> Result<()> {
+    pub fn apply(&self, root: &Path, digests: &mut crate::digests::Digests) -> Result<()> {
         let mut swept = std::collections::BTreeSet::new();
         for s in &self.steps {
             if s.action == Action::Unchanged {
@@ -246,6 +250,7 @@ impl Plan {
                                     format!("opening staged {}", sb.path.display())
                                 })?;
                                 let got = fsutil::write_atomic(&at, meta.mode, ids, &mut f)?;
+                                digests.remember(&at, got);
                                 // The staging dir is ours but lives on disk between runs: install only
                                 // the bytes that were verified from the tarball.
                                 if got != sb.sha256 {

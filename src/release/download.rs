@@ -30,8 +30,18 @@ impl Default for Retry {
     }
 }
 
+/// What a download passes on as it goes, so the bytes can be unpacked while they arrive.
+pub enum Tee<'a> {
+    Bytes(&'a [u8]),
+    /// The bytes passed on so far are void: the download starts over.
+    Restart,
+}
+
 pub struct Fetcher {
-    client: reqwest::blocking::Client,
+    /// Built on first use: most warm runs never touch the network, and building the client starts
+    /// a runtime thread.
+    client: std::sync::OnceLock<reqwest::blocking::Client>,
+    roots: Vec<reqwest::Certificate>,
     retry: Retry,
 }
 
@@ -72,11 +82,7 @@ impl Fetcher {
     }
 
     pub fn with_retry(ca_file: Option<&Path>, retry: Retry) -> Result<Fetcher> {
-        let mut b = reqwest::blocking::Client::builder()
-            .use_rustls_tls()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(retry.read_timeout)
-            .user_agent(concat!("etcd-bootstrap/", env!("CARGO_PKG_VERSION")));
+        let mut roots = Vec::new();
         if let Some(ca) = ca_file {
             let pem = std::fs::read(ca)
                 .with_context(|| format!("reading etcd_download_ca_file {}", ca.display()))?;
@@ -92,14 +98,29 @@ impl Fetcher {
                     ca.display()
                 );
             }
-            for c in certs {
-                b = b.add_root_certificate(c);
-            }
+            roots = certs;
         }
         Ok(Fetcher {
-            client: b.build().context("building the HTTPS client")?,
+            client: std::sync::OnceLock::new(),
+            roots,
             retry,
         })
+    }
+
+    fn client(&self) -> Result<&reqwest::blocking::Client> {
+        if let Some(c) = self.client.get() {
+            return Ok(c);
+        }
+        let mut b = reqwest::blocking::Client::builder()
+            .use_rustls_tls()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(self.retry.read_timeout)
+            .user_agent(concat!("etcd-bootstrap/", env!("CARGO_PKG_VERSION")));
+        for c in &self.roots {
+            b = b.add_root_certificate(c.clone());
+        }
+        let c = b.build().context("building the HTTPS client")?;
+        Ok(self.client.get_or_init(|| c))
     }
 
     fn open_once(&self, url: &str, offset: u64) -> Result<Opened> {
@@ -119,7 +140,7 @@ impl Fetcher {
         if !(url.starts_with("https://") || url.starts_with("http://")) {
             bail!("unsupported URL {url:?}: use https:// or file://");
         }
-        let mut req = self.client.get(url);
+        let mut req = self.client()?.get(url);
         if offset > 0 {
             req = req.header(reqwest::header::RANGE, format!("bytes={offset}-"));
         }
@@ -227,7 +248,12 @@ impl Fetcher {
     /// Streams `url` into `dest` (created or truncated), hashing on the way; after a broken transfer
     /// it resumes with `Range` where the server allows it, else starts over. Returns digest and size.
     /// The caller decides whether the bytes are trusted.
-    pub fn download(&self, url: &str, dest: &Path) -> Result<(Sha256, u64)> {
+    pub fn download(
+        &self,
+        url: &str,
+        dest: &Path,
+        tee: &mut dyn FnMut(Tee),
+    ) -> Result<(Sha256, u64)> {
         let f = File::create(dest).with_context(|| format!("creating {}", dest.display()))?;
         let mut w = HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, f));
         let mut total: Option<u64> = None;
@@ -237,6 +263,7 @@ impl Fetcher {
             if w.written > 0 && !o.resumed {
                 // The server ignored Range: throw the partial bytes away and take the whole body.
                 log::info!("{url}: the server cannot resume; downloading from the start");
+                tee(Tee::Restart);
                 w.flush()?;
                 let f = w.inner.get_mut();
                 f.set_len(0)?;
@@ -264,6 +291,7 @@ impl Fetcher {
                 };
                 w.write_all(&buf[..n])
                     .with_context(|| format!("writing {}", dest.display()))?;
+                tee(Tee::Bytes(&buf[..n]));
                 crate::failpoint!("download-mid");
                 progress.update(w.written, total);
             }

@@ -134,6 +134,7 @@ pub fn ensure_tarball(
     root: &Path,
     src: &Source,
     fetcher: &Fetcher,
+    digests: &mut crate::digests::Digests,
 ) -> Result<(PathBuf, Sha256)> {
     let dir = fsutil::under(root, &cfg.download_dir);
     fsutil::sweep_stale_temps(&dir);
@@ -141,7 +142,7 @@ pub fn ensure_tarball(
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("creating the download dir {}", dir.display()))?;
     let dest = dir.join(&src.file_name);
-    if let Some((have, _)) = fsutil::sha256_file(&dest)? {
+    if let Some((have, _)) = digests.sha256(&dest)? {
         if have == expected {
             log::info!(
                 "using cached {} (sha256 {expected} verified)",
@@ -157,15 +158,59 @@ pub fn ensure_tarball(
     }
     let partial = dir.join(format!("{}.partial", src.file_name));
     log::info!("downloading {}", src.url);
-    let (got, size) = match fetcher.download(&src.url, &partial) {
+    // Unpack while downloading: the bytes go to the cache file and, through a bounded channel, to
+    // an inflating thread that stages the binaries in a temp dir. Nothing of it is used unless the
+    // digest matches; otherwise the temp dir goes, and the verified file is unpacked afterwards.
+    let tarball_final = dest.clone();
+    let tmp = unpack::begin(&tarball_final)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(32);
+    let (arch, check) = (cfg.architecture.clone(), !cfg.allow_unsupported_arch);
+    let (tmp2, label) = (tmp.clone(), tarball_final.clone());
+    let worker = std::thread::spawn(move || {
+        unpack::extract(
+            ChanReader {
+                rx,
+                buf: Vec::new(),
+                pos: 0,
+            },
+            &label,
+            &tmp2,
+            &arch,
+            check,
+            unpack::MAX_ENTRY_BYTES,
+            unpack::MAX_TOTAL_BYTES,
+        )
+    });
+    let mut tx = Some(tx);
+    let mut tee = |t: download::Tee| match t {
+        download::Tee::Bytes(b) => {
+            if let Some(s) = &tx {
+                if s.send(b.to_vec()).is_err() {
+                    tx = None; // the unpacker stopped (it failed); the file is unpacked later
+                }
+            }
+        }
+        download::Tee::Restart => tx = None,
+    };
+    let result = fetcher.download(&src.url, &partial, &mut tee);
+    // Closing the channel is the unpacker's end of input.
+    let teed_whole = tx.take().is_some();
+    let staged = worker
+        .join()
+        .ok()
+        .and_then(|r| r.ok())
+        .filter(|_| teed_whole);
+    let (got, size) = match result {
         Ok(x) => x,
         Err(e) => {
             let _ = std::fs::remove_file(&partial);
+            let _ = std::fs::remove_dir_all(&tmp);
             return Err(e);
         }
     };
     if got != expected {
         let _ = std::fs::remove_file(&partial);
+        let _ = std::fs::remove_dir_all(&tmp);
         bail!(
             "checksum mismatch for {}: downloaded {size} bytes with sha256 {got}, but {} says {expected}; \
              nothing was installed (check etcd_version, etcd_download_url and etcd_download_url_checksum)",
@@ -181,6 +226,15 @@ pub fn ensure_tarball(
         .with_context(|| format!("renaming {} into place", partial.display()))?;
     fsutil::fsync_dir(&dir)?;
     src.record(&dir, &got)?;
+    digests.remember(&dest, got);
+    match staged {
+        Some(binaries) => {
+            unpack::commit(&dest, &tmp, &got, binaries)?;
+        }
+        None => {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+    }
     log::info!(
         "downloaded {} ({size} bytes, sha256 verified)",
         dest.display()
@@ -195,14 +249,40 @@ pub fn cached_verified(
     root: &Path,
     src: &Source,
     fetcher: &Fetcher,
+    digests: &mut crate::digests::Digests,
 ) -> Result<Option<(PathBuf, Sha256)>> {
     let dest = cache_path(cfg, root, src);
     if !dest.exists() {
         return Ok(None);
     }
     let expected = src.expected_digest(fetcher, dest.parent().unwrap_or(Path::new("/")))?;
-    match fsutil::sha256_file(&dest)? {
+    match digests.sha256(&dest)? {
         Some((have, _)) if have == expected => Ok(Some((dest, expected))),
         _ => Ok(None),
+    }
+}
+
+/// The receiving end of the download tee, as a `Read`.
+struct ChanReader {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl std::io::Read for ChanReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos == self.buf.len() {
+            match self.rx.recv() {
+                Ok(b) => {
+                    self.buf = b;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }

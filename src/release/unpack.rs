@@ -154,7 +154,30 @@ pub fn stage(
     if let Some(binaries) = read_marker(&dir, tarball_digest) {
         return Ok(Staged { dir, binaries });
     }
-    // Staging dirs an interrupted run left behind.
+    let tmp = begin(tarball)?;
+    let f = File::open(tarball).with_context(|| format!("opening {}", tarball.display()))?;
+    let result = extract(
+        BufReader::with_capacity(256 * 1024, f),
+        tarball,
+        &tmp,
+        arch,
+        check_arch,
+        MAX_ENTRY_BYTES,
+        MAX_TOTAL_BYTES,
+    );
+    match result {
+        Ok(b) => commit(tarball, &tmp, tarball_digest, b),
+        Err(e) => {
+            let _ = fs::remove_dir_all(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// A fresh temp staging dir beside the final one (an interrupted run's leftovers removed).
+pub fn begin(tarball: &Path) -> Result<PathBuf> {
+    let download_dir = tarball.parent().context("tarball has no parent dir")?;
+    let dir = staging_dir(download_dir, tarball);
     let prefix = format!(
         "{}.tmp-",
         dir.file_name()
@@ -170,21 +193,18 @@ pub fn stage(
     }
     let tmp = PathBuf::from(format!("{}.tmp-{}", dir.display(), std::process::id()));
     fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    let result = extract(
-        tarball,
-        &tmp,
-        arch,
-        check_arch,
-        MAX_ENTRY_BYTES,
-        MAX_TOTAL_BYTES,
-    );
-    let binaries = match result {
-        Ok(b) => b,
-        Err(e) => {
-            let _ = fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
-    };
+    Ok(tmp)
+}
+
+/// Makes a temp staging dir the staging dir of the verified tarball: marker, then rename.
+pub fn commit(
+    tarball: &Path,
+    tmp: &Path,
+    tarball_digest: &Sha256,
+    binaries: Vec<StagedBinary>,
+) -> Result<Staged> {
+    let download_dir = tarball.parent().context("tarball has no parent dir")?;
+    let dir = staging_dir(download_dir, tarball);
     let mut marker = format!("tarball {tarball_digest}\n");
     for b in &binaries {
         marker.push_str(&format!("{} {} {}\n", b.name, b.sha256, b.size));
@@ -194,13 +214,13 @@ pub fn stage(
         gid: nix::unistd::getgid().as_raw(),
     };
     fsutil::write_atomic(&tmp.join(MARKER), 0o644, ids, &mut marker.as_bytes())?;
-    fsutil::fsync_dir(&tmp)?;
+    fsutil::fsync_dir(tmp)?;
     if dir.exists() {
         fs::remove_dir_all(&dir)
             .with_context(|| format!("removing the old staging dir {}", dir.display()))?;
     }
     crate::failpoint!("stage-rename");
-    fs::rename(&tmp, &dir)
+    fs::rename(tmp, &dir)
         .with_context(|| format!("renaming {} to {}", tmp.display(), dir.display()))?;
     fsutil::fsync_dir(download_dir)?;
     let binaries = binaries
@@ -213,7 +233,9 @@ pub fn stage(
     Ok(Staged { dir, binaries })
 }
 
-fn extract(
+/// Inflates and unpacks a gzipped tarball from `input` (`tarball` names it in messages).
+pub fn extract(
+    input: impl Read,
     tarball: &Path,
     into: &Path,
     arch: &str,
@@ -221,8 +243,7 @@ fn extract(
     max_entry: u64,
     max_total: u64,
 ) -> Result<Vec<StagedBinary>> {
-    let f = File::open(tarball).with_context(|| format!("opening {}", tarball.display()))?;
-    let gz = flate2::read::GzDecoder::new(BufReader::with_capacity(256 * 1024, f));
+    let gz = flate2::read::GzDecoder::new(input);
     let mut archive = tar::Archive::new(Capped {
         inner: gz,
         total: 0,
@@ -414,7 +435,16 @@ mod tests {
         let t = tarball(d.path(), entries);
         let out = d.path().join("out");
         fs::create_dir(&out).unwrap();
-        let e = extract(&t, &out, "amd64", true, MAX_ENTRY_BYTES, MAX_TOTAL_BYTES).unwrap_err();
+        let e = extract(
+            File::open(&t).unwrap(),
+            &t,
+            &out,
+            "amd64",
+            true,
+            MAX_ENTRY_BYTES,
+            MAX_TOTAL_BYTES,
+        )
+        .unwrap_err();
         // Nothing lands outside the staging dir, whatever the archive says.
         let names: Vec<String> = fs::read_dir(d.path())
             .unwrap()
@@ -523,7 +553,16 @@ mod tests {
         fs::create_dir(&out).unwrap();
         let e = format!(
             "{:#}",
-            extract(&t, &out, "amd64", true, 1024 * 1024, MAX_TOTAL_BYTES).unwrap_err()
+            extract(
+                File::open(&t).unwrap(),
+                &t,
+                &out,
+                "amd64",
+                true,
+                1024 * 1024,
+                MAX_TOTAL_BYTES
+            )
+            .unwrap_err()
         );
         assert!(e.contains("far larger than any etcd binary"), "{e}");
         // Zeros inflate without bound: the total cap stops them.
@@ -543,7 +582,16 @@ mod tests {
         fs::create_dir(&out).unwrap();
         let e = format!(
             "{:#}",
-            extract(&t, &out, "amd64", true, MAX_ENTRY_BYTES, 2 * 1024 * 1024).unwrap_err()
+            extract(
+                File::open(&t).unwrap(),
+                &t,
+                &out,
+                "amd64",
+                true,
+                MAX_ENTRY_BYTES,
+                2 * 1024 * 1024
+            )
+            .unwrap_err()
         );
         assert!(e.contains("gzip bomb"), "{e}");
     }
@@ -557,7 +605,16 @@ mod tests {
         fs::create_dir(&out).unwrap();
         let e = format!(
             "{:#}",
-            extract(&t, &out, "amd64", true, MAX_ENTRY_BYTES, MAX_TOTAL_BYTES).unwrap_err()
+            extract(
+                File::open(&t).unwrap(),
+                &t,
+                &out,
+                "amd64",
+                true,
+                MAX_ENTRY_BYTES,
+                MAX_TOTAL_BYTES
+            )
+            .unwrap_err()
         );
         assert!(e.contains("etcd.tar.gz"), "{e}");
     }

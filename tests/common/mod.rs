@@ -672,7 +672,8 @@ pub fn content_manifest(root: &Path) -> Vec<String> {
         for e in fs::read_dir(&d).unwrap() {
             let p = e.unwrap().path();
             let rel = p.strip_prefix(root).unwrap().display().to_string();
-            if rel == "run" {
+            // Runtime state, and the digest cache (it records inode numbers and times).
+            if rel == "run" || rel == "var/lib/etcd-bootstrap/digests" {
                 continue;
             }
             let m = fs::symlink_metadata(&p).unwrap();

@@ -89,6 +89,7 @@ up() {
     for i in $(seq 1 "$nodes"); do echo "  - {name: etcd-demo$i, address: 10.8.0.$i}"; done
   } > "$state/seed.yaml"
 
+  t_apply=$(date +%s.%N)
   for i in $(seq 1 "$nodes"); do
     root=$state/n$i/root
     mkdir -p "$root/etc" "$root/srv/etcd-certificates"
@@ -107,8 +108,13 @@ up() {
     echo $! > "$state/n$i.etcd.pid"
   done
 
+  t_started=$(date +%s.%N)
   echo "== waiting for the cluster (etcd-bootstrap health --wait 60s)" >&2
   in_node 1 "$bin" health --seed "$state/seed.yaml" --root "$state/n1/root" --wait 60s
+  t_healthy=$(date +%s.%N)
+  if [ -n "${DEMO_TIMING:-}" ]; then
+    python3 -c "import sys; a,s,h=map(float,sys.argv[1:4]); print(f'timing apply on {sys.argv[4]} nodes (download, verify, install): {s-a:.2f} s'); print(f'timing etcd start to all healthy (etcd election and first commits): {h-s:.2f} s'); print(f'timing total, first apply to all healthy: {h-a:.2f} s')" "$t_apply" "$t_started" "$t_healthy" "$nodes" >&2
+  fi
   echo
   echo "== member list" >&2
   in_node 1 sh -c "set -a; . $state/n1/root/etc/etcd/etcdctl.env; set +a;

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# make bench: every figure side by side, in one run, on this machine; writes BENCHMARKS.md.
+# Timings come from hyperfine (median and spread over several runs); memory from GNU time.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$here"
+bin=$here/target/release/etcd-bootstrap
+static=$here/target/x86_64-unknown-linux-musl/release/etcd-bootstrap
+fx=$here/target/fixtures
+work=$(mktemp -d /tmp/ebt-bench.XXXXXX)
+server_pid=
+cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+runs=${BENCH_RUNS:-7}
+
+command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null; }
+[ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
+cargo build --release --quiet --bin etcd-bootstrap --example inflate_floor
+floor_bin=$here/target/release/examples/inflate_floor
+
+# A tarball twice as large: the same binaries plus as many bytes again in a file fetch skips.
+big=$work/mirror/v3.5.1-big
+mkdir -p "$big" "$work/mirror"
+cp -r "$fx/v3.5.1" "$work/mirror/"
+tmp=$work/bigsrc/etcd-v3.5.1-linux-amd64
+mkdir -p "$tmp"
+tar -xzf "$fx/v3.5.1/etcd-v3.5.1-linux-amd64.tar.gz" -C "$work/bigsrc"
+cat "$tmp/etcd" "$tmp/etcdctl" "$tmp/etcdutl" > "$tmp/padding.bin"
+tar -C "$work/bigsrc" -czf "$big/etcd-v3.5.1-linux-amd64.tar.gz" etcd-v3.5.1-linux-amd64
+(cd "$big" && sha256sum etcd-v3.5.1-linux-amd64.tar.gz > SHA256SUMS)
+
+# Loopback HTTPS mirror with its own CA.
+bash tests/support/pki.sh "$work/pki" mirror=127.0.0.1 >/dev/null
+python3 tests/support/https_server.py "$work/mirror" "$work/pki/mirror/cert-etcd-server.pem" \
+  "$work/pki/mirror/cert-etcd-server-key.pem" > "$work/port" &
+server_pid=$!
+for _ in $(seq 50); do [ -s "$work/port" ] && break; sleep 0.1; done
+base="https://127.0.0.1:$(cat "$work/port")"
+
+seed() { # name, release dir
+  mkdir -p "$work/root/srv"
+  cp "$work/pki/ca-etcd.pem" "$work/root/srv/mirror-ca.pem"
+  cat > "$work/$1.yaml" <<EOT
+etcd_version: "3.5.1"
+etcd_download_url: "$base/$2/etcd-v3.5.1-linux-amd64.tar.gz"
+etcd_download_url_checksum: "sha256:$base/$2/SHA256SUMS"
+etcd_download_ca_file: /srv/mirror-ca.pem
+EOT
+}
+seed normal v3.5.1
+seed big v3.5.1-big
+
+# 1+2: cold install (fetch) vs the shell baseline vs the inflate floor.
+baseline=$work/baseline.sh
+cat > "$baseline" <<EOT
+set -e
+d=\$(mktemp -d $work/base.XXXX); cd \$d
+curl -sS --cacert $work/pki/ca-etcd.pem -O $base/v3.5.1/etcd-v3.5.1-linux-amd64.tar.gz
+curl -sS --cacert $work/pki/ca-etcd.pem -O $base/v3.5.1/SHA256SUMS
+sha256sum -c --quiet SHA256SUMS
+tar xzf etcd-v3.5.1-linux-amd64.tar.gz
+install -m 0755 etcd-v3.5.1-linux-amd64/etcd etcd-v3.5.1-linux-amd64/etcdctl etcd-v3.5.1-linux-amd64/etcdutl \$d/
+cd /; rm -rf \$d
+EOT
+hyperfine --runs "$runs" --warmup 1 --export-json "$work/cold.json" --style basic \
+  --prepare "rm -rf $work/root/opt" -n fetch "$bin fetch --seed $work/normal.yaml --root $work/root" \
+  -n baseline "bash $baseline" \
+  -n floor "$floor_bin $fx/v3.5.1/etcd-v3.5.1-linux-amd64.tar.gz" >&2
+
+# 4: peak RSS of a cold install, normal and twice as large.
+rss() { # seed
+  rm -rf "$work/root/opt"
+  /usr/bin/time -f %M "$bin" fetch --seed "$work/$1.yaml" --root "$work/root" 2>&1 >/dev/null | tail -n1
+}
+rss_normal=$(rss normal)
+rss_big=$(rss big)
+
+# 3: warm re-run of apply --root with nothing to change.
+r=$work/root
+mkdir -p "$r/etc"; echo 'root:x:0:0:root:/root:/bin/sh' > "$r/etc/passwd"; echo 'root:x:0:' > "$r/etc/group"
+bash tests/support/pki.sh "$work/pki" node1=127.0.0.1 >/dev/null
+mkdir -p "$r/srv/pki"; cp "$work/pki/node1"/*.pem "$r/srv/pki/"
+cat "$work/normal.yaml" > "$work/apply.yaml"
+cat >> "$work/apply.yaml" <<EOT
+etcd_address: 127.0.0.1
+etcd_ca_conf_directory: /srv/pki
+etcd_client_port: 23790
+etcd_peer_port: 23800
+etcd_members: [{name: node1, address: 127.0.0.1}]
+EOT
+rm -rf "$r/opt"
+"$bin" apply --seed "$work/apply.yaml" --root "$r" 2>/dev/null
+hyperfine --runs "$runs" --warmup 2 --export-json "$work/warm.json" --style basic \
+  -n warm "$bin apply --seed $work/apply.yaml --root $r" >&2
+hyperfine --runs "$runs" --warmup 2 --export-json "$work/check.json" --style basic \
+  -n check "$bin check --seed $work/apply.yaml --root $r" >&2
+
+# 5: static binary size.
+[ -x "$static" ] || make -s static >/dev/null
+size=$(stat -c %s "$static")
+
+# 6: a 3-member cluster in namespaces, apply on all nodes to all healthy (the demo's path).
+cluster=$( { DEMO_TIMING=1 bash tests/support/demo.sh up >/dev/null; } 2>&1 | grep '^timing' || true)
+bash tests/support/demo.sh down >/dev/null 2>&1 || true
+
+python3 - "$work" "$rss_normal" "$rss_big" "$size" "$cluster" "$runs" <<'PY'
+import json, sys, platform, os, subprocess
+work, rss_n, rss_b, size, cluster, runs = sys.argv[1:]
+def load(n):
+    return {r["command"]: r for r in json.load(open(f"{work}/{n}.json"))["results"]}
+cold, warm, chk = load("cold"), load("warm"), load("check")
+def fmt(r):
+    return f"{r['median']*1000:.0f} ms (min {r['min']*1000:.0f}, max {r['max']*1000:.0f})"
+f, b, fl = cold["fetch"], cold["baseline"], cold["floor"]
+ratio_b = f["median"] / b["median"]
+ratio_f = f["median"] / fl["median"]
+w = warm["warm"]; c = chk["check"]
+rss_n, rss_b = int(rss_n) / 1024, int(rss_b) / 1024
+size_mib = int(size) / 1048576
+cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
+mark = lambda ok: "met" if ok else "**missed**"
+rows = [
+    ("Cold install (`fetch`, loopback HTTPS)", fmt(f), "", ""),
+    ("Shell baseline (curl, sha256sum -c, tar xzf, install)", fmt(b), "", ""),
+    ("Ratio fetch / baseline", f"{ratio_b:.2f}x", "<= 0.5x", mark(ratio_b <= 0.5)),
+    ("Inflate floor (same backend, in memory)", fmt(fl), "", ""),
+    ("Ratio fetch / floor", f"{ratio_f:.2f}x", "<= 1.5x", mark(ratio_f <= 1.5)),
+    ("Warm `apply --root`, nothing to change", fmt(w), "< 50 ms", mark(w["median"] < 0.05)),
+    ("`check` on a warm machine", fmt(c), "< 1 s", mark(c["median"] < 1.0)),
+    ("Peak RSS, cold install (19 MB tarball)", f"{rss_n:.1f} MiB", "< 32 MiB", mark(rss_n < 32)),
+    ("Peak RSS, tarball twice as large", f"{rss_b:.1f} MiB", "within 10% of the above", mark(abs(rss_b - rss_n) <= 0.1 * rss_n)),
+    ("Static binary size", f"{size_mib:.2f} MiB", "< 8 MiB", mark(size_mib < 8)),
+]
+out = ["# Benchmarks", "",
+       "Reproduce: `make bench` (as root, on a fresh Debian machine). Written by `tests/bench/run.sh`.", "",
+       f"Machine: {cpu}, {os.cpu_count()} cores, {platform.release()}; {runs} runs per timing (median, min, max).",
+       "Release: etcd 3.5.1 upstream tarball (19 MB gzip, 57 MB of binaries) served over HTTPS on loopback.", "",
+       "| what | result | target | |", "|---|---|---|---|"]
+out += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+out += ["", "3-member cluster in network namespaces over wg0 (`make demo` path):", ""]
+out += [f"- {l.removeprefix('timing ')}" for l in cluster.splitlines()] or ["- (not measured)"]
+open("BENCHMARKS.md", "w").write("\n".join(out) + "\n")
+print("\n".join(out))
+PY
