@@ -322,18 +322,44 @@ pub fn extract(
             .mode(0o755)
             .open(&dest)
             .with_context(|| format!("creating {}", dest.display()))?;
-        let mut w = HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, out));
-        let copied = io::copy(&mut (&mut entry).take(max_entry + 1), &mut w).map_err(what)?;
+        // Hash and write on a second thread while this one inflates: the inflate is the floor.
+        let (copied, digest) = std::thread::scope(|sc| -> Result<(u64, Sha256)> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
+            let writer = sc.spawn(move || -> io::Result<(Sha256, File)> {
+                let mut w = HashingWriter::new(out);
+                for chunk in rx {
+                    w.write_all(&chunk)?;
+                }
+                Ok((w.digest(), w.inner))
+            });
+            let mut copied = 0u64;
+            let mut limited = (&mut entry).take(max_entry + 1);
+            loop {
+                let mut chunk = vec![0u8; 256 * 1024];
+                let n = limited.read(&mut chunk).map_err(what)?;
+                if n == 0 {
+                    break;
+                }
+                chunk.truncate(n);
+                copied += n as u64;
+                if tx.send(chunk).is_err() {
+                    break; // the writer failed; its error is reported below
+                }
+            }
+            drop(tx);
+            let (digest, out) = writer
+                .join()
+                .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?
+                .with_context(|| format!("writing {}", dest.display()))?;
+            out.sync_all()?;
+            Ok((copied, digest))
+        })?;
         if copied > max_entry {
             bail!(
                 "{} holds {shown:?}, larger than any etcd binary; refusing the tarball",
                 tarball.display()
             );
         }
-        w.flush()?;
-        let digest = w.digest();
-        let out = w.inner.into_inner().map_err(|e| e.into_error())?;
-        out.sync_all()?;
         crate::failpoint!("unpack-mid");
         found.push(StagedBinary {
             name: name.clone(),
