@@ -31,3 +31,18 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         EXIT_FAILURE
     }
 }
+
+/// An error and its sources in one line, each said once (reqwest nests the same text).
+pub fn chain_text(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(x) = src {
+        let t = x.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = x.source();
+    }
+    s
+}

@@ -112,7 +112,7 @@ impl Checker {
                 false,
                 Some(format!("unexpected answer from {url}: {}", body.trim())),
             ),
-            Err(e) => (false, Some(error_chain(&e))),
+            Err(e) => (false, Some(crate::error::chain_text(&e))),
         };
         Status {
             endpoint: endpoint.to_string(),
@@ -168,20 +168,6 @@ fn unhealthy_reason(body: &str) -> String {
         .filter(|r| !r.is_empty())
         .map(|r| format!("health check failed: {r}"))
         .unwrap_or_else(|| format!("health check failed: {}", body.trim()))
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(x) = src {
-        let t = x.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        src = x.source();
-    }
-    s
 }
 
 pub fn parse_endpoints(s: &str) -> Result<Vec<String>> {

@@ -200,26 +200,15 @@ fn start_and_check(s: &mut Setup) {
 fn apply_3_5_1_over_https_then_etcd_serves_tls_health() {
     let fx = fixtures();
     // The mirror has its own CA, given to the tool as etcd_download_ca_file.
-    let mirror_dir = tempfile::tempdir().unwrap();
-    let mirror_pki = Pki::new(mirror_dir.path(), &[("mirror", "127.0.0.1")]);
     let mut s = setup("");
-    let base = start_mirror(
-        &mut s.node,
-        &fx,
-        &mirror_pki.node_dir("mirror").join("cert-etcd-server.pem"),
-        &mirror_pki
-            .node_dir("mirror")
-            .join("cert-etcd-server-key.pem"),
-    );
-    fs::copy(mirror_pki.ca(), s.root.path().join("srv/mirror-ca.pem")).unwrap();
-    let seed = fs::read_to_string(&s.seed).unwrap()
-        + &format!(
-            "etcd_version: \"3.5.1\"\n\
-             etcd_download_url: \"{base}/v{{{{ etcd_version }}}}/etcd-v{{{{ etcd_version }}}}-linux-{{{{ etcd_architecture }}}}.tar.gz\"\n\
-             etcd_download_url_checksum: \"sha256:{base}/v{{{{ etcd_version }}}}/SHA256SUMS\"\n\
-             etcd_download_ca_file: /srv/mirror-ca.pem\n"
-        );
-    fs::write(&s.seed, seed).unwrap();
+    let (base, server) = s.start_mirror("https_server.py", &fx);
+    s.node.adopt(server);
+    s.add_to_seed(&format!(
+        "etcd_version: \"3.5.1\"\n\
+         etcd_download_url: \"{base}/v{{{{ etcd_version }}}}/etcd-v{{{{ etcd_version }}}}-linux-{{{{ etcd_architecture }}}}.tar.gz\"\n\
+         etcd_download_url_checksum: \"sha256:{base}/v{{{{ etcd_version }}}}/SHA256SUMS\"\n\
+         etcd_download_ca_file: /srv/mirror-ca.pem\n"
+    ));
 
     // --dry-run first: it plans creates and changes nothing.
     let before = manifest(s.root.path());

@@ -193,36 +193,15 @@ fn a_seed_change_rewrites_only_what_changed() {
 /// A node whose release comes from the flaky HTTPS mirror, path prefix `mode`.
 fn flaky(mode: &str, extra: &str) -> (Single, String) {
     let fx = fixtures();
-    let mirror_dir = tempfile::tempdir().unwrap();
-    let mirror = Pki::new(mirror_dir.path(), &[("mirror", "127.0.0.1")]);
     let mut s = Single::new(NAME, ADDR, "");
-    let mut child = s
-        .node
-        .cmd("python3")
-        .arg(repo().join("tests/support/flaky_server.py"))
-        .arg(&fx)
-        .arg(mirror.node_dir("mirror").join("cert-etcd-server.pem"))
-        .arg(mirror.node_dir("mirror").join("cert-etcd-server-key.pem"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    s.node.adopt(child);
-    let base = format!("https://127.0.0.1:{}", line.trim());
-    fs::copy(mirror.ca(), s.root.path().join("srv/mirror-ca.pem")).unwrap();
-    let seed = fs::read_to_string(&s.seed).unwrap()
-        + &format!(
-            "etcd_version: \"3.5.1\"\n\
-             etcd_download_url: \"{base}/{mode}/v3.5.1/etcd-v3.5.1-linux-amd64.tar.gz\"\n\
-             etcd_download_url_checksum: \"sha256:{base}/ok/v3.5.1/SHA256SUMS\"\n\
-             etcd_download_ca_file: /srv/mirror-ca.pem\n{extra}"
-        );
-    fs::write(&s.seed, seed).unwrap();
+    let (base, server) = s.start_mirror("flaky_server.py", &fx);
+    s.node.adopt(server);
+    s.add_to_seed(&format!(
+        "etcd_version: \"3.5.1\"\n\
+         etcd_download_url: \"{base}/{mode}/v3.5.1/etcd-v3.5.1-linux-amd64.tar.gz\"\n\
+         etcd_download_url_checksum: \"sha256:{base}/ok/v3.5.1/SHA256SUMS\"\n\
+         etcd_download_ca_file: /srv/mirror-ca.pem\n{extra}"
+    ));
     (s, base)
 }
 

@@ -100,22 +100,11 @@ fn the_packer_template_validates() {
 
 /// Serves `dir` over plain HTTP inside the node; returns the base URL.
 fn http_server(node: &mut Node, dir: &std::path::Path) -> String {
-    let mut child = node
-        .cmd("python3")
-        .args(["-u", "-c", "import http.server,functools,sys; h=functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1]); s=http.server.ThreadingHTTPServer(('127.0.0.1',0),h); print(s.server_address[1],flush=True); s.serve_forever()"])
+    let mut cmd = node.cmd("python3");
+    cmd.args(["-u", "-c", "import http.server,functools,sys; h=functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1]); s=http.server.ThreadingHTTPServer(('127.0.0.1',0),h); print(s.server_address[1],flush=True); s.serve_forever()"])
         .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    node.adopt(child);
-    format!("http://127.0.0.1:{}", line.trim())
+        .stderr(Stdio::null());
+    format!("http://127.0.0.1:{}", node.serve(cmd))
 }
 
 fn file_release() -> String {
@@ -213,36 +202,15 @@ fn a_seed_from_the_kernel_command_line() {
 #[test]
 fn an_image_prestaged_with_fetch_boots_without_the_mirror() {
     let fx = fixtures();
-    let mirror_dir = tempfile::tempdir().unwrap();
-    let mirror = Pki::new(mirror_dir.path(), &[("mirror", "127.0.0.1")]);
     let mut s = Single::new(NAME, ADDR, "");
-    let mut server = s
-        .node
-        .cmd("python3")
-        .arg(repo().join("tests/support/https_server.py"))
-        .arg(&fx)
-        .arg(mirror.node_dir("mirror").join("cert-etcd-server.pem"))
-        .arg(mirror.node_dir("mirror").join("cert-etcd-server-key.pem"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let base = format!("https://127.0.0.1:{}", line.trim());
-    fs::copy(mirror.ca(), s.root.path().join("srv/mirror-ca.pem")).unwrap();
-    let seed = fs::read_to_string(&s.seed).unwrap()
-        + &format!(
-            "etcd_version: \"3.5.1\"\n\
-             etcd_download_url: \"{base}/v3.5.1/etcd-v3.5.1-linux-amd64.tar.gz\"\n\
-             etcd_download_url_checksum: \"sha256:{base}/v3.5.1/SHA256SUMS\"\n\
-             etcd_download_ca_file: /srv/mirror-ca.pem\n\
-             etcd_download_attempts: 1\n"
-        );
-    fs::write(&s.seed, seed).unwrap();
+    let (base, mut server) = s.start_mirror("https_server.py", &fx);
+    s.add_to_seed(&format!(
+        "etcd_version: \"3.5.1\"\n\
+         etcd_download_url: \"{base}/v3.5.1/etcd-v3.5.1-linux-amd64.tar.gz\"\n\
+         etcd_download_url_checksum: \"sha256:{base}/v3.5.1/SHA256SUMS\"\n\
+         etcd_download_ca_file: /srv/mirror-ca.pem\n\
+         etcd_download_attempts: 1\n"
+    ));
     // Image build: fetch only. Nothing is installed yet.
     let root = s.root.path().to_str().unwrap().to_string();
     let out = s

@@ -465,20 +465,9 @@ fn initial_cluster_must_name_this_node_at_its_advertised_url() {
 fn a_taken_port_names_its_holder() {
     let ca = ca("test CA");
     let mut c = case(&Pems::good(&ca), "");
-    let mut child = c
-        .node
-        .cmd("python3")
-        .args(["-c", "import socket,time,sys; s=socket.socket(); s.bind(('10.8.0.1',2380)); s.listen(); print('up',flush=True); time.sleep(60)"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    c.node.adopt(child);
+    let mut cmd = c.node.cmd("python3");
+    cmd.args(["-c", "import socket,time,sys; s=socket.socket(); s.bind(('10.8.0.1',2380)); s.listen(); print('up',flush=True); time.sleep(60)"]);
+    c.node.serve(cmd);
     c.fails(&["10.8.0.1:2380 (listen-peer-urls) is taken by python3"]);
 }
 

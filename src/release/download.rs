@@ -145,7 +145,7 @@ impl Fetcher {
             req = req.header(reqwest::header::RANGE, format!("bytes={offset}-"));
         }
         let resp = req.send().map_err(|e| {
-            let detail = error_chain(&e);
+            let detail = crate::error::chain_text(&e);
             if looks_like_tls(&detail) {
                 anyhow::anyhow!(
                     "fetching {url}: TLS failed: {detail}; if this is a private mirror, set etcd_download_ca_file to its CA"
@@ -313,20 +313,6 @@ impl Fetcher {
             .with_context(|| format!("syncing {}", dest.display()))?;
         Ok((digest, written))
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(x) = src {
-        let t = x.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        src = x.source();
-    }
-    s
 }
 
 fn looks_like_tls(detail: &str) -> bool {

@@ -253,6 +253,27 @@ impl Node {
         run(&mut c)
     }
 
+    /// Starts `cmd` (made with `cmd()`) with its stdout piped and returns it with the first line it
+    /// printed (servers print their port, or that they are up).
+    pub fn spawn_announcing(&self, mut cmd: Command) -> (Child, String) {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("starting a helper in the node");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        (child, line.trim().to_string())
+    }
+
+    /// `spawn_announcing`, the process killed with the node.
+    pub fn serve(&mut self, cmd: Command) -> String {
+        let (child, line) = self.spawn_announcing(cmd);
+        self.adopt(child);
+        line
+    }
+
     /// Keeps `child` to kill when the node goes.
     pub fn adopt(&mut self, child: Child) {
         self.children.push(child);
@@ -418,26 +439,6 @@ pub fn copy_files(src: &Path, dest: &Path) {
 pub fn meta(p: &Path) -> (u32, u32, u32) {
     let m = fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     (m.mode() & 0o7777, m.uid(), m.gid())
-}
-
-/// An HTTPS mirror serving `dir`, inside `node`, on 127.0.0.1. Returns the base URL.
-pub fn start_mirror(node: &mut Node, dir: &Path, cert: &Path, key: &Path) -> String {
-    let mut child = node
-        .cmd("python3")
-        .arg(repo().join("tests/support/https_server.py"))
-        .arg(dir)
-        .arg(cert)
-        .arg(key)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("starting the HTTPS mirror");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port: u16 = line.trim().parse().expect("mirror printed its port");
-    node.adopt(child);
-    format!("https://127.0.0.1:{port}")
 }
 
 pub fn stdout(o: &Output) -> String {
@@ -640,6 +641,30 @@ impl Single {
             &root.path().join("srv/pki"),
         );
         root
+    }
+
+    /// An HTTPS release mirror on 127.0.0.1 in the node: `script` (a server in tests/support that
+    /// prints its port) serving `dir`, with a CA of its own installed in the root as
+    /// /srv/mirror-ca.pem. Returns the base URL and the server process.
+    pub fn start_mirror(&mut self, script: &str, dir: &Path) -> (String, Child) {
+        let pki = Pki::new(
+            &self.dir.path().join("mirror-pki"),
+            &[("mirror", "127.0.0.1")],
+        );
+        let mut cmd = self.node.cmd("python3");
+        cmd.arg(repo().join("tests/support").join(script))
+            .arg(dir)
+            .arg(pki.node_dir("mirror").join("cert-etcd-server.pem"))
+            .arg(pki.node_dir("mirror").join("cert-etcd-server-key.pem"));
+        let (child, port) = self.node.spawn_announcing(cmd);
+        fs::copy(pki.ca(), self.root.path().join("srv/mirror-ca.pem")).unwrap();
+        (format!("https://127.0.0.1:{port}"), child)
+    }
+
+    /// Appends lines to the seed.
+    pub fn add_to_seed(&self, lines: &str) {
+        let seed = fs::read_to_string(&self.seed).unwrap() + lines;
+        fs::write(&self.seed, seed).unwrap();
     }
 
     pub fn apply_in(&self, root: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
