@@ -147,4 +147,20 @@ mod tests {
         assert_eq!(d.as_deref(), Some("abc"));
         assert_eq!(from_cmdline("root=/dev/vda"), (None, None));
     }
+
+    #[test]
+    fn an_oversized_seed_is_refused_before_parsing() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("seed.yaml");
+        std::fs::write(&p, "#".repeat(MAX_SEED_BYTES as usize + 1)).unwrap();
+        let e = read(p.to_str().unwrap(), false).err().unwrap();
+        assert_eq!(crate::error::exit_code(&e), 2);
+        assert!(
+            e.to_string().contains("is larger than 1048576 bytes"),
+            "{e}"
+        );
+        std::fs::write(&p, [0xffu8, 0xfe, b'a']).unwrap();
+        let e = read(p.to_str().unwrap(), false).err().unwrap();
+        assert!(e.to_string().contains("is not UTF-8"), "{e}");
+    }
 }
