@@ -60,7 +60,7 @@ up() {
   done
   sleep 0.5
   for i in $(seq 1 "$nodes"); do
-    wg genkey > "$state/n$i.key"
+    (umask 077 && wg genkey > "$state/n$i.key")
     wg pubkey < "$state/n$i.key" > "$state/n$i.pub"
     in_node "$i" env WG_PROCESS_FOREGROUND=1 setsid wireguard-go wg0 </dev/null >"$state/n$i.wg.log" 2>&1 &
     echo $! > "$state/n$i.wg.pid"
