@@ -64,3 +64,8 @@ demo-clean:
 # Speed and memory, side by side with the shell baseline; writes BENCHMARKS.md.
 bench: deps fixtures build static
 	bash tests/bench/run.sh
+
+# Three qemu VMs (TCG) booting an image made like Packer would: cloud-init and kernel-cmdline seeds,
+# wg-quick, a healthy cluster, a reboot that does not re-run the bootstrap. Slow: not in `make test`.
+e2e-vm: deps fixtures static
+	bash tests/e2e/vm.sh
