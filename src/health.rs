@@ -45,10 +45,7 @@ fn fmt_ms(ms: f64) -> String {
 
 /// Every member's client URL from the seed.
 pub fn default_endpoints(cfg: &Config) -> Vec<String> {
-    cfg.members
-        .iter()
-        .map(|m| m.client_url(cfg.client_port))
-        .collect()
+    cfg.members.iter().map(|m| m.url(cfg.client_port)).collect()
 }
 
 pub struct Checker {

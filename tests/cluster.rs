@@ -6,16 +6,6 @@ mod common;
 use common::*;
 use std::fs;
 
-fn release_3_5_1() -> String {
-    let fx = fixtures();
-    format!(
-        "etcd_version: \"3.5.1\"\n\
-         etcd_download_url: \"file://{0}/v{{{{ etcd_version }}}}/etcd-v{{{{ etcd_version }}}}-linux-amd64.tar.gz\"\n\
-         etcd_download_url_checksum: \"sha256:file://{0}/v{{{{ etcd_version }}}}/SHA256SUMS\"\n",
-        fx.display()
-    )
-}
-
 fn release_3_4_23() -> String {
     let fx = fixtures();
     let digest = fs::read_to_string(fx.join("v3.4.23/SHA256SUMS")).unwrap();
@@ -31,13 +21,7 @@ fn release_3_4_23() -> String {
 fn bring_up(c: &mut Cluster) {
     // What `check` calls healthy must actually join: check every node first, then bootstrap it.
     for i in 0..c.nodes.len() {
-        let out = c.nodes[i].bootstrap(&[
-            "check",
-            "--seed",
-            c.seed.to_str().unwrap(),
-            "--root",
-            c.roots[i].path().to_str().unwrap(),
-        ]);
+        let out = c.bootstrap(i, "check", &[]);
         assert!(
             out.status.success(),
             "check on {}: {}{}",
@@ -144,7 +128,7 @@ fn get(c: &Cluster, via: usize, key: &str) -> String {
 
 #[test]
 fn three_members_on_3_5_1_survive_one_down() {
-    let mut c = Cluster::new(3, &release_3_5_1());
+    let mut c = Cluster::new(3, &file_release("3.5.1"));
     bring_up(&mut c);
     assert_members(&c);
     put(&c, 0, "/k8s/written-on-1", "hello");
@@ -192,7 +176,7 @@ fn three_members_on_3_4_23() {
 
 #[test]
 fn five_members_tolerate_two_down() {
-    let mut c = Cluster::new(5, &release_3_5_1());
+    let mut c = Cluster::new(5, &file_release("3.5.1"));
     bring_up(&mut c);
     assert_members(&c);
     c.nodes[3].stop_etcd();

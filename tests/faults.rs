@@ -13,16 +13,6 @@ use std::time::{Duration, Instant};
 const ADDR: &str = "10.8.0.1";
 const NAME: &str = "etcd-node1";
 
-fn file_release(version: &str) -> String {
-    let fx = fixtures();
-    format!(
-        "etcd_version: \"{version}\"\n\
-         etcd_download_url: \"file://{0}/v{{{{ etcd_version }}}}/etcd-v{{{{ etcd_version }}}}-linux-amd64.tar.gz\"\n\
-         etcd_download_url_checksum: \"sha256:file://{0}/v{{{{ etcd_version }}}}/SHA256SUMS\"\n",
-        fx.display()
-    )
-}
-
 #[cfg(feature = "failpoints")]
 #[test]
 fn killed_at_every_point_a_rerun_converges_to_the_same_install() {

@@ -107,19 +107,9 @@ fn http_server(node: &mut Node, dir: &std::path::Path) -> String {
     format!("http://127.0.0.1:{}", node.serve(cmd))
 }
 
-fn file_release() -> String {
-    let fx = fixtures();
-    format!(
-        "etcd_version: \"3.5.1\"\n\
-         etcd_download_url: \"file://{0}/v3.5.1/etcd-v3.5.1-linux-amd64.tar.gz\"\n\
-         etcd_download_url_checksum: \"sha256:file://{0}/v3.5.1/SHA256SUMS\"\n",
-        fx.display()
-    )
-}
-
 #[test]
 fn a_seed_from_the_kernel_command_line() {
-    let mut s = Single::new(NAME, ADDR, &file_release());
+    let mut s = Single::new(NAME, ADDR, &file_release("3.5.1"));
     let served = tempfile::tempdir().unwrap();
     fs::copy(&s.seed, served.path().join("cluster.yaml")).unwrap();
     let digest = etcd_bootstrap::fsutil::sha256_file(&s.seed)

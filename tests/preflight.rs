@@ -103,6 +103,12 @@ impl Pems {
         }
         self
     }
+    /// Replaces the server or peer pair (`cert-etcd-server`, `cert-etcd-peer`) by `leaf` signed by `by`.
+    fn pair(self, stem: &str, leaf: &Leaf, by: &Ca) -> Pems {
+        let (cert, key) = leaf.sign(by);
+        self.set(&format!("{stem}.pem"), cert)
+            .set(&format!("{stem}-key.pem"), key)
+    }
     fn yaml(&self) -> String {
         let mut s = String::from("etcd_certificates: []\netcd_certificate_data:\n");
         for (n, pem) in &self.0 {
@@ -224,9 +230,6 @@ fn a_good_pki_and_seed_pass_every_check() {
     ] {
         assert!(out.contains(f), "missing {f:?}:\n{out}");
     }
-    let (code, json, _) = c.run("check");
-    assert_eq!(code, Some(0));
-    let _ = json;
     let out = c.node.bootstrap(&[
         "check",
         "--output",
@@ -248,13 +251,7 @@ fn server_certificate_missing_the_node_address() {
     let ca = ca("test CA");
     let mut leaf = Leaf::good();
     leaf.sans = vec!["127.0.0.1".into(), NAME.into()];
-    let (cert, key) = leaf.sign(&ca);
-    let c = case(
-        &Pems::good(&ca)
-            .set("cert-etcd-server.pem", cert)
-            .set("cert-etcd-server-key.pem", key),
-        "",
-    );
+    let c = case(&Pems::good(&ca).pair("cert-etcd-server", &leaf, &ca), "");
     c.fails(&["cert-etcd-server.pem does not cover 10.8.0.1 (wg0 of etcd-node1); it covers 127.0.0.1, etcd-node1"]);
 }
 
@@ -263,13 +260,7 @@ fn peer_certificate_missing_the_peer_address() {
     let ca = ca("test CA");
     let mut leaf = Leaf::good();
     leaf.sans = vec!["10.8.0.2".into(), "127.0.0.1".into(), "etcd-node2".into()];
-    let (cert, key) = leaf.sign(&ca);
-    let c = case(
-        &Pems::good(&ca)
-            .set("cert-etcd-peer.pem", cert)
-            .set("cert-etcd-peer-key.pem", key),
-        "",
-    );
+    let c = case(&Pems::good(&ca).pair("cert-etcd-peer", &leaf, &ca), "");
     c.fails(&["cert-etcd-peer.pem does not cover 10.8.0.1 (wg0 of etcd-node1); it covers 10.8.0.2, 127.0.0.1, etcd-node2"]);
 }
 
@@ -278,13 +269,7 @@ fn server_certificate_missing_loopback() {
     let ca = ca("test CA");
     let mut leaf = Leaf::good();
     leaf.sans = vec![ADDR.into(), NAME.into()];
-    let (cert, key) = leaf.sign(&ca);
-    let c = case(
-        &Pems::good(&ca)
-            .set("cert-etcd-server.pem", cert)
-            .set("cert-etcd-server-key.pem", key),
-        "",
-    );
+    let c = case(&Pems::good(&ca).pair("cert-etcd-server", &leaf, &ca), "");
     c.fails(&["cert-etcd-server.pem does not cover 127.0.0.1 (listen-client-urls)"]);
 }
 
@@ -302,11 +287,8 @@ fn dns_client_url_must_be_covered() {
 fn certificate_from_another_ca() {
     let ca1 = ca("test CA");
     let other = ca("some other CA");
-    let (cert, key) = Leaf::good().sign(&other);
     let c = case(
-        &Pems::good(&ca1)
-            .set("cert-etcd-server.pem", cert)
-            .set("cert-etcd-server-key.pem", key),
+        &Pems::good(&ca1).pair("cert-etcd-server", &Leaf::good(), &other),
         "",
     );
     c.fails(&[
@@ -332,13 +314,7 @@ fn peer_certificate_without_client_auth() {
     let ca = ca("test CA");
     let mut leaf = Leaf::good();
     leaf.eku = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let (cert, key) = leaf.sign(&ca);
-    let c = case(
-        &Pems::good(&ca)
-            .set("cert-etcd-peer.pem", cert)
-            .set("cert-etcd-peer-key.pem", key),
-        "",
-    );
+    let c = case(&Pems::good(&ca).pair("cert-etcd-peer", &leaf, &ca), "");
     c.fails(&["cert-etcd-peer.pem does not allow clientAuth"]);
 }
 
@@ -348,13 +324,7 @@ fn expired_certificate() {
     let mut leaf = Leaf::good();
     leaf.not_before = Some((2019, 1, 1));
     leaf.not_after = Some((2020, 1, 1));
-    let (cert, key) = leaf.sign(&ca);
-    let c = case(
-        &Pems::good(&ca)
-            .set("cert-etcd-server.pem", cert)
-            .set("cert-etcd-server-key.pem", key),
-        "",
-    );
+    let c = case(&Pems::good(&ca).pair("cert-etcd-server", &leaf, &ca), "");
     c.fails(&["cert-etcd-server.pem expired on 2020-01-01"]);
 }
 
@@ -363,13 +333,7 @@ fn certificate_not_valid_yet_names_the_clock_and_time_sync() {
     let ca = ca("test CA");
     let mut leaf = Leaf::good();
     leaf.not_before = Some((2099, 1, 1));
-    let (cert, key) = leaf.sign(&ca);
-    let c = case(
-        &Pems::good(&ca)
-            .set("cert-etcd-peer.pem", cert)
-            .set("cert-etcd-peer-key.pem", key),
-        "",
-    );
+    let c = case(&Pems::good(&ca).pair("cert-etcd-peer", &leaf, &ca), "");
     c.fails(&[
         "cert-etcd-peer.pem is not valid yet: valid from 2099-01-01",
         "clock",

@@ -199,7 +199,7 @@ pub fn etcdctl_env(cfg: &Config) -> String {
         .get("advertise-client-urls")
         .filter(|v| !v.is_empty())
         .cloned()
-        .unwrap_or_else(|| cfg.this_member.client_url(cfg.client_port));
+        .unwrap_or_else(|| cfg.this_member.url(cfg.client_port));
     format!(
         "# Written by etcd-bootstrap. Use: set -a; . {}/etcdctl.env; set +a; etcdctl endpoint health\n\
          ETCDCTL_API=3\n\

@@ -110,10 +110,8 @@ pub struct Member {
 }
 
 impl Member {
-    pub fn peer_url(&self, port: u16) -> String {
-        format!("https://{}:{port}", url_host(&self.address))
-    }
-    pub fn client_url(&self, port: u16) -> String {
+    /// `https://<address>:<port>`: the member's peer URL with the peer port, client URL with the client port.
+    pub fn url(&self, port: u16) -> String {
         format!("https://{}:{port}", url_host(&self.address))
     }
 }
@@ -270,9 +268,6 @@ impl Seed {
     ) -> Result<BTreeMap<&'static str, String>> {
         let raw = self.scalar_raw();
         let mut cur = raw.clone();
-        if !cur.contains_key("etcd_architecture") {
-            cur.insert("etcd_architecture", String::new());
-        }
         cur.insert(
             "etcd_architecture",
             self.raw
@@ -750,7 +745,7 @@ fn parse_port(v: &str) -> std::result::Result<u16, String> {
 pub fn initial_cluster(members: &[Member], peer_port: u16) -> String {
     members
         .iter()
-        .map(|m| format!("{}={}", m.name, m.peer_url(peer_port)))
+        .map(|m| format!("{}={}", m.name, m.url(peer_port)))
         .collect::<Vec<_>>()
         .join(",")
 }

@@ -543,15 +543,22 @@ impl Cluster {
         }
     }
 
-    /// `etcd-bootstrap apply --root` on node i with the shared seed; panics on failure.
-    pub fn apply(&self, i: usize) {
-        let out = self.nodes[i].bootstrap(&[
-            "apply",
+    /// `etcd-bootstrap <cmd> --seed <shared seed> --root <node i's root> <extra>` inside node i.
+    pub fn bootstrap(&self, i: usize, cmd: &str, extra: &[&str]) -> Output {
+        let mut args = vec![
+            cmd,
             "--seed",
             self.seed.to_str().unwrap(),
             "--root",
             self.roots[i].path().to_str().unwrap(),
-        ]);
+        ];
+        args.extend_from_slice(extra);
+        self.nodes[i].bootstrap(&args)
+    }
+
+    /// `apply` on node i; panics on failure.
+    pub fn apply(&self, i: usize) {
+        let out = self.bootstrap(i, "apply", &[]);
         assert!(
             out.status.success(),
             "apply on {} failed: {}",
@@ -572,15 +579,7 @@ impl Cluster {
 
     /// `etcd-bootstrap health` from node i (same seed, that node's root).
     pub fn health(&self, i: usize, extra: &[&str]) -> Output {
-        let mut args = vec![
-            "health",
-            "--seed",
-            self.seed.to_str().unwrap(),
-            "--root",
-            self.roots[i].path().to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        self.nodes[i].bootstrap(&args)
+        self.bootstrap(i, "health", extra)
     }
 
     /// etcdctl from node i's root, configured only by its etcdctl.env (paths mapped into the root).
@@ -724,4 +723,14 @@ pub fn content_manifest(root: &Path) -> Vec<String> {
     }
     out.sort();
     out
+}
+
+/// Seed lines naming the fixture release `version` by file:// URL, checked against its SHA256SUMS.
+pub fn file_release(version: &str) -> String {
+    format!(
+        "etcd_version: \"{version}\"\n\
+         etcd_download_url: \"file://{0}/v{{{{ etcd_version }}}}/etcd-v{{{{ etcd_version }}}}-linux-amd64.tar.gz\"\n\
+         etcd_download_url_checksum: \"sha256:file://{0}/v{{{{ etcd_version }}}}/SHA256SUMS\"\n",
+        fixtures().display()
+    )
 }
