@@ -250,7 +250,7 @@ pub fn apply(o: &Options) -> Result<()> {
     } else {
         Some(crate::lock::acquire(&o.root, o.lock_wait)?)
     };
-    let l = load(&o.seed, &o.root, o.wait_interface)?;
+    let mut l = load(&o.seed, &o.root, o.wait_interface)?;
     log_summary(&l);
     let cfg = &l.cfg;
     let root = o.root.as_path();
@@ -299,15 +299,54 @@ pub fn apply(o: &Options) -> Result<()> {
     );
     stop_on_errors(&flags)?;
 
+    // Phase join: only now, with the release verified and staged, is this node added to a running
+    // cluster; a failure before here leaves the cluster untouched.
+    let joined = match l.cfg.join.clone() {
+        Some(spec) => {
+            let j = crate::join::prepare(&l.cfg, root, &spec, o.dry_run)?;
+            if !o.dry_run {
+                log::info!("join: {}", j.action);
+            }
+            l.cfg
+                .settings
+                .insert("initial-cluster".into(), j.initial_cluster.clone());
+            Some((spec, j))
+        }
+        None => None,
+    };
+    let cfg = &l.cfg;
+
     let items = desired::build(cfg, root, &binaries)?;
     let plan = plan::diff(root, items, &mut digests)?;
     let unit = format!("{}.service", cfg.service_name);
     let enabled = sd.is_enabled(&unit);
 
+    let timer = cfg
+        .backup
+        .as_ref()
+        .map(|_| crate::snapshot::unit_names(cfg).1)
+        .filter(|t| !sd.is_enabled(t));
+
     if o.dry_run {
         print!("{}", plan.render());
+        if let Some((_, j)) = &joined {
+            println!("join      member {}", j.action);
+        }
+        if let Some(r) = &cfg.restore {
+            if crate::snapshot::restore_pending(cfg, root) {
+                println!(
+                    "restore   datadir {} from {} (sha256 {})",
+                    cfg.data_dir.display(),
+                    r.snapshot,
+                    r.sha256
+                );
+            }
+        }
         if !enabled {
             println!("enable    unit   {unit}");
+        }
+        if let Some(t) = &timer {
+            println!("enable    unit   {t}");
         }
         let restart = plan.etcd_inputs_changed() && sd.is_active(&unit);
         match (&sd.mode, o.no_start) {
@@ -334,6 +373,11 @@ pub fn apply(o: &Options) -> Result<()> {
     }
     plan.apply(root, &mut digests)?;
 
+    // Phase restore: the binaries are installed and the data dir exists; etcd has not started.
+    if let Some(r) = &cfg.restore {
+        crate::snapshot::restore(cfg, root, r, &fetcher)?;
+    }
+
     if plan.unit_changed() {
         sd.daemon_reload()?;
     }
@@ -342,6 +386,16 @@ pub fn apply(o: &Options) -> Result<()> {
         sd.enable(&unit)
             .with_context(|| format!("enabling {unit}"))?;
         log::info!("enabled {unit}");
+    }
+    if let Some(t) = &timer {
+        sd.enable(t).with_context(|| format!("enabling {t}"))?;
+        log::info!(
+            "enabled {t}: a snapshot every {}",
+            crate::duration::format(cfg.backup.as_ref().map(|b| b.interval).unwrap_or_default())
+        );
+        if live_start {
+            sd.start(t)?;
+        }
     }
     if live_start {
         if sd.is_active(&unit) {
@@ -352,6 +406,18 @@ pub fn apply(o: &Options) -> Result<()> {
         } else {
             sd.start(&unit)?;
             log::info!("starting {unit} (not waiting: the first member waits for its peers)");
+        }
+    }
+    if let Some((spec, j)) = &joined {
+        if let (true, Some(id)) = (j.learner, j.id) {
+            // A learner is promoted once it runs and has caught up; under --root it runs only later.
+            if live_start || crate::join::data_dir_has_member(cfg, root) {
+                crate::join::promote(cfg, root, id, spec.timeout)?;
+            } else {
+                log::info!(
+                    "joined as learner {id:x}: once etcd runs, run apply again to promote it to a voting member"
+                );
+            }
         }
     }
     crate::failpoint!("before-stamp");

@@ -110,6 +110,27 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// Take an etcd snapshot now (what the backup timer from etcd_backup runs): etcdctl snapshot save
+    /// from this member, verified with `snapshot status`, written 0600 as
+    /// DIR/etcd-snapshot-<UTC time>-rev<revision>.db with a .sha256 beside it; then only the newest
+    /// --keep are kept. Prints "<sha256>  <path>" (the sha256 etcd_restore wants).
+    Backup {
+        /// Directory for the snapshots (etcd_backup.dir).
+        #[arg(long, value_name = "DIR", default_value = "/var/backups/etcd")]
+        dir: PathBuf,
+        /// Keep only the newest N snapshots; 0 keeps every one.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        keep: u32,
+        /// Where etcdctl.env is (etcd_conf_dir): endpoint, CA, client certificate and key.
+        #[arg(long, value_name = "DIR", default_value = "/etc/etcd")]
+        conf_dir: PathBuf,
+        /// Where etcdctl and etcdutl are (etcd_bin_dir).
+        #[arg(long, value_name = "DIR", default_value = "/usr/local/bin")]
+        bin_dir: PathBuf,
+        /// The paths above are under this root.
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+    },
     /// Write the man pages and shell completions into DIR (for packaging).
     #[command(hide = true)]
     GenerateAssets {

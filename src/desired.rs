@@ -234,6 +234,19 @@ pub fn build(cfg: &Config, root: &Path, binaries: &[Content]) -> Result<Vec<Item
         content: Content::Bytes(render::unit(cfg).into_bytes()),
         kind: FileKind::Unit,
     });
+    if let Some(b) = &cfg.backup {
+        let (service, timer) = crate::snapshot::units(cfg, b);
+        let (sname, tname) = crate::snapshot::unit_names(cfg);
+        // Config, not Unit: etcd does not read these, so a change needs no etcd restart.
+        for (name, text) in [(sname, service), (tname, timer)] {
+            items.push(Item::File {
+                path: PathBuf::from("/etc/systemd/system").join(name),
+                meta: root_meta(0o644),
+                content: Content::Bytes(text.into_bytes()),
+                kind: FileKind::Config,
+            });
+        }
+    }
     Ok(items)
 }
 

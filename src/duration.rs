@@ -28,6 +28,22 @@ pub fn parse(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// The shortest of `2h`, `10m`, `45s`, `1500ms` that says `d` exactly.
+pub fn format(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 != 0 {
+        return format!("{ms}ms");
+    }
+    let s = ms / 1000;
+    if s != 0 && s % 3600 == 0 {
+        format!("{}h", s / 3600)
+    } else if s != 0 && s % 60 == 0 {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,5 +58,12 @@ mod tests {
         assert!(parse("10x").unwrap_err().contains("unknown unit"));
         assert!(parse("").is_err());
         assert!(parse("-1s").is_err());
+    }
+
+    #[test]
+    fn formats_back() {
+        for s in ["2h", "10m", "45s", "1500ms", "0s", "90s"] {
+            assert_eq!(format(parse(s).unwrap()), s);
+        }
     }
 }

@@ -52,45 +52,62 @@ pub struct Checker {
     client: reqwest::blocking::Client,
 }
 
-impl Checker {
-    /// TLS with the CA, client certificate and key that `etcdctl.env` names, read under `root`.
-    pub fn new(cfg: &Config, root: &Path) -> Result<Checker> {
-        let ca = cfg
-            .settings
-            .get("trusted-ca-file")
-            .filter(|v| !v.is_empty())
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| cfg.conf_dir.join("ca-etcd.pem"));
-        let (cert, key) = render::client_cert_and_key(cfg);
-        let read = |p: &Path, what: &str| -> Result<Vec<u8>> {
-            let at = fsutil::under(root, p);
-            std::fs::read(&at)
-                .with_context(|| format!("reading the {what} {} (has apply run?)", at.display()))
-        };
-        let ca_pem = read(&ca, "CA certificate")?;
-        let mut identity = read(&cert, "client certificate")?;
-        identity.push(b'\n');
-        identity.extend(read(&key, "client key")?);
-        let mut b = reqwest::blocking::Client::builder()
-            .use_rustls_tls()
-            .tls_built_in_root_certs(false)
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(5));
-        for c in reqwest::Certificate::from_pem_bundle(&ca_pem)
-            .with_context(|| format!("{} holds no usable PEM certificate", ca.display()))?
+/// A TLS client for etcd's client port with the CA, client certificate and key that `etcdctl.env`
+/// names, read under `root`.
+pub fn tls_client(cfg: &Config, root: &Path) -> Result<reqwest::blocking::Client> {
+    let ca = cfg
+        .settings
+        .get("trusted-ca-file")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| cfg.conf_dir.join("ca-etcd.pem"));
+    let (cert, key) = render::client_cert_and_key(cfg);
+    // The seed's certificates first: a node that joins talks to the cluster before it installs them.
+    let seed_certs = crate::desired::certificates(cfg, root).unwrap_or_default();
+    let read = |p: &Path, what: &str| -> Result<Vec<u8>> {
+        if let Some((_, bytes)) = seed_certs
+            .iter()
+            .find(|(name, _)| cfg.conf_dir.join(name) == p)
         {
-            b = b.add_root_certificate(c);
+            return Ok(bytes.clone());
         }
-        let id = reqwest::Identity::from_pem(&identity).with_context(|| {
-            format!(
-                "loading the client certificate {} and key {}",
-                cert.display(),
-                key.display()
-            )
-        })?;
+        let at = fsutil::under(root, p);
+        std::fs::read(&at)
+            .with_context(|| format!("reading the {what} {} (has apply run?)", at.display()))
+    };
+    let ca_pem = read(&ca, "CA certificate")?;
+    let mut identity = read(&cert, "client certificate")?;
+    identity.push(b'\n');
+    identity.extend(read(&key, "client key")?);
+    let mut b = reqwest::blocking::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(5));
+    for c in reqwest::Certificate::from_pem_bundle(&ca_pem)
+        .with_context(|| format!("{} holds no usable PEM certificate", ca.display()))?
+    {
+        b = b.add_root_certificate(c);
+    }
+    let id = reqwest::Identity::from_pem(&identity).with_context(|| {
+        format!(
+            "loading the client certificate {} and key {}",
+            cert.display(),
+            key.display()
+        )
+    })?;
+    b.identity(id).build().context("building the TLS client")
+}
+
+impl Checker {
+    pub fn new(cfg: &Config, root: &Path) -> Result<Checker> {
         Ok(Checker {
-            client: b.identity(id).build().context("building the TLS client")?,
+            client: tls_client(cfg, root)?,
         })
+    }
+
+    pub fn from_client(client: reqwest::blocking::Client) -> Checker {
+        Checker { client }
     }
 
     pub fn check(&self, endpoint: &str) -> Status {

@@ -12,6 +12,7 @@ pub mod error;
 pub mod facts;
 pub mod fsutil;
 pub mod health;
+pub mod join;
 pub mod lock;
 pub mod logging;
 pub mod plan;
@@ -19,6 +20,7 @@ pub mod preflight;
 pub mod release;
 pub mod render;
 pub mod seed;
+pub mod snapshot;
 pub mod systemd;
 pub mod users;
 

@@ -54,6 +54,31 @@ fn main() {
             wait_interface,
             output,
         } => apply::check(&common.seed_arg(), &common.root, wait_interface, output),
+        cli::Command::Backup {
+            dir,
+            keep,
+            conf_dir,
+            bin_dir,
+            root,
+        } => etcd_bootstrap::snapshot::backup(&etcd_bootstrap::snapshot::BackupOptions {
+            root,
+            dir,
+            keep,
+            conf_dir,
+            bin_dir,
+        })
+        .map(|t| {
+            log::info!(
+                "snapshot at revision {} ({} keys) verified: {}",
+                t.status.revision,
+                t.status.total_keys,
+                t.path.display()
+            );
+            for p in &t.pruned {
+                log::info!("removed the old snapshot {}", p.display());
+            }
+            println!("{}  {}", t.sha256, t.path.display());
+        }),
     };
     if let Err(e) = result {
         log::error!("{e:#}");

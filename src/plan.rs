@@ -1,7 +1,7 @@
 //! Desired items -> changes (create / update / unchanged) against the target root, and applying them
 //! atomically. A second run with the same seed plans nothing.
 
-use crate::desired::{Content, FileKind, Item, Meta, Who};
+use crate::desired::{Content, Item, Meta, Who};
 use crate::fsutil::{self, Ids};
 use crate::users;
 use anyhow::{bail, Context, Result};
@@ -164,18 +164,16 @@ impl Plan {
         })
     }
 
+    /// A unit file systemd reads (etcd's or the backup timer's) was written: daemon-reload.
     pub fn unit_changed(&self) -> bool {
         self.steps.iter().any(|s| {
             matches!(
                 (&s.item, &s.action),
                 (
-                    Item::File {
-                        kind: FileKind::Unit,
-                        ..
-                    },
+                    Item::File { .. },
                     Action::Create | Action::Update { content: true, .. }
                 )
-            )
+            ) && s.item.path().starts_with("/etc/systemd/system")
         })
     }
 

@@ -148,6 +148,34 @@ pub struct Config {
     pub certificate_data: BTreeMap<String, String>,
     pub members: Vec<Member>,
     pub this_member: Member,
+    /// Set when `initial-cluster-state` is `existing`: join a running cluster through its API.
+    pub join: Option<JoinSpec>,
+    pub backup: Option<BackupSpec>,
+    pub restore: Option<RestoreSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinSpec {
+    pub as_learner: bool,
+    /// A member (by name) to remove first, only if it is not healthy.
+    pub replace: Option<String>,
+    /// How long to keep trying while the cluster is busy (another join, no leader, unreachable).
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupSpec {
+    pub dir: PathBuf,
+    pub interval: std::time::Duration,
+    /// Snapshots to keep; 0 keeps all.
+    pub keep: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreSpec {
+    /// A path on the target system, or a file:// or https:// URL.
+    pub snapshot: String,
+    pub sha256: String,
 }
 
 /// What `fetch` needs: the release and where it goes. Needs no interface, so an image build can fetch.
@@ -349,17 +377,13 @@ impl Seed {
 
     fn release_from(&self, s: &BTreeMap<&'static str, String>) -> Result<ReleaseSpec> {
         let allow = &s["etcd_allow_unsupported_archs"];
-        let allow_unsupported_arch = match allow.to_ascii_lowercase().as_str() {
-            "true" | "yes" | "on" | "1" => true,
-            "false" | "no" | "off" | "0" | "" => false,
-            _ => {
-                return Err(self.error(
-                    "etcd_allow_unsupported_archs",
-                    allow,
-                    "must be true or false",
-                ))
-            }
-        };
+        let allow_unsupported_arch = parse_bool(allow).ok_or_else(|| {
+            self.error(
+                "etcd_allow_unsupported_archs",
+                allow,
+                "must be true or false",
+            )
+        })?;
         for key in ["etcd_version", "etcd_architecture"] {
             self.plain_word(s, key)?;
         }
@@ -622,6 +646,7 @@ impl Seed {
         for key in ["etcd_user", "etcd_group", "etcd_service_name"] {
             self.plain_word(&s, key)?;
         }
+        let day2 = self.day2(&settings, &|k: &str, raw: &str| render(k, raw, &fact_vals))?;
         Ok(Config {
             release: self.release_from(&s)?,
             bin_dir: self.abs(&s, "etcd_bin_dir")?,
@@ -643,7 +668,161 @@ impl Seed {
             certificate_data,
             members,
             this_member,
+            join: day2.0,
+            backup: day2.1,
+            restore: day2.2,
         })
+    }
+
+    /// The day-2 keys: join (from `initial-cluster-state: existing`), backup and restore.
+    #[allow(clippy::type_complexity)]
+    fn day2(
+        &self,
+        settings: &BTreeMap<String, String>,
+        render: &dyn Fn(&str, &str) -> Result<String>,
+    ) -> Result<(Option<JoinSpec>, Option<BackupSpec>, Option<RestoreSpec>)> {
+        let r = &self.raw;
+        let get = |key: &str, v: &Option<Scalar>, default: &str| -> Result<(String, String)> {
+            let raw = v
+                .as_ref()
+                .map(|s| s.0.clone())
+                .unwrap_or(default.to_string());
+            Ok((render(key, &raw)?.trim().to_string(), raw))
+        };
+        let state = settings
+            .get("initial-cluster-state")
+            .map(|s| s.trim())
+            .unwrap_or("new");
+        let (learner, learner_raw) = get("etcd_join_as_learner", &r.etcd_join_as_learner, "false")?;
+        let as_learner = parse_bool(&learner).ok_or_else(|| {
+            self.error(
+                "etcd_join_as_learner",
+                &learner_raw,
+                "must be true or false",
+            )
+        })?;
+        let (replace, replace_raw) = get("etcd_replace_member", &r.etcd_replace_member, "")?;
+        let (timeout, timeout_raw) = get("etcd_join_timeout", &r.etcd_join_timeout, "10m")?;
+        let timeout = crate::duration::parse(&timeout)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                self.error(
+                    "etcd_join_timeout",
+                    &timeout_raw,
+                    "must be a duration like 10m",
+                )
+            })?;
+        let join = match state {
+            "existing" => Some(JoinSpec {
+                as_learner,
+                replace: Some(replace).filter(|s| !s.is_empty()),
+                timeout,
+            }),
+            "new" => {
+                if !replace.is_empty() {
+                    return Err(self.error(
+                        "etcd_replace_member",
+                        &replace_raw,
+                        "replacing a member joins a running cluster: set etcd_settings_user:                          {initial-cluster-state: existing}",
+                    ));
+                }
+                None
+            }
+            other => {
+                return Err(self.error(
+                    "initial-cluster-state",
+                    other,
+                    format!("{other:?} must be new or existing"),
+                ))
+            }
+        };
+        let backup = match &r.etcd_backup {
+            None => None,
+            Some(b) => {
+                let (dir, dir_raw) = get("etcd_backup.dir", &b.dir, "/var/backups/etcd")?;
+                if !dir.starts_with('/') {
+                    return Err(self.error(
+                        "etcd_backup.dir",
+                        &dir_raw,
+                        format!("{dir:?} must be an absolute path"),
+                    ));
+                }
+                let (iv, iv_raw) = get("etcd_backup.interval", &b.interval, "1h")?;
+                let interval = crate::duration::parse(&iv)
+                    .ok()
+                    .filter(|d| d.as_secs() >= 60)
+                    .ok_or_else(|| {
+                        self.error(
+                            "etcd_backup.interval",
+                            &iv_raw,
+                            "must be a duration of at least 1m, like 1h",
+                        )
+                    })?;
+                let (keep, keep_raw) = get("etcd_backup.keep", &b.keep, "24")?;
+                let keep = keep.parse::<u32>().map_err(|_| {
+                    self.error(
+                        "etcd_backup.keep",
+                        &keep_raw,
+                        "must be a number (0 keeps every snapshot)",
+                    )
+                })?;
+                Some(BackupSpec {
+                    dir: PathBuf::from(dir),
+                    interval,
+                    keep,
+                })
+            }
+        };
+        let restore = match &r.etcd_restore {
+            None => None,
+            Some(x) => {
+                let snapshot = render("etcd_restore.snapshot", &x.snapshot.0)?
+                    .trim()
+                    .to_string();
+                let sha = render("etcd_restore.sha256", &x.sha256.0)?
+                    .trim()
+                    .to_ascii_lowercase();
+                if !(snapshot.starts_with('/')
+                    || snapshot.starts_with("file://")
+                    || snapshot.starts_with("https://")
+                    || snapshot.starts_with("http://"))
+                {
+                    return Err(self.error(
+                        "etcd_restore.snapshot",
+                        &x.snapshot.0,
+                        format!("{snapshot:?} must be an absolute path or a file://, https:// URL"),
+                    ));
+                }
+                if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+                    return Err(self.error(
+                        "etcd_restore.sha256",
+                        &x.sha256.0,
+                        "must be the snapshot's sha256 (64 hex digits); `etcd-bootstrap backup` prints it",
+                    ));
+                }
+                if join.is_some() {
+                    return Err(self.error(
+                        "etcd_restore",
+                        "etcd_restore",
+                        "a restore starts a new cluster from the snapshot: initial-cluster-state must be new                          (every member restores the same snapshot)",
+                    ));
+                }
+                Some(RestoreSpec {
+                    snapshot,
+                    sha256: sha,
+                })
+            }
+        };
+        Ok((join, backup, restore))
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Some(true),
+        "false" | "no" | "off" | "0" | "" => Some(false),
+        _ => None,
     }
 }
 

@@ -88,4 +88,24 @@ pub struct RawSeed {
     pub etcd_ca_conf_directory: Option<Scalar>,
     pub etcd_certificate_data: Option<BTreeMap<String, String>>,
     pub etcd_members: Option<Vec<RawMember>>,
+    pub etcd_join_as_learner: Option<Scalar>,
+    pub etcd_replace_member: Option<Scalar>,
+    pub etcd_join_timeout: Option<Scalar>,
+    pub etcd_backup: Option<RawBackup>,
+    pub etcd_restore: Option<RawRestore>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackup {
+    pub dir: Option<Scalar>,
+    pub interval: Option<Scalar>,
+    pub keep: Option<Scalar>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRestore {
+    pub snapshot: Scalar,
+    pub sha256: Scalar,
 }

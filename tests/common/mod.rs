@@ -475,6 +475,8 @@ impl Drop for Bridge {
 /// scratch root per node. Nodes are dropped before the bridge (field order).
 pub struct Cluster {
     pub nodes: Vec<Node>,
+    /// The seed lines naming the release, for seeds made later with `seed_with`.
+    pub release: String,
     pub roots: Vec<tempfile::TempDir>,
     pub pki: Pki,
     pub seed: PathBuf,
@@ -513,18 +515,12 @@ impl Cluster {
                 }
             }
         }
-        let mut seed = String::from(
-            "etcd_ca_conf_directory: /srv/pki\n\
-             etcd_certificates: [ca-etcd.pem, cert-etcd-server.pem, cert-etcd-server-key.pem, cert-etcd-peer.pem, \
-             cert-etcd-peer-key.pem, cert-etcd-client.pem, cert-etcd-client-key.pem]\n\
-             etcd_settings_user:\n  log-outputs: stderr\netcd_members:\n",
-        );
-        for (name, addr) in &specs {
-            seed.push_str(&format!("  - {{name: {name}, address: {addr}}}\n"));
-        }
-        seed.push_str(release);
         let seed_path = dir.path().join("seed.yaml");
-        fs::write(&seed_path, seed).unwrap();
+        fs::write(
+            &seed_path,
+            seed_text(&(0..n).collect::<Vec<_>>(), "", release),
+        )
+        .unwrap();
         let roots = specs
             .iter()
             .map(|(name, _)| {
@@ -535,6 +531,7 @@ impl Cluster {
             .collect();
         Cluster {
             nodes,
+            release: release.to_string(),
             roots,
             pki,
             seed: seed_path,
@@ -545,15 +542,38 @@ impl Cluster {
 
     /// `etcd-bootstrap <cmd> --seed <shared seed> --root <node i's root> <extra>` inside node i.
     pub fn bootstrap(&self, i: usize, cmd: &str, extra: &[&str]) -> Output {
+        self.bootstrap_with(i, &self.seed, cmd, extra)
+    }
+
+    /// Writes seed `name` naming only the nodes `members` (indexes), with `extra` seed lines
+    /// (`etcd_settings_user` entries go in `settings`, indented under it).
+    pub fn seed_with(&self, name: &str, members: &[usize], settings: &str, extra: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        let mut text = seed_text(members, settings, &self.release);
+        text.push_str(extra);
+        fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// `etcd-bootstrap <cmd> --seed <seed> --root <node i's root> <extra>` inside node i.
+    pub fn bootstrap_with(&self, i: usize, seed: &Path, cmd: &str, extra: &[&str]) -> Output {
         let mut args = vec![
             cmd,
             "--seed",
-            self.seed.to_str().unwrap(),
+            seed.to_str().unwrap(),
             "--root",
             self.roots[i].path().to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
         self.nodes[i].bootstrap(&args)
+    }
+
+    /// The command `bootstrap_with` runs, to start it in the background.
+    pub fn bootstrap_cmd(&self, i: usize, seed: &Path, cmd: &str) -> Command {
+        let mut c = self.nodes[i].cmd(bin().to_str().unwrap());
+        c.args([cmd, "--seed", seed.to_str().unwrap(), "--root"])
+            .arg(self.roots[i].path());
+        c
     }
 
     /// `apply` on node i; panics on failure.
@@ -592,6 +612,29 @@ impl Cluster {
         );
         run(self.nodes[i].cmd("sh").arg("-c").arg(script))
     }
+}
+
+/// The cluster harness's seed: nodes `members` (indexes; node i is etcd-node{i+1} at 10.8.0.{i+1}),
+/// `settings` lines under etcd_settings_user, then `release`.
+pub fn seed_text(members: &[usize], settings: &str, release: &str) -> String {
+    let mut seed = String::from(
+        "etcd_ca_conf_directory: /srv/pki\n\
+         etcd_certificates: [ca-etcd.pem, cert-etcd-server.pem, cert-etcd-server-key.pem, cert-etcd-peer.pem, \
+         cert-etcd-peer-key.pem, cert-etcd-client.pem, cert-etcd-client-key.pem]\n\
+         etcd_settings_user:\n  log-outputs: stderr\n",
+    );
+    for line in settings.lines() {
+        seed.push_str(&format!("  {}\n", line.trim()));
+    }
+    seed.push_str("etcd_members:\n");
+    for i in members {
+        seed.push_str(&format!(
+            "  - {{name: etcd-node{n}, address: 10.8.0.{n}}}\n",
+            n = i + 1
+        ));
+    }
+    seed.push_str(release);
+    seed
 }
 
 /// One node with wg0, a root holding its certificates at /srv/pki, and a seed naming it the only

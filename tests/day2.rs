@@ -1,0 +1,400 @@
+//! Day 2 on real clusters over WireGuard: grow, concurrent joins, replace a dead member as a learner,
+//! backup -> destroy -> restore, and bootstrap through DNS SRV records served by a real dnsmasq.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// apply + start the nodes `idx` with `seed`, then wait until every member the seed names is healthy.
+fn up(c: &mut Cluster, seed: &Path, idx: &[usize]) {
+    for &i in idx {
+        let out = c.bootstrap_with(i, seed, "apply", &[]);
+        assert!(
+            out.status.success(),
+            "apply on {}: {}",
+            c.nodes[i].name,
+            stderr(&out)
+        );
+    }
+    for &i in idx {
+        c.start(i);
+    }
+    healthy(c, idx[0], seed);
+}
+
+fn healthy(c: &Cluster, from: usize, seed: &Path) -> String {
+    let out = c.bootstrap_with(from, seed, "health", &["--wait", "90s"]);
+    if !out.status.success() {
+        let logs: Vec<String> = (0..c.nodes.len())
+            .map(|i| {
+                let log = fs::read_to_string(c.log(i)).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                format!("--- {}:\n{}", c.nodes[i].name, tail.join("\n"))
+            })
+            .collect();
+        panic!(
+            "not healthy:\n{}{}\n{}",
+            stdout(&out),
+            stderr(&out),
+            logs.join("\n")
+        );
+    }
+    stdout(&out)
+}
+
+/// `etcdctl member list -w json` from node i: (name, peer URL, is learner) sorted by peer URL.
+fn members(c: &Cluster, i: usize) -> Vec<(String, String, bool)> {
+    let out = c.etcdctl(i, "member list -w json");
+    assert!(out.status.success(), "member list: {}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let mut ms: Vec<(String, String, bool)> = v["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap_or("").to_string(),
+                m["peerURLs"][0].as_str().unwrap().to_string(),
+                m["isLearner"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
+    ms.sort_by(|a, b| a.1.cmp(&b.1));
+    ms
+}
+
+fn voter(n: usize) -> (String, String, bool) {
+    (
+        format!("etcd-node{n}"),
+        format!("https://10.8.0.{n}:2380"),
+        false,
+    )
+}
+
+fn put(c: &Cluster, i: usize, k: &str, v: &str) {
+    let out = c.etcdctl(i, &format!("put {k} {v}"));
+    assert!(out.status.success(), "put {k}: {}", stderr(&out));
+}
+
+fn get(c: &Cluster, i: usize, k: &str) -> String {
+    let out = c.etcdctl(i, &format!("get {k} --print-value-only"));
+    assert!(out.status.success(), "get {k}: {}", stderr(&out));
+    stdout(&out).trim().to_string()
+}
+
+#[test]
+fn grows_three_to_four_and_a_rerun_asks_the_cluster_nothing() {
+    let mut c = Cluster::new(4, &file_release("3.5.1"));
+    let first = c.seed_with("first.yaml", &[0, 1, 2], "", "");
+    up(&mut c, &first, &[0, 1, 2]);
+    put(&c, 0, "before-growth", "kept");
+
+    let grow = c.seed_with(
+        "grow.yaml",
+        &[0, 1, 2, 3],
+        "initial-cluster-state: existing",
+        "",
+    );
+    let dry = c.bootstrap_with(3, &grow, "apply", &["--dry-run"]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    assert!(
+        stdout(&dry).contains(
+            "join      member would add etcd-node4 at https://10.8.0.4:2380 to the 3 member(s) of the running cluster"
+        ),
+        "{}",
+        stdout(&dry)
+    );
+    assert_eq!(members(&c, 0).len(), 3, "a dry run added a member");
+
+    let out = c.bootstrap_with(3, &grow, "apply", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("join: added etcd-node4") && stderr(&out).contains("now 4 member(s)"),
+        "{}",
+        stderr(&out)
+    );
+    let unit =
+        fs::read_to_string(c.roots[3].path().join("etc/systemd/system/etcd.service")).unwrap();
+    assert!(
+        unit.contains("--initial-cluster-state=\"existing\""),
+        "{unit}"
+    );
+    assert!(
+        unit.contains(
+            "--initial-cluster=\"etcd-node1=https://10.8.0.1:2380,etcd-node2=https://10.8.0.2:2380,\
+             etcd-node3=https://10.8.0.3:2380,etcd-node4=https://10.8.0.4:2380\""
+        ),
+        "{unit}"
+    );
+    c.start(3);
+    let h = healthy(&c, 3, &grow);
+    assert_eq!(h.matches(" is healthy").count(), 4, "{h}");
+    assert_eq!(members(&c, 3), vec![voter(1), voter(2), voter(3), voter(4)]);
+    assert_eq!(get(&c, 3, "before-growth"), "kept");
+
+    // Joined and running: a re-run needs nothing from the cluster, so it works with the others down.
+    for i in 0..3 {
+        c.nodes[i].stop_etcd();
+    }
+    let again = c.bootstrap_with(3, &grow, "apply", &[]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("already joined as member")
+            && stderr(&again).contains("nothing changed"),
+        "{}",
+        stderr(&again)
+    );
+}
+
+#[test]
+fn two_nodes_joining_at_once_both_join_one_after_the_other() {
+    let mut c = Cluster::new(5, &file_release("3.5.1"));
+    let first = c.seed_with("first.yaml", &[0, 1, 2], "", "");
+    up(&mut c, &first, &[0, 1, 2]);
+    let grow = c.seed_with(
+        "grow.yaml",
+        &[0, 1, 2, 3, 4],
+        "initial-cluster-state: existing",
+        "",
+    );
+    let mut running: Vec<(usize, std::process::Child, std::path::PathBuf)> = [3usize, 4]
+        .iter()
+        .map(|&i| {
+            let log = c.dir.path().join(format!("join{i}.err"));
+            let child = c
+                .bootstrap_cmd(i, &grow, "apply")
+                .stdout(Stdio::null())
+                .stderr(fs::File::create(&log).unwrap())
+                .spawn()
+                .unwrap();
+            (i, child, log)
+        })
+        .collect();
+    // Each apply returns once its node is added; etcd is then started, as systemd would.
+    let mut order = Vec::new();
+    let start = Instant::now();
+    while !running.is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "joins did not finish"
+        );
+        let mut k = 0;
+        while k < running.len() {
+            if let Some(status) = running[k].1.try_wait().unwrap() {
+                let (i, _, log) = running.remove(k);
+                let err = fs::read_to_string(&log).unwrap();
+                assert!(status.success(), "apply on {}: {err}", c.nodes[i].name);
+                order.push((i, err));
+                c.start(i);
+            } else {
+                k += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The second could not add itself while the first was added but not started.
+    let (second, err) = &order[1];
+    assert!(
+        err.contains("; trying again"),
+        "{} never waited for the other join:\n{err}",
+        c.nodes[*second].name
+    );
+    assert!(err.contains("now 5 member(s)"), "{err}");
+    let h = healthy(&c, 0, &grow);
+    assert_eq!(h.matches(" is healthy").count(), 5, "{h}");
+    assert_eq!(
+        members(&c, 0),
+        vec![voter(1), voter(2), voter(3), voter(4), voter(5)]
+    );
+}
+
+#[test]
+fn replaces_a_dead_member_as_a_learner_and_promotes_it_but_never_a_healthy_one() {
+    let mut c = Cluster::new(4, &file_release("3.5.1"));
+    let first = c.seed_with("first.yaml", &[0, 1, 2], "", "");
+    up(&mut c, &first, &[0, 1, 2]);
+    put(&c, 0, "survives", "the-replacement");
+    let replace = c.seed_with(
+        "replace.yaml",
+        &[0, 1, 3],
+        "initial-cluster-state: existing",
+        "etcd_replace_member: etcd-node3\netcd_join_as_learner: true\n",
+    );
+
+    let refused = c.bootstrap_with(3, &replace, "apply", &[]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("etcd_replace_member: etcd-node3")
+            && stderr(&refused).contains("is healthy at https://10.8.0.3:2379; refusing"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(members(&c, 0), vec![voter(1), voter(2), voter(3)]);
+    assert!(!c.roots[3]
+        .path()
+        .join("etc/systemd/system/etcd.service")
+        .exists());
+
+    c.nodes[2].stop_etcd();
+    let out = c.bootstrap_with(3, &replace, "apply", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("removed member etcd-node3") && err.contains("as a learner"),
+        "{err}"
+    );
+    assert!(err.contains("run apply again to promote it"), "{err}");
+    let ms = members(&c, 0);
+    assert_eq!(ms.len(), 3, "{ms:?}");
+    assert!(
+        ms.contains(&(String::new(), "https://10.8.0.4:2380".into(), true)),
+        "{ms:?}"
+    );
+
+    c.start(3);
+    let out = c.bootstrap_with(3, &replace, "apply", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("promoted member"), "{}", stderr(&out));
+    let h = healthy(&c, 0, &replace);
+    assert_eq!(h.matches(" is healthy").count(), 3, "{h}");
+    assert_eq!(members(&c, 0), vec![voter(1), voter(2), voter(4)]);
+    assert_eq!(get(&c, 3, "survives"), "the-replacement");
+    // A voter now: its writes commit.
+    put(&c, 3, "written-by", "etcd-node4");
+    assert_eq!(get(&c, 0, "written-by"), "etcd-node4");
+}
+
+fn exec_start_of(root: &Path, unit: &str) -> Vec<String> {
+    let text = fs::read_to_string(root.join("etc/systemd/system").join(unit)).unwrap();
+    etcd_bootstrap::render::parse_exec_start(&text).unwrap()
+}
+
+#[test]
+fn backup_then_destroy_then_restore_a_new_cluster_with_every_key() {
+    let backup = "etcd_backup: {dir: /var/backups/etcd, interval: 1h, keep: 2}\n";
+    let mut c = Cluster::new(3, &format!("{}{backup}", file_release("3.5.1")));
+    let seed = c.seed.clone();
+    up(&mut c, &seed, &[0, 1, 2]);
+    let root0 = c.roots[0].path().to_path_buf();
+    let timer = fs::read_to_string(root0.join("etc/systemd/system/etcd-backup.timer")).unwrap();
+    assert!(timer.contains("OnUnitActiveSec=1h"), "{timer}");
+    let wants = root0.join("etc/systemd/system/timers.target.wants/etcd-backup.timer");
+    // The link points into the root (an absolute path there), so look at the link itself.
+    assert!(
+        fs::symlink_metadata(&wants).is_ok(),
+        "etcd-backup.timer not enabled"
+    );
+
+    let mut expected = Vec::new();
+    for k in 0..40 {
+        let (key, val) = (format!("/registry/k{k:02}"), format!("v{k}"));
+        put(&c, k % 3, &key, &val);
+        expected.push((key, val));
+    }
+    // Exactly what the timer runs (the backup unit's ExecStart), three times, keep 2.
+    let argv = exec_start_of(&root0, "etcd-backup.service");
+    assert_eq!(argv[0], "/usr/local/bin/etcd-bootstrap");
+    let mut taken = Vec::new();
+    for n in 0..3 {
+        put(&c, 0, "/registry/round", &n.to_string());
+        std::thread::sleep(Duration::from_millis(1100));
+        let mut cmd = c.nodes[0].cmd(bin().to_str().unwrap());
+        cmd.args(&argv[1..]).arg("--root").arg(&root0);
+        let out = run(&mut cmd);
+        assert!(out.status.success(), "backup: {}", stderr(&out));
+        taken.push(stdout(&out).trim().to_string());
+    }
+    expected.push(("/registry/round".into(), "2".into()));
+    let dir = root0.join("var/backups/etcd");
+    let mut snaps: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".db"))
+        .collect();
+    snaps.sort();
+    assert_eq!(snaps.len(), 2, "keep 2: {snaps:?}");
+    let (sha, path) = taken[2].split_once("  ").unwrap();
+    let name = Path::new(path).file_name().unwrap().to_string_lossy();
+    assert_eq!(snaps[1], name);
+    assert!(
+        name.starts_with("etcd-snapshot-20") && name.contains("Z-rev") && name.ends_with(".db"),
+        "{name}"
+    );
+    assert_eq!(
+        fs::metadata(path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let sum = run(std::process::Command::new("sha256sum").arg(path));
+    assert!(stdout(&sum).starts_with(sha));
+    assert_eq!(
+        fs::read_to_string(format!("{path}.sha256")).unwrap(),
+        format!("{sha}  {name}\n")
+    );
+
+    // Disaster: every member and its data gone.
+    for i in 0..3 {
+        c.nodes[i].stop_etcd();
+        fs::remove_dir_all(c.roots[i].path().join("var/lib/etcd")).unwrap();
+        let dest = c.roots[i].path().join("srv/backup");
+        fs::create_dir_all(&dest).unwrap();
+        fs::copy(path, dest.join("snap.db")).unwrap();
+    }
+    let wrong = c.seed_with(
+        "wrong.yaml",
+        &[0, 1, 2],
+        "initial-cluster-token: restored-1",
+        &format!(
+            "etcd_restore: {{snapshot: /srv/backup/snap.db, sha256: \"{}\"}}\n",
+            "0".repeat(64)
+        ),
+    );
+    let out = c.bootstrap_with(0, &wrong, "apply", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("has sha256 {sha}, but etcd_restore.sha256 is 000")),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        fs::read_dir(root0.join("var/lib/etcd")).unwrap().count(),
+        0,
+        "a refused restore wrote into the data dir"
+    );
+
+    let restore = c.seed_with(
+        "restore.yaml",
+        &[0, 1, 2],
+        "initial-cluster-token: restored-1",
+        &format!("etcd_restore: {{snapshot: /srv/backup/snap.db, sha256: \"{sha}\"}}\n"),
+    );
+    let dry = c.bootstrap_with(1, &restore, "apply", &["--dry-run"]);
+    assert!(
+        stdout(&dry).contains("restore   datadir /var/lib/etcd from /srv/backup/snap.db"),
+        "{}",
+        stdout(&dry)
+    );
+    up(&mut c, &restore, &[0, 1, 2]);
+    assert_eq!(members(&c, 2), vec![voter(1), voter(2), voter(3)]);
+    let out = c.etcdctl(2, "get /registry/ --prefix");
+    let lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+    let got: Vec<(String, String)> = lines
+        .chunks(2)
+        .map(|p| (p[0].clone(), p[1].clone()))
+        .collect();
+    expected.sort();
+    assert_eq!(got, expected, "every key back after the restore");
+
+    let again = c.bootstrap_with(0, &restore, "apply", &[]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("already holds a member; not restoring")
+            && stderr(&again).contains("nothing changed"),
+        "{}",
+        stderr(&again)
+    );
+}
