@@ -7,6 +7,7 @@ pub mod apply;
 pub mod cli;
 pub mod desired;
 pub mod digests;
+pub mod dns;
 pub mod duration;
 pub mod error;
 pub mod facts;

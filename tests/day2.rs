@@ -398,3 +398,112 @@ fn backup_then_destroy_then_restore_a_new_cluster_with_every_key() {
         stderr(&again)
     );
 }
+
+/// dnsmasq in node 1's namespace on its underlay address, serving the SRV and A records of
+/// `etcd.test` (all three members) and `partial.test` (only the first two); every root's
+/// resolv.conf points at it (etcd runs chrooted there and reads that file).
+fn start_dns(c: &mut Cluster) {
+    let mut cmd = c.nodes[0].cmd("dnsmasq");
+    cmd.args([
+        "--keep-in-foreground",
+        "--conf-file=/dev/null",
+        "--no-resolv",
+        "--no-hosts",
+        "--bind-interfaces",
+        "--listen-address=172.31.0.1",
+        "--port=53",
+        "--user=root",
+        "--pid-file=",
+        "--log-facility=-",
+        // Answer these zones from the records alone (NODATA for AAAA, not REFUSED).
+        "--local=/etcd.test/",
+        "--local=/partial.test/",
+    ]);
+    for n in 1..=3 {
+        cmd.arg(format!("--host-record=etcd-node{n}.etcd.test,10.8.0.{n}"));
+        cmd.arg(format!(
+            "--srv-host=_etcd-server-ssl._tcp.etcd.test,etcd-node{n}.etcd.test,2380"
+        ));
+        if n < 3 {
+            cmd.arg(format!(
+                "--srv-host=_etcd-server-ssl._tcp.partial.test,etcd-node{n}.etcd.test,2380"
+            ));
+        }
+    }
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting dnsmasq (apt-get install dnsmasq-base)");
+    c.nodes[0].adopt(child);
+    wait_until(Duration::from_secs(10), "dnsmasq to listen", || {
+        stdout(&run(c.nodes[0].cmd("ss").arg("-lun"))).contains("172.31.0.1:53")
+    });
+    for r in &c.roots {
+        fs::write(r.path().join("etc/resolv.conf"), "nameserver 172.31.0.1\n").unwrap();
+    }
+}
+
+#[test]
+fn bootstraps_three_members_from_dns_srv_records() {
+    let mut c = Cluster::with_sans(
+        3,
+        &file_release("3.5.1"),
+        "DNS:{name}.etcd.test,DNS:etcd.test",
+    );
+    start_dns(&mut c);
+    // etcd matches the SRV targets against what it advertises, so it advertises those names.
+    let srv = "discovery-srv: etcd.test\n\
+               initial-advertise-peer-urls: \"https://{{ etcd_member_name }}.etcd.test:2380\"";
+    let seed = c.seed_with("dns.yaml", &[0, 1, 2], srv, "");
+    for i in 0..3 {
+        let out = c.bootstrap_with(i, &seed, "check", &[]);
+        let text = stdout(&out);
+        assert!(out.status.success(), "{text}{}", stderr(&out));
+        assert!(
+            text.contains(
+                "ok       dns      SRV _etcd-server-ssl._tcp.etcd.test: etcd-node1.etcd.test:2380 (10.8.0.1), \
+                 etcd-node2.etcd.test:2380 (10.8.0.2), etcd-node3.etcd.test:2380 (10.8.0.3)"
+            ) && text.contains("ok       dns      cert-etcd-peer.pem names the discovery domain etcd.test"),
+            "{text}"
+        );
+        assert!(!text.contains("warning  dns"), "{text}");
+    }
+    up(&mut c, &seed, &[0, 1, 2]);
+    let unit =
+        fs::read_to_string(c.roots[0].path().join("etc/systemd/system/etcd.service")).unwrap();
+    assert!(unit.contains("--discovery-srv=\"etcd.test\""), "{unit}");
+    assert!(!unit.contains("--initial-cluster="), "{unit}");
+    let ms = members(&c, 0);
+    let names: Vec<&str> = ms.iter().map(|m| m.0.as_str()).collect();
+    assert_eq!(
+        names,
+        vec!["etcd-node1", "etcd-node2", "etcd-node3"],
+        "{ms:?}"
+    );
+    put(&c, 0, "found-by", "srv");
+    assert_eq!(get(&c, 2, "found-by"), "srv");
+
+    // A domain whose records leave this node out, and which its certificate does not name.
+    let partial = c.seed_with(
+        "partial.yaml",
+        &[0, 1, 2],
+        &srv.replace("discovery-srv: etcd.test", "discovery-srv: partial.test"),
+        "",
+    );
+    let out = c.bootstrap_with(2, &partial, "check", &[]);
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "warning  dns      this node (etcd-node3 at https://etcd-node3.etcd.test:2380) is missing from SRV \
+             _etcd-server-ssl._tcp.partial.test: etcd-node1.etcd.test:2380 (10.8.0.1), etcd-node2.etcd.test:2380 (10.8.0.2)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "warning  dns      cert-etcd-peer.pem does not name the discovery domain partial.test"
+        ),
+        "{text}"
+    );
+}

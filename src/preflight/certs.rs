@@ -97,6 +97,46 @@ fn unix(t: SystemTime) -> i64 {
 }
 
 /// Checks one certificate role (server or peer).
+fn sans(cert: &X509Certificate) -> (Vec<IpAddr>, Vec<String>) {
+    let mut ips = Vec::new();
+    let mut dns = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for g in &san.value.general_names {
+            match g {
+                GeneralName::DNSName(d) => dns.push(d.to_string()),
+                GeneralName::IPAddress(b) => match b.len() {
+                    4 => ips.push(IpAddr::from(<[u8; 4]>::try_from(*b).unwrap())),
+                    16 => ips.push(IpAddr::from(<[u8; 16]>::try_from(*b).unwrap())),
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+    (ips, dns)
+}
+
+/// The DNS names in the subject alternative names of the certificate a setting names, as it will
+/// be installed (e.g. `peer-cert-file`).
+pub fn dns_names(
+    cfg: &Config,
+    root: &Path,
+    setting: &str,
+) -> Result<(String, Vec<String>), String> {
+    let listed: BTreeMap<String, Vec<u8>> = crate::desired::certificates(cfg, root)
+        .map_err(|e| format!("{e:#}"))?
+        .into_iter()
+        .collect();
+    let files = Files { cfg, root, listed };
+    let path = path_setting(cfg, setting).ok_or_else(|| format!("{setting} is not set"))?;
+    let (name, pem) = files.get(&path)?;
+    let der = CertificateDer::pem_slice_iter(&pem)
+        .find_map(|c| c.ok())
+        .ok_or_else(|| format!("{name} holds no PEM certificate"))?;
+    let (_, cert) = X509Certificate::from_der(&der).map_err(|e| format!("{name}: {e}"))?;
+    Ok((name, sans(&cert).1))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn check_pair(
     r: &mut Report,
@@ -131,21 +171,7 @@ fn check_pair(
     let mut errors = 0;
 
     // Subject alternative names: what etcd's clients and peers will verify against.
-    let mut ips = Vec::new();
-    let mut dns = Vec::new();
-    if let Ok(Some(san)) = cert.subject_alternative_name() {
-        for g in &san.value.general_names {
-            match g {
-                GeneralName::DNSName(d) => dns.push(d.to_string()),
-                GeneralName::IPAddress(b) => match b.len() {
-                    4 => ips.push(IpAddr::from(<[u8; 4]>::try_from(*b).unwrap())),
-                    16 => ips.push(IpAddr::from(<[u8; 16]>::try_from(*b).unwrap())),
-                    _ => {}
-                },
-                _ => {}
-            }
-        }
-    }
+    let (ips, dns) = sans(&cert);
     let held: Vec<String> = ips
         .iter()
         .map(|i| i.to_string())

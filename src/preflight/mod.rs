@@ -3,6 +3,7 @@
 
 pub mod certs;
 pub mod datadir;
+pub mod discovery;
 pub mod flags;
 pub mod members;
 pub mod ports;
@@ -108,6 +109,7 @@ pub fn run(i: &Inputs) -> Report {
     if i.only != Only::Flags {
         ports::check(&mut r, i.cfg);
         datadir::check(&mut r, i.cfg, i.root, i.seed_digest);
+        discovery::check(&mut r, i.cfg, i.root);
     }
     r
 }

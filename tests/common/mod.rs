@@ -61,7 +61,13 @@ pub struct Pki {
 impl Pki {
     /// `nodes`: (name, address). Node `name`'s files are in `dir/name`.
     pub fn new(dir: &Path, nodes: &[(&str, &str)]) -> Pki {
+        Pki::with_sans(dir, nodes, "")
+    }
+    /// `extra_sans`: more subject alternative names for every node certificate, `{name}` replaced by
+    /// the node's name (e.g. `DNS:{name}.etcd.test,DNS:etcd.test`).
+    pub fn with_sans(dir: &Path, nodes: &[(&str, &str)], extra_sans: &str) -> Pki {
         let mut c = Command::new("bash");
+        c.env("EXTRA_SANS", extra_sans);
         c.arg(repo().join("tests/support/pki.sh")).arg(dir);
         for (n, a) in nodes {
             c.arg(format!("{n}={a}"));
@@ -487,6 +493,11 @@ pub struct Cluster {
 impl Cluster {
     /// `release`: seed lines naming the release (version, URL, checksum).
     pub fn new(n: usize, release: &str) -> Cluster {
+        Cluster::with_sans(n, release, "")
+    }
+
+    /// A cluster whose node certificates carry `extra_sans` too (see `Pki::with_sans`).
+    pub fn with_sans(n: usize, release: &str, extra_sans: &str) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let specs: Vec<(String, String)> = (1..=n)
             .map(|i| (format!("etcd-node{i}"), format!("10.8.0.{i}")))
@@ -495,7 +506,7 @@ impl Cluster {
             .iter()
             .map(|(a, b)| (a.as_str(), b.as_str()))
             .collect();
-        let pki = Pki::new(&dir.path().join("pki"), &spec_refs);
+        let pki = Pki::with_sans(&dir.path().join("pki"), &spec_refs, extra_sans);
         let bridge = Bridge::new();
         let nodes: Vec<Node> = specs
             .iter()

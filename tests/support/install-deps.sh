@@ -7,7 +7,7 @@ need_apt=()
 for pair in etcd:etcd-server etcdctl:etcd-client wireguard-go:wireguard-go wg:wireguard-tools \
             ip:iproute2 musl-gcc:musl-tools openssl:openssl file:file unshare:util-linux \
             python3:python3 curl:curl flock:util-linux packer:packer debootstrap:debootstrap \
-            genisoimage:genisoimage systemctl:systemd; do
+            genisoimage:genisoimage systemctl:systemd dnsmasq:dnsmasq-base ss:iproute2; do
   cmd=${pair%%:*} pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done

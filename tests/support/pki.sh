@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A test PKI with the role's file names, made with openssl:
-#   pki.sh OUT NAME=ADDRESS [NAME=ADDRESS ...]
+#   [EXTRA_SANS='DNS:{name}.example,DNS:example'] pki.sh OUT NAME=ADDRESS [NAME=ADDRESS ...]
 # OUT/ca-etcd.pem (+ key), OUT/cert-etcd-client.pem (+ key), and per node OUT/NAME/ holding
 # ca-etcd.pem, cert-etcd-server.pem, cert-etcd-peer.pem (+ keys) and the client pair: the
 # etcd_ca_conf_directory of that node. Server SANs: the node's address, its name, 127.0.0.1, localhost.
@@ -39,7 +39,8 @@ for spec in "$@"; do
   [ -s "$d/cert-etcd-peer.pem" ] && continue
   mkdir -p "$d"
   ext=$(mktemp)
-  printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:%s,IP:127.0.0.1,DNS:%s,DNS:localhost\n' "$addr" "$name" > "$ext"
+  extra=${EXTRA_SANS:+,${EXTRA_SANS//\{name\}/$name}}
+  printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:%s,IP:127.0.0.1,DNS:%s,DNS:localhost%s\n' "$addr" "$name" "$extra" > "$ext"
   sign "$d/cert-etcd-server" "$name" "$ext"
   sign "$d/cert-etcd-peer" "$name" "$ext"
   rm -f "$ext"
