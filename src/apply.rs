@@ -229,18 +229,7 @@ fn stamp(root: &Path, l: &Loaded) -> Result<()> {
         "seed_sha256={}\netcd_version={}\nmember={}\n",
         l.digest, l.cfg.release.version, l.cfg.this_member.name
     );
-    if std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
-        return Ok(());
-    }
-    let dir = path.parent().context("stamp has no parent")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    fsutil::write_atomic(
-        &path,
-        0o644,
-        fsutil::Ids { uid: 0, gid: 0 },
-        &mut text.as_bytes(),
-    )?;
-    Ok(())
+    fsutil::write_state(&path, &text)
 }
 
 pub fn apply(o: &Options) -> Result<()> {

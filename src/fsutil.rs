@@ -126,6 +126,20 @@ pub fn write_atomic(path: &Path, mode: u32, ids: Ids, src: &mut dyn Read) -> Res
     result
 }
 
+/// Writes a small root-owned state file atomically, creating its directory; unchanged text is
+/// not rewritten.
+pub fn write_state(path: &Path, text: &str) -> Result<()> {
+    if fs::read_to_string(path).ok().as_deref() == Some(text) {
+        return Ok(());
+    }
+    let dir = path
+        .parent()
+        .with_context(|| format!("{} has no parent directory", path.display()))?;
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    write_atomic(path, 0o644, Ids { uid: 0, gid: 0 }, &mut text.as_bytes())?;
+    Ok(())
+}
+
 /// Removes temp files an interrupted run left in `dir` (their names carry another pid).
 pub fn sweep_stale_temps(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else {

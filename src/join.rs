@@ -307,20 +307,13 @@ impl State {
         })
     }
     pub fn save(&self, root: &Path) -> Result<()> {
-        let path = State::path(root);
-        let dir = path.parent().context("state has no parent")?;
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let text = format!(
-            "id={:x}\nlearner={}\ninitial_cluster={}\n",
-            self.id, self.learner, self.initial_cluster
-        );
-        fsutil::write_atomic(
-            &path,
-            0o644,
-            fsutil::Ids { uid: 0, gid: 0 },
-            &mut text.as_bytes(),
-        )?;
-        Ok(())
+        fsutil::write_state(
+            &State::path(root),
+            &format!(
+                "id={:x}\nlearner={}\ninitial_cluster={}\n",
+                self.id, self.learner, self.initial_cluster
+            ),
+        )
     }
 }
 
@@ -473,6 +466,18 @@ fn attempt(
         id: Some(id),
         action,
     };
+    // A dry run's view of the member list after this node's add.
+    let with_me = |ms: &[ApiMember]| -> Vec<ApiMember> {
+        let mut v = ms.to_vec();
+        v.push(ApiMember {
+            id: 0,
+            name: me.clone(),
+            peer_urls: urls.clone(),
+            client_urls: vec![],
+            learner: spec.as_learner,
+        });
+        v
+    };
     match step {
         Step::Wait(why) => Ok(Attempt::Again(why)),
         Step::Reuse(m) => Ok(Attempt::Done(joined(
@@ -483,18 +488,10 @@ fn attempt(
         ))),
         Step::Remove(old) if dry_run => {
             let rest: Vec<ApiMember> = members.into_iter().filter(|m| m.id != old.id).collect();
-            let mut with_me = rest.clone();
-            with_me.push(ApiMember {
-                id: 0,
-                name: me.clone(),
-                peer_urls: urls.clone(),
-                client_urls: vec![],
-                learner: spec.as_learner,
-            });
             Ok(Attempt::Done(joined(
                 0,
                 spec.as_learner,
-                &with_me,
+                &with_me(&rest),
                 format!(
                     "would remove member {} (not healthy) and add {me} at {}",
                     old.describe(),
@@ -515,27 +512,17 @@ fn attempt(
             );
             Ok(Attempt::Again(String::new()))
         }
-        Step::Add if dry_run => {
-            let mut with_me = members.clone();
-            with_me.push(ApiMember {
-                id: 0,
-                name: me.clone(),
-                peer_urls: urls.clone(),
-                client_urls: vec![],
-                learner: spec.as_learner,
-            });
-            Ok(Attempt::Done(joined(
-                0,
-                spec.as_learner,
-                &with_me,
-                format!(
-                    "would add {me} at {} to the {} member(s) of the running cluster{}",
-                    urls.join(","),
-                    members.len(),
-                    if spec.as_learner { " as a learner" } else { "" }
-                ),
-            )))
-        }
+        Step::Add if dry_run => Ok(Attempt::Done(joined(
+            0,
+            spec.as_learner,
+            &with_me(&members),
+            format!(
+                "would add {me} at {} to the {} member(s) of the running cluster{}",
+                urls.join(","),
+                members.len(),
+                if spec.as_learner { " as a learner" } else { "" }
+            ),
+        ))),
         Step::Add => {
             let r = match api.post(
                 "/v3/cluster/member/add",

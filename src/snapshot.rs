@@ -82,25 +82,10 @@ pub fn status(tools: &Tools, file: &Path) -> Result<Status> {
     })
 }
 
-/// `YYYYmmddTHHMMSSZ` for a time in seconds since the epoch (UTC; the civil-from-days algorithm).
+/// `YYYYmmddTHHMMSSZ` for a time in seconds since the epoch: sorts as time does.
 pub fn utc_stamp(secs: u64) -> String {
-    let days = (secs / 86400) as i64;
-    let rem = secs % 86400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let (y, m, d, hh, mm, ss) = crate::duration::civil_utc(secs as i64);
+    format!("{y:04}{m:02}{d:02}T{hh:02}{mm:02}{ss:02}Z")
 }
 
 /// What `backup` needs, from flags (the timer's unit) or defaults matching a default install.
