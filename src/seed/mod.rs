@@ -221,10 +221,19 @@ impl Seed {
     }
 
     /// "line L column C" of the first place `needle` is written in the seed, for messages about values.
-    fn locate(&self, needle: &str, key: &str) -> String {
-        let pos = self
+    /// Searched from the top-level key (`top`) on when the seed writes it, so a value that also
+    /// appears earlier (a member's name) is found where it was given.
+    fn locate(&self, needle: &str, key: &str, top: &str) -> String {
+        let from = self
             .text
+            .match_indices(&format!("{top}:"))
+            .find(|(i, _)| *i == 0 || self.text[..*i].ends_with('\n'))
+            .map(|(i, _)| i)
+            .unwrap_or(0);
+        let pos = self.text[from..]
             .find(needle)
+            .map(|p| p + from)
+            .or_else(|| self.text.find(needle))
             .filter(|_| !needle.is_empty())
             .or_else(|| self.text.find(&format!("{key}:")))
             .or_else(|| self.text.find(&format!("\"{key}\"")));
@@ -241,9 +250,10 @@ impl Seed {
 
     fn error(&self, key: &str, raw: &str, msg: impl std::fmt::Display) -> anyhow::Error {
         let leaf = key.rsplit('.').next().unwrap_or(key);
+        let top = key.split(['.', '[']).next().unwrap_or(key);
         anyhow::Error::new(InvalidSeed(format!(
             "{}: {key}: {msg}",
-            self.locate(raw, leaf)
+            self.locate(raw, leaf, top)
         )))
     }
 
@@ -520,7 +530,7 @@ impl Seed {
         let this_member = find_self(&members, facts, address).map_err(|m| {
             anyhow::Error::new(InvalidSeed(format!(
                 "{}: etcd_members: {m}",
-                self.locate("etcd_members", "etcd_members")
+                self.locate("etcd_members", "etcd_members", "etcd_members")
             )))
         })?;
         fact_vals.insert(
@@ -724,7 +734,7 @@ impl Seed {
                     return Err(self.error(
                         "etcd_replace_member",
                         &replace_raw,
-                        "replacing a member joins a running cluster: set etcd_settings_user:                          {initial-cluster-state: existing}",
+                        "replacing a member joins a running cluster: set etcd_settings_user: {initial-cluster-state: existing}",
                     ));
                 }
                 None
@@ -805,7 +815,7 @@ impl Seed {
                     return Err(self.error(
                         "etcd_restore",
                         "etcd_restore",
-                        "a restore starts a new cluster from the snapshot: initial-cluster-state must be new                          (every member restores the same snapshot)",
+                        "a restore starts a new cluster from the snapshot: initial-cluster-state must be new (every member restores the same snapshot)",
                     ));
                 }
                 Some(RestoreSpec {

@@ -277,3 +277,97 @@ fn release_needs_no_interface() {
         r.download_url
     );
 }
+
+#[test]
+fn day2_keys_resolve_with_defaults_and_join_follows_the_cluster_state() {
+    let c = resolve(MEMBERS).unwrap();
+    assert!(c.join.is_none() && c.backup.is_none() && c.restore.is_none());
+    let c = resolve(&format!(
+        "{MEMBERS}etcd_settings_user: {{initial-cluster-state: existing}}\n\
+         etcd_join_as_learner: yes\netcd_replace_member: \"{{{{ 'etcd-node' ~ 9 }}}}\"\n\
+         etcd_backup: {{}}\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        c.join,
+        Some(JoinSpec {
+            as_learner: true,
+            replace: Some("etcd-node9".into()),
+            timeout: std::time::Duration::from_secs(600),
+        })
+    );
+    assert_eq!(
+        c.backup,
+        Some(BackupSpec {
+            dir: PathBuf::from("/var/backups/etcd"),
+            interval: std::time::Duration::from_secs(3600),
+            keep: 24,
+        })
+    );
+    let sha = "ab".repeat(32);
+    let c = resolve(&format!(
+        "{MEMBERS}etcd_restore: {{snapshot: https://backups.example/s.db, sha256: \"{}\"}}\n",
+        sha.to_uppercase()
+    ))
+    .unwrap();
+    assert_eq!(
+        c.restore,
+        Some(RestoreSpec {
+            snapshot: "https://backups.example/s.db".into(),
+            sha256: sha,
+        })
+    );
+}
+
+#[test]
+fn day2_mistakes_are_seed_errors_with_their_place() {
+    let sha = "0".repeat(64);
+    for (yaml, want) in [
+        (
+            format!("{MEMBERS}etcd_replace_member: etcd-node3\n"),
+            "line 5 column 22: etcd_replace_member: replacing a member joins a running cluster",
+        ),
+        (
+            format!(
+                "{MEMBERS}etcd_settings_user: {{initial-cluster-state: existing}}\n\
+                 etcd_restore: {{snapshot: /s.db, sha256: \"{sha}\"}}\n"
+            ),
+            "etcd_restore: a restore starts a new cluster from the snapshot",
+        ),
+        (
+            format!("{MEMBERS}etcd_restore: {{snapshot: /s.db, sha256: abc}}\n"),
+            "etcd_restore.sha256: must be the snapshot's sha256",
+        ),
+        (
+            format!("{MEMBERS}etcd_restore: {{snapshot: s.db, sha256: \"{sha}\"}}\n"),
+            "etcd_restore.snapshot: \"s.db\" must be an absolute path",
+        ),
+        (
+            format!("{MEMBERS}etcd_backup: {{interval: 10s}}\n"),
+            "etcd_backup.interval: must be a duration of at least 1m",
+        ),
+        (
+            format!("{MEMBERS}etcd_backup: {{keep: some}}\n"),
+            "etcd_backup.keep: must be a number",
+        ),
+        (
+            format!("{MEMBERS}etcd_backup: {{dir: backups}}\n"),
+            "etcd_backup.dir: \"backups\" must be an absolute path",
+        ),
+        (
+            format!("{MEMBERS}etcd_backup: {{dir: /b, every: 1h}}\n"),
+            "unknown field `every`",
+        ),
+        (
+            format!("{MEMBERS}etcd_join_as_learner: maybe\n"),
+            "etcd_join_as_learner: must be true or false",
+        ),
+        (
+            format!("{MEMBERS}etcd_settings_user: {{initial-cluster-state: exists}}\n"),
+            "\"exists\" must be new or existing",
+        ),
+    ] {
+        let e = err(&yaml);
+        assert!(e.contains(want), "{yaml}\n=> {e}\nwanted: {want}");
+    }
+}
