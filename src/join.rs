@@ -535,6 +535,7 @@ fn attempt(
                 .get("member")
                 .and_then(parse_member)
                 .ok_or_else(|| anyhow!("member/add answered without the new member: {r}"))?;
+            crate::failpoint!("join-added");
             let all = parse_members(&r);
             Ok(Attempt::Done(joined(
                 added.id,

@@ -151,6 +151,51 @@ fn grows_three_to_four_and_a_rerun_asks_the_cluster_nothing() {
     );
 }
 
+/// Killed right after the cluster added it, before anything was written: the re-run finds its own
+/// entry (added, never started) and uses it instead of adding a second one.
+#[cfg(feature = "failpoints")]
+#[test]
+fn a_join_killed_after_the_add_reuses_its_entry() {
+    let mut c = Cluster::new(4, &file_release("3.5.1"));
+    let first = c.seed_with("first.yaml", &[0, 1, 2], "", "");
+    up(&mut c, &first, &[0, 1, 2]);
+    let grow = c.seed_with(
+        "grow.yaml",
+        &[0, 1, 2, 3],
+        "initial-cluster-state: existing",
+        "",
+    );
+    let killed = run(c
+        .bootstrap_cmd(3, &grow, "apply")
+        .env("ETCD_BOOTSTRAP_FAILPOINT", "join-added"));
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&killed.status),
+        Some(9),
+        "{}",
+        stderr(&killed)
+    );
+    assert!(!c.roots[3]
+        .path()
+        .join("etc/systemd/system/etcd.service")
+        .exists());
+    let ms = members(&c, 0);
+    assert!(
+        ms.contains(&(String::new(), "https://10.8.0.4:2380".into(), false)),
+        "{ms:?}"
+    );
+    let out = c.bootstrap_with(3, &grow, "apply", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("join: reusing member"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(members(&c, 0).len(), 4, "added twice");
+    c.start(3);
+    healthy(&c, 3, &grow);
+    assert_eq!(members(&c, 3), vec![voter(1), voter(2), voter(3), voter(4)]);
+}
+
 #[test]
 fn two_nodes_joining_at_once_both_join_one_after_the_other() {
     let mut c = Cluster::new(5, &file_release("3.5.1"));
@@ -372,6 +417,20 @@ fn backup_then_destroy_then_restore_a_new_cluster_with_every_key() {
         "initial-cluster-token: restored-1",
         &format!("etcd_restore: {{snapshot: /srv/backup/snap.db, sha256: \"{sha}\"}}\n"),
     );
+    if cfg!(feature = "failpoints") {
+        // Killed with the restored data ready but not renamed in: the data dir stays empty and
+        // the next run (below) starts over.
+        let killed = run(c
+            .bootstrap_cmd(0, &restore, "apply")
+            .env("ETCD_BOOTSTRAP_FAILPOINT", "restore-before-rename"));
+        assert!(!killed.status.success());
+        assert_eq!(fs::read_dir(root0.join("var/lib/etcd")).unwrap().count(), 0);
+        assert!(fs::read_dir(root0.join("var/lib")).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".etcd.restore-")));
+    }
     let dry = c.bootstrap_with(1, &restore, "apply", &["--dry-run"]);
     assert!(
         stdout(&dry).contains("restore   datadir /var/lib/etcd from /srv/backup/snap.db"),
@@ -389,6 +448,14 @@ fn backup_then_destroy_then_restore_a_new_cluster_with_every_key() {
     expected.sort();
     assert_eq!(got, expected, "every key back after the restore");
 
+    assert!(
+        !fs::read_dir(root0.join("var/lib")).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".etcd.restore-")),
+        "the interrupted restore's temp dir was left"
+    );
     let again = c.bootstrap_with(0, &restore, "apply", &[]);
     assert!(again.status.success(), "{}", stderr(&again));
     assert!(
