@@ -166,12 +166,23 @@ fn preflight(
 /// `check`: every preflight line; exit 1 when any is an error.
 pub fn check(src: &SeedArg, root: &Path, wait: Duration, output: crate::cli::Output) -> Result<()> {
     let l = load(src, root, wait)?;
-    let report = preflight(
+    let mut report = preflight(
         &l,
         root,
         etcd_binary_for_check(&l.cfg, root),
         preflight::Only::All,
     );
+    if let Some(spec) = &l.cfg.join {
+        // Asks a running member what apply would do; changes nothing.
+        match crate::join::preview(&l.cfg, root, spec) {
+            Ok(crate::join::Preview::Would(j)) => report.ok("join", j.action),
+            Ok(crate::join::Preview::Busy(why)) => report.warn(
+                "join",
+                format!("apply would wait and retry (up to etcd_join_timeout): {why}"),
+            ),
+            Err(e) => report.error("join", format!("{e:#}")),
+        }
+    }
     match output {
         crate::cli::Output::Text => {
             println!(

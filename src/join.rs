@@ -553,58 +553,98 @@ fn attempt(
     }
 }
 
-/// Becomes a member of the running cluster (or finds it already is one) and says which
-/// `initial-cluster` etcd must start with.
-pub fn prepare(cfg: &Config, root: &Path, spec: &JoinSpec, dry_run: bool) -> Result<Joined> {
-    let has_member = data_dir_has_member(cfg, root);
-    let state = State::load(root);
-    if has_member {
-        return Ok(match state {
-            Some(s) => Joined {
-                action: format!("already joined as member {:x}", s.id),
-                initial_cluster: s.initial_cluster,
-                learner: s.learner,
-                id: Some(s.id),
-            },
-            None => {
-                log::warn!(
-                    "{} already holds a member that etcd-bootstrap did not join; etcd ignores \
-                     initial-cluster, so nothing is asked of the cluster",
-                    cfg.data_dir.display()
-                );
-                Joined {
-                    action: "data dir already holds a member".into(),
-                    initial_cluster: cfg
-                        .settings
-                        .get("initial-cluster")
-                        .cloned()
-                        .unwrap_or_default(),
-                    learner: false,
-                    id: None,
-                }
+/// The join as recorded, when the data dir already holds a member: nothing to ask the cluster.
+fn recorded(cfg: &Config, root: &Path) -> Option<Joined> {
+    if !data_dir_has_member(cfg, root) {
+        return None;
+    }
+    Some(match State::load(root) {
+        Some(s) => Joined {
+            action: format!("already joined as member {:x}", s.id),
+            initial_cluster: s.initial_cluster,
+            learner: s.learner,
+            id: Some(s.id),
+        },
+        None => {
+            log::warn!(
+                "{} already holds a member that etcd-bootstrap did not join; etcd ignores \
+                 initial-cluster, so nothing is asked of the cluster",
+                cfg.data_dir.display()
+            );
+            Joined {
+                action: "data dir already holds a member".into(),
+                initial_cluster: cfg
+                    .settings
+                    .get("initial-cluster")
+                    .cloned()
+                    .unwrap_or_default(),
+                learner: false,
+                id: None,
             }
+        }
+    })
+}
+
+/// What a join would do now, asking the cluster but changing nothing (`check`, `--dry-run`).
+pub enum Preview {
+    Would(Joined),
+    /// The cluster is busy or unreachable: apply would wait (up to etcd_join_timeout) and retry.
+    Busy(String),
+}
+
+pub fn preview(cfg: &Config, root: &Path, spec: &JoinSpec) -> Result<Preview> {
+    if let Some(j) = recorded(cfg, root) {
+        return Ok(Preview::Would(j));
+    }
+    let api = Api::for_config(cfg, root)?;
+    let checker = crate::health::Checker::from_client(crate::health::tls_client(cfg, root)?);
+    Ok(match attempt(cfg, &api, spec, &checker, true)? {
+        Attempt::Done(j) => Preview::Would(j),
+        Attempt::Again(why) => {
+            Preview::Busy(format!("{} (asked {})", why, api.endpoints.join(", ")))
+        }
+    })
+}
+
+/// Becomes a member of the running cluster (or finds it already is one) and says which
+/// `initial-cluster` etcd must start with. A dry run only looks.
+pub fn prepare(cfg: &Config, root: &Path, spec: &JoinSpec, dry_run: bool) -> Result<Joined> {
+    if dry_run {
+        return Ok(match preview(cfg, root, spec)? {
+            Preview::Would(j) => j,
+            Preview::Busy(why) => Joined {
+                action: format!("would wait and retry: {why}"),
+                initial_cluster: cfg
+                    .settings
+                    .get("initial-cluster")
+                    .cloned()
+                    .unwrap_or_default(),
+                learner: spec.as_learner,
+                id: None,
+            },
         });
+    }
+    if let Some(j) = recorded(cfg, root) {
+        return Ok(j);
     }
     let api = Api::for_config(cfg, root)?;
     let checker = crate::health::Checker::from_client(crate::health::tls_client(cfg, root)?);
     let deadline = Instant::now() + spec.timeout;
     let mut last = String::new();
     for n in 0u32.. {
-        match attempt(cfg, &api, spec, &checker, dry_run)? {
+        match attempt(cfg, &api, spec, &checker, false)? {
             Attempt::Done(j) => {
-                if !dry_run {
-                    State {
-                        id: j.id.unwrap_or(0),
-                        learner: j.learner,
-                        initial_cluster: j.initial_cluster.clone(),
-                    }
-                    .save(root)?;
+                State {
+                    id: j.id.unwrap_or(0),
+                    learner: j.learner,
+                    initial_cluster: j.initial_cluster.clone(),
                 }
+                .save(root)?;
                 return Ok(j);
             }
             Attempt::Again(why) if why.is_empty() => continue,
             Attempt::Again(why) => {
-                if dry_run || Instant::now() >= deadline {
+                if Instant::now() >= deadline {
                     bail!(
                         "could not join the running cluster ({}) within etcd_join_timeout ({}): {why}",
                         api.endpoints.join(", "),

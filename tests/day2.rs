@@ -100,6 +100,16 @@ fn grows_three_to_four_and_a_rerun_asks_the_cluster_nothing() {
         "initial-cluster-state: existing",
         "",
     );
+    let check = c.bootstrap_with(3, &grow, "check", &[]);
+    assert!(
+        check.status.success()
+            && stdout(&check).contains(
+                "ok       join     would add etcd-node4 at https://10.8.0.4:2380 to the 3 member(s)"
+            ),
+        "{}{}",
+        stdout(&check),
+        stderr(&check)
+    );
     let dry = c.bootstrap_with(3, &grow, "apply", &["--dry-run"]);
     assert!(dry.status.success(), "{}", stderr(&dry));
     assert!(
@@ -271,6 +281,13 @@ fn replaces_a_dead_member_as_a_learner_and_promotes_it_but_never_a_healthy_one()
         "etcd_replace_member: etcd-node3\netcd_join_as_learner: true\n",
     );
 
+    let check = c.bootstrap_with(3, &replace, "check", &[]);
+    assert_eq!(check.status.code(), Some(1), "{}", stdout(&check));
+    assert!(
+        stdout(&check).contains("error    join     etcd_replace_member: etcd-node3 ("),
+        "{}",
+        stdout(&check)
+    );
     let refused = c.bootstrap_with(3, &replace, "apply", &[]);
     assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
     assert!(
