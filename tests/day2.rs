@@ -454,7 +454,46 @@ fn backup_then_destroy_then_restore_a_new_cluster_with_every_key() {
         "{}",
         stdout(&dry)
     );
-    up(&mut c, &restore, &[0, 1, 2]);
+    // Node 3 fetches the same snapshot over HTTPS (from a server in its namespace, trusted
+    // through etcd_download_ca_file) instead of reading a copy.
+    let mut serve = c.nodes[2].cmd("python3");
+    serve
+        .arg(repo().join("tests/support/https_server.py"))
+        .arg(c.roots[2].path().join("srv/backup"))
+        .arg(c.pki.node_dir("etcd-node3").join("cert-etcd-server.pem"))
+        .arg(
+            c.pki
+                .node_dir("etcd-node3")
+                .join("cert-etcd-server-key.pem"),
+        );
+    let port = c.nodes[2].serve(serve);
+    let over_https = c.seed_with(
+        "restore-https.yaml",
+        &[0, 1, 2],
+        "initial-cluster-token: restored-1",
+        &format!(
+            "etcd_download_ca_file: /srv/pki/ca-etcd.pem\n\
+             etcd_restore: {{snapshot: \"https://127.0.0.1:{port}/snap.db\", sha256: \"{sha}\"}}\n"
+        ),
+    );
+    for (i, seed) in [(0, &restore), (1, &restore), (2, &over_https)] {
+        let out = c.bootstrap_with(i, seed, "apply", &[]);
+        assert!(
+            out.status.success(),
+            "apply on {}: {}",
+            c.nodes[i].name,
+            stderr(&out)
+        );
+        assert!(stderr(&out).contains("restored "), "{}", stderr(&out));
+    }
+    for i in 0..3 {
+        c.start(i);
+    }
+    healthy(&c, 0, &restore);
+    assert!(c.roots[2]
+        .path()
+        .join(format!("opt/etcd/snapshot-{sha}.db"))
+        .is_file());
     assert_eq!(members(&c, 2), vec![voter(1), voter(2), voter(3)]);
     let out = c.etcdctl(2, "get /registry/ --prefix");
     let lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
