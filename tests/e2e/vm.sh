@@ -5,9 +5,14 @@
 #   vm1, vm2: seed and certificates from a NoCloud cidata ISO; cloud-init runcmd runs `apply`
 #   vm3:      seed from the kernel command line (etcd_bootstrap.seed=http://...  + seed_sha256), served
 #             from the host side of the VMs' network (the PXE way)
+#   vm4:      day 2, booted once the three are healthy: its seed says initial-cluster-state: existing,
+#             etcd_join_as_learner and etcd_backup, so under real systemd `apply` adds it as a learner,
+#             starts etcd, promotes it, and enables the backup timer; the report runs the backup service
 # Pass: every VM reports (serial console) `etcd-bootstrap health` all healthy and `systemctl
 # is-enabled etcd` = enabled; vm1 reboots once and comes back healthy with etcd-bootstrap.service
-# skipped by its stamp condition. Bounded by E2E_TIMEOUT (default 40 min); cleans up on any exit.
+# skipped by its stamp condition; vm4 reports 4 members, no learner left, a snapshot taken by
+# etcd-backup.service and the timer enabled and active. Bounded by E2E_TIMEOUT (default 40 min);
+# cleans up on any exit.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$here"
@@ -75,8 +80,8 @@ initrd=$(ls "$rootfs"/boot/initrd.img-* | head -1)
 rm -rf "$img_root"
 
 # 3. Per-VM PKI, WireGuard keys, seeds.
-bash tests/support/pki.sh "$run/pki" etcd-vm1=10.8.0.1 etcd-vm2=10.8.0.2 etcd-vm3=10.8.0.3 >/dev/null
-for i in 1 2 3; do (umask 077; wg genkey > "$run/wg$i.key"); wg pubkey < "$run/wg$i.key" > "$run/wg$i.pub"; done
+bash tests/support/pki.sh "$run/pki" etcd-vm1=10.8.0.1 etcd-vm2=10.8.0.2 etcd-vm3=10.8.0.3 etcd-vm4=10.8.0.4 >/dev/null
+for i in 1 2 3 4; do (umask 077; wg genkey > "$run/wg$i.key"); wg pubkey < "$run/wg$i.key" > "$run/wg$i.pub"; done
 members='etcd_members:
   - {name: etcd-vm1, address: 10.8.0.1}
   - {name: etcd-vm2, address: 10.8.0.2}
@@ -93,7 +98,7 @@ mkdir -p "$run/http"
 } > "$run/http/seed-vm3.yaml"
 seed3_sha=$(sha256sum "$run/http/seed-vm3.yaml" | cut -d' ' -f1)
 
-for i in 1 2 3; do
+for i in 1 2 3 4; do
   d=$run/cidata$i; mkdir -p "$d"
   printf 'instance-id: etcd-vm%s\nlocal-hostname: etcd-vm%s\n' "$i" "$i" > "$d/meta-data"
   cat > "$d/network-config" <<EOT
@@ -115,7 +120,7 @@ EOT
     echo "      Address = 10.8.0.$i/24"
     echo "      ListenPort = 51820"
     echo "      PrivateKey = $(cat "$run/wg$i.key")"
-    for j in 1 2 3; do
+    for j in 1 2 3 4; do
       [ "$i" = "$j" ] && continue
       echo "      [Peer]"
       echo "      PublicKey = $(cat "$run/wg$j.pub")"
@@ -128,7 +133,13 @@ EOT
       echo "    content: |"
       { echo "$release"; echo "etcd_ca_conf_directory: /etc/etcd-bootstrap/certs"
         echo "etcd_certificates: [ca-etcd.pem, cert-etcd-server.pem, cert-etcd-server-key.pem, cert-etcd-peer.pem, cert-etcd-peer-key.pem, cert-etcd-client.pem, cert-etcd-client-key.pem]"
-        echo "$members"; } | indent '      '
+        echo "$members"
+        if [ "$i" = 4 ]; then
+          echo "  - {name: etcd-vm4, address: 10.8.0.4}"
+          echo "etcd_settings_user: {initial-cluster-state: existing}"
+          echo "etcd_join_as_learner: true"
+          echo "etcd_backup: {dir: /var/backups/etcd, interval: 1h, keep: 3}"
+        fi; } | indent '      '
       for f in ca-etcd.pem cert-etcd-server.pem cert-etcd-server-key.pem cert-etcd-peer.pem cert-etcd-peer-key.pem cert-etcd-client.pem cert-etcd-client-key.pem; do
         echo "  - path: /etc/etcd-bootstrap/certs/$f"
         echo "    permissions: '0600'"
@@ -146,6 +157,12 @@ EOT
       out=$(/usr/local/bin/etcd-bootstrap health --wait 900s 2>&1); rc=$?
       echo "$out" | sed "s/^/E2E $h health: /" > /dev/ttyS0
       echo "E2E $h boot=$n health-rc=$rc etcd-enabled=$(systemctl is-enabled etcd) bootstrap-condition=$(systemctl show -p ConditionResult --value etcd-bootstrap.service) stamp=$(test -f /var/lib/etcd-bootstrap/applied && echo yes)" > /dev/ttyS0
+      if [ "$h" = etcd-vm4 ]; then
+        m=$(sh -c 'set -a; . /etc/etcd/etcdctl.env; set +a; etcdctl member list' 2>&1)
+        echo "$m" | sed "s/^/E2E $h members: /" > /dev/ttyS0
+        systemctl start etcd-backup.service; b=$?
+        echo "E2E $h day2 members=$(echo "$m" | grep -c ', started, ') learners=$(echo "$m" | grep -c ', true$') backup-rc=$b snapshots=$(ls /var/backups/etcd/etcd-snapshot-*.db 2>/dev/null | wc -l) timer=$(systemctl is-enabled etcd-backup.timer)/$(systemctl is-active etcd-backup.timer)" > /dev/ttyS0
+      fi
       if [ "$h" = etcd-vm1 ] && [ "$n" = 1 ] && [ "$rc" = 0 ]; then
         echo "E2E $h rebooting" > /dev/ttyS0
         systemctl reboot
@@ -181,7 +198,8 @@ ip netns exec $ns python3 -m http.server 8000 --bind 172.31.9.254 --directory "$
 pids+=($!)
 
 accel=tcg,thread=multi
-for i in 1 2 3; do
+boot_vm() {
+  local i=$1
   ip -n $ns tuntap add dev tap$i mode tap
   ip -n $ns link set tap$i master br0 up
   append="console=ttyS0 root=/dev/vda rw net.ifnames=0"
@@ -193,21 +211,31 @@ for i in 1 2 3; do
     -netdev tap,id=n0,ifname=tap$i,script=no,downscript=no -device virtio-net-pci,netdev=n0,mac=52:54:00:00:09:0$i \
     -serial file:"$run/vm$i.log" -no-user-config -nodefaults &
   pids+=($!)
-done
+}
+for i in 1 2 3; do boot_vm $i; done
 log "booting 3 VMs (vm3 takes its seed from the kernel command line)"
 
-# 5. Wait for the reports.
+# 5. Wait for the reports; once the three are healthy (and vm1 is back from its reboot), vm4 joins.
 ok_vm() { grep -a "E2E etcd-vm$1 boot=" "$run/vm$1.log" 2>/dev/null | grep -q "health-rc=0 etcd-enabled=enabled"; }
+vm4_ok="E2E etcd-vm4 day2 members=4 learners=0 backup-rc=0 snapshots=1 timer=enabled/active"
+vm4_booted=0
 while :; do
   done_all=1
   for i in 1 2 3; do ok_vm $i || done_all=0; done
   grep -aq "E2E etcd-vm1 boot=2 health-rc=0 etcd-enabled=enabled bootstrap-condition=no stamp=yes" "$run/vm1.log" 2>/dev/null || done_all=0
-  [ $done_all = 1 ] && break
+  if [ $done_all = 1 ] && [ $vm4_booted = 0 ]; then
+    boot_vm 4; vm4_booted=1
+    log "the 3-member cluster is healthy; booting vm4 to join it as a learner"
+  fi
+  if [ $done_all = 1 ] && ok_vm 4 && grep -aq "E2E etcd-vm4 day2 " "$run/vm4.log"; then
+    grep -aq "$vm4_ok" "$run/vm4.log" && break
+    log "FAILED: vm4's day-2 report is not '$vm4_ok'"; grep -ah "E2E" "$run"/vm*.log >&2; exit 1
+  fi
   if grep -aq "health-rc=[1-9]" "$run"/vm*.log 2>/dev/null; then
     log "FAILED: a VM reported unhealthy"; grep -ah "E2E" "$run"/vm*.log >&2; exit 1
   fi
   if [ $(( $(date +%s) - start )) -gt "$timeout_s" ]; then
-    log "FAILED: timed out"; for i in 1 2 3; do echo "--- vm$i (tail)" >&2; tail -n 30 "$run/vm$i.log" >&2; done; exit 1
+    log "FAILED: timed out"; for i in 1 2 3 4; do echo "--- vm$i (tail)" >&2; tail -n 30 "$run/vm$i.log" 2>/dev/null >&2; done; exit 1
   fi
   sleep 5
 done
