@@ -15,6 +15,10 @@ etcd_settings, etcd_settings_user, etcd_certificates, ...) plus etcd_members, th
 `apply` downloads and verifies the etcd release, reads this node's interface address, writes the \
 certificates, etcdctl.env and the systemd unit, then enables and starts etcd. It is safe to run again: \
 a second run with the same seed changes nothing.\n\n\
+Day 2: with initial-cluster-state: existing in etcd_settings_user, apply first adds this node to the \
+running cluster through a member's v3 API (etcd_join_as_learner, etcd_replace_member); etcd_restore \
+restores a snapshot into the empty data dir before etcd first starts; etcd_backup installs a snapshot \
+timer that runs `etcd-bootstrap backup`.\n\n\
 Exit codes: 0 done; 2 invalid seed or usage; 1 any other failure.",
     after_help = "Seed sources: a path, `-` for stdin, or a file:// or https:// URL.\n\
 With --root DIR every path the seed names is a path on the target system under DIR, systemd is driven \
@@ -64,7 +68,8 @@ pub enum Output {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Download, verify and install etcd, write its config and unit, enable and start it.
+    /// Download, verify and install etcd, write its config and unit, enable and start it (joining a
+    /// running cluster, or restoring a snapshot, first when the seed says so).
     Apply {
         #[command(flatten)]
         common: Common,
@@ -110,8 +115,9 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
-    /// Take an etcd snapshot now (what the backup timer from etcd_backup runs): etcdctl snapshot save
-    /// from this member, verified with `snapshot status`, written 0600 as
+    /// Take an etcd snapshot now (what the etcd_backup timer runs).
+    ///
+    /// etcdctl snapshot save from this member, verified with `snapshot status`, written 0600 as
     /// DIR/etcd-snapshot-<UTC time>-rev<revision>.db with a .sha256 beside it; then only the newest
     /// --keep are kept. Prints "<sha256>  <path>" (the sha256 etcd_restore wants).
     Backup {
@@ -137,7 +143,8 @@ pub enum Command {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
-    /// Check the seed, certificates, flags, members, ports and data dir before etcd starts; change
+    /// Check the seed, certificates, flags, members, ports and data dir before etcd starts (and, for a
+    /// join, what the running cluster would do; with discovery-srv, the SRV records); change
     /// nothing. Exit 0 when all are ok or warnings, 1 on any error.
     Check {
         #[command(flatten)]
