@@ -126,11 +126,17 @@ fn transient(message: &str) -> bool {
 pub struct Api {
     client: reqwest::blocking::Client,
     pub endpoints: Vec<String>,
+    /// The endpoint that answered last is asked first: a dead member costs one timeout, not one per call.
+    first: std::cell::Cell<usize>,
 }
 
 impl Api {
     pub fn new(client: reqwest::blocking::Client, endpoints: Vec<String>) -> Api {
-        Api { client, endpoints }
+        Api {
+            client,
+            endpoints,
+            first: std::cell::Cell::new(0),
+        }
     }
 
     /// Every member's client URL except this node's: the members it can ask.
@@ -184,9 +190,14 @@ impl Api {
     /// POSTs to each endpoint in turn until one answers; a definite refusal is not retried elsewhere.
     pub fn post(&self, path: &str, body: &Value) -> Result<Value, CallError> {
         let mut errors = Vec::new();
-        for e in &self.endpoints {
-            match self.post_one(e, path, body) {
-                Ok(v) => return Ok(v),
+        let n = self.endpoints.len();
+        for k in 0..n {
+            let i = (self.first.get() + k) % n;
+            match self.post_one(&self.endpoints[i], path, body) {
+                Ok(v) => {
+                    self.first.set(i);
+                    return Ok(v);
+                }
                 Err(err) if !err.busy => return Err(err),
                 Err(err) => errors.push(err.message),
             }
@@ -420,8 +431,17 @@ enum Attempt {
     Again(String),
 }
 
+/// Healthy if any client URL answers healthy now or 2 s later: a member is removed only when it
+/// stays down, not for a blip (a leader election makes every member briefly unhealthy).
 fn health_of(checker: &crate::health::Checker, m: &ApiMember) -> bool {
-    !m.client_urls.is_empty() && m.client_urls.iter().any(|u| checker.check(u).healthy)
+    let once = || m.client_urls.iter().any(|u| checker.check(u).healthy);
+    if m.client_urls.is_empty() {
+        return false;
+    }
+    once() || {
+        std::thread::sleep(Duration::from_secs(2));
+        once()
+    }
 }
 
 fn attempt(

@@ -143,17 +143,27 @@ pub fn backup(o: &BackupOptions) -> Result<Taken> {
     sweep_partials(&dir);
     let tmp = dir.join(format!(".{PREFIX}{}.part", std::process::id()));
     let result = (|| -> Result<Taken> {
-        let mut c = Command::new(&tools.etcdctl);
-        c.env("ETCDCTL_API", "3")
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .args(["--command-timeout=5m", "snapshot", "save"])
-            .arg(&tmp);
+        let etcdctl = |args: &[&str]| {
+            let mut c = Command::new(&tools.etcdctl);
+            c.env("ETCDCTL_API", "3")
+                .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .args(args);
+            c
+        };
         let endpoint = &env
             .iter()
             .find(|(k, _)| k == "ETCDCTL_ENDPOINTS")
             .unwrap()
             .1;
-        run(c, &format!("etcdctl snapshot save from {endpoint}"))?;
+        // A member that does not answer would hold `snapshot save` for its whole timeout, which must
+        // be long for a big database: ask briefly first.
+        run(
+            etcdctl(&["--command-timeout=15s", "endpoint", "status"]),
+            &format!("etcdctl endpoint status on {endpoint} (before the snapshot)"),
+        )?;
+        let mut save = etcdctl(&["--command-timeout=30m", "snapshot", "save"]);
+        save.arg(&tmp);
+        run(save, &format!("etcdctl snapshot save from {endpoint}"))?;
         let status = status(&tools, &tmp)?;
         fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600))?;
         let (sha256, _) = fsutil::sha256_file(&tmp)?.context("the snapshot vanished")?;

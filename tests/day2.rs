@@ -630,3 +630,63 @@ fn bootstraps_three_members_from_dns_srv_records() {
         "{text}"
     );
 }
+
+/// 3.4 ships no etcdutl: snapshots are verified and restored with etcdctl. A backup while etcd is
+/// down fails with etcdctl's reason and leaves no partial file.
+#[test]
+fn backup_and_restore_on_3_4_23_use_etcdctl() {
+    let mut c = Cluster::new(1, &file_release("3.4.23"));
+    let seed = c.seed.clone();
+    up(&mut c, &seed, &[0]);
+    let root = c.roots[0].path().to_path_buf();
+    assert!(!root.join("usr/local/bin/etcdutl").exists());
+    for k in 0..10 {
+        put(&c, 0, &format!("k{k}"), &format!("v{k}"));
+    }
+    let backup = |c: &Cluster| {
+        let mut cmd = c.nodes[0].cmd(bin().to_str().unwrap());
+        cmd.args(["backup", "--dir", "/srv/snaps", "--root"])
+            .arg(&root);
+        run(&mut cmd)
+    };
+    let out = backup(&c);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (sha, path) = stdout(&out)
+        .trim()
+        .split_once("  ")
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .unwrap();
+    assert!(stderr(&out).contains("keys) verified"), "{}", stderr(&out));
+
+    c.nodes[0].stop_etcd();
+    let down = backup(&c);
+    assert_eq!(down.status.code(), Some(1));
+    assert!(
+        stderr(&down).contains(
+            "etcdctl endpoint status on https://10.8.0.1:2379 (before the snapshot) failed"
+        ),
+        "{}",
+        stderr(&down)
+    );
+    let names: Vec<String> = fs::read_dir(root.join("srv/snaps"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(
+        names.len(),
+        2,
+        "one snapshot and its .sha256, nothing partial: {names:?}"
+    );
+
+    fs::remove_dir_all(root.join("var/lib/etcd")).unwrap();
+    let restore = c.seed_with(
+        "restore.yaml",
+        &[0],
+        "",
+        &format!("etcd_restore: {{snapshot: \"file://{path}\", sha256: \"{sha}\"}}\n"),
+    );
+    up(&mut c, &restore, &[0]);
+    for k in 0..10 {
+        assert_eq!(get(&c, 0, &format!("k{k}")), format!("v{k}"));
+    }
+}
