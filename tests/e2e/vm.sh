@@ -161,7 +161,9 @@ EOT
         m=$(sh -c 'set -a; . /etc/etcd/etcdctl.env; set +a; etcdctl member list' 2>&1)
         echo "$m" | sed "s/^/E2E $h members: /" > /dev/ttyS0
         systemctl start etcd-backup.service; b=$?
-        echo "E2E $h day2 members=$(echo "$m" | grep -c ', started, ') learners=$(echo "$m" | grep -c ', true$') backup-rc=$b snapshots=$(ls /var/backups/etcd/etcd-snapshot-*.db 2>/dev/null | wc -l) timer=$(systemctl is-enabled etcd-backup.timer)/$(systemctl is-active etcd-backup.timer)" > /dev/ttyS0
+        # apply ran from runcmd (stderr to cloud-init's log) or from the first-boot unit (journal).
+        p=$( (journalctl -b -t etcd-bootstrap; cat /var/log/cloud-init-output.log) 2>/dev/null | grep -q 'promoted member' && echo yes || echo no)
+        echo "E2E $h day2 members=$(echo "$m" | grep -c ', started, ') learners=$(echo "$m" | grep -c ', true$') promoted=$p backup-rc=$b snapshots=$(ls /var/backups/etcd/etcd-snapshot-*.db 2>/dev/null | wc -l) timer=$(systemctl is-enabled etcd-backup.timer)/$(systemctl is-active etcd-backup.timer)" > /dev/ttyS0
       fi
       if [ "$h" = etcd-vm1 ] && [ "$n" = 1 ] && [ "$rc" = 0 ]; then
         echo "E2E $h rebooting" > /dev/ttyS0
@@ -217,7 +219,7 @@ log "booting 3 VMs (vm3 takes its seed from the kernel command line)"
 
 # 5. Wait for the reports; once the three are healthy (and vm1 is back from its reboot), vm4 joins.
 ok_vm() { grep -a "E2E etcd-vm$1 boot=" "$run/vm$1.log" 2>/dev/null | grep -q "health-rc=0 etcd-enabled=enabled"; }
-vm4_ok="E2E etcd-vm4 day2 members=4 learners=0 backup-rc=0 snapshots=1 timer=enabled/active"
+vm4_ok="E2E etcd-vm4 day2 members=4 learners=0 promoted=yes backup-rc=0 snapshots=1 timer=enabled/active"
 vm4_booted=0
 while :; do
   done_all=1
