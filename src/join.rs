@@ -586,13 +586,14 @@ fn recorded(cfg: &Config, root: &Path) -> Option<Joined> {
             id: Some(s.id),
         },
         None => {
-            log::warn!(
-                "{} already holds a member that etcd-bootstrap did not join; etcd ignores \
-                 initial-cluster, so nothing is asked of the cluster",
-                cfg.data_dir.display()
-            );
+            // A member of the first cluster whose seed now says `existing` (as group_vars often
+            // do once the cluster runs): it is a member already.
             Joined {
-                action: "data dir already holds a member".into(),
+                action: format!(
+                    "{} already holds this member's data: etcd ignores initial-cluster, so nothing is \
+                     asked of the cluster",
+                    cfg.data_dir.display()
+                ),
                 initial_cluster: cfg
                     .settings
                     .get("initial-cluster")

@@ -147,6 +147,18 @@ fn grows_three_to_four_and_a_rerun_asks_the_cluster_nothing() {
     assert_eq!(members(&c, 3), vec![voter(1), voter(2), voter(3), voter(4)]);
     assert_eq!(get(&c, 3, "before-growth"), "kept");
 
+    // A first member given the grown seed (group_vars say `existing` once the cluster runs).
+    let out = c.bootstrap_with(0, &grow, "apply", &["--dry-run"]);
+    assert!(
+        out.status.success()
+            && stdout(&out).contains(
+                "join      member /var/lib/etcd already holds this member's data: etcd ignores initial-cluster"
+            ),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+
     // Joined and running: a re-run needs nothing from the cluster, so it works with the others down.
     for i in 0..3 {
         c.nodes[i].stop_etcd();
