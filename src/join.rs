@@ -231,7 +231,6 @@ pub enum Step {
 pub fn decide(
     members: &[ApiMember],
     my_peer_urls: &[String],
-    my_name: &str,
     replace: Option<&str>,
     healthy: &dyn Fn(&ApiMember) -> bool,
 ) -> Result<Step> {
@@ -271,7 +270,6 @@ pub fn decide(
         .map(|m| m.describe())
         .collect();
     if !pending.is_empty() {
-        let _ = my_name;
         return Ok(Step::Wait(format!(
             "waiting for {} to start (and be promoted) first: members join one at a time",
             pending.join(", ")
@@ -333,16 +331,7 @@ pub fn data_dir_has_member(cfg: &Config, root: &Path) -> bool {
 }
 
 fn my_peer_urls(cfg: &Config) -> Vec<String> {
-    let urls: Vec<String> = cfg
-        .settings
-        .get("initial-advertise-peer-urls")
-        .map(|v| {
-            v.split(',')
-                .map(|u| u.trim().to_string())
-                .filter(|u| !u.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
+    let urls = crate::preflight::urls(cfg, "initial-advertise-peer-urls");
     if urls.is_empty() {
         vec![cfg.this_member.url(cfg.peer_port)]
     } else {
@@ -477,7 +466,7 @@ fn attempt(
         Err(e) => return busy(e),
     };
     let urls = my_peer_urls(cfg);
-    let step = decide(&members, &urls, me, spec.replace.as_deref(), &|m| {
+    let step = decide(&members, &urls, spec.replace.as_deref(), &|m| {
         health_of(checker, m)
     })?;
     let joined = |id: u64, learner: bool, members: &[ApiMember], action: String| Joined {
@@ -767,13 +756,13 @@ mod tests {
     fn adds_when_all_started_and_reuses_an_unstarted_entry_of_its_own() {
         let healthy = |_: &ApiMember| true;
         assert_eq!(
-            decide(&three(), &[ME.into()], "d", None, &healthy).unwrap(),
+            decide(&three(), &[ME.into()], None, &healthy).unwrap(),
             Step::Add
         );
         let mut ms = three();
         ms.push(m(9, "", ME, false));
         assert_eq!(
-            decide(&ms, &[ME.into()], "d", None, &healthy).unwrap(),
+            decide(&ms, &[ME.into()], None, &healthy).unwrap(),
             Step::Reuse(m(9, "", ME, false))
         );
     }
@@ -784,13 +773,13 @@ mod tests {
         let mut ms = three();
         ms.push(m(9, "", "https://10.0.0.5:2380", false));
         assert!(matches!(
-            decide(&ms, &[ME.into()], "d", None, &healthy).unwrap(),
+            decide(&ms, &[ME.into()], None, &healthy).unwrap(),
             Step::Wait(w) if w.contains("10.0.0.5")
         ));
         let mut ms = three();
         ms.push(m(9, "e", "https://10.0.0.5:2380", true));
         assert!(matches!(
-            decide(&ms, &[ME.into()], "d", None, &healthy).unwrap(),
+            decide(&ms, &[ME.into()], None, &healthy).unwrap(),
             Step::Wait(_)
         ));
     }
@@ -799,22 +788,22 @@ mod tests {
     fn a_started_member_at_my_url_with_my_data_gone_is_an_error_naming_the_fix() {
         let mut ms = three();
         ms.push(m(9, "d", ME, false));
-        let e = decide(&ms, &[ME.into()], "d", None, &|_| false).unwrap_err();
+        let e = decide(&ms, &[ME.into()], None, &|_| false).unwrap_err();
         assert!(e.to_string().contains("etcd_replace_member: d"), "{e}");
     }
 
     #[test]
     fn replaces_only_an_unhealthy_member() {
-        let e = decide(&three(), &[ME.into()], "d", Some("c"), &|_| true).unwrap_err();
+        let e = decide(&three(), &[ME.into()], Some("c"), &|_| true).unwrap_err();
         assert!(e.to_string().contains("refusing"), "{e}");
         assert_eq!(
-            decide(&three(), &[ME.into()], "d", Some("c"), &|_| false).unwrap(),
+            decide(&three(), &[ME.into()], Some("c"), &|_| false).unwrap(),
             Step::Remove(three()[2].clone())
         );
         // Already removed: just join.
         let two = three()[..2].to_vec();
         assert_eq!(
-            decide(&two, &[ME.into()], "d", Some("c"), &|_| false).unwrap(),
+            decide(&two, &[ME.into()], Some("c"), &|_| false).unwrap(),
             Step::Add
         );
     }

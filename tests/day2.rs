@@ -121,12 +121,45 @@ fn grows_three_to_four_and_a_rerun_asks_the_cluster_nothing() {
     );
     assert_eq!(members(&c, 0).len(), 3, "a dry run added a member");
 
-    let out = c.bootstrap_with(3, &grow, "apply", &[]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    // Another node holds the join lock: this one waits, adds nothing, and goes on once it is free.
+    let lease = stdout(&c.etcdctl(0, "lease grant 120"));
+    let lease = lease.split_whitespace().nth(1).unwrap().to_string();
+    let held = c.etcdctl(
+        0,
+        &format!("put etcd-bootstrap/join-lock etcd-node9 --lease={lease}"),
+    );
+    assert!(held.status.success(), "{}", stderr(&held));
+    let log = c.dir.path().join("join.err");
+    let mut child = c
+        .bootstrap_cmd(3, &grow, "apply")
+        .stdout(Stdio::piped())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_until(
+        Duration::from_secs(60),
+        "the join to wait for the lock",
+        || {
+            fs::read_to_string(&log).unwrap().contains(
+                "join: another node is changing the membership (it holds etcd-bootstrap/join-lock)",
+            )
+        },
+    );
+    assert_eq!(
+        members(&c, 0).len(),
+        3,
+        "added while another node held the lock"
+    );
+    assert!(c
+        .etcdctl(0, &format!("lease revoke {lease}"))
+        .status
+        .success());
+    let out = child.wait_with_output().unwrap();
+    let err = fs::read_to_string(&log).unwrap();
+    assert!(out.status.success(), "{err}");
     assert!(
-        stderr(&out).contains("join: added etcd-node4") && stderr(&out).contains("now 4 member(s)"),
-        "{}",
-        stderr(&out)
+        err.contains("join: added etcd-node4") && err.contains("now 4 member(s)"),
+        "{err}"
     );
     let unit =
         fs::read_to_string(c.roots[3].path().join("etc/systemd/system/etcd.service")).unwrap();
