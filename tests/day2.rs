@@ -130,7 +130,7 @@ fn grows_three_to_four_and_a_rerun_asks_the_cluster_nothing() {
     );
     assert!(held.status.success(), "{}", stderr(&held));
     let log = c.dir.path().join("join.err");
-    let mut child = c
+    let child = c
         .bootstrap_cmd(3, &grow, "apply")
         .stdout(Stdio::piped())
         .stderr(fs::File::create(&log).unwrap())
