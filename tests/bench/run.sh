@@ -107,11 +107,13 @@ size=$(stat -c %s "$static")
 
 # 6: a 3-member cluster in namespaces, apply on all nodes to all healthy (the demo's path).
 cluster=$( { DEMO_TIMING=1 bash tests/support/demo.sh up >/dev/null; } 2>&1 | grep '^timing' || true)
+# 7: day 2 on that cluster: a 4th member joins, a backup, a restore into a fresh root.
+day2=$( { bash tests/support/demo.sh day2 >/dev/null; } 2>&1 | grep '^timing' || true)
 bash tests/support/demo.sh down >/dev/null 2>&1 || true
 
-python3 - "$work" "$rss_normal" "$rss_big" "$size" "$cluster" "$runs" <<'PY'
+python3 - "$work" "$rss_normal" "$rss_big" "$size" "$cluster" "$runs" "$day2" <<'PY'
 import json, sys, platform, os, subprocess
-work, rss_n, rss_b, size, cluster, runs = sys.argv[1:]
+work, rss_n, rss_b, size, cluster, runs, day2 = sys.argv[1:]
 def load(n):
     return {r["command"]: r for r in json.load(open(f"{work}/{n}.json"))["results"]}
 cold, warm, chk = load("cold"), load("warm"), load("check")
@@ -151,6 +153,9 @@ out += ["", "The HTTPS mirror is a Python server on the same 2 cores: while it e
         "includes the server's work; the `file://` row shows the tool's own overhead over the floor.",
         "", "3-member cluster in network namespaces over wg0 (`make demo` path):", ""]
 out += [f"- {l.removeprefix('timing ')}" for l in cluster.splitlines()] or ["- (not measured)"]
+out += ["", "Day 2 on that cluster (`tests/support/demo.sh day2`; one run each, next to what the etcd tools",
+        "alone take for the same step):", ""]
+out += [f"- {l.removeprefix('timing ')}" for l in day2.splitlines()] or ["- (not measured)"]
 open("BENCHMARKS.md", "w").write("\n".join(out) + "\n")
 print("\n".join(out))
 PY
