@@ -183,6 +183,12 @@ pub fn check(src: &SeedArg, root: &Path, wait: Duration, output: crate::cli::Out
             Err(e) => report.error("join", format!("{e:#}")),
         }
     }
+    if let Some(r) = &l.cfg.restore {
+        match crate::snapshot::restore_preview(&l.cfg, root, r) {
+            Ok(m) => report.ok("restore", m),
+            Err(m) => report.error("restore", m),
+        }
+    }
     match output {
         crate::cli::Output::Text => {
             println!(
@@ -316,6 +322,13 @@ pub fn apply(o: &Options) -> Result<()> {
     };
     let cfg = &l.cfg;
 
+    // Phase restore, part one: the snapshot is fetched and its digest checked before anything is
+    // installed.
+    let restore = match (&cfg.restore, o.dry_run) {
+        (Some(r), false) => crate::snapshot::verify_restore(cfg, root, r, &fetcher)?,
+        _ => None,
+    };
+
     let items = desired::build(cfg, root, &binaries)?;
     let plan = plan::diff(root, items, &mut digests)?;
     let unit = format!("{}.service", cfg.service_name);
@@ -373,9 +386,10 @@ pub fn apply(o: &Options) -> Result<()> {
     }
     plan.apply(root, &mut digests)?;
 
-    // Phase restore: the binaries are installed and the data dir exists; etcd has not started.
-    if let Some(r) = &cfg.restore {
-        crate::snapshot::restore(cfg, root, r, &fetcher)?;
+    // Phase restore, part two: the binaries are installed and the data dir exists; etcd has not
+    // started.
+    if let Some(v) = &restore {
+        crate::snapshot::restore(cfg, root, v)?;
     }
 
     if plan.unit_changed() {

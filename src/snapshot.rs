@@ -323,27 +323,68 @@ fn chown_tree(path: &Path, uid: u32, gid: u32) -> Result<()> {
     Ok(())
 }
 
+/// For `check`: whether the snapshot is there and is the one the seed pins (a local file is hashed;
+/// a URL is only fetched by apply). Err(message) when apply would refuse it.
+pub fn restore_preview(cfg: &Config, root: &Path, r: &RestoreSpec) -> Result<String, String> {
+    if crate::join::data_dir_has_member(cfg, root) {
+        return Ok(format!(
+            "{} already holds a member: apply will not restore over it",
+            cfg.data_dir.display()
+        ));
+    }
+    let file = if r.snapshot.starts_with('/') {
+        fsutil::under(root, Path::new(&r.snapshot))
+    } else if let Some(p) = r.snapshot.strip_prefix("file://") {
+        PathBuf::from(p)
+    } else {
+        return Ok(format!(
+            "apply will download {} and restore it if its sha256 is {}",
+            r.snapshot, r.sha256
+        ));
+    };
+    match fsutil::sha256_file(&file) {
+        Ok(Some((d, size))) if d.to_string() == r.sha256 => Ok(format!(
+            "{} ({size} bytes) has the pinned sha256: apply will restore it into {}",
+            file.display(),
+            cfg.data_dir.display()
+        )),
+        Ok(Some((d, _))) => Err(format!(
+            "{} has sha256 {d}, but etcd_restore.sha256 is {}",
+            file.display(),
+            r.sha256
+        )),
+        Ok(None) => Err(format!("the snapshot {} does not exist", file.display())),
+        Err(e) => Err(format!("{e:#}")),
+    }
+}
+
 /// What `restore` would do, or `None` when the data dir already holds a member.
 pub fn restore_pending(cfg: &Config, root: &Path) -> bool {
     cfg.restore.is_some() && !crate::join::data_dir_has_member(cfg, root)
 }
 
-/// Restores the snapshot into this member's data dir, before etcd first starts, as etcd's
-/// disaster-recovery procedure says: every member restores the same snapshot with its own name and
-/// peer URLs. Never over a data dir that holds a member.
-pub fn restore(
+/// A snapshot whose sha256 matched the seed's, ready to restore.
+pub struct Verified {
+    pub file: PathBuf,
+    pub size: u64,
+}
+
+/// Phase one of a restore, before anything is installed: the data dir is empty (else `None`: never
+/// restore over a member), the snapshot is here (downloaded if it is a URL) and has the pinned
+/// sha256. A wrong snapshot therefore changes nothing on the node.
+pub fn verify_restore(
     cfg: &Config,
     root: &Path,
     r: &RestoreSpec,
     fetcher: &crate::release::download::Fetcher,
-) -> Result<()> {
+) -> Result<Option<Verified>> {
     let data = fsutil::under(root, &cfg.data_dir);
     if crate::join::data_dir_has_member(cfg, root) {
         log::info!(
             "etcd_restore: {} already holds a member; not restoring over it",
             cfg.data_dir.display()
         );
-        return Ok(());
+        return Ok(None);
     }
     let leftovers: Vec<String> = fs::read_dir(&data)
         .into_iter()
@@ -370,11 +411,20 @@ pub fn restore(
     })?;
     if digest.to_string() != r.sha256 {
         bail!(
-            "etcd_restore: {} has sha256 {digest}, but etcd_restore.sha256 is {}; not restoring",
+            "etcd_restore: {} has sha256 {digest}, but etcd_restore.sha256 is {}; nothing was changed",
             file.display(),
             r.sha256
         );
     }
+    Ok(Some(Verified { file, size }))
+}
+
+/// Phase two, after the binaries are installed and before etcd first starts: restores the verified
+/// snapshot into this member's data dir, as etcd's disaster-recovery procedure says (every member
+/// restores the same snapshot with its own name and peer URLs).
+pub fn restore(cfg: &Config, root: &Path, v: &Verified) -> Result<()> {
+    let data = fsutil::under(root, &cfg.data_dir);
+    let (file, size) = (&v.file, v.size);
     let tools = Tools::in_bin_dir(root, &cfg.bin_dir)?;
     let st = status(&tools, &file)?;
     let parent = data

@@ -460,17 +460,32 @@ fn backup_then_destroy_then_restore_a_new_cluster_with_every_key() {
             "0".repeat(64)
         ),
     );
+    let check = c.bootstrap_with(0, &wrong, "check", &[]);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(
+        stdout(&check).contains(&format!(
+            "error    restore  {}",
+            root0.join("srv/backup/snap.db").display()
+        )) && stdout(&check).contains(&format!("has sha256 {sha}, but etcd_restore.sha256 is 000")),
+        "{}",
+        stdout(&check)
+    );
+    let before = content_manifest(&root0);
     let out = c.bootstrap_with(0, &wrong, "apply", &[]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        content_manifest(&root0),
+        before,
+        "a refused snapshot changed the install (the new token would rewrite the unit)"
+    );
     assert!(
         stderr(&out).contains(&format!("has sha256 {sha}, but etcd_restore.sha256 is 000")),
         "{}",
         stderr(&out)
     );
-    assert_eq!(
-        fs::read_dir(root0.join("var/lib/etcd")).unwrap().count(),
-        0,
-        "a refused restore wrote into the data dir"
+    assert!(
+        !root0.join("var/lib/etcd").exists(),
+        "a refused restore made the data dir"
     );
 
     let restore = c.seed_with(
