@@ -426,7 +426,7 @@ pub fn restore(cfg: &Config, root: &Path, v: &Verified) -> Result<()> {
     let data = fsutil::under(root, &cfg.data_dir);
     let (file, size) = (&v.file, v.size);
     let tools = Tools::in_bin_dir(root, &cfg.bin_dir)?;
-    let st = status(&tools, &file)?;
+    let st = status(&tools, file)?;
     let parent = data
         .parent()
         .context("the data dir has no parent")?
@@ -446,7 +446,7 @@ pub fn restore(cfg: &Config, root: &Path, v: &Verified) -> Result<()> {
     let get = |k: &str| cfg.settings.get(k).cloned().unwrap_or_default();
     let mut c = tools.offline();
     c.args(["snapshot", "restore"])
-        .arg(&file)
+        .arg(file)
         .arg(format!("--name={}", get("name")))
         .arg(format!("--initial-cluster={}", get("initial-cluster")))
         .arg(format!(
