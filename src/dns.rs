@@ -34,7 +34,7 @@ pub fn nameservers(root: &Path) -> Vec<IpAddr> {
 fn query_packet(id: u16, name: &str, qtype: u16) -> Result<Vec<u8>> {
     let mut p = Vec::with_capacity(64);
     p.extend_from_slice(&id.to_be_bytes());
-    p.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]); // RD; one question
+    p.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1]); // RD; one question, one OPT
     for label in name.trim_end_matches('.').split('.') {
         if label.is_empty() || label.len() > 63 {
             bail!("{name:?} is not a DNS name");
@@ -45,6 +45,9 @@ fn query_packet(id: u16, name: &str, qtype: u16) -> Result<Vec<u8>> {
     p.push(0);
     p.extend_from_slice(&qtype.to_be_bytes());
     p.extend_from_slice(&1u16.to_be_bytes());
+    // EDNS0 OPT with a 4096-byte UDP size: without it answers stop at 512 bytes, about a dozen SRV
+    // records.
+    p.extend_from_slice(&[0, 0, 41, 0x10, 0x00, 0, 0, 0, 0, 0, 0]);
     Ok(p)
 }
 
@@ -78,6 +81,9 @@ fn answers(msg: &[u8], id: u16, qtype: u16) -> Result<Vec<(usize, usize)>> {
     let bad = || anyhow::anyhow!("malformed DNS answer");
     if u16_at(msg, 0).ok_or_else(bad)? != id {
         bail!("DNS answer for another query");
+    }
+    if msg.get(2).ok_or_else(bad)? & 0x02 != 0 {
+        bail!("the DNS answer was truncated (more records than fit in UDP)");
     }
     let rcode = msg.get(3).ok_or_else(bad)? & 0x0f;
     match rcode {
@@ -198,7 +204,9 @@ mod tests {
         assert_eq!(&q[..2], &[0x12, 0x34]);
         // An answer: the question, then one SRV whose owner is a pointer to the question's name
         // and whose target is "n1" + a pointer to "etcd.test" inside the question.
-        let mut msg = q.clone();
+        // The answer echoes the question (the query without its OPT record).
+        let mut msg = q[..q.len() - 11].to_vec();
+        msg[11] = 0;
         msg[2] = 0x81;
         msg[3] = 0x80;
         msg[7] = 1; // ANCOUNT
@@ -221,5 +229,8 @@ mod tests {
         // A pointer loop is refused, not followed forever.
         assert!(read_name(&[0xc0, 0], 0).is_none());
         assert!(answers(&msg, 0x9999, SRV).is_err());
+        let mut truncated = msg.clone();
+        truncated[2] |= 0x02;
+        assert!(answers(&truncated, 0x1234, SRV).is_err());
     }
 }
