@@ -607,7 +607,8 @@ pub fn preview(cfg: &Config, root: &Path, spec: &JoinSpec) -> Result<Preview> {
         return Ok(Preview::Would(j));
     }
     let api = Api::for_config(cfg, root)?;
-    let checker = crate::health::Checker::from_client(crate::health::tls_client(cfg, root)?);
+    // One TLS client (its certificates read and parsed once) for the API and the health checks.
+    let checker = crate::health::Checker::from_client(api.client.clone());
     Ok(match attempt(cfg, &api, spec, &checker, true)? {
         Attempt::Done(j) => Preview::Would(j),
         Attempt::Again(why) => {
@@ -638,7 +639,8 @@ pub fn prepare(cfg: &Config, root: &Path, spec: &JoinSpec, dry_run: bool) -> Res
         return Ok(j);
     }
     let api = Api::for_config(cfg, root)?;
-    let checker = crate::health::Checker::from_client(crate::health::tls_client(cfg, root)?);
+    // One TLS client (its certificates read and parsed once) for the API and the health checks.
+    let checker = crate::health::Checker::from_client(api.client.clone());
     let deadline = Instant::now() + spec.timeout;
     let mut last = String::new();
     for n in 0u32.. {
