@@ -358,7 +358,7 @@ pub fn restore_preview(cfg: &Config, root: &Path, r: &RestoreSpec) -> Result<Str
     }
 }
 
-/// What `restore` would do, or `None` when the data dir already holds a member.
+/// Whether apply would restore: the seed asks for it and the data dir holds no member yet.
 pub fn restore_pending(cfg: &Config, root: &Path) -> bool {
     cfg.restore.is_some() && !crate::join::data_dir_has_member(cfg, root)
 }
