@@ -5,6 +5,7 @@
 
 pub mod apply;
 pub mod cli;
+pub mod cmd;
 pub mod desired;
 pub mod digests;
 pub mod dns;

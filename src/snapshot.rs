@@ -47,19 +47,8 @@ impl Tools {
     }
 }
 
-fn run(mut cmd: Command, what: &str) -> Result<String> {
-    let shown = format!("{cmd:?}");
-    let out = cmd
-        .output()
-        .with_context(|| format!("{what}: running {shown}"))?;
-    if !out.status.success() {
-        bail!(
-            "{what} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).to_string())
+fn run(cmd: Command, what: &str) -> Result<String> {
+    crate::cmd::run(cmd, what, None)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! Driving systemd: live (`daemon-reload`, `enable`, `start --no-block`) or offline under a root
 //! (`systemctl --root=DIR enable`, nothing started).
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -17,18 +17,18 @@ pub struct Systemd {
 
 fn systemctl(args: &[&str]) -> Result<String> {
     let shown = format!("systemctl {}", args.join(" "));
-    let out = Command::new("systemctl")
-        .args(args)
-        .output()
-        .with_context(|| format!("running {shown} (is systemd installed?)"))?;
-    if !out.status.success() {
-        bail!(
-            "{shown} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    let mut c = Command::new("systemctl");
+    c.args(args);
+    crate::cmd::run(c, &shown, None)
+        .map(|out| out.trim().to_string())
+        .map_err(|e| {
+            // Not a failure systemctl reported: it could not be run at all.
+            if e.root_cause().downcast_ref::<std::io::Error>().is_some() {
+                e.context("systemctl could not be run (is systemd installed?)")
+            } else {
+                e
+            }
+        })
 }
 
 impl Systemd {

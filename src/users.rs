@@ -2,10 +2,9 @@
 //! `/etc/passwd` and `/etc/group` (never the host's NSS, which is wrong under `--root`).
 
 use crate::fsutil::{self, Ids};
-use anyhow::{bail, Context, Result};
-use std::io::Write;
+use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 pub const SYSUSERS_PATH: &str = "/etc/sysusers.d/etcd-bootstrap.conf";
 
@@ -76,30 +75,9 @@ fn have(cmd: &str) -> Option<PathBuf> {
     })
 }
 
-fn run(mut cmd: Command, input: Option<&str>) -> Result<()> {
+fn run(cmd: Command, input: Option<&str>) -> Result<()> {
     let shown = format!("{cmd:?}");
-    cmd.stdin(if input.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    });
-    cmd.stdout(Stdio::null());
-    cmd.stderr(Stdio::piped());
-    let mut child = cmd.spawn().with_context(|| format!("running {shown}"))?;
-    if let Some(i) = input {
-        child.stdin.take().unwrap().write_all(i.as_bytes())?;
-    }
-    let out = child
-        .wait_with_output()
-        .with_context(|| format!("running {shown}"))?;
-    if !out.status.success() {
-        bail!(
-            "{shown} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
+    crate::cmd::run(cmd, &shown, input).map(|_| ())
 }
 
 /// Creates the user and group if missing: `systemd-sysusers --root` with the sysusers.d entry when
