@@ -87,19 +87,25 @@ fn get(c: &Cluster, i: usize, k: &str) -> String {
     stdout(&out).trim().to_string()
 }
 
-#[test]
-fn grows_three_to_four_and_a_rerun_asks_the_cluster_nothing() {
-    let mut c = Cluster::new(4, &file_release("3.5.1"));
+/// An `n`-node harness whose nodes 1-3 run as a cluster (3.5.1); the others are spare, to join it.
+fn three_running(n: usize) -> Cluster {
+    let mut c = Cluster::new(n, &file_release("3.5.1"));
     let first = c.seed_with("first.yaml", &[0, 1, 2], "", "");
     up(&mut c, &first, &[0, 1, 2]);
+    c
+}
+
+/// Seed `name` for joining: the nodes `members`, `initial-cluster-state: existing`, then `extra`.
+fn existing_seed(c: &Cluster, name: &str, members: &[usize], extra: &str) -> std::path::PathBuf {
+    c.seed_with(name, members, "initial-cluster-state: existing", extra)
+}
+
+#[test]
+fn grows_three_to_four_and_a_rerun_asks_the_cluster_nothing() {
+    let mut c = three_running(4);
     put(&c, 0, "before-growth", "kept");
 
-    let grow = c.seed_with(
-        "grow.yaml",
-        &[0, 1, 2, 3],
-        "initial-cluster-state: existing",
-        "",
-    );
+    let grow = existing_seed(&c, "grow.yaml", &[0, 1, 2, 3], "");
     let check = c.bootstrap_with(3, &grow, "check", &[]);
     assert!(
         check.status.success()
@@ -211,15 +217,8 @@ fn grows_three_to_four_and_a_rerun_asks_the_cluster_nothing() {
 #[cfg(feature = "failpoints")]
 #[test]
 fn a_join_killed_after_the_add_reuses_its_entry() {
-    let mut c = Cluster::new(4, &file_release("3.5.1"));
-    let first = c.seed_with("first.yaml", &[0, 1, 2], "", "");
-    up(&mut c, &first, &[0, 1, 2]);
-    let grow = c.seed_with(
-        "grow.yaml",
-        &[0, 1, 2, 3],
-        "initial-cluster-state: existing",
-        "",
-    );
+    let mut c = three_running(4);
+    let grow = existing_seed(&c, "grow.yaml", &[0, 1, 2, 3], "");
     let killed = run(c
         .bootstrap_cmd(3, &grow, "apply")
         .env("ETCD_BOOTSTRAP_FAILPOINT", "join-added"));
@@ -253,15 +252,8 @@ fn a_join_killed_after_the_add_reuses_its_entry() {
 
 #[test]
 fn two_nodes_joining_at_once_both_join_one_after_the_other() {
-    let mut c = Cluster::new(5, &file_release("3.5.1"));
-    let first = c.seed_with("first.yaml", &[0, 1, 2], "", "");
-    up(&mut c, &first, &[0, 1, 2]);
-    let grow = c.seed_with(
-        "grow.yaml",
-        &[0, 1, 2, 3, 4],
-        "initial-cluster-state: existing",
-        "",
-    );
+    let mut c = three_running(5);
+    let grow = existing_seed(&c, "grow.yaml", &[0, 1, 2, 3, 4], "");
     let mut running: Vec<(usize, std::process::Child, std::path::PathBuf)> = [3usize, 4]
         .iter()
         .map(|&i| {
@@ -315,14 +307,12 @@ fn two_nodes_joining_at_once_both_join_one_after_the_other() {
 
 #[test]
 fn replaces_a_dead_member_as_a_learner_and_promotes_it_but_never_a_healthy_one() {
-    let mut c = Cluster::new(4, &file_release("3.5.1"));
-    let first = c.seed_with("first.yaml", &[0, 1, 2], "", "");
-    up(&mut c, &first, &[0, 1, 2]);
+    let mut c = three_running(4);
     put(&c, 0, "survives", "the-replacement");
-    let replace = c.seed_with(
+    let replace = existing_seed(
+        &c,
         "replace.yaml",
         &[0, 1, 3],
-        "initial-cluster-state: existing",
         "etcd_replace_member: etcd-node3\netcd_join_as_learner: true\n",
     );
 
