@@ -57,7 +57,7 @@ pub struct Common {
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
-    crate::duration::parse(s)
+    crate::util::time::parse_duration(s)
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,90 +70,111 @@ pub enum Output {
 pub enum Command {
     /// Download, verify and install etcd, write its config and unit, enable and start it (joining a
     /// running cluster, or restoring a snapshot, first when the seed says so).
-    Apply {
-        #[command(flatten)]
-        common: Common,
-        /// Enable etcd but do not start or restart it.
-        #[arg(long)]
-        no_start: bool,
-        /// Print the plan (create / update / unchanged for every item) and change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// How long to wait for the interface (etcd_interface) to exist and carry an address.
-        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
-        wait_interface: Duration,
-        /// How long to wait for another run on the same root to finish.
-        #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration)]
-        lock_wait: Duration,
-    },
+    Apply(ApplyArgs),
     /// Download, verify and unpack the release into the download dir only (for image builds;
     /// first boot then needs no access to the mirror).
-    Fetch {
-        #[command(flatten)]
-        common: Common,
-    },
+    Fetch(FetchArgs),
     /// Print the systemd unit apply would write; change nothing.
-    Render {
-        #[command(flatten)]
-        common: Common,
-        /// How long to wait for the interface to carry an address.
-        #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration)]
-        wait_interface: Duration,
-    },
+    Render(RenderArgs),
     /// Check every member's /health over TLS with the client certificate (like `etcdctl endpoint health`).
     /// Exit 0 only when every endpoint is healthy.
-    Health {
-        #[command(flatten)]
-        common: Common,
-        /// Comma-separated client URLs; default: every member's from the seed.
-        #[arg(long, value_name = "URL,...")]
-        endpoints: Option<String>,
-        /// Poll with backoff until all are healthy or this long has passed.
-        #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration)]
-        wait: Duration,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Output::Text)]
-        output: Output,
-    },
+    Health(HealthArgs),
     /// Take an etcd snapshot now (what the etcd_backup timer runs).
     ///
     /// etcdctl snapshot save from this member, verified with `snapshot status`, written 0600 as
     /// DIR/etcd-snapshot-<UTC time>-rev<revision>.db with a .sha256 beside it; then only the newest
     /// --keep are kept. Prints "<sha256>  <path>" (the sha256 etcd_restore wants).
-    Backup {
-        /// Directory for the snapshots (etcd_backup.dir).
-        #[arg(long, value_name = "DIR", default_value = "/var/backups/etcd")]
-        dir: PathBuf,
-        /// Keep only the newest N snapshots; 0 keeps every one.
-        #[arg(long, value_name = "N", default_value_t = 0)]
-        keep: u32,
-        /// Where etcdctl.env is (etcd_conf_dir): endpoint, CA, client certificate and key.
-        #[arg(long, value_name = "DIR", default_value = "/etc/etcd")]
-        conf_dir: PathBuf,
-        /// Where etcdctl and etcdutl are (etcd_bin_dir).
-        #[arg(long, value_name = "DIR", default_value = "/usr/local/bin")]
-        bin_dir: PathBuf,
-        /// The paths above are under this root.
-        #[arg(long, value_name = "DIR", default_value = "/")]
-        root: PathBuf,
-    },
+    Backup(BackupArgs),
     /// Write the man pages and shell completions into DIR (for packaging).
     #[command(hide = true)]
-    GenerateAssets {
-        #[arg(value_name = "DIR")]
-        dir: PathBuf,
-    },
+    GenerateAssets(AssetsArgs),
     /// Check the seed, certificates, flags, members, ports and data dir before etcd starts (and, for a
     /// join, what the running cluster would do; with discovery-srv, the SRV records); change
     /// nothing. Exit 0 when all are ok or warnings, 1 on any error.
-    Check {
-        #[command(flatten)]
-        common: Common,
-        /// How long to wait for the interface to carry an address.
-        #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration)]
-        wait_interface: Duration,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Output::Text)]
-        output: Output,
-    },
+    Check(CheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Enable etcd but do not start or restart it.
+    #[arg(long)]
+    pub no_start: bool,
+    /// Print the plan (create / update / unchanged for every item) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How long to wait for the interface (etcd_interface) to exist and carry an address.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
+    pub wait_interface: Duration,
+    /// How long to wait for another run on the same root to finish.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration)]
+    pub lock_wait: Duration,
+}
+
+#[derive(Args, Debug)]
+pub struct FetchArgs {
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args, Debug)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// How long to wait for the interface to carry an address.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration)]
+    pub wait_interface: Duration,
+}
+
+#[derive(Args, Debug)]
+pub struct HealthArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Comma-separated client URLs; default: every member's from the seed.
+    #[arg(long, value_name = "URL,...")]
+    pub endpoints: Option<String>,
+    /// Poll with backoff until all are healthy or this long has passed.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration)]
+    pub wait: Duration,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+#[derive(Args, Debug)]
+pub struct BackupArgs {
+    /// Directory for the snapshots (etcd_backup.dir).
+    #[arg(long, value_name = "DIR", default_value = "/var/backups/etcd")]
+    pub dir: PathBuf,
+    /// Keep only the newest N snapshots; 0 keeps every one.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep: u32,
+    /// Where etcdctl.env is (etcd_conf_dir): endpoint, CA, client certificate and key.
+    #[arg(long, value_name = "DIR", default_value = "/etc/etcd")]
+    pub conf_dir: PathBuf,
+    /// Where etcdctl and etcdutl are (etcd_bin_dir).
+    #[arg(long, value_name = "DIR", default_value = "/usr/local/bin")]
+    pub bin_dir: PathBuf,
+    /// The paths above are under this root.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct AssetsArgs {
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// How long to wait for the interface to carry an address.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration)]
+    pub wait_interface: Duration,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
 }

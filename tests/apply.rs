@@ -23,10 +23,10 @@ fn apply(s: &Setup, extra: &[&str]) -> std::process::Output {
 
 fn assert_installed(s: &Setup, version: &str, tarball: &Path) {
     let r = s.root.path();
-    let etcd_uid = etcd_bootstrap::users::uid(r, "etcd")
+    let etcd_uid = etcd_bootstrap::host::users::uid(r, "etcd")
         .unwrap()
         .expect("etcd user created in the root");
-    let etcd_gid = etcd_bootstrap::users::gid(r, "etcd")
+    let etcd_gid = etcd_bootstrap::host::users::gid(r, "etcd")
         .unwrap()
         .expect("etcd group created in the root");
     assert_ne!(etcd_uid, 0);

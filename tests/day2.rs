@@ -221,7 +221,7 @@ fn a_join_killed_after_the_add_reuses_its_entry() {
     let grow = existing_seed(&c, "grow.yaml", &[0, 1, 2, 3], "");
     let killed = run(c
         .bootstrap_cmd(3, &grow, "apply")
-        .env("ETCD_BOOTSTRAP_FAILPOINT", "join-added"));
+        .env("ETCD_BOOTSTRAP_FAILPOINT", "after-member-add"));
     assert_eq!(
         std::os::unix::process::ExitStatusExt::signal(&killed.status),
         Some(9),
@@ -496,7 +496,7 @@ fn backup_then_destroy_then_restore_a_new_cluster_with_every_key() {
             .unwrap()
             .file_name()
             .to_string_lossy()
-            .starts_with(".etcd.restore-")));
+            .starts_with(".etcd.etcd-bootstrap-")));
     }
     let dry = c.bootstrap_with(1, &restore, "apply", &["--dry-run"]);
     assert!(
@@ -559,7 +559,7 @@ fn backup_then_destroy_then_restore_a_new_cluster_with_every_key() {
             .unwrap()
             .file_name()
             .to_string_lossy()
-            .starts_with(".etcd.restore-")),
+            .starts_with(".etcd.etcd-bootstrap-")),
         "the interrupted restore's temp dir was left"
     );
     let again = c.bootstrap_with(0, &restore, "apply", &[]);

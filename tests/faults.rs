@@ -20,26 +20,25 @@ fn killed_at_every_point_a_rerun_converges_to_the_same_install() {
     let out = s.apply(&[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let reference = content_manifest(s.root.path());
-    // Points: mid-download, downloaded but not renamed, mid-unpack, staged but not renamed, file
-    // writes (temp written, not renamed / renamed; the first is the digest record), between items,
-    // the unit (item 16, write 15),
-    // before enabling, before the stamp.
+    // Points, named by what they interrupt: mid-download, downloaded but not renamed, mid-unpack,
+    // staged but not renamed, file writes (temp written, not renamed / renamed; the first is the
+    // digest record in the download dir), between items, the unit, before enabling, before the stamp.
     let points = [
-        "download-mid:1",
-        "download-mid:60",
+        "download-mid:1MiB",
+        "download-mid:8MiB",
         "download-done",
-        "unpack-mid:1",
-        "unpack-mid:3",
+        "unpack-mid:etcd",
+        "unpack-mid:etcdctl",
         "stage-rename",
-        "write-tmp:1",
-        "write-tmp:3",
-        "write-tmp:8",
-        "write-renamed:5",
-        "write-renamed:11",
-        "apply-item:1",
-        "apply-item:9",
-        "write-tmp:15",
-        "write-renamed:15",
+        "write-tmp:/opt/etcd/etcd-v3.5.1-linux-amd64.tar.gz.sha256",
+        "write-tmp:/etc/sysusers.d/etcd-bootstrap.conf",
+        "write-tmp:/etc/etcd/cert-etcd-peer-key.pem",
+        "write-renamed:/etc/etcd/cert-etcd-server.pem",
+        "write-renamed:/etc/etcd/etcdctl.env",
+        "apply-item:/etc/etcd",
+        "apply-item:/etc/etcd/cert-etcd-peer-key.pem",
+        "write-tmp:/etc/systemd/system/etcd.service",
+        "write-renamed:/etc/systemd/system/etcd.service",
         "before-enable",
         "before-stamp",
     ];
@@ -230,7 +229,7 @@ fn cache_is_verified_only(root: &Path) {
             name, "etcd-v3.5.1-linux-amd64.tar.gz",
             "unexpected file in the cache"
         );
-        let got = etcd_bootstrap::fsutil::sha256_file(&e.path())
+        let got = etcd_bootstrap::util::io::sha256_file(&e.path())
             .unwrap()
             .unwrap()
             .0

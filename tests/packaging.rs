@@ -112,7 +112,7 @@ fn a_seed_from_the_kernel_command_line() {
     let mut s = Single::new(NAME, ADDR, &file_release("3.5.1"));
     let served = tempfile::tempdir().unwrap();
     fs::copy(&s.seed, served.path().join("cluster.yaml")).unwrap();
-    let digest = etcd_bootstrap::fsutil::sha256_file(&s.seed)
+    let digest = etcd_bootstrap::util::io::sha256_file(&s.seed)
         .unwrap()
         .unwrap()
         .0

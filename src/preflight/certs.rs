@@ -2,50 +2,45 @@
 //! peers use, the chain to the trusted CA, key/certificate pairing, key usages, validity, and no CA
 //! private key on the node.
 
-use super::{url_host_port, urls, Report};
-use crate::seed::Config;
+use super::Report;
+use crate::seed::{certificates, url_host_port, Config};
+use crate::util::time;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 use x509_parser::prelude::*;
 
-/// The certificate files as they will be installed: from the seed's sources (by file name) when they
-/// are listed there, else what is on disk under the root.
-struct Files<'a> {
-    cfg: &'a Config,
-    root: &'a Path,
-    listed: BTreeMap<String, Vec<u8>>,
-}
-
-impl Files<'_> {
-    fn get(&self, target: &Path) -> Result<(String, Vec<u8>), String> {
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        if target.parent() == Some(self.cfg.conf_dir.as_path()) {
-            if let Some(b) = self.listed.get(&name) {
-                return Ok((name, b.clone()));
-            }
-        }
-        let at = crate::fsutil::under(self.root, target);
-        std::fs::read(&at).map(|b| (name.clone(), b)).map_err(|e| {
-            format!(
-                "{name}: cannot read {} ({e}); list it in etcd_certificates (from etcd_ca_conf_directory) or \
-                 etcd_certificate_data",
-                at.display()
-            )
-        })
-    }
-}
-
 /// An address a certificate must cover, and why (for the message).
 struct Need {
     host: String,
     why: String,
+}
+
+/// One certificate to check: the server's or the peer's, with its key and the CA it must chain to.
+struct Role {
+    role: &'static str,
+    cert: PathBuf,
+    key: Option<PathBuf>,
+    ca: Option<PathBuf>,
+    needs: Vec<Need>,
+    /// Peers connect to each other as clients too.
+    client_auth: bool,
+}
+
+/// The certificate files as they will be installed, and the clock to judge them by.
+struct Files<'a> {
+    cfg: &'a Config,
+    root: &'a Path,
+    listed: Vec<(String, Vec<u8>)>,
+    now: i64,
+}
+
+impl Files<'_> {
+    fn get(&self, target: &Path) -> Result<(String, Vec<u8>), String> {
+        certificates::installed_or_listed(self.cfg, self.root, &self.listed, target)
+    }
 }
 
 fn covers(sans_ip: &[IpAddr], sans_dns: &[String], host: &str) -> bool {
@@ -66,22 +61,10 @@ fn covers(sans_ip: &[IpAddr], sans_dns: &[String], host: &str) -> bool {
 }
 
 fn fmt_time(t: &ASN1Time) -> String {
-    fmt_unix(t.timestamp())
+    time::utc(t.timestamp())
 }
 
-/// `YYYY-MM-DD hh:mm:ss UTC`.
-pub fn fmt_unix(secs: i64) -> String {
-    let (y, m, d, hh, mm, ss) = crate::duration::civil_utc(secs);
-    format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02} UTC")
-}
-
-fn unix(t: SystemTime) -> i64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// Checks one certificate role (server or peer).
+/// The IP and DNS subject alternative names of a certificate.
 fn sans(cert: &X509Certificate) -> (Vec<IpAddr>, Vec<String>) {
     let mut ips = Vec::new();
     let mut dns = Vec::new();
@@ -108,13 +91,11 @@ pub fn dns_names(
     root: &Path,
     setting: &str,
 ) -> Result<(String, Vec<String>), String> {
-    let listed: BTreeMap<String, Vec<u8>> = crate::desired::certificates(cfg, root)
-        .map_err(|e| format!("{e:#}"))?
-        .into_iter()
-        .collect();
-    let files = Files { cfg, root, listed };
-    let path = path_setting(cfg, setting).ok_or_else(|| format!("{setting} is not set"))?;
-    let (name, pem) = files.get(&path)?;
+    let listed = certificates::read(cfg, root).map_err(|e| format!("{e:#}"))?;
+    let path = cfg
+        .path_setting(setting)
+        .ok_or_else(|| format!("{setting} is not set"))?;
+    let (name, pem) = certificates::installed_or_listed(cfg, root, &listed, &path)?;
     let der = CertificateDer::pem_slice_iter(&pem)
         .find_map(|c| c.ok())
         .ok_or_else(|| format!("{name} holds no PEM certificate"))?;
@@ -122,21 +103,191 @@ pub fn dns_names(
     Ok((name, sans(&cert).1))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn check_pair(
-    r: &mut Report,
-    files: &Files,
-    role: &str,
-    cert_path: &Path,
-    key_path: Option<&Path>,
-    ca_path: Option<&Path>,
-    needs: &[Need],
-    need_client_auth: bool,
-    now: SystemTime,
-) {
-    let (name, pem) = match files.get(cert_path) {
+/// Whether the PEM private key's public half equals `spki` (DER SubjectPublicKeyInfo).
+fn key_matches(key_pem: &[u8], spki: &[u8]) -> Result<bool, String> {
+    let key = PrivateKeyDer::from_pem_slice(key_pem)
+        .map_err(|e| format!("not a PEM private key ({e})"))?;
+    let signing = rustls::crypto::ring::sign::any_supported_type(&key)
+        .map_err(|e| format!("unsupported private key ({e})"))?;
+    match signing.public_key() {
+        Some(pk) => Ok(pk.as_ref() == spki),
+        None => Err("cannot derive the public key of this key type".into()),
+    }
+}
+
+/// The checks of one role, each adding its errors to the report and counting them.
+struct Check<'a, 'r> {
+    files: &'a Files<'a>,
+    r: &'r mut Report,
+    role: &'a Role,
+    name: String,
+    errors: usize,
+}
+
+impl Check<'_, '_> {
+    fn error(&mut self, msg: String) {
+        self.errors += 1;
+        self.r.error("certs", msg);
+    }
+
+    /// Subject alternative names: what etcd's clients and peers will verify against. Returns how
+    /// the certificate's coverage reads in a message.
+    fn coverage(&mut self, cert: &X509Certificate) -> String {
+        let (ips, dns) = sans(cert);
+        let held: Vec<String> = ips
+            .iter()
+            .map(|i| i.to_string())
+            .chain(dns.iter().cloned())
+            .collect();
+        let held_text = if held.is_empty() {
+            "it has no subject alternative names (the CN is not used by etcd's TLS)".to_string()
+        } else {
+            format!("it covers {}", held.join(", "))
+        };
+        for n in &self.role.needs {
+            if !covers(&ips, &dns, &n.host) {
+                let msg = format!(
+                    "{} does not cover {} ({}); {held_text}",
+                    self.name, n.host, n.why
+                );
+                self.error(msg);
+            }
+        }
+        held_text
+    }
+
+    /// Key usages: peers are both servers and clients. Returns whether serverAuth is allowed.
+    fn usages(&mut self, cert: &X509Certificate) -> bool {
+        let (server_auth, client_auth) = match cert.extended_key_usage() {
+            Ok(Some(eku)) => (
+                eku.value.server_auth || eku.value.any,
+                eku.value.client_auth || eku.value.any,
+            ),
+            _ => (true, true),
+        };
+        let name = self.name.clone();
+        if !server_auth {
+            self.error(format!(
+                "{name} does not allow serverAuth (extended key usage); the {} certificate must",
+                self.role.role
+            ));
+        }
+        if self.role.client_auth && !client_auth {
+            self.error(format!(
+                "{name} does not allow clientAuth (extended key usage); etcd peers connect to each other as clients too"
+            ));
+        }
+        server_auth
+    }
+
+    /// Validity, with the clock in mind: at first boot before NTP the clock may be far behind.
+    fn validity(&mut self, cert: &X509Certificate) {
+        let (now, name) = (self.files.now, self.name.clone());
+        let v = cert.validity();
+        if now < v.not_before.timestamp() {
+            self.error(format!(
+                "{name} is not valid yet: valid from {}, but this machine's clock says {}; if the clock is wrong \
+                 (first boot before NTP) order etcd-bootstrap after time-sync.target, else reissue the certificate",
+                fmt_time(&v.not_before),
+                time::utc(now)
+            ));
+        } else if now > v.not_after.timestamp() {
+            self.error(format!(
+                "{name} expired on {}; reissue it",
+                fmt_time(&v.not_after)
+            ));
+        } else if v.not_after.timestamp() - now < 14 * 86400 {
+            self.r.warn(
+                "certs",
+                format!("{name} expires soon, on {}", fmt_time(&v.not_after)),
+            );
+        }
+    }
+
+    /// The chain to the trusted CA, verified at a time inside the certificate's validity, so a
+    /// chain problem and a clock problem are told apart.
+    fn chain(&mut self, cert: &X509Certificate, ders: &[CertificateDer], server_auth: bool) {
+        let Some(ca_path) = &self.role.ca else {
+            return;
+        };
+        let (ca_name, ca_pem) = match self.files.get(ca_path) {
+            Ok(x) => x,
+            Err(e) => return self.error(format!("trusted CA {e}")),
+        };
+        let cas: Vec<CertificateDer> = CertificateDer::pem_slice_iter(&ca_pem)
+            .filter_map(|c| c.ok())
+            .collect();
+        let anchors: Vec<_> = cas
+            .iter()
+            .filter_map(|c| {
+                webpki::anchor_from_trusted_cert(c)
+                    .ok()
+                    .map(|a| a.to_owned())
+            })
+            .collect();
+        if anchors.is_empty() {
+            return self.error(format!("{ca_name} holds no usable CA certificate"));
+        }
+        let nb = cert.validity().not_before.timestamp();
+        let at = UnixTime::since_unix_epoch(Duration::from_secs((nb.max(0) as u64) + 1));
+        let usage = if server_auth {
+            webpki::KeyUsage::server_auth()
+        } else {
+            webpki::KeyUsage::client_auth()
+        };
+        let res = webpki::EndEntityCert::try_from(&ders[0])
+            .map_err(|e| format!("{e}"))
+            .and_then(|ee| {
+                ee.verify_for_usage(
+                    webpki::ALL_VERIFICATION_ALGS,
+                    &anchors,
+                    &ders[1..],
+                    at,
+                    usage,
+                    None,
+                    None,
+                )
+                .map(|_| ())
+                .map_err(|e| format!("{e}"))
+            });
+        if let Err(e) = res {
+            let ca_subject = cas
+                .first()
+                .and_then(|c| X509Certificate::from_der(c).ok())
+                .map(|(_, c)| c.subject().to_string())
+                .unwrap_or_default();
+            self.error(format!(
+                "{} does not chain to the trusted CA {ca_name} ({e}): it was issued by \"{}\", the CA is \"{ca_subject}\"",
+                self.name,
+                cert.issuer()
+            ));
+        }
+    }
+
+    /// The key belongs to the certificate.
+    fn key(&mut self, cert: &X509Certificate) {
+        let Some(key_path) = &self.role.key else {
+            return;
+        };
+        match self.files.get(key_path) {
+            Err(e) => self.error(format!("{} key {e}", self.role.role)),
+            Ok((key_name, key_pem)) => match key_matches(&key_pem, cert.public_key().raw) {
+                Ok(true) => {}
+                Ok(false) => self.error(format!(
+                    "{key_name} is not the key of {} (their public keys differ); install the matching pair",
+                    self.name
+                )),
+                Err(e) => self.error(format!("{key_name}: {e}")),
+            },
+        }
+    }
+}
+
+/// Checks one role's certificate, key and chain; one ok line when all is well.
+fn check_role(r: &mut Report, files: &Files, role: &Role) {
+    let (name, pem) = match files.get(&role.cert) {
         Ok(x) => x,
-        Err(e) => return r.error("certs", format!("{role} certificate {e}")),
+        Err(e) => return r.error("certs", format!("{} certificate {e}", role.role)),
     };
     let ders: Vec<CertificateDer> = CertificateDer::pem_slice_iter(&pem)
         .filter_map(|c| c.ok())
@@ -153,280 +304,59 @@ fn check_pair(
             )
         }
     };
-    let mut errors = 0;
-
-    // Subject alternative names: what etcd's clients and peers will verify against.
-    let (ips, dns) = sans(&cert);
-    let held: Vec<String> = ips
-        .iter()
-        .map(|i| i.to_string())
-        .chain(dns.iter().cloned())
-        .collect();
-    let held_text = if held.is_empty() {
-        "it has no subject alternative names (the CN is not used by etcd's TLS)".to_string()
-    } else {
-        format!("it covers {}", held.join(", "))
+    let mut c = Check {
+        files,
+        r,
+        role,
+        name: name.clone(),
+        errors: 0,
     };
-    for n in needs {
-        if !covers(&ips, &dns, &n.host) {
-            errors += 1;
-            r.error(
-                "certs",
-                format!("{name} does not cover {} ({}); {held_text}", n.host, n.why),
-            );
-        }
-    }
-
-    // Key usages: peers are both servers and clients.
-    let (server_auth, client_auth) = match cert.extended_key_usage() {
-        Ok(Some(eku)) => (
-            eku.value.server_auth || eku.value.any,
-            eku.value.client_auth || eku.value.any,
-        ),
-        _ => (true, true),
-    };
-    if !server_auth {
-        errors += 1;
-        r.error("certs", format!("{name} does not allow serverAuth (extended key usage); the {role} certificate must"));
-    }
-    if need_client_auth && !client_auth {
-        errors += 1;
-        r.error(
-            "certs",
-            format!("{name} does not allow clientAuth (extended key usage); etcd peers connect to each other as clients too"),
-        );
-    }
-
-    // Validity, with the clock in mind: at first boot before NTP the clock may be far behind.
-    let now_s = unix(now);
-    let nb = cert.validity().not_before.timestamp();
-    let na = cert.validity().not_after.timestamp();
-    if now_s < nb {
-        errors += 1;
-        r.error(
+    let held_text = c.coverage(&cert);
+    let server_auth = c.usages(&cert);
+    c.validity(&cert);
+    c.chain(&cert, &ders, server_auth);
+    c.key(&cert);
+    if c.errors == 0 {
+        c.r.ok(
             "certs",
             format!(
-                "{name} is not valid yet: valid from {}, but this machine's clock says {}; if the clock is wrong \
-                 (first boot before NTP) order etcd-bootstrap after time-sync.target, else reissue the certificate",
-                fmt_time(&cert.validity().not_before),
-                fmt_unix(now_s)
-            ),
-        );
-    } else if now_s > na {
-        errors += 1;
-        r.error(
-            "certs",
-            format!(
-                "{name} expired on {}; reissue it",
-                fmt_time(&cert.validity().not_after)
-            ),
-        );
-    } else if na - now_s < 14 * 86400 {
-        r.warn(
-            "certs",
-            format!(
-                "{name} expires soon, on {}",
+                "{} certificate {name}: {held_text}; chains to the CA; key matches; valid until {}",
+                role.role,
                 fmt_time(&cert.validity().not_after)
             ),
         );
     }
+}
 
-    // The chain to the trusted CA. Verified at a time inside the certificate's validity, so a chain
-    // problem and a clock problem are told apart.
-    if let Some(ca_path) = ca_path {
-        match files.get(ca_path) {
-            Err(e) => {
-                errors += 1;
-                r.error("certs", format!("trusted CA {e}"));
-            }
-            Ok((ca_name, ca_pem)) => {
-                let cas: Vec<CertificateDer> = CertificateDer::pem_slice_iter(&ca_pem)
-                    .filter_map(|c| c.ok())
-                    .collect();
-                let anchors: Vec<_> = cas
-                    .iter()
-                    .filter_map(|c| {
-                        webpki::anchor_from_trusted_cert(c)
-                            .ok()
-                            .map(|a| a.to_owned())
-                    })
-                    .collect();
-                if anchors.is_empty() {
-                    errors += 1;
-                    r.error("certs", format!("{ca_name} holds no usable CA certificate"));
-                } else {
-                    let at =
-                        UnixTime::since_unix_epoch(Duration::from_secs((nb.max(0) as u64) + 1));
-                    let ee = webpki::EndEntityCert::try_from(leaf_der);
-                    let usage = if server_auth {
-                        webpki::KeyUsage::server_auth()
-                    } else {
-                        webpki::KeyUsage::client_auth()
-                    };
-                    let res = ee.map_err(|e| format!("{e}")).and_then(|ee| {
-                        ee.verify_for_usage(
-                            webpki::ALL_VERIFICATION_ALGS,
-                            &anchors,
-                            &ders[1..],
-                            at,
-                            usage,
-                            None,
-                            None,
-                        )
-                        .map(|_| ())
-                        .map_err(|e| format!("{e}"))
+/// This node's address and every host in the URLs of `keys` (but wildcards like 0.0.0.0).
+fn needs(cfg: &Config, keys: &[&str]) -> Vec<Need> {
+    let mut needs: Vec<Need> = vec![Need {
+        host: cfg.address.to_string(),
+        why: format!("{} of {}", cfg.interface, cfg.this_member.name),
+    }];
+    for key in keys {
+        for u in cfg.urls(key) {
+            if let Some((h, _)) = url_host_port(&u) {
+                let unspecified = h.parse::<IpAddr>().is_ok_and(|i| i.is_unspecified());
+                if !unspecified && !needs.iter().any(|n| n.host == h) {
+                    needs.push(Need {
+                        host: h,
+                        why: (*key).to_string(),
                     });
-                    if let Err(e) = res {
-                        errors += 1;
-                        let ca_subject = cas
-                            .first()
-                            .and_then(|c| X509Certificate::from_der(c).ok())
-                            .map(|(_, c)| c.subject().to_string())
-                            .unwrap_or_default();
-                        r.error(
-                            "certs",
-                            format!(
-                                "{name} does not chain to the trusted CA {ca_name} ({e}): it was issued by \"{}\", \
-                                 the CA is \"{ca_subject}\"",
-                                cert.issuer()
-                            ),
-                        );
-                    }
                 }
             }
         }
     }
-
-    // The key belongs to the certificate.
-    if let Some(key_path) = key_path {
-        match files.get(key_path) {
-            Err(e) => {
-                errors += 1;
-                r.error("certs", format!("{role} key {e}"));
-            }
-            Ok((key_name, key_pem)) => match key_matches(&key_pem, cert.public_key().raw) {
-                Ok(true) => {}
-                Ok(false) => {
-                    errors += 1;
-                    r.error(
-                        "certs",
-                        format!("{key_name} is not the key of {name} (their public keys differ); install the matching pair"),
-                    );
-                }
-                Err(e) => {
-                    errors += 1;
-                    r.error("certs", format!("{key_name}: {e}"));
-                }
-            },
-        }
-    }
-
-    if errors == 0 {
-        r.ok(
-            "certs",
-            format!(
-                "{role} certificate {name}: {held_text}; chains to the CA; key matches; valid until {}",
-                fmt_time(&cert.validity().not_after)
-            ),
-        );
-    }
+    needs
 }
 
-/// Whether the PEM private key's public half equals `spki` (DER SubjectPublicKeyInfo).
-fn key_matches(key_pem: &[u8], spki: &[u8]) -> Result<bool, String> {
-    let key = PrivateKeyDer::from_pem_slice(key_pem)
-        .map_err(|e| format!("not a PEM private key ({e})"))?;
-    let signing = rustls::crypto::ring::sign::any_supported_type(&key)
-        .map_err(|e| format!("unsupported private key ({e})"))?;
-    match signing.public_key() {
-        Some(pk) => Ok(pk.as_ref() == spki),
-        None => Err("cannot derive the public key of this key type".into()),
-    }
-}
-
-fn path_setting(cfg: &Config, key: &str) -> Option<PathBuf> {
-    cfg.settings
-        .get(key)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-}
-
-pub fn check(r: &mut Report, cfg: &Config, root: &Path, now: SystemTime) {
-    let listed: BTreeMap<String, Vec<u8>> = match crate::desired::certificates(cfg, root) {
-        Ok(v) => v.into_iter().collect(),
-        Err(e) => {
-            r.error("certs", format!("{e:#}"));
-            return;
-        }
-    };
-    let files = Files { cfg, root, listed };
-    let iface_why = format!("{} of {}", cfg.interface, cfg.this_member.name);
-
-    let hosts = |keys: &[&str]| -> Vec<Need> {
-        let mut needs: Vec<Need> = vec![Need {
-            host: cfg.address.to_string(),
-            why: iface_why.clone(),
-        }];
-        for key in keys {
-            for u in urls(cfg, key) {
-                if let Some((h, _)) = url_host_port(&u) {
-                    let unspecified = h
-                        .parse::<IpAddr>()
-                        .map(|i| i.is_unspecified())
-                        .unwrap_or(false);
-                    if !unspecified && !needs.iter().any(|n| n.host == h) {
-                        needs.push(Need {
-                            host: h,
-                            why: (*key).to_string(),
-                        });
-                    }
-                }
-            }
-        }
-        needs
-    };
-    let server_needs = hosts(&["advertise-client-urls", "listen-client-urls"]);
-    let peer_needs = hosts(&["initial-advertise-peer-urls", "listen-peer-urls"]);
-
-    match path_setting(cfg, "cert-file") {
-        Some(cert) => check_pair(
-            r,
-            &files,
-            "server",
-            &cert,
-            path_setting(cfg, "key-file").as_deref(),
-            path_setting(cfg, "trusted-ca-file").as_deref(),
-            &server_needs,
-            false,
-            now,
-        ),
-        None => r.warn(
-            "certs",
-            "cert-file is not set: clients talk to etcd without TLS",
-        ),
-    }
-    match path_setting(cfg, "peer-cert-file") {
-        Some(cert) => check_pair(
-            r,
-            &files,
-            "peer",
-            &cert,
-            path_setting(cfg, "peer-key-file").as_deref(),
-            path_setting(cfg, "peer-trusted-ca-file").as_deref(),
-            &peer_needs,
-            true,
-            now,
-        ),
-        None => r.warn(
-            "certs",
-            "peer-cert-file is not set: members talk to each other without TLS",
-        ),
-    }
-
-    // A CA private key on a node is a key to the whole cluster's trust.
-    let ca_spki: Vec<Vec<u8>> = path_setting(cfg, "trusted-ca-file")
+/// A CA private key on a node is a key to the whole cluster's trust.
+fn ca_keys(r: &mut Report, files: &Files) {
+    let cfg = files.cfg;
+    let ca_spki: Vec<Vec<u8>> = cfg
+        .path_setting("trusted-ca-file")
         .into_iter()
-        .chain(path_setting(cfg, "peer-trusted-ca-file"))
+        .chain(cfg.path_setting("peer-trusted-ca-file"))
         .filter_map(|p| files.get(&p).ok())
         .flat_map(|(_, pem)| {
             CertificateDer::pem_slice_iter(&pem)
@@ -453,15 +383,68 @@ pub fn check(r: &mut Report, cfg: &Config, root: &Path, now: SystemTime) {
     }
 }
 
+pub fn check(r: &mut Report, cfg: &Config, root: &Path, now: SystemTime) {
+    let listed = match certificates::read(cfg, root) {
+        Ok(v) => v,
+        Err(e) => {
+            r.error("certs", format!("{e:#}"));
+            return;
+        }
+    };
+    let files = Files {
+        cfg,
+        root,
+        listed,
+        now: time::unix(now),
+    };
+    let roles = [
+        (
+            "server",
+            "cert-file",
+            "key-file",
+            "trusted-ca-file",
+            ["advertise-client-urls", "listen-client-urls"],
+            false,
+        ),
+        (
+            "peer",
+            "peer-cert-file",
+            "peer-key-file",
+            "peer-trusted-ca-file",
+            ["initial-advertise-peer-urls", "listen-peer-urls"],
+            true,
+        ),
+    ];
+    for (role, cert, key, ca, urls, client_auth) in roles {
+        match cfg.path_setting(cert) {
+            Some(cert) => check_role(
+                r,
+                &files,
+                &Role {
+                    role,
+                    cert,
+                    key: cfg.path_setting(key),
+                    ca: cfg.path_setting(ca),
+                    needs: needs(cfg, &urls),
+                    client_auth,
+                },
+            ),
+            None if role == "server" => r.warn(
+                "certs",
+                "cert-file is not set: clients talk to etcd without TLS",
+            ),
+            None => r.warn(
+                "certs",
+                "peer-cert-file is not set: members talk to each other without TLS",
+            ),
+        }
+    }
+    ca_keys(r, &files);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formats_dates() {
-        assert_eq!(fmt_unix(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(fmt_unix(1_795_000_000), "2026-11-18 11:06:40 UTC");
-    }
 
     #[test]
     fn coverage_of_ips_names_and_wildcards() {

@@ -1,19 +1,13 @@
 //! Data dir: etcd ignores initial-cluster once its data dir holds a member.
 
 use super::Report;
-use crate::fsutil;
 use crate::seed::Config;
+use crate::state::Stamp;
+use crate::util::fs;
 use std::path::Path;
 
 pub fn check(r: &mut Report, cfg: &Config, root: &Path, seed_digest: &str) {
-    let dir = fsutil::under(root, &cfg.data_dir);
-    let entries: Vec<String> = std::fs::read_dir(&dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().to_string())
-                .collect()
-        })
-        .unwrap_or_default();
+    let entries = fs::entries(&fs::under(root, &cfg.data_dir));
     if entries.is_empty() {
         r.ok(
             "datadir",
@@ -39,12 +33,7 @@ pub fn check(r: &mut Report, cfg: &Config, root: &Path, seed_digest: &str) {
         );
         return;
     }
-    let stamp = std::fs::read_to_string(fsutil::under(root, Path::new(crate::apply::STAMP)))
-        .unwrap_or_default();
-    let made_with = stamp
-        .lines()
-        .find_map(|l| l.strip_prefix("seed_sha256="))
-        .unwrap_or("");
+    let made_with = Stamp::load(root).unwrap_or_default().seed_sha256;
     if made_with == seed_digest {
         r.ok(
             "datadir",

@@ -2,10 +2,10 @@
 //! known renames only adds the explanation; it never decides what is valid.
 
 use super::Report;
+use crate::etcd::tools;
 use crate::render;
 use crate::seed::Config;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 /// Known renames and removals, for the message: (flag, what happened).
 const HISTORY: &[(&str, &str)] = &[
@@ -70,24 +70,6 @@ pub fn nearest<'a>(flag: &str, known: &'a [String]) -> Option<&'a str> {
         .map(|k| k.as_str())
 }
 
-fn run(bin: &Path, arg: &str) -> Option<String> {
-    let out = Command::new(bin)
-        .arg(arg)
-        .stdin(Stdio::null())
-        .output()
-        .ok()?;
-    let mut s = String::from_utf8_lossy(&out.stdout).to_string();
-    s.push_str(&String::from_utf8_lossy(&out.stderr));
-    Some(s)
-}
-
-pub fn version_of(bin: &Path) -> Option<String> {
-    let v = run(bin, "--version")?;
-    v.lines()
-        .find_map(|l| l.strip_prefix("etcd Version:"))
-        .map(|s| s.trim().to_string())
-}
-
 pub fn check(r: &mut Report, cfg: &Config, bin: Option<&Path>) {
     let Some(bin) = bin else {
         r.warn(
@@ -96,7 +78,7 @@ pub fn check(r: &mut Report, cfg: &Config, bin: Option<&Path>) {
         );
         return;
     };
-    let Some(help) = run(bin, "--help") else {
+    let Some(help) = tools::etcd_help(bin) else {
         r.warn(
             "flags",
             format!(
@@ -125,7 +107,7 @@ pub fn check(r: &mut Report, cfg: &Config, bin: Option<&Path>) {
         }
         bad += 1;
         // Only on an error is the binary asked its version: one process less on every good run.
-        let version = version_of(bin).unwrap_or_else(|| cfg.release.version.clone());
+        let version = tools::etcd_version(bin).unwrap_or_else(|| cfg.release.version.clone());
         let mut msg = format!(
             "etcd {version} has no flag --{} (setting {:?})",
             f.name, f.name

@@ -1,7 +1,7 @@
 //! Members: this node is one, `initial-cluster` names it with the URL it advertises, and the size
 //! can survive a failure.
 
-use super::{urls, Report};
+use super::Report;
 use crate::seed::Config;
 
 pub fn check(r: &mut Report, cfg: &Config) {
@@ -23,66 +23,68 @@ pub fn check(r: &mut Report, cfg: &Config) {
         );
         return;
     }
-    let discovery = cfg
-        .settings
-        .get("discovery-srv")
-        .map(|v| !v.is_empty())
-        .unwrap_or(false);
-    if let Some(ic) = cfg
-        .settings
-        .get("initial-cluster")
-        .filter(|v| !v.is_empty())
-    {
-        let entries: Vec<(&str, &str)> = ic
-            .split(',')
-            .filter_map(|p| p.split_once('=').map(|(n, u)| (n.trim(), u.trim())))
-            .collect();
-        let mine: Vec<&str> = entries
-            .iter()
-            .filter(|(n, _)| *n == name)
-            .map(|(_, u)| *u)
-            .collect();
-        let advertised = urls(cfg, "initial-advertise-peer-urls");
-        if mine.is_empty() {
-            let names: Vec<&str> = entries.iter().map(|(n, _)| *n).collect();
-            r.error(
-                "members",
-                format!(
-                    "name is {name:?}, but initial-cluster only names {}; this node is member {:?} of etcd_members, \
-                     so set name to \"{{{{ etcd_member_name }}}}\" (the default) or fix etcd_members",
-                    names.join(", "),
-                    me.name
-                ),
-            );
-        } else if !advertised.is_empty() && advertised.iter().any(|a| !mine.contains(&a.as_str())) {
-            r.error(
-                "members",
-                format!(
-                    "initial-cluster has {name}={} but this member advertises {} (initial-advertise-peer-urls); \
-                     the other members would look for it at the wrong address",
-                    mine.join(","),
-                    advertised.join(",")
-                ),
-            );
-        } else {
-            r.ok(
-                "members",
-                format!("initial-cluster names {name} at {}", mine.join(",")),
-            );
-        }
+    let discovery = cfg.setting("discovery-srv").is_some();
+    if let Some(ic) = cfg.setting("initial-cluster") {
+        initial_cluster(r, cfg, &name, ic);
     } else if !discovery {
         r.error(
             "members",
             "neither initial-cluster nor discovery-srv is set; etcd cannot find its peers",
         );
     }
-    let n = cfg.members.len();
+    size(r, cfg.members.len());
+}
+
+/// `initial-cluster` names this member (`name`) at the URL it advertises.
+fn initial_cluster(r: &mut Report, cfg: &Config, name: &str, ic: &str) {
+    let me = &cfg.this_member;
+    let entries: Vec<(&str, &str)> = ic
+        .split(',')
+        .filter_map(|p| p.split_once('=').map(|(n, u)| (n.trim(), u.trim())))
+        .collect();
+    let mine: Vec<&str> = entries
+        .iter()
+        .filter(|(n, _)| *n == name)
+        .map(|(_, u)| *u)
+        .collect();
+    let advertised = cfg.urls("initial-advertise-peer-urls");
+    if mine.is_empty() {
+        let names: Vec<&str> = entries.iter().map(|(n, _)| *n).collect();
+        r.error(
+            "members",
+            format!(
+                "name is {name:?}, but initial-cluster only names {}; this node is member {:?} of etcd_members, \
+                 so set name to \"{{{{ etcd_member_name }}}}\" (the default) or fix etcd_members",
+                names.join(", "),
+                me.name
+            ),
+        );
+    } else if !advertised.is_empty() && advertised.iter().any(|a| !mine.contains(&a.as_str())) {
+        r.error(
+            "members",
+            format!(
+                "initial-cluster has {name}={} but this member advertises {} (initial-advertise-peer-urls); \
+                 the other members would look for it at the wrong address",
+                mine.join(","),
+                advertised.join(",")
+            ),
+        );
+    } else {
+        r.ok(
+            "members",
+            format!("initial-cluster names {name} at {}", mine.join(",")),
+        );
+    }
+}
+
+/// 2 or an even number of members buys nothing over one fewer.
+fn size(r: &mut Report, n: usize) {
     if n == 2 {
         r.warn(
             "members",
             "2 members cannot lose either one (quorum is 2): a 2-member cluster is less available than 1; use 3",
         );
-    } else if n >= 4 && n % 2 == 0 {
+    } else if n >= 4 && n.is_multiple_of(2) {
         r.warn(
             "members",
             format!(

@@ -1,7 +1,7 @@
 //! Ports: etcd can bind every address and port it listens on, unless etcd itself holds them already.
 
-use super::{url_host_port, urls, Report};
-use crate::seed::Config;
+use super::Report;
+use crate::seed::{url_host_port, Config};
 use std::net::{IpAddr, TcpListener};
 
 /// The process holding a TCP listener on `port` at `ip`, from /proc (pid, command name).
@@ -72,7 +72,7 @@ fn decode_addr(hex: &str) -> Option<IpAddr> {
 pub fn check(r: &mut Report, cfg: &Config) {
     let mut seen = Vec::new();
     for key in ["listen-client-urls", "listen-peer-urls"] {
-        for url in urls(cfg, key) {
+        for url in cfg.urls(key) {
             let Some((host, port)) = url_host_port(&url) else {
                 r.error(
                     "ports",

@@ -1,18 +1,20 @@
 //! The etcd release: where it comes from, its trusted digest, the verified cached tarball, and the
 //! binaries staged from it.
 //!
-//! Nothing from a tarball is used before its sha256 matched: downloads land in `<file>.partial`
-//! and are renamed into the cache only after verification.
+//! Nothing from a tarball is used before its sha256 matched: downloads land in a temp file and are
+//! renamed into the cache only after verification.
 
 pub mod checksum;
-pub mod download;
+pub mod elf;
 pub mod unpack;
 
-use crate::fsutil;
-use crate::seed::ReleaseSpec as Config;
+use crate::seed::ReleaseSpec;
+use crate::state::digests::Digests;
+use crate::util::error::InvalidSeed;
+use crate::util::fs;
+use crate::util::http::{Fetcher, Tee};
 use anyhow::{bail, Context, Result};
 use checksum::{ChecksumSpec, Sha256};
-use download::Fetcher;
 use std::path::{Path, PathBuf};
 
 /// A SHA256SUMS file is a few KiB; more means a wrong URL.
@@ -26,27 +28,27 @@ pub struct Source {
 }
 
 impl Source {
-    pub fn from_config(cfg: &Config) -> Result<Source> {
-        let url = cfg.download_url.clone();
-        let checksum = checksum::parse_spec(&cfg.download_checksum)
-            .map_err(|e| crate::error::invalid(format!("etcd_download_url_checksum: {e}")))?;
-        if !(url.starts_with("https://")
-            || url.starts_with("http://")
-            || url.starts_with("file://"))
+    pub fn from_spec(spec: &ReleaseSpec) -> Result<Source> {
+        let url = spec.download_url.clone();
+        let checksum = checksum::parse_spec(&spec.download_checksum)
+            .map_err(|e| crate::util::error::invalid(format!("etcd_download_url_checksum: {e}")))?;
+        if !["https://", "http://", "file://"]
+            .iter()
+            .any(|p| url.starts_with(p))
         {
-            bail!(crate::error::InvalidSeed(format!(
+            bail!(InvalidSeed(format!(
                 "etcd_download_url: {url:?} is not an https://, http:// or file:// URL"
             )));
         }
         if url.starts_with("http://") && !matches!(checksum, ChecksumSpec::Digest(_)) {
-            bail!(crate::error::InvalidSeed(format!(
+            bail!(InvalidSeed(format!(
                 "etcd_download_url: {url} is plain http, which anyone on the path can change; pin the digest \
                  (etcd_download_url_checksum: sha256:<64 hex>) or use https://"
             )));
         }
         if let ChecksumSpec::SumsUrl(s) = &checksum {
             if s.starts_with("http://") {
-                bail!(crate::error::InvalidSeed(format!(
+                bail!(InvalidSeed(format!(
                     "etcd_download_url_checksum: the SHA256SUMS URL {s} is plain http; use https:// or a pinned digest"
                 )));
             }
@@ -54,7 +56,7 @@ impl Source {
         let path_part = url.split(['?', '#']).next().unwrap_or(&url);
         let file_name = path_part.rsplit('/').next().unwrap_or("").to_string();
         if file_name.is_empty() || file_name == "." || file_name == ".." {
-            bail!(crate::error::InvalidSeed(format!(
+            bail!(InvalidSeed(format!(
                 "etcd_download_url: {url:?} does not end in a file name"
             )));
         }
@@ -98,191 +100,171 @@ impl Source {
         if let ChecksumSpec::SumsUrl(u) = &self.checksum {
             if self.recorded(download_dir, u) != Some(*digest) {
                 let text = format!("{digest}  {u}\n");
-                let ids = fsutil::Ids {
-                    uid: nix::unistd::getuid().as_raw(),
-                    gid: nix::unistd::getgid().as_raw(),
-                };
-                fsutil::write_atomic(
+                fs::write_atomic(
                     &self.record_path(download_dir),
                     0o644,
-                    ids,
+                    fs::Ids::current(),
                     &mut text.as_bytes(),
                 )?;
             }
         }
         Ok(())
     }
+
+    /// Where the checksum came from, for messages.
+    fn checksum_origin(&self) -> String {
+        match &self.checksum {
+            ChecksumSpec::Digest(_) => "etcd_download_url_checksum".to_string(),
+            ChecksumSpec::SumsUrl(u) => u.clone(),
+        }
+    }
 }
 
-pub fn fetcher_for(cfg: &Config, root: &Path) -> Result<Fetcher> {
-    let ca = cfg
-        .download_ca_file
-        .as_ref()
-        .map(|p| fsutil::under(root, p));
-    Fetcher::with_retry(ca.as_deref(), cfg.retry)
+pub fn fetcher_for(spec: &ReleaseSpec, root: &Path) -> Result<Fetcher> {
+    let ca = spec.download_ca_file.as_ref().map(|p| fs::under(root, p));
+    Fetcher::with_retry(ca.as_deref(), spec.retry)
 }
 
 /// Where the verified tarball is cached on this machine.
-pub fn cache_path(cfg: &Config, root: &Path, src: &Source) -> PathBuf {
-    fsutil::under(root, &cfg.download_dir).join(&src.file_name)
+pub fn cache_path(spec: &ReleaseSpec, root: &Path, src: &Source) -> PathBuf {
+    fs::under(root, &spec.download_dir).join(&src.file_name)
 }
 
-/// Makes sure a verified tarball is in the download dir and returns its path and digest.
-/// A cached tarball is re-hashed and reused if it matches; a corrupt one is replaced.
-pub fn ensure_tarball(
-    cfg: &Config,
-    root: &Path,
-    src: &Source,
-    fetcher: &Fetcher,
-    digests: &mut crate::digests::Digests,
-) -> Result<(PathBuf, Sha256)> {
-    let dir = fsutil::under(root, &cfg.download_dir);
-    fsutil::sweep_stale_temps(&dir);
-    let expected = src.expected_digest(fetcher, &dir)?;
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("creating the download dir {}", dir.display()))?;
-    let dest = dir.join(&src.file_name);
-    if let Some((have, _)) = digests.sha256(&dest)? {
-        if have == expected {
-            log::info!(
-                "using cached {} (sha256 {expected} verified)",
+/// What the release phase needs besides the spec.
+pub struct Release<'a> {
+    pub spec: &'a ReleaseSpec,
+    pub root: &'a Path,
+    pub source: Source,
+    pub fetcher: &'a Fetcher,
+}
+
+impl Release<'_> {
+    fn unpack_options(&self) -> unpack::Options {
+        unpack::Options {
+            arch: self.spec.architecture.clone(),
+            check_arch: !self.spec.allow_unsupported_arch,
+            ..unpack::Options::default()
+        }
+    }
+
+    /// Makes sure a verified tarball is in the download dir and returns its path and digest.
+    /// A cached tarball is re-hashed and reused if it matches; a corrupt one is replaced.
+    pub fn ensure_tarball(&self, digests: &mut Digests) -> Result<(PathBuf, Sha256)> {
+        let dir = fs::under(self.root, &self.spec.download_dir);
+        fs::sweep_temps(&dir, None);
+        let expected = self.source.expected_digest(self.fetcher, &dir)?;
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("creating the download dir {}", dir.display()))?;
+        let dest = dir.join(&self.source.file_name);
+        if let Some((have, _)) = digests.sha256(&dest)? {
+            if have == expected {
+                log::info!(
+                    "using cached {} (sha256 {expected} verified)",
+                    dest.display()
+                );
+                self.source.record(&dir, &expected)?;
+                return Ok((dest, expected));
+            }
+            log::warn!(
+                "cached {} has sha256 {have}, expected {expected}; downloading it again",
                 dest.display()
             );
-            src.record(&dir, &expected)?;
-            return Ok((dest, expected));
         }
-        log::warn!(
-            "cached {} has sha256 {have}, expected {expected}; downloading it again",
+        self.download(&dest, expected, digests)?;
+        Ok((dest, expected))
+    }
+
+    /// Downloads into a temp file, unpacking while the bytes arrive; renames it into the cache only
+    /// when its digest matches. The staged binaries are kept only then, too.
+    fn download(&self, dest: &Path, expected: Sha256, digests: &mut Digests) -> Result<()> {
+        let dir = dest.parent().context("the cache file has no dir")?;
+        log::info!("downloading {}", self.source.url);
+        let (file, partial) = fs::create_temp(dest)?;
+        let staging = unpack::Staging::begin(dest)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(32);
+        let (opts, tmp, label) = (
+            self.unpack_options(),
+            staging.tmp.clone(),
+            dest.to_path_buf(),
+        );
+        let worker = std::thread::spawn(move || {
+            unpack::extract(crate::util::io::ChanReader::new(rx), &label, &tmp, &opts)
+        });
+        let mut tx = Some(tx);
+        let mut tee = |t: Tee| match t {
+            Tee::Bytes(b) => {
+                // The unpacker stopped (it failed): the file is unpacked again later.
+                if tx.as_ref().is_some_and(|s| s.send(b.to_vec()).is_err()) {
+                    tx = None;
+                }
+            }
+            Tee::Restart => tx = None,
+        };
+        let result = self
+            .fetcher
+            .download(&self.source.url, file, &partial, &mut tee);
+        // Closing the channel is the unpacker's end of input.
+        let teed_whole = tx.take().is_some();
+        let staged = worker
+            .join()
+            .ok()
+            .and_then(|r| r.ok())
+            .filter(|_| teed_whole);
+        let verified = match result {
+            Ok((got, size)) if got == expected => Ok(size),
+            Ok((got, size)) => Err(anyhow::anyhow!(
+                "checksum mismatch for {}: downloaded {size} bytes with sha256 {got}, but {} says {expected}; \
+                 nothing was installed (check etcd_version, etcd_download_url and etcd_download_url_checksum)",
+                self.source.url,
+                self.source.checksum_origin()
+            )),
+            Err(e) => Err(e),
+        };
+        let size = match verified {
+            Ok(size) => size,
+            Err(e) => {
+                let _ = std::fs::remove_file(&partial);
+                staging.abandon();
+                return Err(e);
+            }
+        };
+        crate::failpoint!("download-done");
+        std::fs::rename(&partial, dest)
+            .with_context(|| format!("renaming {} into place", partial.display()))?;
+        fs::fsync_dir(dir)?;
+        self.source.record(dir, &expected)?;
+        digests.remember(dest, expected);
+        match staged {
+            Some(binaries) => {
+                staging.commit(&expected, binaries)?;
+            }
+            None => staging.abandon(),
+        }
+        log::info!(
+            "downloaded {} ({size} bytes, sha256 verified)",
             dest.display()
         );
+        Ok(())
     }
-    let partial = dir.join(format!("{}.partial", src.file_name));
-    log::info!("downloading {}", src.url);
-    // Unpack while downloading: the bytes go to the cache file and, through a bounded channel, to
-    // an inflating thread that stages the binaries in a temp dir. Nothing of it is used unless the
-    // digest matches; otherwise the temp dir goes, and the verified file is unpacked afterwards.
-    let tarball_final = dest.clone();
-    let tmp = unpack::begin(&tarball_final)?;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(32);
-    let (arch, check) = (cfg.architecture.clone(), !cfg.allow_unsupported_arch);
-    let (tmp2, label) = (tmp.clone(), tarball_final.clone());
-    let worker = std::thread::spawn(move || {
-        unpack::extract(
-            ChanReader {
-                rx,
-                buf: Vec::new(),
-                pos: 0,
-            },
-            &label,
-            &tmp2,
-            &arch,
-            check,
-            unpack::MAX_ENTRY_BYTES,
-            unpack::MAX_TOTAL_BYTES,
-        )
-    });
-    let mut tx = Some(tx);
-    let mut tee = |t: download::Tee| match t {
-        download::Tee::Bytes(b) => {
-            if let Some(s) = &tx {
-                if s.send(b.to_vec()).is_err() {
-                    tx = None; // the unpacker stopped (it failed); the file is unpacked later
-                }
-            }
-        }
-        download::Tee::Restart => tx = None,
-    };
-    let result = fetcher.download(&src.url, &partial, &mut tee);
-    // Closing the channel is the unpacker's end of input.
-    let teed_whole = tx.take().is_some();
-    let staged = worker
-        .join()
-        .ok()
-        .and_then(|r| r.ok())
-        .filter(|_| teed_whole);
-    let (got, size) = match result {
-        Ok(x) => x,
-        Err(e) => {
-            let _ = std::fs::remove_file(&partial);
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
-    };
-    if got != expected {
-        let _ = std::fs::remove_file(&partial);
-        let _ = std::fs::remove_dir_all(&tmp);
-        bail!(
-            "checksum mismatch for {}: downloaded {size} bytes with sha256 {got}, but {} says {expected}; \
-             nothing was installed (check etcd_version, etcd_download_url and etcd_download_url_checksum)",
-            src.url,
-            match &src.checksum {
-                ChecksumSpec::Digest(_) => "etcd_download_url_checksum".to_string(),
-                ChecksumSpec::SumsUrl(u) => u.clone(),
-            }
-        );
-    }
-    crate::failpoint!("download-done");
-    std::fs::rename(&partial, &dest)
-        .with_context(|| format!("renaming {} into place", partial.display()))?;
-    fsutil::fsync_dir(&dir)?;
-    src.record(&dir, &got)?;
-    digests.remember(&dest, got);
-    match staged {
-        Some(binaries) => {
-            unpack::commit(&dest, &tmp, &got, binaries)?;
-        }
-        None => {
-            let _ = std::fs::remove_dir_all(&tmp);
-        }
-    }
-    log::info!(
-        "downloaded {} ({size} bytes, sha256 verified)",
-        dest.display()
-    );
-    Ok((dest, got))
-}
 
-/// The cached tarball's digest if it is present and matches, without touching the network for
-/// pinned digests. For `--dry-run`, which must change nothing.
-pub fn cached_verified(
-    cfg: &Config,
-    root: &Path,
-    src: &Source,
-    fetcher: &Fetcher,
-    digests: &mut crate::digests::Digests,
-) -> Result<Option<(PathBuf, Sha256)>> {
-    let dest = cache_path(cfg, root, src);
-    if !dest.exists() {
-        return Ok(None);
+    /// Stages the binaries of the verified tarball (reusing an earlier staging of it).
+    pub fn stage(&self, tarball: &Path, digest: &Sha256) -> Result<unpack::Staged> {
+        unpack::stage(tarball, digest, &self.unpack_options())
     }
-    let expected = src.expected_digest(fetcher, dest.parent().unwrap_or(Path::new("/")))?;
-    match digests.sha256(&dest)? {
-        Some((have, _)) if have == expected => Ok(Some((dest, expected))),
-        _ => Ok(None),
-    }
-}
 
-/// The receiving end of the download tee, as a `Read`.
-struct ChanReader {
-    rx: std::sync::mpsc::Receiver<Vec<u8>>,
-    buf: Vec<u8>,
-    pos: usize,
-}
-
-impl std::io::Read for ChanReader {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        if self.pos == self.buf.len() {
-            match self.rx.recv() {
-                Ok(b) => {
-                    self.buf = b;
-                    self.pos = 0;
-                }
-                Err(_) => return Ok(0),
-            }
+    /// The cached tarball's digest if it is present and matches, without touching the network for
+    /// pinned digests. For `--dry-run`, which must change nothing.
+    pub fn cached_verified(&self, digests: &mut Digests) -> Result<Option<(PathBuf, Sha256)>> {
+        let dest = cache_path(self.spec, self.root, &self.source);
+        if !dest.exists() {
+            return Ok(None);
         }
-        let n = out.len().min(self.buf.len() - self.pos);
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
+        let expected = self
+            .source
+            .expected_digest(self.fetcher, dest.parent().unwrap_or(Path::new("/")))?;
+        match digests.sha256(&dest)? {
+            Some((have, _)) if have == expected => Ok(Some((dest, expected))),
+            _ => Ok(None),
+        }
     }
 }

@@ -2,10 +2,11 @@
 //! staging dir in the download dir. Everything else about the archive is checked and refused if odd:
 //! upstream tarballs hold nothing but plain files and directories.
 
-use crate::fsutil::{self, HashingWriter};
-use crate::release::checksum::Sha256;
+use super::elf;
+use crate::util::fs;
+use crate::util::io::{Capped, HashingWriter, Sha256};
 use anyhow::{bail, Context, Result};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
@@ -32,71 +33,25 @@ pub struct Staged {
     pub binaries: Vec<StagedBinary>,
 }
 
-/// Counts inflated bytes and fails past the cap.
-struct Capped<R> {
-    inner: R,
-    total: u64,
-    cap: u64,
+/// How to unpack: the architecture the binaries must be built for, and the size limits.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub arch: String,
+    /// Off with `etcd_allow_unsupported_archs`.
+    pub check_arch: bool,
+    pub max_entry: u64,
+    pub max_total: u64,
 }
 
-impl<R: Read> Read for Capped<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.total += n as u64;
-        if self.total > self.cap {
-            return Err(io::Error::other(format!(
-                "the archive inflates to more than {} MiB; refusing it (a gzip bomb?)",
-                self.cap / 1048576
-            )));
-        }
-        Ok(n)
-    }
-}
-
-/// ELF e_machine values for the release architectures.
-fn elf_machine(arch: &str) -> Option<u16> {
-    match arch {
-        "amd64" => Some(62),
-        "arm64" => Some(183),
-        "ppc64le" => Some(21),
-        "s390x" => Some(22),
-        _ => None,
-    }
-}
-
-fn elf_machine_name(m: u16) -> String {
-    match m {
-        62 => "amd64 (x86-64)".into(),
-        183 => "arm64 (aarch64)".into(),
-        21 => "ppc64".into(),
-        22 => "s390x".into(),
-        3 => "386".into(),
-        40 => "arm".into(),
-        other => format!("machine type {other}"),
-    }
-}
-
-fn check_elf(path: &Path, name: &str, arch: &str, tarball: &Path) -> Result<()> {
-    let mut head = [0u8; 20];
-    let mut f = File::open(path)?;
-    let n = f.read(&mut head)?;
-    if n < 20 || &head[..4] != b"\x7fELF" {
-        bail!(
-            "{name} in {} is not a Linux executable (no ELF header)",
-            tarball.display()
-        );
-    }
-    let machine = u16::from_le_bytes([head[18], head[19]]);
-    if let Some(want) = elf_machine(arch) {
-        if machine != want {
-            bail!(
-                "{name} in {} is built for {}, but etcd_architecture is {arch}; download the {arch} release",
-                tarball.display(),
-                elf_machine_name(machine)
-            );
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            arch: "amd64".into(),
+            check_arch: true,
+            max_entry: MAX_ENTRY_BYTES,
+            max_total: MAX_TOTAL_BYTES,
         }
     }
-    Ok(())
 }
 
 /// The staging dir for a release: the role's layout, `<download_dir>/etcd-v<version>-linux-<arch>`.
@@ -109,13 +64,17 @@ pub fn staging_dir(download_dir: &Path, tarball: &Path) -> PathBuf {
     download_dir.join(stem)
 }
 
+fn staging_dir_of(tarball: &Path) -> Result<PathBuf> {
+    let download_dir = tarball.parent().context("tarball has no parent dir")?;
+    Ok(staging_dir(download_dir, tarball))
+}
+
 pub fn already_staged(tarball: &Path, tarball_digest: &Sha256) -> Option<Vec<StagedBinary>> {
-    let dir = staging_dir(tarball.parent()?, tarball);
-    read_marker(&dir, tarball_digest)
+    read_marker(&staging_dir_of(tarball).ok()?, tarball_digest)
 }
 
 fn read_marker(dir: &Path, tarball_digest: &Sha256) -> Option<Vec<StagedBinary>> {
-    let text = fs::read_to_string(dir.join(MARKER)).ok()?;
+    let text = std::fs::read_to_string(dir.join(MARKER)).ok()?;
     let mut lines = text.lines();
     if lines.next()? != format!("tarball {tarball_digest}") {
         return None;
@@ -126,7 +85,7 @@ fn read_marker(dir: &Path, tarball_digest: &Sha256) -> Option<Vec<StagedBinary>>
         let (name, digest, size) = (it.next()?, it.next()?, it.next()?);
         let path = dir.join(name);
         let size: u64 = size.parse().ok()?;
-        if fs::metadata(&path).ok()?.len() != size {
+        if std::fs::metadata(&path).ok()?.len() != size {
             return None;
         }
         out.push(StagedBinary {
@@ -143,112 +102,197 @@ fn read_marker(dir: &Path, tarball_digest: &Sha256) -> Option<Vec<StagedBinary>>
 }
 
 /// Stages the binaries of a verified tarball, reusing an earlier staging of the same tarball.
-pub fn stage(
-    tarball: &Path,
-    tarball_digest: &Sha256,
-    arch: &str,
-    check_arch: bool,
-) -> Result<Staged> {
-    let download_dir = tarball.parent().context("tarball has no parent dir")?;
-    let dir = staging_dir(download_dir, tarball);
+pub fn stage(tarball: &Path, tarball_digest: &Sha256, opts: &Options) -> Result<Staged> {
+    let dir = staging_dir_of(tarball)?;
     if let Some(binaries) = read_marker(&dir, tarball_digest) {
         return Ok(Staged { dir, binaries });
     }
-    let tmp = begin(tarball)?;
+    let staging = Staging::begin(tarball)?;
     let f = File::open(tarball).with_context(|| format!("opening {}", tarball.display()))?;
-    let result = extract(
+    match extract(
         BufReader::with_capacity(256 * 1024, f),
         tarball,
-        &tmp,
-        arch,
-        check_arch,
-        MAX_ENTRY_BYTES,
-        MAX_TOTAL_BYTES,
-    );
-    match result {
-        Ok(b) => commit(tarball, &tmp, tarball_digest, b),
+        &staging.tmp,
+        opts,
+    ) {
+        Ok(b) => staging.commit(tarball_digest, b),
         Err(e) => {
-            let _ = fs::remove_dir_all(&tmp);
+            staging.abandon();
             Err(e)
         }
     }
 }
 
-/// A fresh temp staging dir beside the final one (an interrupted run's leftovers removed).
-pub fn begin(tarball: &Path) -> Result<PathBuf> {
-    let download_dir = tarball.parent().context("tarball has no parent dir")?;
-    let dir = staging_dir(download_dir, tarball);
-    let prefix = format!(
-        "{}.tmp-",
-        dir.file_name()
+/// A temp staging dir beside the final one; it becomes the staging dir only by `commit`.
+pub struct Staging {
+    pub tmp: PathBuf,
+    dir: PathBuf,
+}
+
+impl Staging {
+    /// A fresh temp staging dir (an interrupted run's leftovers removed).
+    pub fn begin(tarball: &Path) -> Result<Staging> {
+        let dir = staging_dir_of(tarball)?;
+        let parent = dir.parent().context("staging dir has no parent")?;
+        let name = dir
+            .file_name()
             .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default()
-    );
-    if let Ok(entries) = fs::read_dir(download_dir) {
-        for e in entries.filter_map(|e| e.ok()) {
-            if e.file_name().to_string_lossy().starts_with(&prefix) {
-                let _ = fs::remove_dir_all(e.path());
+            .unwrap_or_default();
+        fs::sweep_temps(parent, Some(&name));
+        let tmp = fs::temp_path(&dir);
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        Ok(Staging { tmp, dir })
+    }
+
+    pub fn abandon(self) {
+        let _ = std::fs::remove_dir_all(&self.tmp);
+    }
+
+    /// Makes the temp dir the staging dir of the verified tarball: marker, then rename.
+    pub fn commit(self, tarball_digest: &Sha256, binaries: Vec<StagedBinary>) -> Result<Staged> {
+        let mut marker = format!("tarball {tarball_digest}\n");
+        for b in &binaries {
+            marker.push_str(&format!("{} {} {}\n", b.name, b.sha256, b.size));
+        }
+        fs::write_atomic(
+            &self.tmp.join(MARKER),
+            0o644,
+            fs::Ids::current(),
+            &mut marker.as_bytes(),
+        )?;
+        fs::fsync_dir(&self.tmp)?;
+        if self.dir.exists() {
+            std::fs::remove_dir_all(&self.dir)
+                .with_context(|| format!("removing the old staging dir {}", self.dir.display()))?;
+        }
+        crate::failpoint!("stage-rename");
+        std::fs::rename(&self.tmp, &self.dir).with_context(|| {
+            format!("renaming {} to {}", self.tmp.display(), self.dir.display())
+        })?;
+        if let Some(parent) = self.dir.parent() {
+            fs::fsync_dir(parent)?;
+        }
+        let binaries = binaries
+            .into_iter()
+            .map(|b| StagedBinary {
+                path: self.dir.join(&b.name),
+                ..b
+            })
+            .collect();
+        Ok(Staged {
+            dir: self.dir,
+            binaries,
+        })
+    }
+}
+
+/// Why an entry is refused, if it is: paths outside the archive, links, devices, setuid bits.
+fn refuse_entry(header: &tar::Header, path: &Path, tarball: &Path) -> Result<bool> {
+    let shown = path.display().to_string();
+    if path
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        bail!(
+            "{} holds the entry {shown:?}, which points outside the archive; refusing the tarball",
+            tarball.display()
+        );
+    }
+    match header.entry_type() {
+        tar::EntryType::Regular | tar::EntryType::Continuous => {}
+        // Directories and metadata records carry no file of their own.
+        tar::EntryType::Directory
+        | tar::EntryType::XGlobalHeader
+        | tar::EntryType::XHeader
+        | tar::EntryType::GNULongName => return Ok(true),
+        other => bail!(
+            "{} holds {shown:?}, a {}; an etcd release holds only plain files, refusing the tarball",
+            tarball.display(),
+            match other {
+                tar::EntryType::Symlink => "symbolic link".to_string(),
+                tar::EntryType::Link => "hard link".to_string(),
+                tar::EntryType::Char | tar::EntryType::Block => "device node".to_string(),
+                tar::EntryType::Fifo => "FIFO".to_string(),
+                o => format!("{o:?} entry"),
+            }
+        ),
+    }
+    if header.mode().unwrap_or(0) & 0o6000 != 0 {
+        bail!(
+            "{} holds {shown:?} with the setuid/setgid bit; refusing the tarball",
+            tarball.display()
+        );
+    }
+    Ok(false)
+}
+
+/// The binary an entry is, if it is one of ours (`<top dir>/<name>` or `<name>`).
+fn binary_name(path: &Path) -> Option<String> {
+    let depth = path
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .count();
+    let name = path.file_name()?.to_string_lossy().to_string();
+    (depth <= 2 && BINARIES.contains(&name.as_str())).then_some(name)
+}
+
+/// Copies one entry into `dest`, hashing and writing on a second thread while this one inflates
+/// (the inflate is the floor). Returns (bytes, digest); stops reading at `max + 1` bytes.
+fn copy_entry(
+    entry: &mut dyn Read,
+    dest: &Path,
+    max: u64,
+    what: &dyn Fn(io::Error) -> anyhow::Error,
+) -> Result<(u64, Sha256)> {
+    let out = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o755)
+        .open(dest)
+        .with_context(|| format!("creating {}", dest.display()))?;
+    std::thread::scope(|sc| -> Result<(u64, Sha256)> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
+        let writer = sc.spawn(move || -> io::Result<(Sha256, File)> {
+            let mut w = HashingWriter::new(out);
+            for chunk in rx {
+                w.write_all(&chunk)?;
+            }
+            Ok((w.digest(), w.inner))
+        });
+        let mut copied = 0u64;
+        let mut limited = entry.take(max + 1);
+        loop {
+            let mut chunk = vec![0u8; 256 * 1024];
+            let n = limited.read(&mut chunk).map_err(what)?;
+            if n == 0 {
+                break;
+            }
+            chunk.truncate(n);
+            copied += n as u64;
+            if tx.send(chunk).is_err() {
+                break; // the writer failed; its error is reported below
             }
         }
-    }
-    let tmp = PathBuf::from(format!("{}.tmp-{}", dir.display(), std::process::id()));
-    fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    Ok(tmp)
+        drop(tx);
+        let (digest, out) = writer
+            .join()
+            .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?
+            .with_context(|| format!("writing {}", dest.display()))?;
+        out.sync_all()?;
+        Ok((copied, digest))
+    })
 }
 
-/// Makes a temp staging dir the staging dir of the verified tarball: marker, then rename.
-pub fn commit(
-    tarball: &Path,
-    tmp: &Path,
-    tarball_digest: &Sha256,
-    binaries: Vec<StagedBinary>,
-) -> Result<Staged> {
-    let download_dir = tarball.parent().context("tarball has no parent dir")?;
-    let dir = staging_dir(download_dir, tarball);
-    let mut marker = format!("tarball {tarball_digest}\n");
-    for b in &binaries {
-        marker.push_str(&format!("{} {} {}\n", b.name, b.sha256, b.size));
-    }
-    let ids = fsutil::Ids {
-        uid: nix::unistd::getuid().as_raw(),
-        gid: nix::unistd::getgid().as_raw(),
-    };
-    fsutil::write_atomic(&tmp.join(MARKER), 0o644, ids, &mut marker.as_bytes())?;
-    fsutil::fsync_dir(tmp)?;
-    if dir.exists() {
-        fs::remove_dir_all(&dir)
-            .with_context(|| format!("removing the old staging dir {}", dir.display()))?;
-    }
-    crate::failpoint!("stage-rename");
-    fs::rename(tmp, &dir)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), dir.display()))?;
-    fsutil::fsync_dir(download_dir)?;
-    let binaries = binaries
-        .into_iter()
-        .map(|b| StagedBinary {
-            path: dir.join(&b.name),
-            ..b
-        })
-        .collect();
-    Ok(Staged { dir, binaries })
-}
-
-/// Inflates and unpacks a gzipped tarball from `input` (`tarball` names it in messages).
+/// Inflates and unpacks a gzipped tarball from `input` (`tarball` names it in messages) into `into`.
 pub fn extract(
     input: impl Read,
     tarball: &Path,
     into: &Path,
-    arch: &str,
-    check_arch: bool,
-    max_entry: u64,
-    max_total: u64,
+    opts: &Options,
 ) -> Result<Vec<StagedBinary>> {
     let gz = flate2::read::GzDecoder::new(input);
-    let mut archive = tar::Archive::new(Capped {
-        inner: gz,
-        total: 0,
-        cap: max_total,
-    });
+    let mut archive = tar::Archive::new(Capped::new(gz, opts.max_total));
     let what = |e: io::Error| anyhow::anyhow!("reading {}: {e}", tarball.display());
     let mut found: Vec<StagedBinary> = Vec::new();
     let mut entries = 0usize;
@@ -257,53 +301,14 @@ pub fn extract(
         entries += 1;
         let path = entry.path().map_err(what)?.into_owned();
         let shown = path.display().to_string();
-        for c in path.components() {
-            match c {
-                Component::Normal(_) | Component::CurDir => {}
-                _ => bail!(
-                    "{} holds the entry {shown:?}, which points outside the archive; refusing the tarball",
-                    tarball.display()
-                ),
-            }
-        }
-        let kind = entry.header().entry_type();
-        let mode = entry.header().mode().unwrap_or(0);
-        match kind {
-            tar::EntryType::Directory => continue,
-            tar::EntryType::Regular | tar::EntryType::Continuous => {}
-            // Metadata records carry no file of their own.
-            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader | tar::EntryType::GNULongName => continue,
-            other => bail!(
-                "{} holds {shown:?}, a {}; an etcd release holds only plain files, refusing the tarball",
-                tarball.display(),
-                match other {
-                    tar::EntryType::Symlink => "symbolic link".to_string(),
-                    tar::EntryType::Link => "hard link".to_string(),
-                    tar::EntryType::Char | tar::EntryType::Block => "device node".to_string(),
-                    tar::EntryType::Fifo => "FIFO".to_string(),
-                    o => format!("{o:?} entry"),
-                }
-            ),
-        }
-        if mode & 0o6000 != 0 {
-            bail!(
-                "{} holds {shown:?} with the setuid/setgid bit; refusing the tarball",
-                tarball.display()
-            );
-        }
-        let depth = path
-            .components()
-            .filter(|c| matches!(c, Component::Normal(_)))
-            .count();
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        if depth > 2 || !BINARIES.contains(&name.as_str()) {
+        if refuse_entry(entry.header(), &path, tarball)? {
             continue;
         }
+        let Some(name) = binary_name(&path) else {
+            continue;
+        };
         let size = entry.header().size().unwrap_or(u64::MAX);
-        if size > max_entry {
+        if size > opts.max_entry {
             bail!(
                 "{} holds {shown:?} of {size} bytes, far larger than any etcd binary; refusing the tarball",
                 tarball.display()
@@ -316,53 +321,16 @@ pub fn extract(
             );
         }
         let dest = into.join(&name);
-        let out = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o755)
-            .open(&dest)
-            .with_context(|| format!("creating {}", dest.display()))?;
-        // Hash and write on a second thread while this one inflates: the inflate is the floor.
-        let (copied, digest) = std::thread::scope(|sc| -> Result<(u64, Sha256)> {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
-            let writer = sc.spawn(move || -> io::Result<(Sha256, File)> {
-                let mut w = HashingWriter::new(out);
-                for chunk in rx {
-                    w.write_all(&chunk)?;
-                }
-                Ok((w.digest(), w.inner))
-            });
-            let mut copied = 0u64;
-            let mut limited = (&mut entry).take(max_entry + 1);
-            loop {
-                let mut chunk = vec![0u8; 256 * 1024];
-                let n = limited.read(&mut chunk).map_err(what)?;
-                if n == 0 {
-                    break;
-                }
-                chunk.truncate(n);
-                copied += n as u64;
-                if tx.send(chunk).is_err() {
-                    break; // the writer failed; its error is reported below
-                }
-            }
-            drop(tx);
-            let (digest, out) = writer
-                .join()
-                .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?
-                .with_context(|| format!("writing {}", dest.display()))?;
-            out.sync_all()?;
-            Ok((copied, digest))
-        })?;
-        if copied > max_entry {
+        let (copied, digest) = copy_entry(&mut entry, &dest, opts.max_entry, &what)?;
+        if copied > opts.max_entry {
             bail!(
                 "{} holds {shown:?}, larger than any etcd binary; refusing the tarball",
                 tarball.display()
             );
         }
-        crate::failpoint!("unpack-mid");
+        crate::failpoint!("unpack-mid", &name);
         found.push(StagedBinary {
-            name: name.clone(),
+            name,
             path: dest,
             sha256: digest,
             size: copied,
@@ -376,14 +344,10 @@ pub fn extract(
             );
         }
     }
-    for b in &found {
-        check_elf(&b.path, &b.name, arch, tarball).or_else(|e| {
-            if check_arch {
-                Err(e)
-            } else {
-                Ok(())
-            }
-        })?;
+    if opts.check_arch {
+        for b in &found {
+            elf::check(&b.path, &b.name, &opts.arch, tarball)?;
+        }
     }
     found.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(found)
@@ -393,6 +357,7 @@ pub fn extract(
 mod tests {
     use super::*;
     use flate2::write::GzEncoder;
+    use std::fs;
 
     /// A minimal ELF header for `machine` (enough for the architecture check).
     fn elf(machine: u16) -> Vec<u8> {
@@ -461,16 +426,7 @@ mod tests {
         let t = tarball(d.path(), entries);
         let out = d.path().join("out");
         fs::create_dir(&out).unwrap();
-        let e = extract(
-            File::open(&t).unwrap(),
-            &t,
-            &out,
-            "amd64",
-            true,
-            MAX_ENTRY_BYTES,
-            MAX_TOTAL_BYTES,
-        )
-        .unwrap_err();
+        let e = extract(File::open(&t).unwrap(), &t, &out, &Options::default()).unwrap_err();
         // Nothing lands outside the staging dir, whatever the archive says.
         let names: Vec<String> = fs::read_dir(d.path())
             .unwrap()
@@ -492,13 +448,13 @@ mod tests {
     fn a_good_tarball_stages_only_the_binaries() {
         let d = tempfile::tempdir().unwrap();
         let t = good(d.path());
-        let digest = crate::fsutil::sha256_file(&t).unwrap().unwrap().0;
-        let s = stage(&t, &digest, "amd64", true).unwrap();
+        let digest = crate::util::io::sha256_file(&t).unwrap().unwrap().0;
+        let s = stage(&t, &digest, &Options::default()).unwrap();
         let names: Vec<&str> = s.binaries.iter().map(|b| b.name.as_str()).collect();
         assert_eq!(names, vec!["etcd", "etcdctl"]);
         assert!(!s.dir.join("README.md").exists());
         // A second stage of the same tarball reuses the staging dir.
-        let again = stage(&t, &digest, "amd64", true).unwrap();
+        let again = stage(&t, &digest, &Options::default()).unwrap();
         assert_eq!(again.binaries, s.binaries);
         assert!(already_staged(&t, &digest).is_some());
     }
@@ -583,10 +539,10 @@ mod tests {
                 File::open(&t).unwrap(),
                 &t,
                 &out,
-                "amd64",
-                true,
-                1024 * 1024,
-                MAX_TOTAL_BYTES
+                &Options {
+                    max_entry: 1024 * 1024,
+                    ..Options::default()
+                }
             )
             .unwrap_err()
         );
@@ -612,10 +568,10 @@ mod tests {
                 File::open(&t).unwrap(),
                 &t,
                 &out,
-                "amd64",
-                true,
-                MAX_ENTRY_BYTES,
-                2 * 1024 * 1024
+                &Options {
+                    max_total: 2 * 1024 * 1024,
+                    ..Options::default()
+                }
             )
             .unwrap_err()
         );
@@ -631,16 +587,7 @@ mod tests {
         fs::create_dir(&out).unwrap();
         let e = format!(
             "{:#}",
-            extract(
-                File::open(&t).unwrap(),
-                &t,
-                &out,
-                "amd64",
-                true,
-                MAX_ENTRY_BYTES,
-                MAX_TOTAL_BYTES
-            )
-            .unwrap_err()
+            extract(File::open(&t).unwrap(), &t, &out, &Options::default()).unwrap_err()
         );
         assert!(e.contains("etcd.tar.gz"), "{e}");
     }

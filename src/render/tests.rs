@@ -1,5 +1,6 @@
 use super::*;
 use crate::facts::{Facts, Interface};
+use crate::seed::Config;
 use crate::seed::Seed;
 
 fn config(yaml: &str) -> Config {

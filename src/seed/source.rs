@@ -1,6 +1,7 @@
 //! Where a seed comes from: a path, `-` (stdin), or a `file://` / `https://` URL.
 
-use crate::release::download::Fetcher;
+use crate::util::http::Fetcher;
+use crate::util::io::Sha256;
 use anyhow::{bail, Context, Result};
 use std::io::Read;
 use std::path::Path;
@@ -55,7 +56,7 @@ pub fn resolve(arg: &SeedArg) -> Result<(String, Option<String>)> {
             log::info!("seed from the kernel command line: {src}");
             Ok((src, arg.sha256.clone().or(digest)))
         }
-        (None, _) => bail!(crate::error::InvalidSeed(format!(
+        (None, _) => bail!(crate::util::error::InvalidSeed(format!(
             "no seed: {DEFAULT_SEED} does not exist, --seed was not given, and the kernel command line has no \
              etcd_bootstrap.seed=<URL>"
         ))),
@@ -67,12 +68,12 @@ pub fn load(arg: &SeedArg) -> Result<SeedText> {
     let (src, pin) = resolve(arg)?;
     let text = read(&src, pin.is_some())?;
     if let Some(pin) = pin {
-        let want: crate::release::checksum::Sha256 = pin.parse().map_err(|e| {
-            crate::error::InvalidSeed(format!("--seed-sha256 / etcd_bootstrap.seed_sha256: {e}"))
+        let want: Sha256 = pin.parse().map_err(|e| {
+            crate::util::error::InvalidSeed(format!(
+                "--seed-sha256 / etcd_bootstrap.seed_sha256: {e}"
+            ))
         })?;
-        let got = crate::release::checksum::Sha256(
-            <sha2::Sha256 as sha2::Digest>::digest(text.text.as_bytes()).into(),
-        );
+        let got = Sha256::of(text.text.as_bytes());
         if got != want {
             bail!(
                 "seed {} has sha256 {got}, but {want} was pinned; refusing a seed that is not the one meant",
@@ -106,7 +107,7 @@ pub fn read(src: &str, pinned: bool) -> Result<SeedText> {
         || src.starts_with("file://")
     {
         if src.starts_with("http://") && !pinned {
-            bail!(crate::error::InvalidSeed(format!(
+            bail!(crate::util::error::InvalidSeed(format!(
                 "refusing to read the seed over plain http ({src}) without a pinned digest: anyone on the path \
                  could change it; use https://, or pin it with --seed-sha256 / etcd_bootstrap.seed_sha256"
             )));
@@ -125,12 +126,13 @@ pub fn read(src: &str, pinned: bool) -> Result<SeedText> {
         (src.to_string(), buf)
     };
     if bytes.len() as u64 > MAX_SEED_BYTES {
-        bail!(crate::error::InvalidSeed(format!(
+        bail!(crate::util::error::InvalidSeed(format!(
             "seed {origin} is larger than {MAX_SEED_BYTES} bytes; a seed is a small YAML file"
         )));
     }
-    let text = String::from_utf8(bytes)
-        .map_err(|e| crate::error::InvalidSeed(format!("seed {origin} is not UTF-8 text: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        crate::util::error::InvalidSeed(format!("seed {origin} is not UTF-8 text: {e}"))
+    })?;
     Ok(SeedText { origin, text })
 }
 
@@ -154,7 +156,7 @@ mod tests {
         let p = d.path().join("seed.yaml");
         std::fs::write(&p, "#".repeat(MAX_SEED_BYTES as usize + 1)).unwrap();
         let e = read(p.to_str().unwrap(), false).err().unwrap();
-        assert_eq!(crate::error::exit_code(&e), 2);
+        assert_eq!(crate::util::error::exit_code(&e), 2);
         assert!(
             e.to_string().contains("is larger than 1048576 bytes"),
             "{e}"

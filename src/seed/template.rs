@@ -120,7 +120,7 @@ pub fn fact_values(facts: &Facts, address: Option<IpAddr>) -> BTreeMap<String, V
         top.insert("etcd_node_address".into(), Value::from(a.to_string()));
         top.insert(
             "etcd_address_url".into(),
-            Value::from(crate::seed::url_host(&a.to_string())),
+            Value::from(crate::seed::config::url_host(&a.to_string())),
         );
     }
     top
@@ -136,4 +136,43 @@ pub fn context(facts: &Facts, vars: BTreeMap<String, Value>) -> Value {
     hostvars.insert(hostname, hv);
     host.insert("hostvars".into(), Value::from(hostvars));
     Value::from(host)
+}
+
+/// A template error in words; for an undefined value, the names that are not defined.
+pub fn explain(
+    env: &minijinja::Environment<'static>,
+    src: &str,
+    ctx: &Value,
+    e: &minijinja::Error,
+) -> String {
+    if e.kind() == minijinja::ErrorKind::UndefinedError {
+        if let Ok(t) = env.template_from_str(src) {
+            let mut missing: Vec<String> = t
+                .undeclared_variables(false)
+                .into_iter()
+                .filter(|n| ctx.get_attr(n).map(|v| v.is_undefined()).unwrap_or(true))
+                .collect();
+            missing.sort();
+            if !missing.is_empty() {
+                return format!(
+                    "template error: undefined variable {} in {src:?}; it is neither a seed variable nor a fact \
+                     (facts: ansible_hostname, inventory_hostname, ansible_fqdn, ansible_<iface>, ansible_facts, \
+                     hostvars, etcd_member_name, etcd_address, etcd_address_url)",
+                    missing.join(", ")
+                );
+            }
+        }
+        return format!("template error: undefined value in {src:?} (an attribute or key that does not exist): {e}");
+    }
+    template_error(e)
+}
+
+pub fn template_error(e: &minijinja::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg.push_str(&format!(": {s}"));
+        src = s.source();
+    }
+    format!("template error: {msg}")
 }

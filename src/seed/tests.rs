@@ -31,7 +31,11 @@ fn resolve(yaml: &str) -> Result<Config> {
 
 fn err(yaml: &str) -> String {
     let e = resolve(yaml).unwrap_err();
-    assert_eq!(crate::error::exit_code(&e), 2, "seed errors exit 2: {e:#}");
+    assert_eq!(
+        crate::util::error::exit_code(&e),
+        2,
+        "seed errors exit 2: {e:#}"
+    );
     format!("{e:#}")
 }
 

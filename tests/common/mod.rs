@@ -298,10 +298,10 @@ impl Node {
             .lines()
             .find_map(|l| l.strip_prefix("Group="))
             .unwrap_or("root");
-        let uid = etcd_bootstrap::users::uid(root, user)
+        let uid = etcd_bootstrap::host::users::uid(root, user)
             .unwrap()
             .expect("unit user exists in the root");
-        let gid = etcd_bootstrap::users::gid(root, group)
+        let gid = etcd_bootstrap::host::users::gid(root, group)
             .unwrap()
             .expect("unit group exists in the root");
         make_runnable_in_chroot(root, &argv[0]);
@@ -761,7 +761,7 @@ pub fn content_manifest(root: &Path) -> Vec<String> {
             } else if m.file_type().is_symlink() {
                 format!("-> {}", fs::read_link(&p).unwrap().display())
             } else {
-                etcd_bootstrap::fsutil::sha256_file(&p)
+                etcd_bootstrap::util::io::sha256_file(&p)
                     .unwrap()
                     .unwrap()
                     .0

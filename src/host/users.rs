@@ -1,7 +1,7 @@
 //! The etcd system user and group, read from and created in the target root's own
 //! `/etc/passwd` and `/etc/group` (never the host's NSS, which is wrong under `--root`).
 
-use crate::fsutil::{self, Ids};
+use crate::util::fs::{self as fsutil, Ids};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -77,7 +77,7 @@ fn have(cmd: &str) -> Option<PathBuf> {
 
 fn run(cmd: Command, input: Option<&str>) -> Result<()> {
     let shown = format!("{cmd:?}");
-    crate::cmd::run(cmd, &shown, input).map(|_| ())
+    crate::util::cmd::run(cmd, &shown, input).map(|_| ())
 }
 
 /// Creates the user and group if missing: `systemd-sysusers --root` with the sysusers.d entry when

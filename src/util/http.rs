@@ -1,13 +1,13 @@
 //! Getting bytes from a URL: `file://`, `https://` (and `http://` where the caller allows it),
 //! streamed, with timeouts and a few bounded retries for transient failures.
 
-use crate::fsutil::HashingWriter;
-use crate::release::checksum::Sha256;
+use crate::util::io::{HashingWriter, Sha256};
+use crate::util::retry::{Backoff, Next, Policy};
 use anyhow::{bail, Context, Result};
 use std::fs::File;
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, IsTerminal, Read, Seek, Write};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -26,6 +26,21 @@ impl Default for Retry {
             attempts: 5,
             max_time: Duration::from_secs(600),
             read_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Retry {
+    fn policy(&self) -> Policy {
+        Policy {
+            backoff: Backoff {
+                first: Duration::from_millis(500),
+                max: Duration::from_secs(30),
+                jitter: true,
+            },
+            attempts: Some(self.attempts),
+            within: self.max_time,
+            last_try_at_deadline: false,
         }
     }
 }
@@ -55,6 +70,10 @@ impl std::fmt::Display for Transient {
 }
 impl std::error::Error for Transient {}
 
+fn is_transient(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.is::<Transient>())
+}
+
 /// A body stream and what the server said about it.
 struct Opened {
     body: Box<dyn Read>,
@@ -62,16 +81,6 @@ struct Opened {
     len: Option<u64>,
     /// True when the server honoured a Range request (206), so the body continues at the offset.
     resumed: bool,
-}
-
-/// Up to half of `d` at random: many nodes retrying one mirror must not retry in lockstep.
-fn jitter(d: Duration) -> Duration {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|t| t.subsec_nanos())
-        .unwrap_or(0);
-    let x = (t ^ std::process::id().wrapping_mul(2654435761)) as u64;
-    Duration::from_millis(x % (d.as_millis() as u64 / 2 + 1))
 }
 
 impl Fetcher {
@@ -123,19 +132,35 @@ impl Fetcher {
         Ok(self.client.get_or_init(|| c))
     }
 
+    fn open_file(url: &str, path: &str, offset: u64) -> Result<Opened> {
+        let mut f = File::open(path).with_context(|| format!("opening {url}"))?;
+        let len = f.metadata().ok().map(|m| m.len());
+        if offset > 0 {
+            f.seek(io::SeekFrom::Start(offset))?;
+        }
+        Ok(Opened {
+            body: Box::new(f),
+            len: len.map(|l| l.saturating_sub(offset)),
+            resumed: offset > 0,
+        })
+    }
+
+    fn send_error(url: &str, e: reqwest::Error) -> anyhow::Error {
+        let detail = crate::util::error::chain_text(&e);
+        if looks_like_tls(&detail) {
+            anyhow::anyhow!(
+                "fetching {url}: TLS failed: {detail}; if this is a private mirror, set etcd_download_ca_file to its CA"
+            )
+        } else if e.is_timeout() || e.is_connect() || e.is_request() || e.is_body() {
+            anyhow::Error::new(Transient(format!("fetching {url}: {detail}")))
+        } else {
+            anyhow::anyhow!("fetching {url}: {detail}")
+        }
+    }
+
     fn open_once(&self, url: &str, offset: u64) -> Result<Opened> {
         if let Some(path) = url.strip_prefix("file://") {
-            let mut f = File::open(path).with_context(|| format!("opening {url}"))?;
-            let len = f.metadata().ok().map(|m| m.len());
-            if offset > 0 {
-                use std::io::Seek;
-                f.seek(io::SeekFrom::Start(offset))?;
-            }
-            return Ok(Opened {
-                body: Box::new(f),
-                len: len.map(|l| l.saturating_sub(offset)),
-                resumed: offset > 0,
-            });
+            return Fetcher::open_file(url, path, offset);
         }
         if !(url.starts_with("https://") || url.starts_with("http://")) {
             bail!("unsupported URL {url:?}: use https:// or file://");
@@ -144,18 +169,7 @@ impl Fetcher {
         if offset > 0 {
             req = req.header(reqwest::header::RANGE, format!("bytes={offset}-"));
         }
-        let resp = req.send().map_err(|e| {
-            let detail = crate::error::chain_text(&e);
-            if looks_like_tls(&detail) {
-                anyhow::anyhow!(
-                    "fetching {url}: TLS failed: {detail}; if this is a private mirror, set etcd_download_ca_file to its CA"
-                )
-            } else if e.is_timeout() || e.is_connect() || e.is_request() || e.is_body() {
-                anyhow::Error::new(Transient(format!("fetching {url}: {detail}")))
-            } else {
-                anyhow::anyhow!("fetching {url}: {detail}")
-            }
-        })?;
+        let resp = req.send().map_err(|e| Fetcher::send_error(url, e))?;
         let status = resp.status();
         if status.as_u16() == 416 && offset > 0 {
             // The partial file is no prefix the server knows: start over.
@@ -177,8 +191,7 @@ impl Fetcher {
                 .headers()
                 .get(reqwest::header::CONTENT_RANGE)
                 .and_then(|v| v.to_str().ok())
-                .map(|v| v.starts_with(&format!("bytes {offset}-")))
-                .unwrap_or(false);
+                .is_some_and(|v| v.starts_with(&format!("bytes {offset}-")));
         let len = resp.content_length();
         Ok(Opened {
             body: Box::new(resp),
@@ -187,38 +200,28 @@ impl Fetcher {
         })
     }
 
-    /// Runs `f` until it succeeds, again after a transient failure: bounded by the attempt count and
-    /// the total time, exponential backoff with jitter.
+    /// Runs `f` until it succeeds, again after a transient failure, within the retry limits.
     fn with_retries<T>(&self, url: &str, mut f: impl FnMut() -> Result<T>) -> Result<T> {
-        let start = Instant::now();
-        let mut delay = Duration::from_millis(500);
-        let mut attempt = 1;
-        loop {
-            match f() {
-                Err(e)
-                    if attempt < self.retry.attempts
-                        && start.elapsed() + delay < self.retry.max_time
-                        && e.chain().any(|c| c.is::<Transient>()) =>
-                {
-                    let wait = delay + jitter(delay);
-                    log::warn!(
-                        "{e:#}; trying again in {wait:.1?} (attempt {}/{})",
-                        attempt + 1,
-                        self.retry.attempts
-                    );
-                    std::thread::sleep(wait);
-                    delay = (delay * 2).min(Duration::from_secs(30));
-                    attempt += 1;
-                }
-                Err(e) if e.chain().any(|c| c.is::<Transient>()) => {
-                    return Err(e.context(format!(
-                        "giving up on {url} after {attempt} attempt(s) in {:.0?}",
-                        start.elapsed()
-                    )))
-                }
-                other => return other,
-            }
-        }
+        let outcome = self.retry.policy().run(
+            |_| match f() {
+                Ok(t) => Ok(Next::Done(t)),
+                Err(e) if is_transient(&e) => Ok(Next::Again(e)),
+                Err(e) => Err(e),
+            },
+            |e, wait, attempt| {
+                log::warn!(
+                    "{e:#}; trying again in {wait:.1?} (attempt {}/{})",
+                    attempt + 1,
+                    self.retry.attempts
+                )
+            },
+        )?;
+        outcome.map_err(|g| {
+            g.last.context(format!(
+                "giving up on {url} after {} attempt(s) in {:.0?}",
+                g.attempts, g.elapsed
+            ))
+        })
     }
 
     /// A small document (a seed, a SHA256SUMS file), refused when larger than `cap`.
@@ -245,19 +248,19 @@ impl Fetcher {
         })
     }
 
-    /// Streams `url` into `dest` (created or truncated), hashing on the way; after a broken transfer
-    /// it resumes with `Range` where the server allows it, else starts over. Returns digest and size.
-    /// The caller decides whether the bytes are trusted.
+    /// Streams `url` into the open file `dest` (named `shown` in messages), hashing on the way;
+    /// after a broken transfer it resumes with `Range` where the server allows it, else starts
+    /// over. Returns digest and size. The caller decides whether the bytes are trusted.
     pub fn download(
         &self,
         url: &str,
-        dest: &Path,
+        dest: File,
+        shown: &Path,
         tee: &mut dyn FnMut(Tee),
     ) -> Result<(Sha256, u64)> {
-        let f = File::create(dest).with_context(|| format!("creating {}", dest.display()))?;
-        let mut w = HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, f));
+        let mut w = HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, dest));
         let mut total: Option<u64> = None;
-        let mut progress = Progress::new();
+        let progress = Progress::new();
         self.with_retries(url, || {
             let o = self.open_once(url, w.written)?;
             if w.written > 0 && !o.resumed {
@@ -267,34 +270,16 @@ impl Fetcher {
                 w.flush()?;
                 let f = w.inner.get_mut();
                 f.set_len(0)?;
-                use std::io::Seek;
                 f.seek(io::SeekFrom::Start(0))?;
-                w.hasher = <sha2::Sha256 as sha2::Digest>::new();
-                w.written = 0;
+                w.reset();
             } else if w.written > 0 {
                 log::info!("{url}: resuming at byte {}", w.written);
             }
             if let Some(l) = o.len {
                 total = Some(w.written + l);
+                progress.set_total(w.written + l);
             }
-            let mut body = o.body;
-            let mut buf = vec![0u8; 128 * 1024];
-            loop {
-                let n = match body.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => bail!(Transient(format!(
-                        "reading {url} after {} bytes: {e}",
-                        w.written
-                    ))),
-                };
-                w.write_all(&buf[..n])
-                    .with_context(|| format!("writing {}", dest.display()))?;
-                tee(Tee::Bytes(&buf[..n]));
-                crate::failpoint!("download-mid");
-                progress.update(w.written, total);
-            }
+            copy_body(url, o.body, &mut w, shown, tee, &progress)?;
             if let Some(t) = total {
                 if w.written < t {
                     bail!(Transient(format!(
@@ -310,8 +295,40 @@ impl Fetcher {
         let written = w.written;
         let f = w.inner.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()
-            .with_context(|| format!("syncing {}", dest.display()))?;
+            .with_context(|| format!("syncing {}", shown.display()))?;
         Ok((digest, written))
+    }
+}
+
+/// Copies a response body into the hashing file, passing each chunk on.
+fn copy_body(
+    url: &str,
+    mut body: Box<dyn Read>,
+    w: &mut HashingWriter<io::BufWriter<File>>,
+    shown: &Path,
+    tee: &mut dyn FnMut(Tee),
+    progress: &Progress,
+) -> Result<()> {
+    let mut buf = vec![0u8; 128 * 1024];
+    loop {
+        let n = match body.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => bail!(Transient(format!(
+                "reading {url} after {} bytes: {e}",
+                w.written
+            ))),
+        };
+        let before = w.written;
+        w.write_all(&buf[..n])
+            .with_context(|| format!("writing {}", shown.display()))?;
+        tee(Tee::Bytes(&buf[..n]));
+        if before >> 20 != w.written >> 20 {
+            // Named by how many MiB have arrived, not by a count of calls.
+            crate::failpoint!("download-mid", &format!("{}MiB", w.written >> 20));
+        }
+        progress.set(w.written);
     }
 }
 
@@ -320,37 +337,36 @@ fn looks_like_tls(detail: &str) -> bool {
     d.contains("certificate") || d.contains("tls") || d.contains("handshake")
 }
 
-/// A one-line progress display, only when a person watches stderr.
-struct Progress {
-    tty: bool,
-    last: Instant,
-}
+/// The download's progress bar, only when a person watches stderr (never in the journal or
+/// cloud-init's log).
+struct Progress(Option<indicatif::ProgressBar>);
 
 impl Progress {
     fn new() -> Progress {
-        Progress {
-            tty: io::stderr().is_terminal(),
-            last: Instant::now(),
+        if !io::stderr().is_terminal() {
+            return Progress(None);
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "downloading: {bytes} / {total_bytes} ({percent}%) {bytes_per_sec}",
+        ) {
+            bar.set_style(style);
+        }
+        Progress(Some(bar))
+    }
+    fn set_total(&self, total: u64) {
+        if let Some(b) = &self.0 {
+            b.set_length(total);
         }
     }
-    fn update(&mut self, done: u64, total: Option<u64>) {
-        if !self.tty || self.last.elapsed() < Duration::from_millis(200) {
-            return;
-        }
-        self.last = Instant::now();
-        let mib = done as f64 / 1048576.0;
-        match total {
-            Some(t) if t > 0 => eprint!(
-                "\rdownloading: {mib:.1} / {:.1} MiB ({}%)   ",
-                t as f64 / 1048576.0,
-                done * 100 / t
-            ),
-            _ => eprint!("\rdownloading: {mib:.1} MiB   "),
+    fn set(&self, done: u64) {
+        if let Some(b) = &self.0 {
+            b.set_position(done);
         }
     }
     fn finish(&self) {
-        if self.tty {
-            eprint!("\r\x1b[K");
+        if let Some(b) = &self.0 {
+            b.finish_and_clear();
         }
     }
 }

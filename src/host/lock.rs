@@ -1,4 +1,4 @@
-//! One run at a time per target root: `flock` on `<root>/run/etcd-bootstrap.lock`.
+//! One run at a time per target root: `flock` on `<root>/run/etcd-bootstrap.lock` (`state::LOCK`).
 //! A second run waits for the first (cloud-init and the bootstrap unit may both fire), then sees
 //! its work done and changes nothing.
 
@@ -15,7 +15,7 @@ pub struct Lock {
 }
 
 pub fn path(root: &Path) -> PathBuf {
-    crate::fsutil::under(root, Path::new("/run/etcd-bootstrap.lock"))
+    crate::state::path(root, crate::state::LOCK)
 }
 
 pub fn acquire(root: &Path, wait: Duration) -> Result<Lock> {

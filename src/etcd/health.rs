@@ -1,23 +1,22 @@
-//! `etcd-bootstrap health`: GET /health on every member over TLS with the client certificate, like
-//! `etcdctl endpoint health`, but needing only the seed and the conf dir (no etcdctl on the node).
+//! Health: GET /health on members over TLS with the client certificate, like `etcdctl endpoint
+//! health`, but needing only the seed and the conf dir (no etcdctl on the node).
 
-use crate::fsutil;
-use crate::render;
 use crate::seed::Config;
-use anyhow::{bail, Context, Result};
+use crate::util::retry::{Backoff, Next, Policy};
+use anyhow::{bail, Result};
 use serde::Serialize;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Status {
+pub struct EndpointHealth {
     pub endpoint: String,
     pub healthy: bool,
     pub took_ms: f64,
     pub error: Option<String>,
 }
 
-impl Status {
+impl EndpointHealth {
     pub fn line(&self) -> String {
         if self.healthy {
             format!(
@@ -43,66 +42,14 @@ fn fmt_ms(ms: f64) -> String {
     }
 }
 
-/// Every member's client URL from the seed.
-pub fn default_endpoints(cfg: &Config) -> Vec<String> {
-    cfg.members.iter().map(|m| m.url(cfg.client_port)).collect()
-}
-
 pub struct Checker {
     client: reqwest::blocking::Client,
-}
-
-/// A TLS client for etcd's client port with the CA, client certificate and key that `etcdctl.env`
-/// names, read under `root`.
-pub fn tls_client(cfg: &Config, root: &Path) -> Result<reqwest::blocking::Client> {
-    let ca = cfg
-        .settings
-        .get("trusted-ca-file")
-        .filter(|v| !v.is_empty())
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| cfg.conf_dir.join("ca-etcd.pem"));
-    let (cert, key) = render::client_cert_and_key(cfg);
-    // The seed's certificates first: a node that joins talks to the cluster before it installs them.
-    let seed_certs = crate::desired::certificates(cfg, root).unwrap_or_default();
-    let read = |p: &Path, what: &str| -> Result<Vec<u8>> {
-        if let Some((_, bytes)) = seed_certs
-            .iter()
-            .find(|(name, _)| cfg.conf_dir.join(name) == p)
-        {
-            return Ok(bytes.clone());
-        }
-        let at = fsutil::under(root, p);
-        std::fs::read(&at)
-            .with_context(|| format!("reading the {what} {} (has apply run?)", at.display()))
-    };
-    let ca_pem = read(&ca, "CA certificate")?;
-    let mut identity = read(&cert, "client certificate")?;
-    identity.push(b'\n');
-    identity.extend(read(&key, "client key")?);
-    let mut b = reqwest::blocking::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .connect_timeout(Duration::from_secs(3))
-        .timeout(Duration::from_secs(5));
-    for c in reqwest::Certificate::from_pem_bundle(&ca_pem)
-        .with_context(|| format!("{} holds no usable PEM certificate", ca.display()))?
-    {
-        b = b.add_root_certificate(c);
-    }
-    let id = reqwest::Identity::from_pem(&identity).with_context(|| {
-        format!(
-            "loading the client certificate {} and key {}",
-            cert.display(),
-            key.display()
-        )
-    })?;
-    b.identity(id).build().context("building the TLS client")
 }
 
 impl Checker {
     pub fn new(cfg: &Config, root: &Path) -> Result<Checker> {
         Ok(Checker {
-            client: tls_client(cfg, root)?,
+            client: super::client::tls_client(cfg, root)?,
         })
     }
 
@@ -110,7 +57,7 @@ impl Checker {
         Checker { client }
     }
 
-    pub fn check(&self, endpoint: &str) -> Status {
+    pub fn check(&self, endpoint: &str) -> EndpointHealth {
         let url = format!("{}/health", endpoint.trim_end_matches('/'));
         let start = Instant::now();
         let result = self
@@ -126,9 +73,9 @@ impl Checker {
                 false,
                 Some(format!("unexpected answer from {url}: {}", body.trim())),
             ),
-            Err(e) => (false, Some(crate::error::chain_text(&e))),
+            Err(e) => (false, Some(crate::util::error::chain_text(&e))),
         };
-        Status {
+        EndpointHealth {
             endpoint: endpoint.to_string(),
             healthy,
             took_ms,
@@ -137,7 +84,7 @@ impl Checker {
     }
 
     /// All endpoints at once: a dead member costs one timeout, not one per member.
-    pub fn check_all(&self, endpoints: &[String]) -> Vec<Status> {
+    pub fn check_all(&self, endpoints: &[String]) -> Vec<EndpointHealth> {
         std::thread::scope(|s| {
             let handles: Vec<_> = endpoints
                 .iter()
@@ -151,17 +98,32 @@ impl Checker {
     }
 
     /// Polls with backoff (50 ms, doubling, capped at 1 s) until all are healthy or `wait` passes.
-    pub fn wait_all(&self, endpoints: &[String], wait: Duration) -> Vec<Status> {
-        let deadline = Instant::now() + wait;
-        let mut delay = Duration::from_millis(50);
-        loop {
-            let statuses = self.check_all(endpoints);
-            let now = Instant::now();
-            if statuses.iter().all(|s| s.healthy) || now >= deadline {
-                return statuses;
-            }
-            std::thread::sleep(delay.min(deadline - now));
-            delay = (delay * 2).min(Duration::from_secs(1));
+    pub fn wait_all(&self, endpoints: &[String], wait: Duration) -> Vec<EndpointHealth> {
+        let policy = Policy {
+            backoff: Backoff {
+                first: Duration::from_millis(50),
+                max: Duration::from_secs(1),
+                jitter: false,
+            },
+            attempts: None,
+            within: wait,
+            last_try_at_deadline: true,
+        };
+        let polled = policy.run(
+            |_| {
+                let statuses = self.check_all(endpoints);
+                Ok(if statuses.iter().all(|s| s.healthy) {
+                    Next::Done(statuses)
+                } else {
+                    Next::Again(statuses)
+                })
+            },
+            |_, _, _| {},
+        );
+        match polled {
+            Ok(Ok(all)) => all,
+            Ok(Err(gave_up)) => gave_up.last,
+            Err(_) => unreachable!("a health check reports, it never fails"),
         }
     }
 }
@@ -192,13 +154,15 @@ pub fn parse_endpoints(s: &str) -> Result<Vec<String>> {
         .collect();
     for e in &eps {
         if !e.starts_with("https://") {
-            bail!(crate::error::InvalidSeed(format!(
+            bail!(crate::util::error::InvalidSeed(format!(
                 "--endpoints: {e:?} is not an https:// URL (etcd-bootstrap always talks TLS to etcd)"
             )));
         }
     }
     if eps.is_empty() {
-        bail!(crate::error::InvalidSeed("--endpoints is empty".into()));
+        bail!(crate::util::error::InvalidSeed(
+            "--endpoints is empty".into()
+        ));
     }
     Ok(eps)
 }
@@ -209,7 +173,7 @@ mod tests {
 
     #[test]
     fn text_lines_read_like_etcdctl() {
-        let ok = Status {
+        let ok = EndpointHealth {
             endpoint: "https://10.8.0.1:2379".into(),
             healthy: true,
             took_ms: 9.43,
@@ -219,7 +183,7 @@ mod tests {
             ok.line(),
             "https://10.8.0.1:2379 is healthy: successfully committed proposal: took = 9.4ms"
         );
-        let bad = Status {
+        let bad = EndpointHealth {
             healthy: false,
             error: Some("connection refused".into()),
             ..ok

@@ -1,9 +1,10 @@
 //! Desired items -> changes (create / update / unchanged) against the target root, and applying them
 //! atomically. A second run with the same seed plans nothing.
 
-use crate::desired::{Content, Item, Meta, Who};
-use crate::fsutil::{self, Ids};
-use crate::users;
+use super::desired::{Content, Item, Meta, Who};
+use crate::host::users;
+use crate::state::digests::Digests;
+use crate::util::fs::{self as fsutil, Ids};
 use anyhow::{bail, Context, Result};
 use std::fmt::Write as _;
 use std::fs;
@@ -22,7 +23,7 @@ pub enum Action {
 }
 
 #[derive(Debug, Clone)]
-pub struct Step {
+pub struct Change {
     pub item: Item,
     pub action: Action,
     /// For display: what differs, in words.
@@ -31,7 +32,7 @@ pub struct Step {
 
 #[derive(Debug, Clone)]
 pub struct Plan {
-    pub steps: Vec<Step>,
+    pub changes: Vec<Change>,
 }
 
 fn resolve(root: &Path, who: &Who, group: bool) -> Result<Option<u32>> {
@@ -57,14 +58,10 @@ fn meta_diff(root: &Path, md: &fs::Metadata, want: &Meta) -> Result<String> {
     Ok(why.join(", "))
 }
 
-fn same_content(
-    path: &Path,
-    content: &Content,
-    digests: &mut crate::digests::Digests,
-) -> Result<bool> {
+fn same_content(path: &Path, content: &Content, digests: &mut Digests) -> Result<bool> {
     match content {
         Content::Bytes(b) => {
-            Ok(crate::desired::read_small(path, b.len() as u64)?.as_deref() == Some(&b[..]))
+            Ok(fsutil::read_small(path, b.len() as u64)?.as_deref() == Some(&b[..]))
         }
         Content::Staged(s) => {
             let md = fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
@@ -77,8 +74,8 @@ fn same_content(
     }
 }
 
-pub fn diff(root: &Path, items: Vec<Item>, digests: &mut crate::digests::Digests) -> Result<Plan> {
-    let mut steps = Vec::new();
+pub fn diff(root: &Path, items: Vec<Item>, digests: &mut Digests) -> Result<Plan> {
+    let mut changes = Vec::new();
     for item in items {
         let at = fsutil::under(root, item.path());
         let md = match fs::symlink_metadata(&at) {
@@ -141,14 +138,14 @@ pub fn diff(root: &Path, items: Vec<Item>, digests: &mut crate::digests::Digests
                 }
             }
         };
-        steps.push(Step { item, action, why });
+        changes.push(Change { item, action, why });
     }
-    Ok(Plan { steps })
+    Ok(Plan { changes })
 }
 
 impl Plan {
     pub fn changes(&self) -> usize {
-        self.steps
+        self.changes
             .iter()
             .filter(|s| s.action != Action::Unchanged)
             .count()
@@ -156,7 +153,7 @@ impl Plan {
 
     /// True when something etcd reads gets new content: the one reason to restart it.
     pub fn etcd_inputs_changed(&self) -> bool {
-        self.steps.iter().any(|s| match (&s.item, &s.action) {
+        self.changes.iter().any(|s| match (&s.item, &s.action) {
             (Item::File { kind, .. }, Action::Create | Action::Update { content: true, .. }) => {
                 kind.etcd_reads()
             }
@@ -166,7 +163,7 @@ impl Plan {
 
     /// A unit file systemd reads (etcd's or the backup timer's) was written: daemon-reload.
     pub fn unit_changed(&self) -> bool {
-        self.steps.iter().any(|s| {
+        self.changes.iter().any(|s| {
             matches!(
                 (&s.item, &s.action),
                 (
@@ -180,7 +177,7 @@ impl Plan {
     /// One line per item: action, kind, path, and mode/owner or what differs. Never file contents.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        for s in &self.steps {
+        for s in &self.changes {
             let (kind, meta) = match &s.item {
                 Item::Dir { meta, .. } => ("dir", meta),
                 Item::File { kind, meta, .. } => (kind.label(), meta),
@@ -204,68 +201,28 @@ impl Plan {
     }
 
     /// Applies every change under `root`. The account must exist (see `users::ensure`) before this.
-    pub fn apply(&self, root: &Path, digests: &mut crate::digests::Digests) -> Result<()> {
+    pub fn apply(&self, root: &Path, digests: &mut Digests) -> Result<()> {
         let mut swept = std::collections::BTreeSet::new();
-        for s in &self.steps {
-            if s.action == Action::Unchanged {
+        for c in &self.changes {
+            if c.action == Action::Unchanged {
                 continue;
             }
-            crate::failpoint!("apply-item");
-            let at = fsutil::under(root, s.item.path());
+            let at = fsutil::under(root, c.item.path());
+            crate::failpoint!("apply-item", &at.display().to_string());
             if let Some(parent) = at.parent() {
                 if swept.insert(parent.to_path_buf()) {
-                    fsutil::sweep_stale_temps(parent);
+                    fsutil::sweep_temps(parent, None);
                 }
             }
-            match &s.item {
-                Item::Dir { meta, .. } => {
-                    if !at.exists() {
-                        if let Some(parent) = at.parent() {
-                            fs::create_dir_all(parent)
-                                .with_context(|| format!("creating {}", parent.display()))?;
-                        }
-                        fs::create_dir(&at)
-                            .with_context(|| format!("creating {}", at.display()))?;
-                    }
-                    set_meta(root, &at, meta)?;
-                }
+            match &c.item {
+                Item::Dir { meta, .. } => apply_dir(root, &at, meta)?,
                 Item::File { meta, content, .. } => {
                     let rewrite = matches!(
-                        s.action,
+                        c.action,
                         Action::Create | Action::Update { content: true, .. }
                     );
                     if rewrite {
-                        let parent = at.parent().context("file without a parent dir")?;
-                        fs::create_dir_all(parent)
-                            .with_context(|| format!("creating {}", parent.display()))?;
-                        let ids = ids_for(root, meta)?;
-                        match content {
-                            Content::Bytes(b) => {
-                                fsutil::write_atomic(&at, meta.mode, ids, &mut &b[..])?;
-                            }
-                            Content::Staged(sb) => {
-                                let mut f = fs::File::open(&sb.path).with_context(|| {
-                                    format!("opening staged {}", sb.path.display())
-                                })?;
-                                let got = fsutil::write_atomic(&at, meta.mode, ids, &mut f)?;
-                                digests.remember(&at, got);
-                                // The staging dir is ours but lives on disk between runs: install only
-                                // the bytes that were verified from the tarball.
-                                if got != sb.sha256 {
-                                    let _ = fs::remove_file(&at);
-                                    bail!(
-                                        "staged {} changed since it was unpacked (sha256 {got}, expected {}); \
-                                         delete {} and run again",
-                                        sb.path.display(),
-                                        sb.sha256,
-                                        sb.path.parent().map(|p| p.display().to_string()).unwrap_or_default()
-                                    );
-                                }
-                            }
-                            Content::Pending(n) => {
-                                bail!("internal: binary {n} has no staged source")
-                            }
-                        }
+                        write_file(root, &at, meta, content, digests)?;
                     } else {
                         set_meta(root, &at, meta)?;
                     }
@@ -274,6 +231,52 @@ impl Plan {
         }
         Ok(())
     }
+}
+
+fn apply_dir(root: &Path, at: &Path, meta: &Meta) -> Result<()> {
+    if !at.exists() {
+        if let Some(parent) = at.parent() {
+            fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        fs::create_dir(at).with_context(|| format!("creating {}", at.display()))?;
+    }
+    set_meta(root, at, meta)
+}
+
+fn write_file(
+    root: &Path,
+    at: &Path,
+    meta: &Meta,
+    content: &Content,
+    digests: &mut Digests,
+) -> Result<()> {
+    let parent = at.parent().context("file without a parent dir")?;
+    fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    let ids = ids_for(root, meta)?;
+    match content {
+        Content::Bytes(b) => {
+            fsutil::write_atomic(at, meta.mode, ids, &mut &b[..])?;
+        }
+        Content::Staged(sb) => {
+            let mut f = fs::File::open(&sb.path)
+                .with_context(|| format!("opening staged {}", sb.path.display()))?;
+            let got = fsutil::write_atomic(at, meta.mode, ids, &mut f)?;
+            digests.remember(at, got);
+            // The staging dir is ours but lives on disk between runs: install only the bytes that
+            // were verified from the tarball.
+            if got != sb.sha256 {
+                let _ = fs::remove_file(at);
+                bail!(
+                    "staged {} changed since it was unpacked (sha256 {got}, expected {}); delete {} and run again",
+                    sb.path.display(),
+                    sb.sha256,
+                    sb.path.parent().map(|p| p.display().to_string()).unwrap_or_default()
+                );
+            }
+        }
+        Content::Pending(n) => bail!("internal: binary {n} has no staged source"),
+    }
+    Ok(())
 }
 
 fn ids_for(root: &Path, meta: &Meta) -> Result<Ids> {

@@ -3,14 +3,12 @@
 //! ctime, so a file whose metadata is unchanged since it was hashed has the same content; it is not
 //! read again. This keeps a warm re-run from re-reading ~80 MB each time.
 
-use crate::fsutil;
-use crate::release::checksum::Sha256;
+use crate::util::fs::{self as fsutil, Ids};
+use crate::util::io::{sha256_file, Sha256};
 use anyhow::Result;
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-
-pub const PATH: &str = "/var/lib/etcd-bootstrap/digests";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Stamp {
@@ -41,7 +39,7 @@ pub struct Digests {
 impl Digests {
     /// Loads the record under `root`; a missing or unreadable record is an empty one.
     pub fn load(root: &Path) -> Digests {
-        let file = fsutil::under(root, Path::new(PATH));
+        let file = super::path(root, super::DIGESTS);
         let mut known = BTreeMap::new();
         if let Ok(text) = std::fs::read_to_string(&file) {
             for line in text.lines() {
@@ -94,7 +92,7 @@ impl Digests {
                 return Ok(Some((*d, now.size)));
             }
         }
-        let Some((d, size)) = fsutil::sha256_file(path)? else {
+        let Some((d, size)) = sha256_file(path)? else {
             return Ok(None);
         };
         self.remember(path, d);
@@ -133,12 +131,7 @@ impl Digests {
         if let Some(dir) = self.file.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        fsutil::write_atomic(
-            &self.file,
-            0o644,
-            fsutil::Ids { uid: 0, gid: 0 },
-            &mut text.as_bytes(),
-        )?;
+        fsutil::write_atomic(&self.file, 0o644, Ids::ROOT, &mut text.as_bytes())?;
         self.dirty = false;
         Ok(())
     }
@@ -163,6 +156,6 @@ mod tests {
         std::fs::write(&f, b"two").unwrap();
         let second = d.sha256(&f).unwrap().unwrap().0;
         assert_ne!(first, second, "a rewrite is seen");
-        assert_eq!(second, fsutil::sha256_file(&f).unwrap().unwrap().0);
+        assert_eq!(second, sha256_file(&f).unwrap().unwrap().0);
     }
 }

@@ -1,0 +1,205 @@
+//! `apply`, as named phases in order:
+//! load → preflight → release → preflight (flags) → day-2 verify → plan → install → day-2 before
+//! start → service → day-2 after start → stamp. A dry run stops after the plan and prints it.
+
+use super::load::{check_root, etcd_binary_for_check, load, log_summary, preflight, Loaded};
+use crate::cli::ApplyArgs;
+use crate::day2::{self, Context, Step};
+use crate::host::systemd::{ServiceManager, Systemd};
+use crate::host::{lock, users};
+use crate::install::desired::{self, Content};
+use crate::install::plan::{self, Plan};
+use crate::preflight::{Only, Report};
+use crate::release::{self, unpack, Release, Source};
+use crate::seed::Config;
+use crate::state::{digests::Digests, Stamp};
+use anyhow::{bail, Context as _, Result};
+use std::path::{Path, PathBuf};
+
+pub fn run(o: &ApplyArgs) -> Result<()> {
+    let root = o.common.root.as_path();
+    check_root(root)?;
+    let _lock = if o.dry_run {
+        None
+    } else {
+        Some(lock::acquire(root, o.lock_wait)?)
+    };
+    let mut l = load(&o.common.seed_arg(), root, o.wait_interface)?;
+    log_summary(&l);
+    let services = Systemd::new(root);
+    let live_start = services.live() && !o.no_start;
+    if live_start && !o.dry_run {
+        services.check_running()?;
+    }
+    // What needs no etcd binary is checked before anything is downloaded.
+    stop_on_errors(&preflight(&l, root, None, Only::AllButFlags))?;
+    let fetcher = release::fetcher_for(&l.cfg.release, root)?;
+    let mut digests = Digests::load(root);
+    let binaries = release_phase(&l.cfg, root, &fetcher, &mut digests, o.dry_run)?;
+    preflight_flags(&l, root, &binaries)?;
+    let cx = Context {
+        root,
+        dry_run: o.dry_run,
+        live_start,
+        fetcher: &fetcher,
+        services: &services,
+    };
+    let mut steps = day2::steps(&l.cfg);
+    for s in steps.iter_mut() {
+        s.verify(&cx, &mut l.cfg)?;
+    }
+    let items = desired::build(&l.cfg, root, &binaries)?;
+    let plan = plan::diff(root, items, &mut digests)?;
+    if o.dry_run {
+        print_dry_run(&cx, &l.cfg, &plan, &steps);
+        return Ok(());
+    }
+    install(&l.cfg, root, &plan, &mut digests)?;
+    for s in steps.iter_mut() {
+        s.before_start(&cx, &l.cfg)?;
+    }
+    service(&cx, &l.cfg, &plan)?;
+    for s in steps.iter_mut() {
+        s.after_start(&cx, &l.cfg)?;
+    }
+    stamp(&l, root, &plan, &mut digests)
+}
+
+/// The only writes before the plan, and only into the download dir (a cache). A dry run downloads
+/// nothing: it uses a verified cached tarball if there is one, else the binaries are pending.
+fn release_phase(
+    cfg: &Config,
+    root: &Path,
+    fetcher: &crate::util::http::Fetcher,
+    digests: &mut Digests,
+    dry_run: bool,
+) -> Result<Vec<Content>> {
+    let rel = Release {
+        spec: &cfg.release,
+        root,
+        source: Source::from_spec(&cfg.release)?,
+        fetcher,
+    };
+    if dry_run {
+        let staged = rel
+            .cached_verified(digests)?
+            .and_then(|(tarball, digest)| unpack::already_staged(&tarball, &digest));
+        return Ok(match staged {
+            Some(b) => desired::staged_binaries(&b),
+            None => desired::pending_binaries(),
+        });
+    }
+    let (tarball, digest) = rel.ensure_tarball(digests)?;
+    let staged = rel.stage(&tarball, &digest)?;
+    Ok(desired::staged_binaries(&staged.binaries))
+}
+
+/// Flags are asked of the binary that will run: the one just staged, else the installed one.
+fn preflight_flags(l: &Loaded, root: &Path, binaries: &[Content]) -> Result<()> {
+    let staged: Option<PathBuf> = binaries.iter().find_map(|b| match b {
+        Content::Staged(s) if s.name == "etcd" => Some(s.path.clone()),
+        _ => None,
+    });
+    let bin = staged.or_else(|| etcd_binary_for_check(&l.cfg, root));
+    stop_on_errors(&preflight(l, root, bin, Only::Flags))
+}
+
+/// The plan printer: every item's action, then what would be enabled, started or done on day 2.
+fn print_dry_run(cx: &Context, cfg: &Config, plan: &Plan, steps: &[Box<dyn Step>]) {
+    print!("{}", plan.render());
+    let unit = cfg.unit_name();
+    if !cx.services.is_enabled(&unit) {
+        println!("enable    unit   {unit}");
+    }
+    for s in steps {
+        for line in s.preview(cx, cfg) {
+            println!("{line}");
+        }
+    }
+    if cx.live_start {
+        if cx.services.is_active(&unit) {
+            if plan.etcd_inputs_changed() {
+                println!("restart   unit   {unit}");
+            }
+        } else {
+            println!("start     unit   {unit}");
+        }
+    }
+    println!(
+        "{} change(s) planned; nothing was changed (--dry-run)",
+        plan.changes()
+    );
+}
+
+fn install(cfg: &Config, root: &Path, plan: &Plan, digests: &mut Digests) -> Result<()> {
+    if cfg.user != "root" || cfg.group != "root" {
+        users::ensure(root, &cfg.user, &cfg.group, &cfg.data_dir)?;
+    }
+    for line in plan
+        .render()
+        .lines()
+        .filter(|l| !l.starts_with("unchanged"))
+    {
+        log::info!("{line}");
+    }
+    plan.apply(root, digests)
+}
+
+/// Reload, enable and (on a live system) start etcd, or restart it when something it reads changed.
+fn service(cx: &Context, cfg: &Config, plan: &Plan) -> Result<()> {
+    let sd = cx.services;
+    let unit = cfg.unit_name();
+    if plan.unit_changed() {
+        sd.daemon_reload()?;
+    }
+    crate::failpoint!("before-enable");
+    if !sd.is_enabled(&unit) {
+        sd.enable(&unit)
+            .with_context(|| format!("enabling {unit}"))?;
+        log::info!("enabled {unit}");
+    }
+    if !cx.live_start {
+        return Ok(());
+    }
+    if !sd.is_active(&unit) {
+        sd.start(&unit)?;
+        log::info!("starting {unit} (not waiting: the first member waits for its peers)");
+    } else if plan.etcd_inputs_changed() {
+        sd.restart(&unit)?;
+        log::info!("restarting {unit}: its unit, certificates or binaries changed");
+    }
+    Ok(())
+}
+
+fn stamp(l: &Loaded, root: &Path, plan: &Plan, digests: &mut Digests) -> Result<()> {
+    crate::failpoint!("before-stamp");
+    digests.save()?;
+    Stamp {
+        seed_sha256: l.digest.clone(),
+        etcd_version: l.cfg.release.version.clone(),
+        member: l.cfg.this_member.name.clone(),
+    }
+    .save(root)?;
+    if plan.changes() == 0 {
+        log::info!("nothing changed: {} is up to date", l.cfg.this_member.name);
+    } else {
+        log::info!("{} change(s) applied", plan.changes());
+    }
+    Ok(())
+}
+
+fn stop_on_errors(report: &Report) -> Result<()> {
+    for w in report.warnings() {
+        log::warn!("{}", w.message);
+    }
+    let errors = report.errors();
+    if !errors.is_empty() {
+        let lines: Vec<String> = errors.iter().map(|e| format!("  {}", e.message)).collect();
+        bail!(
+            "preflight found {} problem(s); nothing was changed:\n{}",
+            errors.len(),
+            lines.join("\n")
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,10 @@
+//! One file per subcommand; `main` dispatches to them. `load` is what most of them start with.
+
+pub mod apply;
+pub mod assets;
+pub mod backup;
+pub mod check;
+pub mod fetch;
+pub mod health;
+pub mod load;
+pub mod render;

@@ -1,0 +1,420 @@
+//! Join a running cluster (`initial-cluster-state: existing`) through a member's v3 API.
+//!
+//! The outcome is recorded (`state::MemberRecord`): once etcd has run from it, a re-run asks the
+//! cluster nothing and renders the same `initial-cluster`, so it changes nothing.
+
+pub mod decide;
+pub mod lock;
+
+use super::{Context, Step};
+use crate::etcd::api::{Api, ApiMember, CallError};
+use crate::etcd::client::tls_client;
+use crate::etcd::health::Checker;
+use crate::preflight::Report;
+use crate::seed::{Config, JoinSpec};
+use crate::state::{self, MemberRecord};
+use crate::util::error::InvalidSeed;
+use crate::util::retry::{Backoff, Next, Policy};
+use crate::util::time::format_duration;
+use anyhow::{anyhow, bail, Context as _, Result};
+use decide::{decide, initial_cluster, Decision};
+use std::path::Path;
+use std::time::Duration;
+
+/// What this node's join produced: the `initial-cluster` etcd starts with.
+#[derive(Debug, Clone)]
+pub struct Joined {
+    pub initial_cluster: String,
+    /// Added as a learner and not promoted yet.
+    pub learner: bool,
+    pub id: Option<u64>,
+    /// What happened (or, in a dry run, would happen), for the log.
+    pub action: String,
+}
+
+/// What a join would do now, asking the cluster but changing nothing (`check`, `--dry-run`).
+pub enum Preview {
+    Would(Joined),
+    /// The cluster is busy or unreachable: apply would wait (up to etcd_join_timeout) and retry.
+    Busy(String),
+}
+
+/// Waits between tries: 0.5 s doubling to 8 s, with jitter, up to etcd_join_timeout.
+fn policy(within: Duration) -> Policy {
+    Policy {
+        backoff: Backoff {
+            first: Duration::from_millis(500),
+            max: Duration::from_secs(8),
+            jitter: true,
+        },
+        attempts: None,
+        within,
+        last_try_at_deadline: true,
+    }
+}
+
+/// The API of every member but this one: the members it can ask.
+fn api_of_others(cfg: &Config, root: &Path) -> Result<Api> {
+    let endpoints = cfg
+        .members
+        .iter()
+        .filter(|m| m.name != cfg.this_member.name)
+        .map(|m| m.url(cfg.client_port))
+        .collect::<Vec<_>>();
+    if endpoints.is_empty() {
+        bail!(InvalidSeed(format!(
+            "initial-cluster-state is existing, but etcd_members names no member besides {}: \
+             list the running members so this node can ask one of them to add it",
+            cfg.this_member.name
+        )));
+    }
+    Ok(Api::new(tls_client(cfg, root)?, endpoints))
+}
+
+/// One try at joining: lock, list, decide, act.
+struct Joiner<'a> {
+    cfg: &'a Config,
+    spec: &'a JoinSpec,
+    api: Api,
+    /// The same TLS client as the API's (its certificates read and parsed once).
+    checker: Checker,
+    dry_run: bool,
+}
+
+impl<'a> Joiner<'a> {
+    fn new(cfg: &'a Config, root: &Path, spec: &'a JoinSpec, dry_run: bool) -> Result<Joiner<'a>> {
+        let api = api_of_others(cfg, root)?;
+        let checker = Checker::from_client(api.client.clone());
+        Ok(Joiner {
+            cfg,
+            spec,
+            api,
+            checker,
+            dry_run,
+        })
+    }
+
+    fn me(&self) -> &str {
+        &self.cfg.this_member.name
+    }
+
+    fn busy(&self, e: CallError) -> Result<Next<Joined, String>> {
+        if e.busy {
+            Ok(Next::Again(e.message))
+        } else {
+            Err(anyhow!("asking the cluster: {e}"))
+        }
+    }
+
+    fn joined(&self, id: u64, learner: bool, members: &[ApiMember], action: String) -> Joined {
+        Joined {
+            initial_cluster: initial_cluster(members, id, self.me()),
+            learner,
+            id: Some(id),
+            action,
+        }
+    }
+
+    /// A dry run's view of the member list after this node's add.
+    fn with_me(&self, members: &[ApiMember]) -> Vec<ApiMember> {
+        let mut v = members.to_vec();
+        v.push(ApiMember {
+            id: 0,
+            name: self.me().to_string(),
+            peer_urls: self.cfg.my_peer_urls(),
+            client_urls: vec![],
+            learner: self.spec.as_learner,
+        });
+        v
+    }
+
+    fn attempt(&self) -> Result<Next<Joined, String>> {
+        let _lock = if self.dry_run {
+            None
+        } else {
+            match lock::JoinLock::acquire(&self.api, self.me()) {
+                Ok(Some(l)) => Some(l),
+                Ok(None) => {
+                    return Ok(Next::Again(format!(
+                        "another node is changing the membership (it holds {})",
+                        lock::KEY
+                    )))
+                }
+                Err(e) => return self.busy(e),
+            }
+        };
+        let members = match self.api.list() {
+            Ok(m) => m,
+            Err(e) => return self.busy(e),
+        };
+        let urls = self.cfg.my_peer_urls();
+        let decision = decide(&members, &urls, self.spec.replace.as_deref(), &|m| {
+            super::replace::gone(&self.checker, m)
+        })?;
+        match decision {
+            Decision::Wait(why) => Ok(Next::Again(why)),
+            Decision::Reuse(m) => Ok(Next::Done(self.joined(
+                m.id,
+                m.learner,
+                &members,
+                format!("reusing member {:x}, added before but never started", m.id),
+            ))),
+            Decision::Remove(old) => self.remove(old, &members),
+            Decision::Add => self.add(&members),
+        }
+    }
+
+    fn remove(&self, old: ApiMember, members: &[ApiMember]) -> Result<Next<Joined, String>> {
+        let urls = self.cfg.my_peer_urls().join(",");
+        if self.dry_run {
+            let rest: Vec<ApiMember> = members.iter().filter(|m| m.id != old.id).cloned().collect();
+            return Ok(Next::Done(self.joined(
+                0,
+                self.spec.as_learner,
+                &self.with_me(&rest),
+                format!(
+                    "would remove member {} (not healthy) and add {} at {urls}",
+                    old.describe(),
+                    self.me()
+                ),
+            )));
+        }
+        if let Err(e) = self.api.remove(old.id) {
+            return self.busy(e);
+        }
+        log::info!(
+            "removed member {} (etcd_replace_member; it was not healthy)",
+            old.describe()
+        );
+        Ok(Next::Now)
+    }
+
+    fn add(&self, members: &[ApiMember]) -> Result<Next<Joined, String>> {
+        let urls = self.cfg.my_peer_urls();
+        let learner = self.spec.as_learner;
+        let as_learner = if learner { " as a learner" } else { "" };
+        if self.dry_run {
+            return Ok(Next::Done(self.joined(
+                0,
+                learner,
+                &self.with_me(members),
+                format!(
+                    "would add {} at {} to the {} member(s) of the running cluster{as_learner}",
+                    self.me(),
+                    urls.join(","),
+                    members.len()
+                ),
+            )));
+        }
+        let (added, all) = match self.api.add(&urls, learner) {
+            Ok(x) => x,
+            Err(e) => return self.busy(e),
+        };
+        crate::failpoint!("after-member-add");
+        Ok(Next::Done(self.joined(
+            added.id,
+            learner,
+            &all,
+            format!(
+                "added {} ({:x}) at {}{as_learner} to the running cluster, now {} member(s)",
+                self.me(),
+                added.id,
+                urls.join(","),
+                all.len()
+            ),
+        )))
+    }
+}
+
+/// The join as recorded, when the data dir already holds a member: nothing to ask the cluster.
+fn recorded(cfg: &Config, root: &Path) -> Option<Joined> {
+    if !state::data_dir_has_member(root, &cfg.data_dir) {
+        return None;
+    }
+    Some(match MemberRecord::load(root) {
+        Some(s) => Joined {
+            action: format!("already joined as member {:x}", s.id),
+            initial_cluster: s.initial_cluster,
+            learner: s.learner,
+            id: Some(s.id),
+        },
+        // A member of the first cluster whose seed now says `existing` (as group_vars often do
+        // once the cluster runs): it is a member already.
+        None => Joined {
+            action: format!(
+                "{} already holds this member's data: etcd ignores initial-cluster, so nothing is \
+                 asked of the cluster",
+                cfg.data_dir.display()
+            ),
+            initial_cluster: cfg.setting("initial-cluster").unwrap_or("").to_string(),
+            learner: false,
+            id: None,
+        },
+    })
+}
+
+pub fn preview(cfg: &Config, root: &Path, spec: &JoinSpec) -> Result<Preview> {
+    if let Some(j) = recorded(cfg, root) {
+        return Ok(Preview::Would(j));
+    }
+    let joiner = Joiner::new(cfg, root, spec, true)?;
+    Ok(match joiner.attempt()? {
+        Next::Done(j) => Preview::Would(j),
+        Next::Again(why) => {
+            Preview::Busy(format!("{why} (asked {})", joiner.api.endpoints.join(", ")))
+        }
+        Next::Now => Preview::Busy("the membership is changing".into()),
+    })
+}
+
+/// Becomes a member of the running cluster (or finds it already is one) and says which
+/// `initial-cluster` etcd must start with; records it.
+pub fn join(cfg: &Config, root: &Path, spec: &JoinSpec) -> Result<Joined> {
+    if let Some(j) = recorded(cfg, root) {
+        return Ok(j);
+    }
+    let joiner = Joiner::new(cfg, root, spec, false)?;
+    let mut last = String::new();
+    let outcome = policy(spec.timeout).run(
+        |_| joiner.attempt(),
+        |why, _, _| {
+            if *why != last {
+                log::info!("join: {why}; trying again");
+                last = why.clone();
+            }
+        },
+    )?;
+    let j = outcome.map_err(|gave_up| {
+        anyhow!(
+            "could not join the running cluster ({}) within etcd_join_timeout ({}): {}",
+            joiner.api.endpoints.join(", "),
+            format_duration(spec.timeout),
+            gave_up.last
+        )
+    })?;
+    MemberRecord {
+        id: j.id.unwrap_or(0),
+        learner: j.learner,
+        initial_cluster: j.initial_cluster.clone(),
+    }
+    .save(root)?;
+    Ok(j)
+}
+
+/// What apply would do, for a dry run: a busy cluster is a line, not a failure.
+fn dry_run(cfg: &Config, root: &Path, spec: &JoinSpec) -> Result<Joined> {
+    Ok(match preview(cfg, root, spec)? {
+        Preview::Would(j) => j,
+        Preview::Busy(why) => Joined {
+            action: format!("would wait and retry: {why}"),
+            initial_cluster: cfg.setting("initial-cluster").unwrap_or("").to_string(),
+            learner: spec.as_learner,
+            id: None,
+        },
+    })
+}
+
+/// Promotes this learner once it has caught up with the leader; waits up to `wait`.
+pub fn promote(cfg: &Config, root: &Path, id: u64, wait: Duration) -> Result<()> {
+    // Not the learner itself: it refuses cluster RPCs ("rpc not supported for learner").
+    let api = api_of_others(cfg, root)?;
+    let mut logged = false;
+    let outcome = policy(wait).run(
+        |_| match api.promote(id) {
+            Ok(()) => Ok(Next::Done(())),
+            // Promoted already (a run that stopped before it recorded it).
+            Err(e) if e.message.contains("can only promote a learner member") && !e.busy => {
+                Ok(Next::Done(()))
+            }
+            Err(e) if e.busy => Ok(Next::Again(e.message)),
+            Err(e) => Err(promote_failed(id, &e.message)),
+        },
+        |why, _, _| {
+            if !logged {
+                log::info!("learner {id:x} is catching up with the leader: {why}");
+                logged = true;
+            }
+        },
+    )?;
+    outcome.map_err(|gave_up| promote_failed(id, &gave_up.last))?;
+    let mut record = MemberRecord::load(root).context("the join record vanished")?;
+    record.learner = false;
+    record.save(root)?;
+    log::info!("promoted member {id:x} from learner to voting member");
+    Ok(())
+}
+
+fn promote_failed(id: u64, why: &str) -> anyhow::Error {
+    anyhow!(
+        "member {id:x} joined as a learner but could not be promoted: {why}; it keeps running as a \
+         learner, run apply again to promote it"
+    )
+}
+
+/// The join as a day-2 step: add before the install, promote after the start.
+pub struct JoinStep {
+    spec: JoinSpec,
+    joined: Option<Joined>,
+}
+
+impl JoinStep {
+    pub fn new(spec: JoinSpec) -> JoinStep {
+        JoinStep { spec, joined: None }
+    }
+}
+
+impl Step for JoinStep {
+    fn check(&mut self, cx: &Context, cfg: &Config, report: &mut Report) {
+        match preview(cfg, cx.root, &self.spec) {
+            Ok(Preview::Would(j)) => report.ok("join", j.action),
+            Ok(Preview::Busy(why)) => report.warn(
+                "join",
+                format!("apply would wait and retry (up to etcd_join_timeout): {why}"),
+            ),
+            Err(e) => report.error("join", format!("{e:#}")),
+        }
+    }
+
+    /// Only now, with the release verified and staged, is this node added to a running cluster;
+    /// a failure before here leaves the cluster untouched.
+    fn verify(&mut self, cx: &Context, cfg: &mut Config) -> Result<()> {
+        let j = if cx.dry_run {
+            dry_run(cfg, cx.root, &self.spec)?
+        } else {
+            let j = join(cfg, cx.root, &self.spec)?;
+            log::info!("join: {}", j.action);
+            j
+        };
+        cfg.settings
+            .insert("initial-cluster".into(), j.initial_cluster.clone());
+        self.joined = Some(j);
+        Ok(())
+    }
+
+    fn preview(&self, _cx: &Context, _cfg: &Config) -> Vec<String> {
+        self.joined
+            .iter()
+            .map(|j| format!("join      member {}", j.action))
+            .collect()
+    }
+
+    fn after_start(&mut self, cx: &Context, cfg: &Config) -> Result<()> {
+        let Some(Joined {
+            learner: true,
+            id: Some(id),
+            ..
+        }) = self.joined
+        else {
+            return Ok(());
+        };
+        // A learner is promoted once it runs and has caught up; under --root it runs only later.
+        if cx.live_start || state::data_dir_has_member(cx.root, &cfg.data_dir) {
+            promote(cfg, cx.root, id, self.spec.timeout)
+        } else {
+            log::info!(
+                "joined as learner {id:x}: once etcd runs, run apply again to promote it to a voting member"
+            );
+            Ok(())
+        }
+    }
+}

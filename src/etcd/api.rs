@@ -1,0 +1,283 @@
+//! etcd's v3 JSON API (the gateway etcd serves on its client port: `/v3/cluster/member/list`,
+//! `/v3/lease/grant`, ...) over TLS with the client certificate, and the member model it returns.
+//! The node needs no etcdctl and no control machine for membership changes.
+
+use anyhow::Result;
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiMember {
+    pub id: u64,
+    pub name: String,
+    pub peer_urls: Vec<String>,
+    pub client_urls: Vec<String>,
+    pub learner: bool,
+}
+
+impl ApiMember {
+    /// A member added but never started has no name yet.
+    pub fn started(&self) -> bool {
+        !self.name.is_empty()
+    }
+    pub fn describe(&self) -> String {
+        let name = if self.started() {
+            self.name.as_str()
+        } else {
+            "(not started)"
+        };
+        format!(
+            "{name} {:x} at {}{}",
+            self.id,
+            self.peer_urls.join(","),
+            if self.learner { " (learner)" } else { "" }
+        )
+    }
+}
+
+/// A uint64 as the gateway writes it: a JSON string (protobuf's JSON mapping), or a number.
+pub fn id_of(v: &Value) -> Option<u64> {
+    match v {
+        Value::String(s) => s.parse().ok(),
+        Value::Number(n) => n.as_u64(),
+        _ => None,
+    }
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn parse_member(v: &Value) -> Option<ApiMember> {
+    Some(ApiMember {
+        id: id_of(v.get("ID")?)?,
+        name: v
+            .get("name")
+            .and_then(|n| n.as_str())
+            .unwrap_or("")
+            .to_string(),
+        peer_urls: strings(v.get("peerURLs")),
+        client_urls: strings(v.get("clientURLs")),
+        learner: v
+            .get("isLearner")
+            .and_then(|b| b.as_bool())
+            .unwrap_or(false),
+    })
+}
+
+pub fn parse_members(v: &Value) -> Vec<ApiMember> {
+    v.get("members")
+        .and_then(|m| m.as_array())
+        .map(|a| a.iter().filter_map(parse_member).collect())
+        .unwrap_or_default()
+}
+
+/// A failed call: `busy` when waiting and asking again can help (no leader, another join under way,
+/// a learner not caught up, a member unreachable).
+#[derive(Debug)]
+pub struct CallError {
+    pub busy: bool,
+    pub message: String,
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// etcd's errors that go away by themselves.
+pub fn transient(message: &str) -> bool {
+    const BUSY: &[&str] = &[
+        "unhealthy cluster",
+        "too many learner",
+        "not enough started",
+        "in sync with leader",
+        "no leader",
+        "leader changed",
+        "timed out",
+        "timeout",
+        "server stopped",
+        "too many requests",
+        "not capable",
+        "not supported for learner",
+    ];
+    let m = message.to_ascii_lowercase();
+    BUSY.iter().any(|b| m.contains(b))
+}
+
+pub fn b64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// The v3 JSON API of a cluster, asked through whichever endpoint answers.
+pub struct Api {
+    pub client: reqwest::blocking::Client,
+    pub endpoints: Vec<String>,
+    /// The endpoint that answered last is asked first: a dead member costs one timeout, not one per call.
+    first: std::cell::Cell<usize>,
+}
+
+impl Api {
+    pub fn new(client: reqwest::blocking::Client, endpoints: Vec<String>) -> Api {
+        Api {
+            client,
+            endpoints,
+            first: std::cell::Cell::new(0),
+        }
+    }
+
+    /// POSTs to one endpoint.
+    pub fn post_to(&self, endpoint: &str, path: &str, body: &Value) -> Result<Value, CallError> {
+        let url = format!("{}{path}", endpoint.trim_end_matches('/'));
+        let resp = self
+            .client
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string())
+            .send()
+            .map_err(|e| CallError {
+                busy: true,
+                message: format!("{url}: {}", crate::util::error::chain_text(&e)),
+            })?;
+        let status = resp.status();
+        let text = resp.text().unwrap_or_default();
+        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(v);
+        }
+        let message = v
+            .get("message")
+            .or_else(|| v.get("error"))
+            .and_then(|m| m.as_str())
+            .map(str::to_string)
+            .unwrap_or_else(|| text.trim().to_string());
+        Err(CallError {
+            busy: transient(&message) || status.is_server_error() && message.is_empty(),
+            message: format!("{url}: {status}: {message}"),
+        })
+    }
+
+    /// POSTs to each endpoint in turn until one answers; a definite refusal is not retried elsewhere.
+    pub fn post(&self, path: &str, body: &Value) -> Result<Value, CallError> {
+        let mut errors = Vec::new();
+        let n = self.endpoints.len();
+        for k in 0..n {
+            let i = (self.first.get() + k) % n;
+            match self.post_to(&self.endpoints[i], path, body) {
+                Ok(v) => {
+                    self.first.set(i);
+                    return Ok(v);
+                }
+                Err(err) if !err.busy => return Err(err),
+                Err(err) => errors.push(err.message),
+            }
+        }
+        Err(CallError {
+            busy: true,
+            message: errors.join("; "),
+        })
+    }
+
+    pub fn list(&self) -> Result<Vec<ApiMember>, CallError> {
+        // `linearizable` so a member added a moment ago through another endpoint is seen (3.5+;
+        // older gateways ignore the field).
+        self.post("/v3/cluster/member/list", &json!({"linearizable": true}))
+            .map(|v| parse_members(&v))
+    }
+
+    /// A lease of `ttl` seconds; its ID.
+    pub fn grant(&self, ttl: u64) -> Result<u64, CallError> {
+        let grant = self.post("/v3/lease/grant", &json!({ "TTL": ttl }))?;
+        grant.get("ID").and_then(id_of).ok_or_else(|| CallError {
+            busy: false,
+            message: format!("lease grant answered without an ID: {grant}"),
+        })
+    }
+
+    pub fn revoke(&self, lease: u64) -> Result<(), CallError> {
+        self.post("/v3/lease/revoke", &json!({"ID": lease.to_string()}))
+            .map(|_| ())
+    }
+
+    /// Puts `key` = `value` under `lease` only if the key does not exist: whether it did.
+    pub fn create(&self, key: &str, value: &str, lease: u64) -> Result<bool, CallError> {
+        let txn = json!({
+            "compare": [{"key": b64(key), "result": "EQUAL", "target": "CREATE", "create_revision": "0"}],
+            "success": [{"request_put": {"key": b64(key), "value": b64(value), "lease": lease.to_string()}}],
+        });
+        let r = self.post("/v3/kv/txn", &txn)?;
+        Ok(r.get("succeeded")
+            .and_then(|b| b.as_bool())
+            .unwrap_or(false))
+    }
+
+    /// Adds a member at `peer_urls`; the new member and the member list after the add.
+    pub fn add(
+        &self,
+        peer_urls: &[String],
+        learner: bool,
+    ) -> Result<(ApiMember, Vec<ApiMember>), CallError> {
+        let r = self.post(
+            "/v3/cluster/member/add",
+            &json!({"peerURLs": peer_urls, "isLearner": learner}),
+        )?;
+        let added = r
+            .get("member")
+            .and_then(parse_member)
+            .ok_or_else(|| CallError {
+                busy: false,
+                message: format!("member/add answered without the new member: {r}"),
+            })?;
+        Ok((added, parse_members(&r)))
+    }
+
+    pub fn remove(&self, id: u64) -> Result<(), CallError> {
+        self.post("/v3/cluster/member/remove", &json!({"ID": id.to_string()}))
+            .map(|_| ())
+    }
+
+    pub fn promote(&self, id: u64) -> Result<(), CallError> {
+        self.post("/v3/cluster/member/promote", &json!({"ID": id.to_string()}))
+            .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_gateway_json() {
+        let v: Value = serde_json::from_str(
+            r#"{"header":{"cluster_id":"1"},"members":[{"ID":"10276657743932975437","name":"n1",
+            "peerURLs":["https://10.8.0.1:2380"],"clientURLs":["https://10.8.0.1:2379"]},
+            {"ID":"42","peerURLs":["https://10.8.0.4:2380"],"isLearner":true}]}"#,
+        )
+        .unwrap();
+        let ms = parse_members(&v);
+        assert_eq!(ms.len(), 2);
+        assert_eq!(ms[0].id, 10276657743932975437);
+        assert!(ms[0].started() && !ms[0].learner);
+        assert!(!ms[1].started() && ms[1].learner);
+    }
+
+    #[test]
+    fn transient_errors_are_the_ones_that_pass() {
+        assert!(transient("etcdserver: unhealthy cluster"));
+        assert!(transient("etcdserver: too many learner members in cluster"));
+        assert!(transient(
+            "etcdserver: can only promote a learner member which is in sync with leader"
+        ));
+        assert!(!transient("etcdserver: Peer URLs already exists"));
+        assert!(!transient("etcdserver: permission denied"));
+    }
+}

@@ -1,0 +1,6 @@
+//! The node's own machinery: systemd, the etcd account, the run lock, DNS.
+
+pub mod dns;
+pub mod lock;
+pub mod systemd;
+pub mod users;

@@ -1,0 +1,46 @@
+//! The backup service and timer: `etcd-bootstrap backup` on a schedule.
+
+use crate::seed::{BackupSpec, Config};
+use crate::util::time::format_duration;
+
+/// Where the backup timer finds this tool: where the .deb and the images put it.
+pub const SELF_PATH: &str = "/usr/local/bin/etcd-bootstrap";
+
+/// The backup service and timer the seed's `etcd_backup` asks for.
+pub fn backup_units(cfg: &Config, b: &BackupSpec) -> (String, String) {
+    let service = format!(
+        "# Written by etcd-bootstrap from its seed; edit the seed, not this file.\n\
+         [Unit]\n\
+         Description=etcd snapshot into {dir}\n\
+         After={svc}.service\n\
+         \n\
+         [Service]\n\
+         Type=oneshot\n\
+         ExecStart={exe} backup --dir={dir} --keep={keep} --conf-dir={conf} --bin-dir={bin}\n",
+        svc = cfg.service_name,
+        dir = b.dir.display(),
+        keep = b.keep,
+        conf = cfg.conf_dir.display(),
+        bin = cfg.bin_dir.display(),
+        exe = SELF_PATH,
+    );
+    let iv = format_duration(b.interval);
+    // Members of one cluster were often installed together: spread their snapshots a little.
+    let spread = format_duration(std::time::Duration::from_secs(
+        (b.interval.as_secs() / 10).clamp(1, 300),
+    ));
+    let timer = format!(
+        "# Written by etcd-bootstrap from its seed; edit the seed, not this file.\n\
+         [Unit]\n\
+         Description=etcd snapshot every {iv}\n\
+         \n\
+         [Timer]\n\
+         OnBootSec={iv}\n\
+         OnUnitActiveSec={iv}\n\
+         RandomizedDelaySec={spread}\n\
+         \n\
+         [Install]\n\
+         WantedBy=timers.target\n"
+    );
+    (service, timer)
+}

@@ -1,0 +1,176 @@
+//! The day-2 keys: join (from `initial-cluster-state: existing`), backup and restore.
+
+use super::{parse_bool, Render};
+use crate::seed::config::{BackupSpec, Day2, JoinSpec, RestoreSpec};
+use crate::seed::defaults::{BACKUP_DIR, BACKUP_INTERVAL, BACKUP_KEEP};
+use crate::seed::schema::Scalar;
+use crate::seed::Seed;
+use crate::util::time::parse_duration;
+use anyhow::Result;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// A rendered value and the raw text it came from (for the error's place).
+struct Got {
+    value: String,
+    raw: String,
+}
+
+fn scalar(r: &Render, key: &str) -> Result<Got> {
+    let raw = r.seed.raw.scalar_or_default(key);
+    Ok(Got {
+        value: r.render(key, &raw)?.trim().to_string(),
+        raw,
+    })
+}
+
+fn nested(r: &Render, key: &str, v: &Option<Scalar>, default: &str) -> Result<Got> {
+    let raw = v
+        .as_ref()
+        .map(|s| s.0.clone())
+        .unwrap_or(default.to_string());
+    Ok(Got {
+        value: r.render(key, &raw)?.trim().to_string(),
+        raw,
+    })
+}
+
+pub(super) fn resolve(
+    seed: &Seed,
+    r: &Render,
+    settings: &BTreeMap<String, String>,
+) -> Result<Day2> {
+    let join = join(seed, r, settings)?;
+    let backup = backup(seed, r)?;
+    let restore = restore(seed, r)?;
+    if restore.is_some() && join.is_some() {
+        return Err(seed.error(
+            "etcd_restore",
+            "etcd_restore",
+            "a restore starts a new cluster from the snapshot: initial-cluster-state must be new (every member restores the same snapshot)",
+        ));
+    }
+    Ok(Day2 {
+        join,
+        backup,
+        restore,
+    })
+}
+
+fn join(seed: &Seed, r: &Render, settings: &BTreeMap<String, String>) -> Result<Option<JoinSpec>> {
+    let state = settings
+        .get("initial-cluster-state")
+        .map(|s| s.trim())
+        .unwrap_or("new");
+    let learner = scalar(r, "etcd_join_as_learner")?;
+    let as_learner = parse_bool(&learner.value).ok_or_else(|| {
+        seed.error(
+            "etcd_join_as_learner",
+            &learner.raw,
+            "must be true or false",
+        )
+    })?;
+    let replace = scalar(r, "etcd_replace_member")?;
+    let timeout = scalar(r, "etcd_join_timeout")?;
+    let timeout_d = parse_duration(&timeout.value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            seed.error(
+                "etcd_join_timeout",
+                &timeout.raw,
+                "must be a duration like 10m",
+            )
+        })?;
+    match state {
+        "existing" => Ok(Some(JoinSpec {
+            as_learner,
+            replace: Some(replace.value).filter(|s| !s.is_empty()),
+            timeout: timeout_d,
+        })),
+        "new" if !replace.value.is_empty() => Err(seed.error(
+            "etcd_replace_member",
+            &replace.raw,
+            "replacing a member joins a running cluster: set etcd_settings_user: {initial-cluster-state: existing}",
+        )),
+        "new" => Ok(None),
+        other => Err(seed.error(
+            "initial-cluster-state",
+            other,
+            format!("{other:?} must be new or existing"),
+        )),
+    }
+}
+
+fn backup(seed: &Seed, r: &Render) -> Result<Option<BackupSpec>> {
+    let Some(b) = &seed.raw.etcd_backup else {
+        return Ok(None);
+    };
+    let dir = nested(r, "etcd_backup.dir", &b.dir, BACKUP_DIR)?;
+    if !dir.value.starts_with('/') {
+        return Err(seed.error(
+            "etcd_backup.dir",
+            &dir.raw,
+            format!("{:?} must be an absolute path", dir.value),
+        ));
+    }
+    let iv = nested(r, "etcd_backup.interval", &b.interval, BACKUP_INTERVAL)?;
+    let interval = parse_duration(&iv.value)
+        .ok()
+        .filter(|d| d.as_secs() >= 60)
+        .ok_or_else(|| {
+            seed.error(
+                "etcd_backup.interval",
+                &iv.raw,
+                "must be a duration of at least 1m, like 1h",
+            )
+        })?;
+    let keep = nested(r, "etcd_backup.keep", &b.keep, BACKUP_KEEP)?;
+    let keep_n = keep.value.parse::<u32>().map_err(|_| {
+        seed.error(
+            "etcd_backup.keep",
+            &keep.raw,
+            "must be a number (0 keeps every snapshot)",
+        )
+    })?;
+    Ok(Some(BackupSpec {
+        dir: PathBuf::from(dir.value),
+        interval,
+        keep: keep_n,
+    }))
+}
+
+fn restore(seed: &Seed, r: &Render) -> Result<Option<RestoreSpec>> {
+    let Some(x) = &seed.raw.etcd_restore else {
+        return Ok(None);
+    };
+    let snapshot = r
+        .render("etcd_restore.snapshot", &x.snapshot.0)?
+        .trim()
+        .to_string();
+    let sha = r
+        .render("etcd_restore.sha256", &x.sha256.0)?
+        .trim()
+        .to_ascii_lowercase();
+    if !["/", "file://", "https://", "http://"]
+        .iter()
+        .any(|p| snapshot.starts_with(p))
+    {
+        return Err(seed.error(
+            "etcd_restore.snapshot",
+            &x.snapshot.0,
+            format!("{snapshot:?} must be an absolute path or a file://, https:// URL"),
+        ));
+    }
+    if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(seed.error(
+            "etcd_restore.sha256",
+            &x.sha256.0,
+            "must be the snapshot's sha256 (64 hex digits); `etcd-bootstrap backup` prints it",
+        ));
+    }
+    Ok(Some(RestoreSpec {
+        snapshot,
+        sha256: sha,
+    }))
+}
