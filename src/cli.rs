@@ -92,6 +92,91 @@ pub enum Command {
     /// join, what the running cluster would do; with discovery-srv, the SRV records); change
     /// nothing. Exit 0 when all are ok or warnings, 1 on any error.
     Check(CheckArgs),
+    /// Make the cluster's certificates from the seed's etcd_members: a CA, each member's server and
+    /// peer certificate (covering every address and name its settings use), one client certificate.
+    ///
+    /// OUT/ca-etcd.pem and OUT/ca-etcd-key.pem (0600; or --ca-cert/--ca-key), OUT/<member>/ with the
+    /// files the seed's settings name (cert-file, key-file, peer-cert-file, peer-key-file and the
+    /// CA), OUT/client/ with a clientAuth-only pair named so etcdctl.env picks it up. Run again, it
+    /// keeps every certificate that is still right and has more than --renew-before left, reissues
+    /// the others with the same CA and says why; a removed member's files are left and listed.
+    Pki(PkiArgs),
+    /// Print one node's config, made from the seed and the `pki` output: a cloud-init user-data
+    /// (the seed with its certificates, and optionally a WireGuard config) or a self-contained seed
+    /// (for the kernel command line; its sha256 to pin is printed on stderr).
+    NodeConfig(NodeConfigArgs),
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyTypeArg {
+    #[value(name = "ecdsa-p256")]
+    EcdsaP256,
+    #[value(name = "rsa2048")]
+    Rsa2048,
+    #[value(name = "ed25519")]
+    Ed25519,
+}
+
+#[derive(Args, Debug)]
+pub struct PkiArgs {
+    /// The cluster file (a seed with etcd_members).
+    #[arg(long, value_name = "SRC")]
+    pub seed: String,
+    /// Where the certificates go (made 0700).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// An existing CA certificate to issue with, instead of OUT/ca-etcd.pem or a new one.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// The existing CA's private key (never copied into a member's dir).
+    #[arg(long, value_name = "FILE")]
+    pub ca_key: Option<PathBuf>,
+    /// The key type of every new key.
+    #[arg(long, value_enum, default_value_t = KeyTypeArg::EcdsaP256)]
+    pub key_type: KeyTypeArg,
+    /// Validity of member and client certificates, in days.
+    #[arg(long, value_name = "N", default_value_t = 365)]
+    pub days: u32,
+    /// Validity of a new CA, in days.
+    #[arg(long, value_name = "N", default_value_t = 3650)]
+    pub ca_days: u32,
+    /// Reissue a certificate with less than this left.
+    #[arg(long, value_name = "DURATION", default_value = "30days", value_parser = duration)]
+    pub renew_before: Duration,
+    /// Print the plan (create / keep / renew, and why) and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeConfigFormat {
+    /// A cloud-init user-data (#cloud-config) writing the seed with its certificates.
+    UserData,
+    /// A self-contained seed with the node's certificates in etcd_certificate_data.
+    Seed,
+}
+
+#[derive(Args, Debug)]
+pub struct NodeConfigArgs {
+    /// The cluster file `pki` was run with.
+    #[arg(long, value_name = "SRC")]
+    pub seed: String,
+    /// The `pki` output dir.
+    #[arg(long, value_name = "DIR")]
+    pub pki: PathBuf,
+    /// The member (its name in etcd_members).
+    #[arg(long, value_name = "NAME")]
+    pub node: String,
+    #[arg(long, value_enum, default_value_t = NodeConfigFormat::UserData)]
+    pub format: NodeConfigFormat,
+    /// A WireGuard config for the node (user-data only): written 0600 as
+    /// /etc/wireguard/<etcd_interface>.conf.
+    #[arg(long, value_name = "FILE")]
+    pub wg_conf: Option<PathBuf>,
+    /// Also run `etcd-bootstrap apply` from cloud-init's runcmd (user-data only), for images
+    /// without the etcd-bootstrap.service first-boot unit.
+    #[arg(long)]
+    pub runcmd: bool,
 }
 
 #[derive(Args, Debug)]

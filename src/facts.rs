@@ -66,6 +66,27 @@ impl Facts {
         }
     }
 
+    /// The facts another node would gather: named `name`, `address` on `iface` (for rendering a
+    /// cluster file as each member will, e.g. to issue its certificates).
+    pub fn of_member(name: &str, iface: &str, address: IpAddr) -> Facts {
+        let here = Facts::gather();
+        let (ipv4, ipv6) = match address {
+            IpAddr::V4(a) => (vec![a], vec![]),
+            IpAddr::V6(a) => (vec![], vec![a]),
+        };
+        Facts {
+            hostname: name.split('.').next().unwrap_or(name).to_string(),
+            nodename: name.to_string(),
+            machine: here.machine,
+            interfaces: vec![Interface {
+                name: iface.to_string(),
+                ipv4,
+                ipv6,
+            }],
+            home: here.home,
+        }
+    }
+
     pub fn interface(&self, name: &str) -> Option<&Interface> {
         self.interfaces.iter().find(|i| i.name == name)
     }

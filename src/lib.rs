@@ -8,7 +8,8 @@
 //! 4. `release` (download, verify, unpack), `render` (unit, etcdctl.env, backup units; text only),
 //!    `etcd` (TLS client, v3 API, health, etcd programs), `host` (systemd, users, lock, DNS).
 //! 5. `install` (desired state, plan, atomic apply) and `preflight` (one check per concern).
-//! 6. `day2`: join, replace, restore, backup — steps with one interface that `apply` calls in order.
+//! 6. `day2`: join, replace, restore, backup — steps with one interface that `apply` calls in order;
+//!    `pki`: the cluster's certificates from the cluster file.
 //! 7. `cli` (the options of each subcommand), then `commands` (one file per subcommand).
 
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod etcd;
 pub mod facts;
 pub mod host;
 pub mod install;
+pub mod pki;
 pub mod preflight;
 pub mod release;
 pub mod render;

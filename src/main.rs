@@ -26,6 +26,8 @@ fn main() {
         Command::Check(o) => commands::check::run(o),
         Command::Backup(o) => commands::backup::run(o),
         Command::GenerateAssets(o) => commands::assets::run(o),
+        Command::Pki(o) => commands::pki::run(o),
+        Command::NodeConfig(o) => commands::node_config::run(o),
     };
     if let Err(e) = result {
         log::error!("{e:#}");

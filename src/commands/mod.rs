@@ -7,4 +7,6 @@ pub mod check;
 pub mod fetch;
 pub mod health;
 pub mod load;
+pub mod node_config;
+pub mod pki;
 pub mod render;

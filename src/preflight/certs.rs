@@ -43,7 +43,7 @@ impl Files<'_> {
     }
 }
 
-fn covers(sans_ip: &[IpAddr], sans_dns: &[String], host: &str) -> bool {
+pub fn covers(sans_ip: &[IpAddr], sans_dns: &[String], host: &str) -> bool {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return sans_ip.contains(&ip);
     }
@@ -65,7 +65,7 @@ fn fmt_time(t: &ASN1Time) -> String {
 }
 
 /// The IP and DNS subject alternative names of a certificate.
-fn sans(cert: &X509Certificate) -> (Vec<IpAddr>, Vec<String>) {
+pub fn sans(cert: &X509Certificate) -> (Vec<IpAddr>, Vec<String>) {
     let mut ips = Vec::new();
     let mut dns = Vec::new();
     if let Ok(Some(san)) = cert.subject_alternative_name() {
@@ -103,8 +103,48 @@ pub fn dns_names(
     Ok((name, sans(&cert).1))
 }
 
+/// Whether `leaf` (with `intermediates`) chains to one of `cas` for the given usage, checked at a
+/// moment just after `not_before` (seconds): a chain problem is told apart from a clock problem.
+pub fn verify_chain(
+    leaf: &CertificateDer,
+    intermediates: &[CertificateDer],
+    cas: &[CertificateDer],
+    not_before: i64,
+    server_auth: bool,
+) -> Result<(), String> {
+    let anchors: Vec<_> = cas
+        .iter()
+        .filter_map(|c| {
+            webpki::anchor_from_trusted_cert(c)
+                .ok()
+                .map(|a| a.to_owned())
+        })
+        .collect();
+    if anchors.is_empty() {
+        return Err("no usable CA certificate".into());
+    }
+    let at = UnixTime::since_unix_epoch(Duration::from_secs((not_before.max(0) as u64) + 1));
+    let usage = if server_auth {
+        webpki::KeyUsage::server_auth()
+    } else {
+        webpki::KeyUsage::client_auth()
+    };
+    let ee = webpki::EndEntityCert::try_from(leaf).map_err(|e| format!("{e}"))?;
+    ee.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        &anchors,
+        intermediates,
+        at,
+        usage,
+        None,
+        None,
+    )
+    .map(|_| ())
+    .map_err(|e| format!("{e}"))
+}
+
 /// Whether the PEM private key's public half equals `spki` (DER SubjectPublicKeyInfo).
-fn key_matches(key_pem: &[u8], spki: &[u8]) -> Result<bool, String> {
+pub fn key_matches(key_pem: &[u8], spki: &[u8]) -> Result<bool, String> {
     let key = PrivateKeyDer::from_pem_slice(key_pem)
         .map_err(|e| format!("not a PEM private key ({e})"))?;
     let signing = rustls::crypto::ring::sign::any_supported_type(&key)
@@ -217,39 +257,14 @@ impl Check<'_, '_> {
         let cas: Vec<CertificateDer> = CertificateDer::pem_slice_iter(&ca_pem)
             .filter_map(|c| c.ok())
             .collect();
-        let anchors: Vec<_> = cas
+        if cas
             .iter()
-            .filter_map(|c| {
-                webpki::anchor_from_trusted_cert(c)
-                    .ok()
-                    .map(|a| a.to_owned())
-            })
-            .collect();
-        if anchors.is_empty() {
+            .all(|c| webpki::anchor_from_trusted_cert(c).is_err())
+        {
             return self.error(format!("{ca_name} holds no usable CA certificate"));
         }
         let nb = cert.validity().not_before.timestamp();
-        let at = UnixTime::since_unix_epoch(Duration::from_secs((nb.max(0) as u64) + 1));
-        let usage = if server_auth {
-            webpki::KeyUsage::server_auth()
-        } else {
-            webpki::KeyUsage::client_auth()
-        };
-        let res = webpki::EndEntityCert::try_from(&ders[0])
-            .map_err(|e| format!("{e}"))
-            .and_then(|ee| {
-                ee.verify_for_usage(
-                    webpki::ALL_VERIFICATION_ALGS,
-                    &anchors,
-                    &ders[1..],
-                    at,
-                    usage,
-                    None,
-                    None,
-                )
-                .map(|_| ())
-                .map_err(|e| format!("{e}"))
-            });
+        let res = verify_chain(&ders[0], &ders[1..], &cas, nb, server_auth);
         if let Err(e) = res {
             let ca_subject = cas
                 .first()

@@ -48,6 +48,16 @@ impl Seed {
         })
     }
 
+    /// The seed as written.
+    pub fn raw(&self) -> &RawSeed {
+        &self.raw
+    }
+
+    /// The seed's text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     pub fn load(arg: &source::SeedArg) -> Result<Seed> {
         let st = source::load(arg)?;
         Seed::parse(&st.origin, &st.text)

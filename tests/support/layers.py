@@ -18,7 +18,7 @@ LAYERS = [
     ["seed"],
     ["release", "render", "etcd", "host"],
     ["install", "preflight"],
-    ["day2"],
+    ["day2", "pki"],
     ["cli"],
     ["commands"],
 ]

@@ -1,0 +1,134 @@
+//! `node-config`: one node's cloud-init user-data or self-contained seed, from the cluster file and
+//! the `pki` output.
+
+use crate::cli::{NodeConfigArgs, NodeConfigFormat};
+use crate::facts::Facts;
+use crate::pki;
+use crate::seed::{source::SeedArg, Seed};
+use crate::util::error::invalid;
+use crate::util::io::Sha256;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// Where the pki output holds `name` for `node`: its own dir, then the client dir, then the CA's
+/// certificate at the top. The CA key is never handed out.
+fn find(pki_dir: &Path, node: &str, name: &str) -> Result<PathBuf> {
+    if name == pki::CA_KEY {
+        bail!(invalid(format!(
+            "etcd_certificates lists {name}, the CA's private key: a node never needs it; remove it"
+        )));
+    }
+    for dir in [pki_dir.join(node), pki_dir.join(pki::CLIENT_DIR)] {
+        if dir.join(name).is_file() {
+            return Ok(dir.join(name));
+        }
+    }
+    if name == pki::CA_CERT && pki_dir.join(name).is_file() {
+        return Ok(pki_dir.join(name));
+    }
+    bail!(
+        "{name} (listed in the seed's certificates) is neither in {} nor in {}: run `etcd-bootstrap pki` with this seed first",
+        pki_dir.join(node).display(),
+        pki_dir.join(pki::CLIENT_DIR).display()
+    )
+}
+
+fn indent(text: &str, by: &str) -> String {
+    text.lines().map(|l| format!("{by}{l}\n")).collect()
+}
+
+/// The seed text with the node's certificates and keys added as `etcd_certificate_data`.
+fn seed_with_certificates(seed: &Seed, o: &NodeConfigArgs) -> Result<String> {
+    if seed.raw().etcd_certificate_data.is_some() {
+        bail!(invalid(format!(
+            "seed {}: node-config writes etcd_certificate_data itself; remove it from the cluster file",
+            seed.origin
+        )));
+    }
+    let m = seed
+        .raw()
+        .etcd_members
+        .iter()
+        .flatten()
+        .find(|m| m.name.0.trim() == o.node)
+        .ok_or_else(|| invalid(format!("--node {}: not in the seed's etcd_members", o.node)))?;
+    let ip = m.address.0.trim().parse().map_err(|_| {
+        invalid(format!(
+            "--node {}: its address {:?} is not an IP address",
+            o.node, m.address.0
+        ))
+    })?;
+    let (iface, _) = seed.interface_and_override(&Facts::gather())?;
+    let cfg = seed.resolve(&Facts::of_member(&o.node, &iface, ip), ip)?;
+    let mut text = seed.text().trim_end().to_string();
+    text.push_str(&format!(
+        "\n# Added by etcd-bootstrap node-config for {}: its certificates and keys.\netcd_certificate_data:\n",
+        o.node
+    ));
+    for name in &cfg.certificates {
+        let path = find(&o.pki, &o.node, name)?;
+        let pem = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if !pem.contains("-----BEGIN") {
+            bail!("{} is not PEM text", path.display());
+        }
+        text.push_str(&format!("  {name}: |\n{}", indent(&pem, "    ")));
+    }
+    Ok(text)
+}
+
+fn user_data(seed: &Seed, seed_text: &str, o: &NodeConfigArgs) -> Result<String> {
+    let mut out = format!(
+        "#cloud-config\n# Made by etcd-bootstrap node-config for {node}: it holds private keys; keep it private.\n\
+         # etcd-bootstrap.service applies the seed at first boot, after cloud-init wrote these files.\n\
+         hostname: {node}\nwrite_files:\n  - path: /etc/etcd-bootstrap/seed.yaml\n    owner: root:root\n    permissions: '0600'\n    content: |\n{}",
+        indent(seed_text, "      "),
+        node = o.node
+    );
+    let (iface, _) = seed.interface_and_override(&Facts::gather())?;
+    if let Some(wg) = &o.wg_conf {
+        let conf = std::fs::read_to_string(wg)
+            .with_context(|| format!("reading the WireGuard config {}", wg.display()))?;
+        out.push_str(&format!(
+            "  - path: /etc/wireguard/{iface}.conf\n    owner: root:root\n    permissions: '0600'\n    content: |\n{}",
+            indent(&conf, "      ")
+        ));
+    }
+    if o.runcmd {
+        out.push_str("runcmd:\n");
+        if o.wg_conf.is_some() {
+            out.push_str(&format!(
+                "  - [systemctl, enable, --now, wg-quick@{iface}]\n"
+            ));
+        }
+        out.push_str("  - [etcd-bootstrap, apply]\n");
+    }
+    Ok(out)
+}
+
+pub fn run(o: &NodeConfigArgs) -> Result<()> {
+    let seed = Seed::load(&SeedArg::path(&o.seed))?;
+    let text = seed_with_certificates(&seed, o)?;
+    // What is printed must be a seed this tool reads back.
+    Seed::parse(&format!("node-config for {}", o.node), &text)?;
+    match o.format {
+        NodeConfigFormat::Seed => {
+            if o.wg_conf.is_some() || o.runcmd {
+                bail!(invalid("--wg-conf and --runcmd go with --format user-data"));
+            }
+            println!("{text}");
+            eprintln!(
+                "etcd-bootstrap: warning: this seed holds {}'s private keys: serve it only over https or from local media",
+                o.node
+            );
+            eprintln!(
+                "etcd-bootstrap: pin it on the kernel command line with etcd_bootstrap.seed_sha256={}",
+                Sha256::of(format!("{text}\n").as_bytes())
+            );
+        }
+        NodeConfigFormat::UserData => {
+            print!("{}", user_data(&seed, &text, o)?);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,220 @@
+//! What each member's certificates must say, read from the cluster file: the seed rendered for each
+//! member as that member will render it, so every name or address its settings use is covered.
+
+use crate::facts::Facts;
+use crate::seed::{url_host_port, Config, Seed};
+use anyhow::{anyhow, bail, Context, Result};
+use std::net::{IpAddr, ToSocketAddrs};
+use std::path::Path;
+
+/// One certificate to issue: its common name, subject alternative names and key usages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leaf {
+    pub cn: String,
+    pub ips: Vec<IpAddr>,
+    pub dns: Vec<String>,
+    pub server_auth: bool,
+    pub client_auth: bool,
+}
+
+impl Leaf {
+    fn new(cn: &str, server_auth: bool) -> Leaf {
+        Leaf {
+            cn: cn.to_string(),
+            ips: vec![],
+            dns: vec![],
+            server_auth,
+            client_auth: true,
+        }
+    }
+
+    fn add(&mut self, host: &str) {
+        match host.parse::<IpAddr>() {
+            Ok(ip) if ip.is_unspecified() => {}
+            Ok(ip) => {
+                if !self.ips.contains(&ip) {
+                    self.ips.push(ip)
+                }
+            }
+            Err(_) => {
+                let h = host.to_ascii_lowercase();
+                if !h.is_empty() && !self.dns.contains(&h) {
+                    self.dns.push(h)
+                }
+            }
+        }
+    }
+
+    /// Every SAN, as text (IPs first).
+    pub fn sans(&self) -> Vec<String> {
+        self.ips
+            .iter()
+            .map(|i| i.to_string())
+            .chain(self.dns.iter().cloned())
+            .collect()
+    }
+}
+
+/// The file names a member's node expects (from its settings), in its own dir.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Files {
+    pub cas: Vec<String>,
+    pub server: (String, String),
+    pub peer: (String, String),
+}
+
+#[derive(Debug, Clone)]
+pub struct MemberSpec {
+    pub name: String,
+    pub address: IpAddr,
+    pub server: Leaf,
+    pub peer: Leaf,
+    pub files: Files,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClusterSpec {
+    pub members: Vec<MemberSpec>,
+    /// For administrators and for `health`/`backup`: clientAuth only.
+    pub client: Leaf,
+    /// Its (certificate, key) file names: the seed's `*client*.pem`, else `cert-etcd-client.pem`.
+    pub client_files: (String, String),
+}
+
+fn base(cfg: &Config, setting: &str, member: &str) -> Result<String> {
+    let p = cfg.path_setting(setting).ok_or_else(|| {
+        anyhow!(
+            "member {member}: the settings have no {setting}; pki issues TLS certificates for it"
+        )
+    })?;
+    Ok(Path::new(&p)
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default())
+}
+
+/// A member's address as an IP: itself, or what its name resolves to.
+fn address_of(i: usize, name: &str, address: &str) -> Result<IpAddr> {
+    let a = address.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = a.parse::<IpAddr>() {
+        return Ok(ip);
+    }
+    (a, 0)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut it| it.next())
+        .map(|s| s.ip())
+        .ok_or_else(|| {
+            anyhow!(
+                "etcd_members[{i}] ({name}): address {a:?} is not an IP address and does not resolve; \
+                 give the member's IP address"
+            )
+        })
+}
+
+fn member(seed: &Seed, iface: &str, name: &str, address: IpAddr) -> Result<MemberSpec> {
+    let facts = Facts::of_member(name, iface, address);
+    let cfg = seed
+        .resolve(&facts, address)
+        .with_context(|| format!("rendering the seed as member {name} will"))?;
+    let mut server = Leaf::new(name, true);
+    let mut peer = Leaf::new(name, true);
+    server.add(&address.to_string());
+    peer.add(&address.to_string());
+    for (leaf, keys) in [
+        (&mut server, ["advertise-client-urls", "listen-client-urls"]),
+        (
+            &mut peer,
+            ["initial-advertise-peer-urls", "listen-peer-urls"],
+        ),
+    ] {
+        for key in keys {
+            for u in cfg.urls(key) {
+                if let Some((h, _)) = url_host_port(&u) {
+                    leaf.add(&h);
+                }
+            }
+        }
+    }
+    for h in ["127.0.0.1", "::1", "localhost", name] {
+        server.add(h);
+    }
+    peer.add(name);
+    // With DNS discovery etcd accepts only peers whose certificate names the domain.
+    if let Some(domain) = cfg.discovery_srv() {
+        peer.add(&domain);
+    }
+    let mut cas = vec![base(&cfg, "trusted-ca-file", name)?];
+    let peer_ca = base(&cfg, "peer-trusted-ca-file", name)?;
+    if !cas.contains(&peer_ca) {
+        cas.push(peer_ca);
+    }
+    Ok(MemberSpec {
+        name: name.to_string(),
+        address,
+        server,
+        peer,
+        files: Files {
+            cas,
+            server: (
+                base(&cfg, "cert-file", name)?,
+                base(&cfg, "key-file", name)?,
+            ),
+            peer: (
+                base(&cfg, "peer-cert-file", name)?,
+                base(&cfg, "peer-key-file", name)?,
+            ),
+        },
+    })
+}
+
+/// The certificates every member of the seed's `etcd_members` needs.
+pub fn from_seed(seed: &Seed) -> Result<ClusterSpec> {
+    let raw = seed.raw().etcd_members.clone().unwrap_or_default();
+    if raw.is_empty() {
+        bail!(crate::util::error::InvalidSeed(format!(
+            "seed {}: etcd_members is empty; pki issues certificates for the members it lists",
+            seed.origin
+        )));
+    }
+    let (iface, _) = seed.interface_and_override(&Facts::gather())?;
+    let mut members = Vec::new();
+    for (i, m) in raw.iter().enumerate() {
+        let (name, address) = (m.name.0.trim(), m.address.0.trim());
+        if name.contains("{{") || address.contains("{{") {
+            bail!(crate::util::error::InvalidSeed(format!(
+                "seed {}: etcd_members[{i}]: pki needs the members' names and addresses written out, not templates",
+                seed.origin
+            )));
+        }
+        let ip = address_of(i, name, address)?;
+        members.push(member(seed, &iface, name, ip)?);
+    }
+    let first = seed.resolve(
+        &Facts::of_member(&members[0].name, &iface, members[0].address),
+        members[0].address,
+    )?;
+    let names: Vec<&String> = first
+        .certificates
+        .iter()
+        .chain(first.certificate_data.keys())
+        .collect();
+    let client_files = names
+        .iter()
+        .find(|n| n.contains("client") && n.ends_with(".pem") && !n.ends_with("-key.pem"))
+        .map(|c| {
+            let key = format!("{}-key.pem", c.trim_end_matches(".pem"));
+            (c.to_string(), key)
+        })
+        .unwrap_or((
+            "cert-etcd-client.pem".into(),
+            "cert-etcd-client-key.pem".into(),
+        ));
+    let mut client = Leaf::new("etcd-client", false);
+    client.client_auth = true;
+    Ok(ClusterSpec {
+        members,
+        client,
+        client_files,
+    })
+}
