@@ -33,7 +33,7 @@ DEBROOT := target/debroot
 debroot: $(DEBROOT)/.done
 $(DEBROOT)/.done:
 	rm -rf $(DEBROOT).tmp
-	debootstrap --variant=minbase --include=systemd bookworm $(DEBROOT).tmp http://deb.debian.org/debian
+	debootstrap --variant=minbase --include=systemd bookworm $(DEBROOT).tmp "$$(sh tests/support/debian-mirror.sh)"
 	rm -rf $(DEBROOT) && mv $(DEBROOT).tmp $(DEBROOT) && touch $@
 
 fixtures: deps

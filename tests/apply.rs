@@ -385,3 +385,28 @@ fn node_not_in_members_is_refused() {
     );
     assert!(err.contains("other-node (10.8.0.9)"), "{err}");
 }
+
+#[test]
+fn by_default_apply_waits_for_a_wg0_that_comes_up_late() {
+    let node = Node::bare(NAME, ADDR, Mounts::Plain, None);
+    let mut s = Single::with_node(node, &file_release("3.5.1"));
+    let child = s
+        .tool(s.root.path(), "apply", &[])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    s.node.add_wg0();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("waiting up to 60s for interface wg0 to carry an address"),
+        "{err}"
+    );
+    assert!(
+        err.contains("this node is member etcd-node1 at 10.8.0.1 (wg0)"),
+        "{err}"
+    );
+}

@@ -6,22 +6,10 @@ mod common;
 use common::*;
 use std::fs;
 
-fn release_3_4_23() -> String {
-    let fx = fixtures();
-    let digest = fs::read_to_string(fx.join("v3.4.23/SHA256SUMS")).unwrap();
-    format!(
-        "etcd_version: \"3.4.23\"\n\
-         etcd_download_url: \"file://{}/v3.4.23/etcd-v3.4.23-linux-amd64.tar.gz\"\n\
-         etcd_download_url_checksum: \"sha256:{}\"\n",
-        fx.display(),
-        digest.split_whitespace().next().unwrap()
-    )
-}
-
 fn bring_up(c: &mut Cluster) {
     // What `check` calls healthy must actually join: check every node first, then bootstrap it.
     for i in 0..c.nodes.len() {
-        let out = c.bootstrap(i, "check", &[]);
+        let out = c.run(i, "check", &[]);
         assert!(
             out.status.success(),
             "check on {}: {}{}",
@@ -29,7 +17,7 @@ fn bring_up(c: &mut Cluster) {
             stdout(&out),
             stderr(&out)
         );
-        assert!(!stdout(&out).contains("\nerror"), "{}", stdout(&out));
+        assert!(error_lines(&stdout(&out)).is_empty(), "{}", stdout(&out));
     }
     for i in 0..c.nodes.len() {
         c.apply(i);
@@ -37,7 +25,7 @@ fn bring_up(c: &mut Cluster) {
     for i in 0..c.nodes.len() {
         c.start(i);
     }
-    let out = c.health(0, &["--wait", "90s"]);
+    let out = c.run(0, "health", &["--wait", "90s"]);
     if !out.status.success() {
         let logs: Vec<String> = (0..c.nodes.len())
             .map(|i| {
@@ -96,7 +84,11 @@ fn wait_survivors(c: &Cluster, down: &[usize]) {
         .map(|i| format!("https://{}:2379", c.nodes[i].addr))
         .collect();
     let via = (0..c.nodes.len()).find(|i| !down.contains(i)).unwrap();
-    let out = c.health(via, &["--endpoints", &eps.join(","), "--wait", "30s"]);
+    let out = c.run(
+        via,
+        "health",
+        &["--endpoints", &eps.join(","), "--wait", "30s"],
+    );
     assert!(
         out.status.success(),
         "survivors not healthy: {}{}",
@@ -135,7 +127,7 @@ fn three_members_on_3_5_1_survive_one_down() {
     assert_eq!(get(&c, 1, "/k8s/written-on-1"), "hello");
 
     // --wait: under a loaded CI machine one probe can meet a slow proposal; health polls until all agree.
-    let json = c.health(1, &["--output", "json", "--wait", "30s"]);
+    let json = c.run(1, "health", &["--output", "json", "--wait", "30s"]);
     assert!(json.status.success(), "{}{}", stdout(&json), stderr(&json));
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 3);
@@ -147,7 +139,7 @@ fn three_members_on_3_5_1_survive_one_down() {
 
     c.nodes[2].stop_etcd();
     wait_survivors(&c, &[2]);
-    let out = c.health(0, &[]);
+    let out = c.run(0, "health", &[]);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -167,7 +159,7 @@ fn three_members_on_3_5_1_survive_one_down() {
 
 #[test]
 fn three_members_on_3_4_23() {
-    let mut c = Cluster::new(3, &release_3_4_23());
+    let mut c = Cluster::new(3, &pinned_release("3.4.23"));
     bring_up(&mut c);
     assert_members(&c);
     put(&c, 2, "/k8s/from-3", "v3.4");
@@ -184,7 +176,7 @@ fn five_members_tolerate_two_down() {
     wait_survivors(&c, &[3, 4]);
     put(&c, 0, "/k8s/two-down", "ok");
     assert_eq!(get(&c, 2, "/k8s/two-down"), "ok");
-    let out = c.health(1, &[]);
+    let out = c.run(1, "health", &[]);
     assert_eq!(out.status.code(), Some(1));
     for down in ["10.8.0.4", "10.8.0.5"] {
         assert!(

@@ -13,8 +13,11 @@ use std::time::{Duration, Instant};
 const ADDR: &str = "10.8.0.1";
 const NAME: &str = "etcd-node1";
 
-#[cfg(feature = "failpoints")]
 #[test]
+#[cfg_attr(
+    not(feature = "failpoints"),
+    ignore = "needs --features failpoints (make test builds with it)"
+)]
 fn killed_at_every_point_a_rerun_converges_to_the_same_install() {
     let s = Single::new(NAME, ADDR, &file_release("3.5.1"));
     let out = s.apply(&[]);
@@ -111,15 +114,7 @@ fn a_second_run_waits_for_the_first_or_fails_clearly() {
 
     // Two at once: one waits for the other, both succeed, the install is one install.
     let spawn = || {
-        s.node
-            .cmd(bin().to_str().unwrap())
-            .args([
-                "apply",
-                "--seed",
-                s.seed.to_str().unwrap(),
-                "--root",
-                s.root.path().to_str().unwrap(),
-            ])
+        s.tool(s.root.path(), "apply", &[])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -165,15 +160,13 @@ fn a_seed_change_rewrites_only_what_changed() {
     let out = s.apply(&[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let after = content_manifest(s.root.path());
-    let diff: Vec<&String> = after.iter().filter(|l| !before.contains(l)).collect();
-    assert_eq!(diff.len(), 2, "{diff:#?}");
-    assert!(
-        diff[0].starts_with("etc/systemd/system/etcd.service "),
-        "{diff:#?}"
-    );
-    assert!(
-        diff[1].starts_with("var/lib/etcd-bootstrap/applied "),
-        "{diff:#?}"
+    // Both ways: a run that also removed or rewrote another file would show here.
+    assert_eq!(
+        changed_paths(&before, &after),
+        vec![
+            "etc/systemd/system/etcd.service",
+            "var/lib/etcd-bootstrap/applied"
+        ]
     );
     let unit = fs::read_to_string(s.root.path().join("etc/systemd/system/etcd.service")).unwrap();
     assert!(unit.contains("--heartbeat-interval=\"250\""));
@@ -368,7 +361,7 @@ impl Drop for Tmpfs {
 #[test]
 fn a_full_disk_fails_clearly_and_keeps_the_previous_install() {
     // Mounted before the node exists, so the node's mount namespace sees the same tmpfs.
-    let mnt = Tmpfs(tempfile::tempdir().unwrap());
+    let mnt = Tmpfs(scratch("tmpfs"));
     ok(Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=100m", "tmpfs"])
         .arg(mnt.0.path()));
@@ -391,9 +384,12 @@ fn a_full_disk_fails_clearly_and_keeps_the_previous_install() {
     let err = stderr(&out);
     assert!(err.contains("No space left on device"), "{err}");
     assert!(err.contains("/opt/etcd/"), "names where: {err}");
-    let after = content_manifest(root);
-    let new: Vec<&String> = after.iter().filter(|l| !before.contains(l)).collect();
-    assert!(new.is_empty(), "the failed run left {new:#?}");
+    // Both ways: nothing added, changed or removed by the failed run.
+    assert_eq!(
+        content_manifest(root),
+        before,
+        "the failed run changed the install"
+    );
     let v = ok(s
         .node
         .cmd(root.join("usr/local/bin/etcd").to_str().unwrap())
@@ -415,20 +411,27 @@ fn private_keys_stay_out_of_output_and_a_readable_seed_with_keys_warns() {
     fs::write(&s.seed, &seed).unwrap();
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(&s.seed, fs::Permissions::from_mode(0o644)).unwrap();
-    let key_line = seed
+    // The key's own base64 lines: none may appear in any output, whole or as a 16-byte piece.
+    let key = fs::read_to_string(s.pki.node_dir(NAME).join("cert-etcd-server-key.pem")).unwrap();
+    let body: Vec<&str> = key
         .lines()
-        .find(|l| l.trim().len() > 40 && !l.contains("BEGIN"))
-        .unwrap()
-        .trim()
-        .to_string();
+        .filter(|l| !l.starts_with("-----") && l.len() >= 16)
+        .collect();
+    assert!(!body.is_empty());
     for args in [&["--dry-run"][..], &[][..], &["-v"][..]] {
         let out = s.apply(args);
-        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
         let all = stdout(&out) + &stderr(&out);
         assert!(
-            !all.contains("PRIVATE KEY") && !all.contains(&key_line),
-            "key material in the output of {args:?}"
+            !all.contains("PRIVATE KEY"),
+            "key header in the output of {args:?}"
         );
+        for line in &body {
+            assert!(
+                !all.contains(&line[..16]),
+                "key material in the output of {args:?}"
+            );
+        }
         assert!(
             stderr(&out).contains("holds private keys but is readable by other users (mode 0644)"),
             "{}",
@@ -438,4 +441,251 @@ fn private_keys_stay_out_of_output_and_a_readable_seed_with_keys_warns() {
     fs::set_permissions(&s.seed, fs::Permissions::from_mode(0o600)).unwrap();
     let out = s.apply(&[]);
     assert!(!stderr(&out).contains("readable by other users"));
+}
+
+#[test]
+fn request_timeout_and_too_many_requests_are_retried() {
+    for (mode, code) in [
+        ("408x2", "408 Request Timeout"),
+        ("429x2", "429 Too Many Requests"),
+    ] {
+        let (s, base) = flaky(mode, "");
+        let out = s.apply(&[]);
+        assert!(out.status.success(), "{mode}: {}", stderr(&out));
+        assert_eq!(
+            stderr(&out)
+                .matches(&format!("the server answered {code}; trying again"))
+                .count(),
+            2,
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(requests(&s, &base, mode), 3);
+        cache_is_verified_only(s.root.path());
+    }
+}
+
+#[test]
+fn a_mirror_that_never_answers_the_connect_times_out_and_is_retried() {
+    let s = Single::new(NAME, ADDR, "");
+    // Frames for 10.99.0.1 go out of blk0 to a MAC nobody has: blk1 drops them, nothing answers,
+    // and the TCP handshake never completes.
+    for args in [
+        "link add blk0 type veth peer name blk1",
+        "link set blk0 up",
+        "link set blk1 up",
+        "addr add 10.99.0.2/24 dev blk0",
+        "neigh add 10.99.0.1 lladdr 02:00:00:00:00:01 dev blk0 nud permanent",
+    ] {
+        ok(s.node.cmd("ip").args(args.split(' ')));
+    }
+    s.add_to_seed(&format!(
+        "etcd_version: \"3.5.1\"\n\
+         etcd_download_url: https://10.99.0.1/etcd-v3.5.1-linux-amd64.tar.gz\n\
+         etcd_download_url_checksum: \"sha256:{}\"\n\
+         etcd_download_attempts: 2\n",
+        "ab".repeat(32)
+    ));
+    let start = Instant::now();
+    let out = s.apply(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "giving up on https://10.99.0.1/etcd-v3.5.1-linux-amd64.tar.gz after 2 attempt(s)"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("tcp connect error: deadline has elapsed")
+            .count(),
+        2,
+        "{err}"
+    );
+    // Two connects, each cut by the 15 s connect timeout rather than hanging.
+    assert!(
+        start.elapsed() >= Duration::from_secs(29),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(!s.root.path().join("etc/etcd").exists());
+}
+
+#[test]
+fn downloads_go_through_https_proxy_unless_no_proxy_names_the_host() {
+    let fx = fixtures();
+    let mut s = Single::new(NAME, ADDR, "");
+    let (base, server) = s.start_mirror("https_server.py", &fx);
+    s.node.adopt(server);
+    s.add_to_seed(&format!(
+        "etcd_version: \"3.5.1\"\n\
+         etcd_download_url: \"{base}/v3.5.1/etcd-v3.5.1-linux-amd64.tar.gz\"\n\
+         etcd_download_url_checksum: \"sha256:{base}/v3.5.1/SHA256SUMS\"\n\
+         etcd_download_ca_file: /srv/mirror-ca.pem\n"
+    ));
+    let log = s.dir.path().join("proxy.log");
+    let mut proxy = s.node.cmd("python3");
+    proxy.arg(support("connect_proxy.py")).arg(&log);
+    let port = s.node.serve(proxy);
+    let proxy_url = format!("http://127.0.0.1:{port}");
+    let mirror = base.trim_start_matches("https://").to_string();
+
+    let out = s.apply_in(s.root.path(), &[], &[("https_proxy", &proxy_url)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let seen = fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(
+        seen.lines().collect::<Vec<_>>(),
+        vec![mirror.as_str(), mirror.as_str()],
+        "SHA256SUMS and the tarball through the proxy"
+    );
+
+    let root = s.another_root();
+    fs::copy(
+        s.root.path().join("srv/mirror-ca.pem"),
+        root.path().join("srv/mirror-ca.pem"),
+    )
+    .unwrap();
+    let out = s.apply_in(
+        root.path(),
+        &[],
+        &[("https_proxy", &proxy_url), ("no_proxy", "127.0.0.1")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        fs::read_to_string(&log).unwrap_or_default(),
+        seen,
+        "no_proxy bypassed the proxy"
+    );
+}
+
+#[test]
+fn a_corrupt_cached_tarball_is_downloaded_again() {
+    let s = Single::new(NAME, ADDR, &file_release("3.5.1"));
+    assert!(s.apply(&[]).status.success());
+    let cached = s
+        .root
+        .path()
+        .join("opt/etcd/etcd-v3.5.1-linux-amd64.tar.gz");
+    let mut bytes = fs::read(&cached).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    fs::write(&cached, &bytes).unwrap();
+    let root = s.another_root();
+    ok(Command::new("cp")
+        .arg("-a")
+        .arg(s.root.path().join("opt"))
+        .arg(root.path()));
+    let out = s.apply_in(root.path(), &[], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("etcd-v3.5.1-linux-amd64.tar.gz has sha256 ")
+            && err.contains("; downloading it again"),
+        "{err}"
+    );
+    assert!(
+        err.contains("downloaded ") && err.contains("sha256 verified"),
+        "{err}"
+    );
+    let want = fs::read_to_string(fixtures().join("v3.5.1/SHA256SUMS")).unwrap();
+    let got = etcd_bootstrap::util::io::sha256_file(
+        &root.path().join("opt/etcd/etcd-v3.5.1-linux-amd64.tar.gz"),
+    )
+    .unwrap()
+    .unwrap()
+    .0
+    .to_string();
+    assert!(
+        want.starts_with(&got),
+        "the cache holds the verified tarball again"
+    );
+}
+
+/// A tarball that inflates past 2 GiB (built once; 2.5 MiB on disk).
+fn gzip_bomb() -> std::path::PathBuf {
+    let dir = fixtures().join("bomb");
+    fs::create_dir_all(&dir).unwrap();
+    let t = dir.join("etcd-v9.9.9-linux-amd64.tar.gz");
+    ok(Command::new("flock")
+        .arg(dir.join(".lock"))
+        .arg("sh")
+        .arg("-c")
+        .arg(format!(
+            "[ -s {t} ] || python3 {bomb} {t}",
+            t = t.display(),
+            bomb = support("bomb.py").display()
+        )));
+    t
+}
+
+#[test]
+fn a_tarball_inflating_past_2_gib_is_refused_and_nothing_is_installed() {
+    let t = gzip_bomb();
+    let digest = etcd_bootstrap::util::io::sha256_file(&t)
+        .unwrap()
+        .unwrap()
+        .0;
+    let s = Single::new(
+        NAME,
+        ADDR,
+        &format!(
+            "etcd_version: \"9.9.9\"\n\
+             etcd_download_url: \"file://{}\"\n\
+             etcd_download_url_checksum: \"sha256:{digest}\"\n",
+            t.display()
+        ),
+    );
+    let out = s.apply(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("inflates to more than 2048 MiB; refusing it (a gzip bomb?)"),
+        "{}",
+        stderr(&out)
+    );
+    for p in [
+        "usr/local/bin/etcd",
+        "etc/etcd",
+        "etc/systemd/system/etcd.service",
+    ] {
+        assert!(!s.root.path().join(p).exists(), "{p} was installed");
+    }
+    assert!(
+        !s.root
+            .path()
+            .join("opt/etcd/etcd-v9.9.9-linux-amd64")
+            .exists(),
+        "nothing of the bomb was staged"
+    );
+}
+
+#[test]
+fn by_default_a_second_run_waits_for_the_first() {
+    let s = Single::new(NAME, ADDR, &file_release("3.5.1"));
+    fs::create_dir_all(s.root.path().join("run")).unwrap();
+    let lock = s.root.path().join("run/etcd-bootstrap.lock");
+    // Another run holds the lock for 3 s; this one, with the default --lock-wait, waits it out.
+    let mut holder = Command::new("flock")
+        .arg("-o")
+        .arg(&lock)
+        .args(["sleep", "3"])
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(5), "the lock to be held", || {
+        !run(Command::new("flock").arg("-n").arg(&lock).arg("true"))
+            .status
+            .success()
+    });
+    let out = s.apply(&[]);
+    let _ = holder.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("waiting for another etcd-bootstrap"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(s
+        .root
+        .path()
+        .join("etc/systemd/system/etcd.service")
+        .is_file());
 }

@@ -142,7 +142,7 @@ fn a_seed_from_the_kernel_command_line() {
     }
 
     let root = s.root.path().to_str().unwrap().to_string();
-    let out = s.node.bootstrap(&["apply", "--root", &root]);
+    let out = run(&mut s.node.tool(&["apply", "--root", &root]));
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out).contains(&format!(
@@ -162,16 +162,22 @@ fn a_seed_from_the_kernel_command_line() {
         "etcd_bootstrap.seed={base}/cluster.yaml etcd_bootstrap.seed_sha256={}\n",
         "0".repeat(64)
     ));
-    let out = s.node.bootstrap(&["check", "--root", &root]);
+    let before = content_manifest(s.root.path());
+    let out = run(&mut s.node.tool(&["apply", "--root", &root]));
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("was pinned; refusing a seed that is not the one meant"),
         "{}",
         stderr(&out)
     );
+    assert_eq!(
+        content_manifest(s.root.path()),
+        before,
+        "a refused seed changed the install"
+    );
     // Plain http without a pinned digest is refused.
     set_cmdline(&format!("etcd_bootstrap.seed={base}/cluster.yaml\n"));
-    let out = s.node.bootstrap(&["check", "--root", &root]);
+    let out = run(&mut s.node.tool(&["check", "--root", &root]));
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("without a pinned digest"),
@@ -180,7 +186,7 @@ fn a_seed_from_the_kernel_command_line() {
     );
     // No seed anywhere: a clear error.
     set_cmdline("root=/dev/vda\n");
-    let out = s.node.bootstrap(&["check", "--root", &root]);
+    let out = run(&mut s.node.tool(&["check", "--root", &root]));
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("no seed: /etc/etcd-bootstrap/seed.yaml does not exist"),
@@ -202,10 +208,7 @@ fn an_image_prestaged_with_fetch_boots_without_the_mirror() {
          etcd_download_attempts: 1\n"
     ));
     // Image build: fetch only. Nothing is installed yet.
-    let root = s.root.path().to_str().unwrap().to_string();
-    let out = s
-        .node
-        .bootstrap(&["fetch", "--seed", s.seed.to_str().unwrap(), "--root", &root]);
+    let out = run(&mut s.tool(s.root.path(), "fetch", &[]));
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!s.root.path().join("usr/local/bin/etcd").exists());
     assert!(!s.root.path().join("etc/etcd").exists());

@@ -184,13 +184,13 @@ fn case(pems: &Pems, extra: &str) -> Case {
 
 impl Case {
     fn run(&self, cmd: &str) -> (Option<i32>, String, String) {
-        let out = self.node.bootstrap(&[
+        let out = run(&mut self.node.tool(&[
             cmd,
             "--seed",
             self.seed.to_str().unwrap(),
             "--root",
             self.root.path().to_str().unwrap(),
-        ]);
+        ]));
         (out.status.code(), stdout(&out), stderr(&out))
     }
     /// `check` fails with exactly one error line holding every fragment.
@@ -230,7 +230,7 @@ fn a_good_pki_and_seed_pass_every_check() {
     ] {
         assert!(out.contains(f), "missing {f:?}:\n{out}");
     }
-    let out = c.node.bootstrap(&[
+    let out = run(&mut c.node.tool(&[
         "check",
         "--output",
         "json",
@@ -238,7 +238,7 @@ fn a_good_pki_and_seed_pass_every_check() {
         c.seed.to_str().unwrap(),
         "--root",
         c.root.path().to_str().unwrap(),
-    ]);
+    ]));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
         v.as_array().unwrap().iter().all(|c| c["level"] == "ok"),

@@ -305,3 +305,82 @@ fn set_meta(root: &Path, at: &Path, meta: &Meta) -> Result<()> {
         .with_context(|| format!("setting the mode of {}", at.display()))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::install::desired::FileKind;
+    use std::path::PathBuf;
+
+    fn file(kind: FileKind) -> Item {
+        Item::File {
+            path: PathBuf::from("/etc/etcd/x"),
+            meta: Meta {
+                mode: 0o644,
+                user: Who::Root,
+                group: Who::Root,
+            },
+            content: Content::Bytes(vec![]),
+            kind,
+        }
+    }
+
+    fn plan(item: Item, action: Action) -> Plan {
+        Plan {
+            changes: vec![Change {
+                item,
+                action,
+                why: String::new(),
+            }],
+        }
+    }
+
+    const NEW_CONTENT: Action = Action::Update {
+        content: true,
+        meta: false,
+    };
+    const MODE_ONLY: Action = Action::Update {
+        content: false,
+        meta: true,
+    };
+
+    #[test]
+    fn etcd_restarts_only_for_new_content_it_reads() {
+        use FileKind::*;
+        for kind in [Certificate, Key, Binary, Unit] {
+            for action in [Action::Create, NEW_CONTENT] {
+                assert!(
+                    plan(file(kind), action.clone()).etcd_inputs_changed(),
+                    "{kind:?} {action:?}"
+                );
+            }
+            for action in [MODE_ONLY, Action::Unchanged] {
+                assert!(
+                    !plan(file(kind), action.clone()).etcd_inputs_changed(),
+                    "{kind:?} {action:?}"
+                );
+            }
+        }
+        // etcdctl.env, the sysusers entry, the backup units: etcd never reads them.
+        for action in [Action::Create, NEW_CONTENT, MODE_ONLY, Action::Unchanged] {
+            assert!(
+                !plan(file(Config), action.clone()).etcd_inputs_changed(),
+                "{action:?}"
+            );
+        }
+        let dir = Item::Dir {
+            path: PathBuf::from("/var/lib/etcd"),
+            meta: Meta {
+                mode: 0o700,
+                user: Who::Root,
+                group: Who::Root,
+            },
+            enforce: true,
+        };
+        for action in [Action::Create, MODE_ONLY] {
+            assert!(!plan(dir.clone(), action).etcd_inputs_changed());
+        }
+        let nothing = Plan { changes: vec![] };
+        assert!(!nothing.etcd_inputs_changed());
+    }
+}

@@ -7,8 +7,13 @@ use std::time::{Duration, SystemTime};
 const MAX: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Parses a duration the way humantime does (`10m`, `1h 30m`, `500ms`), plus what operators also
-/// write: bare seconds (`60`) and decimals (`1.5s`).
+/// write: bare seconds (`60`) and decimals (`1.5s`). At most 30 days: anything this tool waits for.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    parse_duration_up_to(s, MAX)
+}
+
+/// `parse_duration` with another upper bound (certificate lifetimes run to years).
+pub fn parse_duration_up_to(s: &str, max: Duration) -> Result<Duration, String> {
     let s = s.trim();
     let split = s
         .find(|c: char| !c.is_ascii_digit() && c != '.')
@@ -24,7 +29,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             humantime::parse_duration(&format!("1{unit}")).map_err(|_| unknown_unit(s, unit))?
         };
         let secs = value * per.as_secs_f64();
-        if !secs.is_finite() || secs > MAX.as_secs_f64() {
+        if !secs.is_finite() || secs > max.as_secs_f64() {
             return Err(format!("invalid duration {s:?}: out of range"));
         }
         Duration::from_secs_f64(secs)
@@ -34,7 +39,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             other => format!("invalid duration {s:?}: {other}"),
         })?
     };
-    if d > MAX {
+    if d > max {
         return Err(format!("invalid duration {s:?}: out of range"));
     }
     Ok(d)

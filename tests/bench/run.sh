@@ -29,17 +29,21 @@ cat "$tmp/etcd" "$tmp/etcdctl" "$tmp/etcdutl" > "$tmp/padding.bin"
 tar -C "$work/bigsrc" -czf "$big/etcd-v3.5.1-linux-amd64.tar.gz" etcd-v3.5.1-linux-amd64
 (cd "$big" && sha256sum etcd-v3.5.1-linux-amd64.tar.gz > SHA256SUMS)
 
-# Loopback HTTPS mirror with its own CA.
-bash tests/support/pki.sh "$work/pki" mirror=127.0.0.1 >/dev/null
-python3 tests/support/https_server.py "$work/mirror" "$work/pki/mirror/cert-etcd-server.pem" \
-  "$work/pki/mirror/cert-etcd-server-key.pem" > "$work/port" &
+# Loopback HTTPS mirror with its own CA (made by the tool's own pki).
+pki() { # name: a PKI in $work/pki-<name> for one member at 127.0.0.1
+  printf 'etcd_members:\n  - {name: %s, address: 127.0.0.1}\n' "$1" > "$work/pki-$1.yaml"
+  "$bin" pki --seed "$work/pki-$1.yaml" --out "$work/pki-$1" >/dev/null
+}
+pki mirror
+python3 tests/support/https_server.py "$work/mirror" "$work/pki-mirror/mirror/cert-etcd-server.pem" \
+  "$work/pki-mirror/mirror/cert-etcd-server-key.pem" > "$work/port" &
 server_pid=$!
 for _ in $(seq 50); do [ -s "$work/port" ] && break; sleep 0.1; done
 base="https://127.0.0.1:$(cat "$work/port")"
 
 seed() { # name, release dir
   mkdir -p "$work/root/srv"
-  cp "$work/pki/ca-etcd.pem" "$work/root/srv/mirror-ca.pem"
+  cp "$work/pki-mirror/ca-etcd.pem" "$work/root/srv/mirror-ca.pem"
   cat > "$work/$1.yaml" <<EOT
 etcd_version: "3.5.1"
 etcd_download_url: "$base/$2/etcd-v3.5.1-linux-amd64.tar.gz"
@@ -60,8 +64,8 @@ baseline=$work/baseline.sh
 cat > "$baseline" <<EOT
 set -e
 d=\$(mktemp -d $work/base.XXXX); cd \$d
-curl -sS --cacert $work/pki/ca-etcd.pem -O $base/v3.5.1/etcd-v3.5.1-linux-amd64.tar.gz
-curl -sS --cacert $work/pki/ca-etcd.pem -O $base/v3.5.1/SHA256SUMS
+curl -sS --cacert $work/pki-mirror/ca-etcd.pem -O $base/v3.5.1/etcd-v3.5.1-linux-amd64.tar.gz
+curl -sS --cacert $work/pki-mirror/ca-etcd.pem -O $base/v3.5.1/SHA256SUMS
 sha256sum -c --quiet SHA256SUMS
 tar xzf etcd-v3.5.1-linux-amd64.tar.gz
 install -m 0755 etcd-v3.5.1-linux-amd64/etcd etcd-v3.5.1-linux-amd64/etcdctl etcd-v3.5.1-linux-amd64/etcdutl \$d/
@@ -88,8 +92,8 @@ rss_big=$(rss big)
 # 3: warm re-run of apply --root with nothing to change.
 r=$work/root
 mkdir -p "$r/etc"; echo 'root:x:0:0:root:/root:/bin/sh' > "$r/etc/passwd"; echo 'root:x:0:' > "$r/etc/group"
-bash tests/support/pki.sh "$work/pki" node1=127.0.0.1 >/dev/null
-mkdir -p "$r/srv/pki"; cp "$work/pki/node1"/*.pem "$r/srv/pki/"
+pki node1
+mkdir -p "$r/srv/pki"; cp "$work/pki-node1/node1"/*.pem "$r/srv/pki/"
 cat "$work/normal.yaml" > "$work/apply.yaml"
 cat >> "$work/apply.yaml" <<EOT
 etcd_address: 127.0.0.1

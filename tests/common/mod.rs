@@ -1,7 +1,12 @@
-//! Test harness: real etcd release fixtures, a real PKI, and nodes made of a network namespace, a
-//! private mount namespace (own /var/run/wireguard) and UTS namespace (own hostname), each with a real
-//! `wg0` from wireguard-go. Everything a node starts dies with it (Drop), and `tests/support/cleanup.sh`
-//! removes what an interrupted run left (every name starts with `ebt-`).
+//! Test harness: real etcd release fixtures, a PKI made by `etcd-bootstrap pki`, and nodes made of
+//! a network namespace, a private mount namespace (own /var/run/wireguard) and UTS namespace (own
+//! hostname), each with a real `wg0` from wireguard-go. Everything a node starts dies with it
+//! (Drop); `tests/support/cleanup.sh` removes what an interrupted run left (every name starts with
+//! `ebt-` and carries the pid of the test process that made it, so a second run is left alone).
+//!
+//! One way to run the tool: `Node::tool` (inside the node's namespaces). One seed builder:
+//! `SeedText`. One PKI builder: `Pki` (the tool's own `pki`; deliberately broken certificates are
+//! made with rcgen in `tests/preflight.rs`).
 #![allow(dead_code)]
 
 use std::fs;
@@ -20,12 +25,14 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_etcd-bootstrap"))
 }
 
+pub fn support(script: &str) -> PathBuf {
+    repo().join("tests/support").join(script)
+}
+
 pub fn run(cmd: &mut Command) -> Output {
     let shown = format!("{cmd:?}");
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("running {shown}: {e}"));
-    out
+    cmd.output()
+        .unwrap_or_else(|e| panic!("running {shown}: {e}"))
 }
 
 pub fn ok(cmd: &mut Command) -> String {
@@ -41,6 +48,19 @@ pub fn ok(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// The lines of `text` that are errors (a report's `error` lines, wherever they stand).
+pub fn error_lines(text: &str) -> Vec<&str> {
+    text.lines().filter(|l| l.starts_with("error")).collect()
+}
+
 /// Release tarballs + SHA256SUMS built from real etcd 3.4.23 (Debian) and 3.5.1 (upstream, PyPI).
 /// Built once; concurrent test processes serialise on a lock file.
 pub fn fixtures() -> PathBuf {
@@ -49,33 +69,133 @@ pub fn fixtures() -> PathBuf {
     ok(Command::new("flock")
         .arg(dir.join(".lock"))
         .arg("bash")
-        .arg(repo().join("tests/support/fixtures.sh"))
+        .arg(support("fixtures.sh"))
         .arg(&dir));
     dir
 }
 
+/// Seed lines naming the fixture release `version` by file:// URL, checked against its SHA256SUMS.
+pub fn file_release(version: &str) -> String {
+    format!(
+        "etcd_version: \"{version}\"\n\
+         etcd_download_url: \"file://{0}/v{{{{ etcd_version }}}}/etcd-v{{{{ etcd_version }}}}-linux-amd64.tar.gz\"\n\
+         etcd_download_url_checksum: \"sha256:file://{0}/v{{{{ etcd_version }}}}/SHA256SUMS\"\n",
+        fixtures().display()
+    )
+}
+
+/// Seed lines naming the fixture release `version` by file:// URL with its digest pinned.
+pub fn pinned_release(version: &str) -> String {
+    let fx = fixtures();
+    let sums = fs::read_to_string(fx.join(format!("v{version}/SHA256SUMS"))).unwrap();
+    format!(
+        "etcd_version: \"{version}\"\n\
+         etcd_download_url: \"file://{}/v{version}/etcd-v{version}-linux-amd64.tar.gz\"\n\
+         etcd_download_url_checksum: \"sha256:{}\"\n",
+        fx.display(),
+        sums.split_whitespace().next().unwrap()
+    )
+}
+
+/// The name of cluster node `i` (0-based) and its wg0 address.
+pub fn member(i: usize) -> (String, String) {
+    (format!("etcd-node{}", i + 1), format!("10.8.0.{}", i + 1))
+}
+
+/// The certificates every test seed lists (from `etcd_ca_conf_directory: /srv/pki`).
+pub const CERTIFICATES: &str = "[ca-etcd.pem, cert-etcd-server.pem, cert-etcd-server-key.pem, \
+     cert-etcd-peer.pem, cert-etcd-peer-key.pem, cert-etcd-client.pem, cert-etcd-client-key.pem]";
+
+/// The one seed builder: the PKI lines, `etcd_settings_user` (log to stderr, then `settings`),
+/// `etcd_members`, the release, then `extra`.
+#[derive(Clone, Default)]
+pub struct SeedText {
+    pub members: Vec<(String, String)>,
+    pub settings: Vec<String>,
+    pub release: String,
+    pub extra: String,
+}
+
+impl SeedText {
+    pub fn new(release: &str) -> SeedText {
+        SeedText {
+            release: release.to_string(),
+            ..SeedText::default()
+        }
+    }
+    pub fn member(mut self, name: &str, addr: &str) -> SeedText {
+        self.members.push((name.into(), addr.into()));
+        self
+    }
+    /// Cluster nodes `idx` (0-based): `etcd-node{i+1}` at `10.8.0.{i+1}`.
+    pub fn nodes(mut self, idx: &[usize]) -> SeedText {
+        self.members.extend(idx.iter().map(|&i| member(i)));
+        self
+    }
+    /// Lines under etcd_settings_user (each `key: value`).
+    pub fn settings(mut self, lines: &str) -> SeedText {
+        self.settings.extend(
+            lines
+                .lines()
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty()),
+        );
+        self
+    }
+    pub fn extra(mut self, lines: &str) -> SeedText {
+        self.extra.push_str(lines);
+        self
+    }
+    pub fn text(&self) -> String {
+        let mut s = format!(
+            "etcd_ca_conf_directory: /srv/pki\netcd_certificates: {CERTIFICATES}\n\
+             etcd_settings_user:\n  log-outputs: stderr\n"
+        );
+        for l in &self.settings {
+            s.push_str(&format!("  {l}\n"));
+        }
+        s.push_str("etcd_members:\n");
+        for (n, a) in &self.members {
+            s.push_str(&format!("  - {{name: {n}, address: {a}}}\n"));
+        }
+        s.push_str(&self.release);
+        s.push_str(&self.extra);
+        s
+    }
+    pub fn write(&self, path: &Path) -> PathBuf {
+        fs::write(path, self.text()).unwrap();
+        path.to_path_buf()
+    }
+}
+
+/// A PKI made by `etcd-bootstrap pki` from a cluster file.
 pub struct Pki {
     pub dir: PathBuf,
 }
 
 impl Pki {
-    /// `nodes`: (name, address). Node `name`'s files are in `dir/name`.
-    pub fn new(dir: &Path, nodes: &[(&str, &str)]) -> Pki {
-        Pki::with_sans(dir, nodes, "")
-    }
-    /// `extra_sans`: more subject alternative names for every node certificate, `{name}` replaced by
-    /// the node's name (e.g. `DNS:{name}.etcd.test,DNS:etcd.test`).
-    pub fn with_sans(dir: &Path, nodes: &[(&str, &str)], extra_sans: &str) -> Pki {
-        let mut c = Command::new("bash");
-        c.env("EXTRA_SANS", extra_sans);
-        c.arg(repo().join("tests/support/pki.sh")).arg(dir);
-        for (n, a) in nodes {
-            c.arg(format!("{n}={a}"));
-        }
+    /// The certificates of every member of `seed`, made (or brought up to date) in `dir`.
+    pub fn for_seed(dir: &Path, seed: &Path, extra: &[&str]) -> Pki {
+        let mut c = Command::new(bin());
+        c.args(["pki", "--seed"])
+            .arg(seed)
+            .arg("--out")
+            .arg(dir)
+            .args(extra);
         ok(&mut c);
         Pki {
             dir: dir.to_path_buf(),
         }
+    }
+    /// The certificates of `nodes` (name, address), from a seed naming just them.
+    pub fn new(dir: &Path, nodes: &[(&str, &str)]) -> Pki {
+        fs::create_dir_all(dir).unwrap();
+        let mut seed = SeedText::default();
+        for (n, a) in nodes {
+            seed = seed.member(n, a);
+        }
+        let path = seed.write(&dir.with_extension("seed.yaml"));
+        Pki::for_seed(dir, &path, &[])
     }
     pub fn node_dir(&self, name: &str) -> PathBuf {
         self.dir.join(name)
@@ -85,21 +205,59 @@ impl Pki {
     }
     pub fn client(&self) -> (PathBuf, PathBuf) {
         (
-            self.dir.join("cert-etcd-client.pem"),
-            self.dir.join("cert-etcd-client-key.pem"),
+            self.dir.join("client/cert-etcd-client.pem"),
+            self.dir.join("client/cert-etcd-client-key.pem"),
         )
     }
+    /// Node `name`'s `etcd_ca_conf_directory`: its own files and the client pair, into `dest`.
+    pub fn install(&self, name: &str, dest: &Path) {
+        copy_files(&self.node_dir(name), dest);
+        copy_files(&self.dir.join("client"), dest);
+    }
+}
+
+/// A per-process token in every namespace and scratch name: a second test run, or an interrupted
+/// one's leftovers, never share a name with this run.
+fn run_token() -> &'static str {
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        format!("{}-{:x}", std::process::id(), nanos & 0xfffff)
+    })
+}
+
+/// A scratch dir `/tmp/ebt-<tag>-<pid>-<token>-...`: cleanup.sh removes it once this run is gone.
+pub fn scratch(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("ebt-{tag}-{}-", run_token()))
+        .tempdir()
+        .unwrap()
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// `ebt-<tag>-<pid>-<token>-<n>`: cleanup.sh removes it only once that pid is gone.
 pub fn unique(tag: &str) -> String {
     format!(
-        "ebt-{}-{}-{}",
-        tag,
-        std::process::id(),
+        "ebt-{tag}-{}-{}",
+        run_token(),
         COUNTER.fetch_add(1, Ordering::SeqCst)
     )
+}
+
+/// What a node's mount namespace hides of the host: for a live node, the paths the tool writes
+/// when it runs without `--root`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mounts {
+    /// Only /var/run/wireguard is private.
+    Plain,
+    /// /etc (a copy), /var/lib, /opt, /usr/local/bin, /srv and /run are private too, /run/systemd/system
+    /// exists, and a recording `systemctl` is first on PATH: `apply` without `--root` runs here as
+    /// on a live node, and nothing reaches the host.
+    Live,
 }
 
 /// One test node: netns + mount ns + UTS ns, kept alive by a holder process.
@@ -112,40 +270,39 @@ pub struct Node {
     etcd: Option<Child>,
     pub wg_public_key: String,
     pub scratch: tempfile::TempDir,
+    mounts: Mounts,
 }
 
 impl Node {
     /// A node named `name` (its hostname) whose `wg0` carries `addr`/24.
     pub fn new(name: &str, addr: &str) -> Node {
-        Node::build(name, addr, None)
+        let mut n = Node::bare(name, addr, Mounts::Plain, None);
+        n.add_wg0();
+        n
     }
 
     /// A node linked by veth to the bridge in `bridge_ns`, with `underlay`/24 on its eth0.
     pub fn on_bridge(name: &str, addr: &str, bridge_ns: &str, underlay: &str) -> Node {
-        Node::build(name, addr, Some((bridge_ns, underlay)))
+        let mut n = Node::bare(name, addr, Mounts::Plain, Some((bridge_ns, underlay)));
+        n.add_wg0();
+        n
     }
 
-    fn build(name: &str, addr: &str, link: Option<(&str, &str)>) -> Node {
+    /// A node with no wg0 yet (`add_wg0` brings it up).
+    pub fn bare(name: &str, addr: &str, mounts: Mounts, link: Option<(&str, &str)>) -> Node {
         let ns = unique("n");
+        let scratch = scratch("node");
         fs::create_dir_all("/var/run/wireguard").unwrap();
         ok(Command::new("ip").args(["netns", "add", &ns]));
-        let script = format!(
-            "mount -t tmpfs tmpfs /var/run/wireguard && hostname {name} && echo ready && exec sleep 100000"
-        );
+        let script = match mounts {
+            Mounts::Plain => format!(
+                "mount -t tmpfs tmpfs /var/run/wireguard && hostname {name} && echo ready && exec sleep 100000"
+            ),
+            Mounts::Live => live_mounts(name, scratch.path()),
+        };
         let mut holder = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &ns,
-                "unshare",
-                "--mount",
-                "--uts",
-                "--propagation",
-                "private",
-                "--",
-                "sh",
-                "-c",
-            ])
+            .args(["netns", "exec", &ns, "unshare", "--mount", "--uts"])
+            .args(["--propagation", "private", "--", "sh", "-c"])
             .arg(&script)
             .stdout(Stdio::piped())
             .spawn()
@@ -154,7 +311,7 @@ impl Node {
         BufReader::new(holder.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        let mut node = Node {
+        let node = Node {
             name: name.to_string(),
             addr: addr.to_string(),
             ns,
@@ -162,25 +319,32 @@ impl Node {
             children: Vec::new(),
             etcd: None,
             wg_public_key: String::new(),
-            scratch: tempfile::tempdir().unwrap(),
+            scratch,
+            mounts,
         };
         assert_eq!(line.trim(), "ready", "node holder for {name} did not start");
         ok(node.cmd("ip").args(["link", "set", "lo", "up"]));
         if let Some((bridge_ns, underlay)) = link {
-            let peer = format!("v{}", COUNTER.fetch_add(1, Ordering::SeqCst));
-            ok(Command::new("ip")
-                .args([
-                    "link", "add", "eth0", "netns", &node.ns, "type", "veth", "peer", "name", &peer,
-                ])
-                .args(["netns", bridge_ns]));
-            ok(Command::new("ip")
-                .args(["-n", bridge_ns, "link", "set", &peer, "master", "br0", "up"]));
-            ok(node
-                .cmd("ip")
-                .args(["addr", "add", &format!("{underlay}/24"), "dev", "eth0"]));
-            ok(node.cmd("ip").args(["link", "set", "eth0", "up"]));
+            node.link_to(bridge_ns, underlay);
         }
-        let wg = node
+        node
+    }
+
+    fn link_to(&self, bridge_ns: &str, underlay: &str) {
+        let peer = format!("v{}", COUNTER.fetch_add(1, Ordering::SeqCst));
+        ok(Command::new("ip")
+            .args(["link", "add", "eth0", "netns", &self.ns, "type", "veth"])
+            .args(["peer", "name", &peer, "netns", bridge_ns]));
+        ok(Command::new("ip").args(["-n", bridge_ns, "link", "set", &peer, "master", "br0", "up"]));
+        ok(self
+            .cmd("ip")
+            .args(["addr", "add", &format!("{underlay}/24"), "dev", "eth0"]));
+        ok(self.cmd("ip").args(["link", "set", "eth0", "up"]));
+    }
+
+    /// Brings up a real wg0 (wireguard-go) carrying this node's address.
+    pub fn add_wg0(&mut self) {
+        let wg = self
             .cmd("wireguard-go")
             .arg("wg0")
             .env("WG_PROCESS_FOREGROUND", "1")
@@ -188,37 +352,26 @@ impl Node {
             .stderr(Stdio::null())
             .spawn()
             .expect("starting wireguard-go");
-        node.children.push(wg);
+        self.children.push(wg);
         wait_until(Duration::from_secs(10), "wg0 to appear", || {
-            node.cmd("ip")
-                .args(["link", "show", "wg0"])
-                .output()
-                .map(|o| o.status.success())
-                .unwrap_or(false)
+            run(self.cmd("ip").args(["link", "show", "wg0"]))
+                .status
+                .success()
         });
-        let key = node.scratch.path().join("wg.key");
-        let k = ok(Command::new("wg").arg("genkey"));
-        fs::write(&key, &k).unwrap();
-        let mut pubkey = Command::new("wg")
-            .arg("pubkey")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::io::Write::write_all(&mut pubkey.stdin.take().unwrap(), k.as_bytes()).unwrap();
-        node.wg_public_key = String::from_utf8(pubkey.wait_with_output().unwrap().stdout)
-            .unwrap()
-            .trim()
-            .to_string();
-        ok(node
+        let key = self.scratch.path().join("wg.key");
+        fs::write(&key, ok(Command::new("wg").arg("genkey"))).unwrap();
+        let pubkey = ok(Command::new("sh")
+            .arg("-c")
+            .arg(format!("wg pubkey < {}", key.display())));
+        self.wg_public_key = pubkey.trim().to_string();
+        ok(self
             .cmd("wg")
             .args(["set", "wg0", "listen-port", "51820", "private-key"])
             .arg(&key));
-        ok(node
+        ok(self
             .cmd("ip")
-            .args(["addr", "add", &format!("{addr}/24"), "dev", "wg0"]));
-        ok(node.cmd("ip").args(["link", "set", "wg0", "up"]));
-        node
+            .args(["addr", "add", &format!("{}/24", self.addr), "dev", "wg0"]));
+        ok(self.cmd("ip").args(["link", "set", "wg0", "up"]));
     }
 
     /// A command that runs inside this node's namespaces.
@@ -227,21 +380,26 @@ impl Node {
         c.arg("-t")
             .arg(self.holder.id().to_string())
             .args(["-m", "-u", "-n", "--", program]);
+        if self.mounts == Mounts::Live {
+            let path = std::env::var("PATH").unwrap_or_default();
+            c.env("PATH", format!("{}:{path}", self.fake_bin().display()));
+        }
+        c
+    }
+
+    /// `etcd-bootstrap <args>` inside this node: the one way the tests run the tool.
+    pub fn tool(&self, args: &[&str]) -> Command {
+        let mut c = self.cmd(bin().to_str().unwrap());
+        c.args(args);
         c
     }
 
     /// Adds a WireGuard peer to this node's wg0.
     pub fn add_peer(&self, public_key: &str, endpoint: &str, allowed: &str) {
-        ok(self.cmd("wg").args([
-            "set",
-            "wg0",
-            "peer",
-            public_key,
-            "endpoint",
-            endpoint,
-            "allowed-ips",
-            allowed,
-        ]));
+        ok(self
+            .cmd("wg")
+            .args(["set", "wg0", "peer", public_key])
+            .args(["endpoint", endpoint, "allowed-ips", allowed]));
     }
 
     /// Stops this node's etcd (as a crash or power loss would).
@@ -250,13 +408,6 @@ impl Node {
             let _ = c.kill();
             let _ = c.wait();
         }
-    }
-
-    /// Runs etcd-bootstrap inside the node.
-    pub fn bootstrap(&self, args: &[&str]) -> Output {
-        let mut c = self.cmd(bin().to_str().unwrap());
-        c.args(args);
-        run(&mut c)
     }
 
     /// Starts `cmd` (made with `cmd()`) with its stdout piped and returns it with the first line it
@@ -285,11 +436,13 @@ impl Node {
         self.children.push(child);
     }
 
-    /// Starts etcd as the unit says: `ExecStart` of `ROOT/etc/systemd/system/<unit>`, chrooted into ROOT,
-    /// as the unit's User/Group. Its output goes to `log`.
+    /// Starts etcd as the unit says: `ExecStart` of `ROOT/etc/systemd/system/<unit>` (split by
+    /// Python's shlex, not the tool's own parser), chrooted into ROOT, as the unit's User/Group.
+    /// Its output goes to `log`.
     pub fn start_etcd(&mut self, root: &Path, unit: &str, log: &Path) {
-        let text = fs::read_to_string(root.join("etc/systemd/system").join(unit)).unwrap();
-        let argv = etcd_bootstrap::render::parse_exec_start(&text).expect("unit has ExecStart");
+        let unit_file = root.join("etc/systemd/system").join(unit);
+        let text = fs::read_to_string(&unit_file).unwrap();
+        let argv = exec_start(&unit_file);
         let user = text
             .lines()
             .find_map(|l| l.strip_prefix("User="))
@@ -357,6 +510,49 @@ impl Node {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+
+    /// A live node's private dir that stands for `path` on the host (`/etc`, `/var/lib`, ...).
+    pub fn private(&self, path: &str) -> PathBuf {
+        self.scratch
+            .path()
+            .join("live")
+            .join(path.trim_start_matches('/').replace('/', "_"))
+    }
+
+    fn fake_bin(&self) -> PathBuf {
+        self.scratch.path().join("live/bin")
+    }
+
+    /// The calls the recording `systemctl` of a live node got, one line each, in order.
+    pub fn systemctl_calls(&self) -> Vec<String> {
+        fs::read_to_string(self.scratch.path().join("live/systemctl.calls"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// The holder script of a live node: private copies of the paths `apply` writes without
+/// `--root`, a tmpfs /run with /run/systemd/system, and the recording systemctl.
+fn live_mounts(name: &str, scratch: &Path) -> String {
+    let live = scratch.join("live");
+    for d in ["etc", "var_lib", "opt", "usr_local_bin", "srv", "bin"] {
+        fs::create_dir_all(live.join(d)).unwrap();
+    }
+    ok(Command::new("cp")
+        .arg("-a")
+        .arg("/etc/.")
+        .arg(live.join("etc")));
+    fs::copy(support("recording-systemctl"), live.join("bin/systemctl")).unwrap();
+    let l = live.display();
+    format!(
+        "set -e; mount --bind {l}/etc /etc && mount --bind {l}/var_lib /var/lib && \
+         mount --bind {l}/opt /opt && mount --bind {l}/usr_local_bin /usr/local/bin && \
+         mkdir -p /srv && mount --bind {l}/srv /srv && \
+         mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/system /run/wireguard && \
+         hostname {name} && echo ready && exec sleep 100000"
+    )
 }
 
 impl Drop for Node {
@@ -391,6 +587,17 @@ pub fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// The `ExecStart=` argv of a unit file, split by Python's shlex (`tests/support/exec_start.py`):
+/// an implementation independent of the tool's own quoting.
+pub fn exec_start(unit_file: &Path) -> Vec<String> {
+    let out = ok(Command::new("python3")
+        .arg(support("exec_start.py"))
+        .arg(unit_file));
+    let argv: Vec<String> = out.lines().map(str::to_string).collect();
+    assert!(!argv.is_empty(), "{} has no ExecStart", unit_file.display());
+    argv
+}
+
 /// Copies the shared libraries a dynamically linked binary needs into the root (Debian's etcd is
 /// dynamic; upstream's is static and needs nothing).
 pub fn make_runnable_in_chroot(root: &Path, bin_in_root: &str) {
@@ -416,10 +623,7 @@ pub fn make_runnable_in_chroot(root: &Path, bin_in_root: &str) {
 
 /// A minimal target root: the accounts files a real root has.
 pub fn new_root() -> tempfile::TempDir {
-    let root = tempfile::Builder::new()
-        .prefix("ebt-root-")
-        .tempdir()
-        .unwrap();
+    let root = scratch("root");
     fs::create_dir_all(root.path().join("etc")).unwrap();
     fs::write(
         root.path().join("etc/passwd"),
@@ -447,14 +651,6 @@ pub fn meta(p: &Path) -> (u32, u32, u32) {
     (m.mode() & 0o7777, m.uid(), m.gid())
 }
 
-pub fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).to_string()
-}
-
-pub fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
-}
-
 /// A network namespace holding only a bridge (br0): the switch the nodes' veths plug into.
 pub struct Bridge {
     pub ns: String,
@@ -477,8 +673,25 @@ impl Drop for Bridge {
     }
 }
 
-/// N nodes meshed over WireGuard (wg0 10.8.0.I, underlay 172.31.0.I), one shared seed, a PKI, and a
-/// scratch root per node. Nodes are dropped before the bridge (field order).
+/// `<cmd> --seed SEED --root ROOT <extra>`.
+fn with_seed_and_root(cmd: &str, seed: &Path, root: &Path, extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = vec![
+        cmd.into(),
+        "--seed".into(),
+        seed.display().to_string(),
+        "--root".into(),
+        root.display().to_string(),
+    ];
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+fn refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// N nodes meshed over WireGuard (wg0 10.8.0.I, underlay 172.31.0.I), one shared seed, a PKI made
+/// from it, and a scratch root per node. Nodes are dropped before the bridge (field order).
 pub struct Cluster {
     pub nodes: Vec<Node>,
     /// The seed lines naming the release, for seeds made later with `seed_with`.
@@ -493,50 +706,33 @@ pub struct Cluster {
 impl Cluster {
     /// `release`: seed lines naming the release (version, URL, checksum).
     pub fn new(n: usize, release: &str) -> Cluster {
-        Cluster::with_sans(n, release, "")
-    }
-
-    /// A cluster whose node certificates carry `extra_sans` too (see `Pki::with_sans`).
-    pub fn with_sans(n: usize, release: &str, extra_sans: &str) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
-        let specs: Vec<(String, String)> = (1..=n)
-            .map(|i| (format!("etcd-node{i}"), format!("10.8.0.{i}")))
-            .collect();
-        let spec_refs: Vec<(&str, &str)> = specs
-            .iter()
-            .map(|(a, b)| (a.as_str(), b.as_str()))
-            .collect();
-        let pki = Pki::with_sans(&dir.path().join("pki"), &spec_refs, extra_sans);
+        let all: Vec<usize> = (0..n).collect();
+        let seed = SeedText::new(release)
+            .nodes(&all)
+            .write(&dir.path().join("seed.yaml"));
+        let pki = Pki::for_seed(&dir.path().join("pki"), &seed, &[]);
         let bridge = Bridge::new();
-        let nodes: Vec<Node> = specs
+        let nodes: Vec<Node> = all
             .iter()
-            .enumerate()
-            .map(|(i, (name, addr))| {
-                Node::on_bridge(name, addr, &bridge.ns, &format!("172.31.0.{}", i + 1))
+            .map(|&i| {
+                let (name, addr) = member(i);
+                Node::on_bridge(&name, &addr, &bridge.ns, &format!("172.31.0.{}", i + 1))
             })
             .collect();
         for (i, a) in nodes.iter().enumerate() {
             for (j, b) in nodes.iter().enumerate() {
                 if i != j {
-                    a.add_peer(
-                        &b.wg_public_key,
-                        &format!("172.31.0.{}:51820", j + 1),
-                        &format!("{}/32", b.addr),
-                    );
+                    let endpoint = format!("172.31.0.{}:51820", j + 1);
+                    a.add_peer(&b.wg_public_key, &endpoint, &format!("{}/32", b.addr));
                 }
             }
         }
-        let seed_path = dir.path().join("seed.yaml");
-        fs::write(
-            &seed_path,
-            seed_text(&(0..n).collect::<Vec<_>>(), "", release),
-        )
-        .unwrap();
-        let roots = specs
+        let roots = all
             .iter()
-            .map(|(name, _)| {
+            .map(|&i| {
                 let r = new_root();
-                copy_files(&pki.node_dir(name), &r.path().join("srv/pki"));
+                pki.install(&member(i).0, &r.path().join("srv/pki"));
                 r
             })
             .collect();
@@ -545,51 +741,45 @@ impl Cluster {
             release: release.to_string(),
             roots,
             pki,
-            seed: seed_path,
+            seed,
             dir,
             _bridge: bridge,
         }
     }
 
-    /// `etcd-bootstrap <cmd> --seed <shared seed> --root <node i's root> <extra>` inside node i.
-    pub fn bootstrap(&self, i: usize, cmd: &str, extra: &[&str]) -> Output {
-        self.bootstrap_with(i, &self.seed, cmd, extra)
+    /// The PKI brought up to date for `seed` (`pki` reissues what it no longer covers) and
+    /// installed into every node's root again.
+    pub fn pki_for(&mut self, seed: &Path) {
+        self.pki = Pki::for_seed(&self.pki.dir, seed, &[]);
+        for (i, r) in self.roots.iter().enumerate() {
+            self.pki.install(&member(i).0, &r.path().join("srv/pki"));
+        }
     }
 
-    /// Writes seed `name` naming only the nodes `members` (indexes), with `extra` seed lines
-    /// (`etcd_settings_user` entries go in `settings`, indented under it).
+    /// Seed `name` naming only the nodes `members` (indexes), with `settings` lines under
+    /// etcd_settings_user and `extra` seed lines.
     pub fn seed_with(&self, name: &str, members: &[usize], settings: &str, extra: &str) -> PathBuf {
-        let p = self.dir.path().join(name);
-        let mut text = seed_text(members, settings, &self.release);
-        text.push_str(extra);
-        fs::write(&p, text).unwrap();
-        p
+        SeedText::new(&self.release)
+            .nodes(members)
+            .settings(settings)
+            .extra(extra)
+            .write(&self.dir.path().join(name))
     }
 
-    /// `etcd-bootstrap <cmd> --seed <seed> --root <node i's root> <extra>` inside node i.
-    pub fn bootstrap_with(&self, i: usize, seed: &Path, cmd: &str, extra: &[&str]) -> Output {
-        let mut args = vec![
-            cmd,
-            "--seed",
-            seed.to_str().unwrap(),
-            "--root",
-            self.roots[i].path().to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        self.nodes[i].bootstrap(&args)
+    /// `etcd-bootstrap <cmd> --seed SEED --root <node i's root> <extra>` inside node i.
+    pub fn tool(&self, i: usize, seed: &Path, cmd: &str, extra: &[&str]) -> Command {
+        let args = with_seed_and_root(cmd, seed, self.roots[i].path(), extra);
+        self.nodes[i].tool(&refs(&args))
     }
 
-    /// The command `bootstrap_with` runs, to start it in the background.
-    pub fn bootstrap_cmd(&self, i: usize, seed: &Path, cmd: &str) -> Command {
-        let mut c = self.nodes[i].cmd(bin().to_str().unwrap());
-        c.args([cmd, "--seed", seed.to_str().unwrap(), "--root"])
-            .arg(self.roots[i].path());
-        c
+    /// `tool` with the shared seed, run to completion.
+    pub fn run(&self, i: usize, cmd: &str, extra: &[&str]) -> Output {
+        run(&mut self.tool(i, &self.seed, cmd, extra))
     }
 
-    /// `apply` on node i; panics on failure.
+    /// `apply` on node i with the shared seed; panics on failure.
     pub fn apply(&self, i: usize) {
-        let out = self.bootstrap(i, "apply", &[]);
+        let out = self.run(i, "apply", &[]);
         assert!(
             out.status.success(),
             "apply on {} failed: {}",
@@ -599,18 +789,13 @@ impl Cluster {
     }
 
     pub fn log(&self, i: usize) -> PathBuf {
-        self.dir.path().join(format!("etcd-node{}.log", i + 1))
+        self.dir.path().join(format!("{}.log", member(i).0))
     }
 
     pub fn start(&mut self, i: usize) {
         let root = self.roots[i].path().to_path_buf();
         let log = self.log(i);
         self.nodes[i].start_etcd(&root, "etcd.service", &log);
-    }
-
-    /// `etcd-bootstrap health` from node i (same seed, that node's root).
-    pub fn health(&self, i: usize, extra: &[&str]) -> Output {
-        self.bootstrap(i, "health", extra)
     }
 
     /// etcdctl from node i's root, configured only by its etcdctl.env (paths mapped into the root).
@@ -625,29 +810,6 @@ impl Cluster {
     }
 }
 
-/// The cluster harness's seed: nodes `members` (indexes; node i is etcd-node{i+1} at 10.8.0.{i+1}),
-/// `settings` lines under etcd_settings_user, then `release`.
-pub fn seed_text(members: &[usize], settings: &str, release: &str) -> String {
-    let mut seed = String::from(
-        "etcd_ca_conf_directory: /srv/pki\n\
-         etcd_certificates: [ca-etcd.pem, cert-etcd-server.pem, cert-etcd-server-key.pem, cert-etcd-peer.pem, \
-         cert-etcd-peer-key.pem, cert-etcd-client.pem, cert-etcd-client-key.pem]\n\
-         etcd_settings_user:\n  log-outputs: stderr\n",
-    );
-    for line in settings.lines() {
-        seed.push_str(&format!("  {}\n", line.trim()));
-    }
-    seed.push_str("etcd_members:\n");
-    for i in members {
-        seed.push_str(&format!(
-            "  - {{name: etcd-node{n}, address: 10.8.0.{n}}}\n",
-            n = i + 1
-        ));
-    }
-    seed.push_str(release);
-    seed
-}
-
 /// One node with wg0, a root holding its certificates at /srv/pki, and a seed naming it the only
 /// member (plus `release`, the seed lines that say where the release comes from).
 pub struct Single {
@@ -660,23 +822,19 @@ pub struct Single {
 
 impl Single {
     pub fn new(name: &str, addr: &str, release: &str) -> Single {
+        Single::with_node(Node::new(name, addr), release)
+    }
+
+    /// `node` (made by the caller: bare, live, ...) as the only member.
+    pub fn with_node(node: Node, release: &str) -> Single {
         let dir = tempfile::tempdir().unwrap();
-        let pki = Pki::new(&dir.path().join("pki"), &[(name, addr)]);
+        let seed = SeedText::new(release)
+            .member(&node.name, &node.addr)
+            .write(&dir.path().join("seed.yaml"));
+        // From a seed of its own: a test may break `seed` on purpose.
+        let pki = Pki::new(&dir.path().join("pki"), &[(&node.name, &node.addr)]);
         let root = new_root();
-        copy_files(&pki.node_dir(name), &root.path().join("srv/pki"));
-        let node = Node::new(name, addr);
-        let seed = dir.path().join("seed.yaml");
-        fs::write(
-            &seed,
-            format!(
-                "etcd_ca_conf_directory: /srv/pki\n\
-                 etcd_certificates: [ca-etcd.pem, cert-etcd-server.pem, cert-etcd-server-key.pem, cert-etcd-peer.pem, \
-                 cert-etcd-peer-key.pem, cert-etcd-client.pem, cert-etcd-client-key.pem]\n\
-                 etcd_members:\n  - name: {name}\n    address: {addr}\n\
-                 etcd_settings_user:\n  log-outputs: stderr\n{release}"
-            ),
-        )
-        .unwrap();
+        pki.install(&node.name, &root.path().join("srv/pki"));
         Single {
             node,
             root,
@@ -689,10 +847,8 @@ impl Single {
     /// A fresh root for the same node and seed (the certificates copied in).
     pub fn another_root(&self) -> tempfile::TempDir {
         let root = new_root();
-        copy_files(
-            &self.root.path().join("srv/pki"),
-            &root.path().join("srv/pki"),
-        );
+        self.pki
+            .install(&self.node.name, &root.path().join("srv/pki"));
         root
     }
 
@@ -705,7 +861,7 @@ impl Single {
             &[("mirror", "127.0.0.1")],
         );
         let mut cmd = self.node.cmd("python3");
-        cmd.arg(repo().join("tests/support").join(script))
+        cmd.arg(support(script))
             .arg(dir)
             .arg(pki.node_dir("mirror").join("cert-etcd-server.pem"))
             .arg(pki.node_dir("mirror").join("cert-etcd-server-key.pem"));
@@ -720,16 +876,14 @@ impl Single {
         fs::write(&self.seed, seed).unwrap();
     }
 
+    /// `etcd-bootstrap <cmd> --seed <its seed> --root ROOT <extra>` inside the node.
+    pub fn tool(&self, root: &Path, cmd: &str, extra: &[&str]) -> Command {
+        let args = with_seed_and_root(cmd, &self.seed, root, extra);
+        self.node.tool(&refs(&args))
+    }
+
     pub fn apply_in(&self, root: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut c = self.node.cmd(bin().to_str().unwrap());
-        c.args([
-            "apply",
-            "--seed",
-            self.seed.to_str().unwrap(),
-            "--root",
-            root.to_str().unwrap(),
-        ]);
-        c.args(extra);
+        let mut c = self.tool(root, "apply", extra);
         for (k, v) in env {
             c.env(k, v);
         }
@@ -779,12 +933,17 @@ pub fn content_manifest(root: &Path) -> Vec<String> {
     out
 }
 
-/// Seed lines naming the fixture release `version` by file:// URL, checked against its SHA256SUMS.
-pub fn file_release(version: &str) -> String {
-    format!(
-        "etcd_version: \"{version}\"\n\
-         etcd_download_url: \"file://{0}/v{{{{ etcd_version }}}}/etcd-v{{{{ etcd_version }}}}-linux-amd64.tar.gz\"\n\
-         etcd_download_url_checksum: \"sha256:file://{0}/v{{{{ etcd_version }}}}/SHA256SUMS\"\n",
-        fixtures().display()
-    )
+/// The paths whose manifest lines differ between two manifests, both ways: what was added,
+/// changed or removed.
+pub fn changed_paths(before: &[String], after: &[String]) -> Vec<String> {
+    let path = |l: &String| l.split(' ').next().unwrap().to_string();
+    let mut out: Vec<String> = before
+        .iter()
+        .filter(|l| !after.contains(l))
+        .chain(after.iter().filter(|l| !before.contains(l)))
+        .map(path)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }

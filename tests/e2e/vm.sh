@@ -50,7 +50,7 @@ if [ ! -f "$rootfs/.done" ]; then
   log "debootstrap (a few minutes)"
   rm -rf "$rootfs.tmp"
   debootstrap --variant=minbase --include=linux-image-amd64,systemd-sysv,udev,dbus,cloud-init,wireguard-tools,iproute2,ca-certificates,kmod,ifupdown,isc-dhcp-client,python3-cffi-backend \
-    bookworm "$rootfs.tmp" http://deb.debian.org/debian >/dev/null
+    bookworm "$rootfs.tmp" "$(sh tests/support/debian-mirror.sh)" >/dev/null
   echo 'datasource_list: [ NoCloud, None ]' > "$rootfs.tmp/etc/cloud/cloud.cfg.d/90-ds.cfg"
   rm -rf "$rootfs" && mv "$rootfs.tmp" "$rootfs" && touch "$rootfs/.done"
 fi

@@ -68,7 +68,7 @@ make_root() {
   mkdir -p "$root/etc" "$root/srv/etcd-certificates"
   echo 'root:x:0:0:root:/root:/bin/sh' > "$root/etc/passwd"
   echo 'root:x:0:' > "$root/etc/group"
-  cp "$state/pki/etcd-demo$1"/*.pem "$root/srv/etcd-certificates/"
+  cp "$state/pki/etcd-demo$1"/*.pem "$state/pki/client"/cert-etcd-client*.pem "$root/srv/etcd-certificates/"
 }
 
 # etcd of node i from its unit's ExecStart, chrooted into its root as the etcd user.
@@ -94,10 +94,6 @@ up() {
   [ -x "$bin" ] || { echo "demo: build first (make build)" >&2; exit 1; }
   [ -s "$fixtures/v3.5.1/SHA256SUMS" ] || bash "$here/tests/support/fixtures.sh" "$fixtures" >/dev/null
 
-  specs=()
-  for i in $(seq 1 "$nodes"); do specs+=("etcd-demo$i=10.8.0.$i"); done
-  bash "$here/tests/support/pki.sh" "$state/pki" "${specs[@]}"
-
   ip netns add ebt-demo-br
   ip -n ebt-demo-br link add br0 type bridge
   ip -n ebt-demo-br link set br0 up
@@ -118,6 +114,8 @@ up() {
     echo 'etcd_members:'
     for i in $(seq 1 "$nodes"); do echo "  - {name: etcd-demo$i, address: 10.8.0.$i}"; done
   } > "$state/seed.yaml"
+  # The cluster's certificates, made from that seed by the tool itself.
+  "$bin" pki --seed "$state/seed.yaml" --out "$state/pki" >/dev/null
 
   t_apply=$(date +%s.%N)
   for i in $(seq 1 "$nodes"); do
@@ -152,12 +150,13 @@ secs() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]
 
 day2() {
   [ -s "$state/seed.yaml" ] && [ ! -e "$state/n4" ] || { echo "demo: day2 needs a fresh 3-member demo (demo.sh up)" >&2; exit 1; }
-  bash "$here/tests/support/pki.sh" "$state/pki" etcd-demo4=10.8.0.4 >/dev/null
   make_node 4
   for j in 1 2 3; do peer 4 "$j"; peer "$j" 4; done
-  make_root 4
   sed -e 's/^etcd_settings_user:$/etcd_settings_user:\n  initial-cluster-state: existing/' "$state/seed.yaml" > "$state/seed4.yaml"
   echo "  - {name: etcd-demo4, address: 10.8.0.4}" >> "$state/seed4.yaml"
+  # The grown seed's PKI: the three members' certificates are kept, the fourth's made.
+  "$bin" pki --seed "$state/seed4.yaml" --out "$state/pki" >/dev/null
+  make_root 4
 
   # etcd accepts a member add only once its members have been connected for 5 s (its strict
   # reconfiguration check); a demo cluster is seconds old. Measure the join of a settled cluster.

@@ -13,6 +13,13 @@ out=$(cd "$out" && pwd)
 pack() { # version, dir with binaries
   local ver=$1 src=$2 name="etcd-v$1-linux-amd64" dir="$out/v$1"
   [ -s "$dir/SHA256SUMS" ] && [ -s "$dir/$name.tar.gz" ] && return 0
+  # A fixture is labelled with the version its etcd reports, or not made at all.
+  local got
+  got=$("$src/etcd" --version 2>/dev/null | sed -n 's/^etcd Version: //p')
+  if [ "$got" != "$ver" ]; then
+    echo "fixtures: $src/etcd is etcd ${got:-(no version)}, not $ver; install the right build" >&2
+    exit 1
+  fi
   local tmp; tmp=$(mktemp -d)
   mkdir -p "$tmp/$name" "$dir"
   for b in etcd etcdctl etcdutl; do

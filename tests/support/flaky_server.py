@@ -7,6 +7,8 @@ The first path segment picks the behaviour, the rest is a file under DIR:
   /drop/F       first request: send half of F, then close; later requests: serve (Range honoured)
   /norange/F    like drop, but later requests ignore Range and send all of F with 200
   /503x3/F      answer 503 three times, then serve
+  /408x2/F      answer 408 twice, then serve
+  /429x2/F      answer 429 twice, then serve
   /stall/F      first request: send half, then stall (send nothing) for 30 s; later: serve
   /404/F        always 404
 GET /count/<behaviour>/F returns how many requests that path got.
@@ -43,6 +45,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.plain(404, b"not found")
         if mode == "503x3" and n <= 3:
             return self.plain(503, b"busy")
+        if mode == "408x2" and n <= 2:
+            return self.plain(408, b"request timeout")
+        if mode == "429x2" and n <= 2:
+            return self.plain(429, b"too many requests")
         data = open(path, "rb").read()
         if mode in ("drop", "norange", "stall") and n == 1:
             self.send_response(200)

@@ -1,0 +1,96 @@
+//! The live path, without a VM: `apply` with no `--root` in a node whose /etc, /var/lib, /opt,
+//! /usr/local/bin, /srv and /run are its own, with /run/systemd/system present and a recording
+//! `systemctl` first on PATH. What the tool asks of systemd is asserted call by call.
+
+mod common;
+
+use common::*;
+use std::fs;
+
+const NAME: &str = "etcd-node1";
+const ADDR: &str = "10.8.0.1";
+
+/// The calls that change something (queries left out), from `from` on.
+fn changing_calls(node: &Node, from: usize) -> Vec<String> {
+    node.systemctl_calls()
+        .into_iter()
+        .skip(from)
+        .filter(|c| !c.starts_with("is-enabled") && !c.starts_with("is-active"))
+        .collect()
+}
+
+#[test]
+fn without_root_apply_enables_and_starts_and_restarts_only_when_etcd_reads_a_change() {
+    let mut node = Node::bare(NAME, ADDR, Mounts::Live, None);
+    node.add_wg0();
+    let s = Single::with_node(node, &file_release("3.5.1"));
+    let srv = s.node.private("/srv");
+    s.pki.install(NAME, &srv.join("pki"));
+    let seed = s.seed.to_str().unwrap();
+    let apply = || run(&mut s.node.tool(&["apply", "--seed", seed]));
+
+    // First install: reload, enable, start without blocking.
+    let out = apply();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        changing_calls(&s.node, 0),
+        vec![
+            "daemon-reload",
+            "enable --quiet etcd.service",
+            "start --no-block etcd.service"
+        ]
+    );
+    let etc = s.node.private("/etc");
+    assert!(etc.join("etcd/etcdctl.env").is_file());
+    assert!(etc.join("systemd/system/etcd.service").is_file());
+    assert!(s.node.private("/usr/local/bin").join("etcd").is_file());
+    assert!(s
+        .node
+        .private("/var/lib")
+        .join("etcd-bootstrap/applied")
+        .is_file());
+    assert!(
+        !std::path::Path::new("/etc/etcd/etcdctl.env").exists() || {
+            // The host's own file, if any, is not ours: the node's /etc is a private copy.
+            !fs::read_to_string("/etc/etcd/etcdctl.env")
+                .unwrap_or_default()
+                .contains(ADDR)
+        }
+    );
+
+    // Nothing changed: no reload, no enable, no start, no restart.
+    let n = s.node.systemctl_calls().len();
+    let out = apply();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("nothing changed"), "{}", stderr(&out));
+    assert_eq!(changing_calls(&s.node, n), Vec::<String>::new());
+
+    // Only etcdctl.env differs (etcd never reads it): rewritten, no restart.
+    fs::write(etc.join("etcd/etcdctl.env"), "ETCDCTL_API=3\n").unwrap();
+    let n = s.node.systemctl_calls().len();
+    let out = apply();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("update    file   /etc/etcd/etcdctl.env (content)"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(changing_calls(&s.node, n), Vec::<String>::new());
+
+    // New certificates (every leaf reissued by the same CA): exactly one restart.
+    let seed_of_pki = s.pki.dir.with_extension("seed.yaml");
+    let pki = Pki::for_seed(&s.pki.dir, &seed_of_pki, &["--renew-before", "3650days"]);
+    pki.install(NAME, &srv.join("pki"));
+    let n = s.node.systemctl_calls().len();
+    let out = apply();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("update    cert   /etc/etcd/cert-etcd-server.pem (content)"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        changing_calls(&s.node, n),
+        vec!["restart --no-block etcd.service"]
+    );
+}
