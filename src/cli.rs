@@ -223,7 +223,8 @@ pub struct HealthArgs {
     /// Comma-separated client URLs; default: every member's from the seed.
     #[arg(long, value_name = "URL,...")]
     pub endpoints: Option<String>,
-    /// Poll with backoff until all are healthy or this long has passed.
+    /// Poll with backoff until all are healthy or this long has passed (the wait for the interface
+    /// to carry an address counts in it).
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration)]
     pub wait: Duration,
     /// Output format.

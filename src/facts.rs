@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Result};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,35 +127,63 @@ pub fn etcd_architecture(machine: &str) -> &str {
     }
 }
 
+/// What is expected to bring `iface` up, in words: wg-quick for a WireGuard-style name (and
+/// whether its config exists under `root`), else the network configuration.
+pub fn who_brings_up(iface: &str, root: &Path) -> String {
+    if iface.starts_with("wg") {
+        let conf = format!("/etc/wireguard/{iface}.conf");
+        let there = if crate::util::fs::under(root, Path::new(&conf)).is_file() {
+            "present"
+        } else {
+            "missing"
+        };
+        format!("wg-quick@{iface}.service from {conf} ({there})")
+    } else {
+        "the network configuration (systemd-networkd, ifupdown or cloud-init's network-config)"
+            .to_string()
+    }
+}
+
 /// Gathers facts until `iface` exists and carries an address, or `timeout` passes.
-/// At first boot wg0 often comes up a few seconds after us; waiting here beats failing.
-pub fn wait_for_interface(iface: &str, timeout: Duration) -> Result<(Facts, IpAddr)> {
+/// At first boot the interface often comes up a moment after us; waiting here beats failing.
+/// While it waits it says so every 10 s, naming what should bring the interface up.
+pub fn wait_for_interface(iface: &str, timeout: Duration, root: &Path) -> Result<(Facts, IpAddr)> {
     let start = Instant::now();
-    let mut announced = false;
+    let mut said = None::<Instant>;
+    let who = who_brings_up(iface, root);
     loop {
         let facts = Facts::gather();
         if let Some(addr) = facts.interface(iface).and_then(|i| i.primary_address()) {
             return Ok((facts, addr));
         }
+        let state = match facts.interface(iface) {
+            Some(_) => format!("interface {iface} exists but has no usable address"),
+            None => format!("interface {iface} does not exist"),
+        };
         if start.elapsed() >= timeout {
-            let state = match facts.interface(iface) {
-                Some(_) => format!("interface {iface} exists but has no usable address"),
-                None => format!("interface {iface} does not exist"),
-            };
             let waited = if timeout.is_zero() {
                 String::new()
             } else {
                 format!(" after waiting {}s", timeout.as_secs_f64())
             };
             bail!(
-                "{state}{waited} (interfaces here: {}); bring {iface} up first (e.g. wg-quick@{iface}), \
+                "{state}{waited} (interfaces here: {}); it should be brought up by {who}; \
                  or set etcd_interface to the right interface, or etcd_address to the address to use",
                 facts.interface_summary()
             );
         }
-        if !announced {
-            log::info!("waiting up to {timeout:?} for interface {iface} to carry an address");
-            announced = true;
+        match said {
+            None => log::info!(
+                "waiting up to {timeout:?} for interface {iface} to carry an address (from {who})"
+            ),
+            Some(t) if t.elapsed() >= Duration::from_secs(10) => log::info!(
+                "still waiting for interface {iface} ({:.0?} of {timeout:?}): {state}; expected from {who}",
+                start.elapsed()
+            ),
+            Some(_) => {}
+        }
+        if said.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+            said = Some(Instant::now());
         }
         std::thread::sleep(Duration::from_millis(250));
     }
@@ -182,7 +210,8 @@ mod tests {
 
     #[test]
     fn missing_interface_times_out_with_a_clear_message() {
-        let err = wait_for_interface("does-not-exist0", Duration::from_millis(10)).unwrap_err();
+        let err = wait_for_interface("does-not-exist0", Duration::from_millis(10), Path::new("/"))
+            .unwrap_err();
         let msg = err.to_string();
         assert!(
             msg.contains("interface does-not-exist0 does not exist"),

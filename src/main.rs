@@ -4,6 +4,8 @@ use etcd_bootstrap::commands;
 use etcd_bootstrap::util::{error, logging};
 
 fn main() {
+    // What the tool creates is never group- or world-writable, whatever umask it inherits.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     let args = match Cli::try_parse() {
         Ok(a) => a,
         Err(e) => {

@@ -121,20 +121,6 @@ impl Pems {
     }
 }
 
-/// The real etcd 3.5.1 binary, unpacked once from the fixture tarball.
-fn etcd_351() -> PathBuf {
-    let fx = fixtures();
-    let dir = fx.join("bin-3.5.1");
-    let bin = dir.join("etcd");
-    ok(Command::new("flock").arg(fx.join(".lock")).arg("sh").arg("-c").arg(format!(
-        "[ -x {b} ] || {{ mkdir -p {d} && tar -xzf {t} -C {d} --strip-components=1 etcd-v3.5.1-linux-amd64/etcd; }}",
-        b = bin.display(),
-        d = dir.display(),
-        t = fx.join("v3.5.1/etcd-v3.5.1-linux-amd64.tar.gz").display()
-    )));
-    bin
-}
-
 struct Case {
     node: Node,
     root: tempfile::TempDir,
@@ -147,9 +133,6 @@ const MEMBERS3: &str = "etcd_members:\n  - {name: etcd-node1, address: 10.8.0.1}
 fn case(pems: &Pems, extra: &str) -> Case {
     let dir = tempfile::tempdir().unwrap();
     let root = new_root();
-    let bin = root.path().join("usr/local/bin");
-    fs::create_dir_all(&bin).unwrap();
-    fs::copy(etcd_351(), bin.join("etcd")).unwrap();
     let seed = dir.path().join("seed.yaml");
     let members = if extra.contains("etcd_members") {
         ""
@@ -174,6 +157,14 @@ fn case(pems: &Pems, extra: &str) -> Case {
         ),
     )
     .unwrap();
+    // The release fetched and verified into the root: the flags are asked of its staged etcd.
+    fs::write(dir.path().join("release.yaml"), file_release("3.5.1")).unwrap();
+    ok(Command::new(bin())
+        .arg("fetch")
+        .arg("--seed")
+        .arg(dir.path().join("release.yaml"))
+        .arg("--root")
+        .arg(root.path()));
     Case {
         node: Node::new(NAME, ADDR),
         root,

@@ -49,6 +49,7 @@ build {
     sources = [
       "${var.repo}/target/x86_64-unknown-linux-musl/release/etcd-bootstrap",
       "${var.repo}/packaging/etcd-bootstrap.service",
+      "${var.repo}/packaging/systemd/wg-quick-after-cloud-init.conf",
       "${var.repo}/packaging/sysusers.d/etcd-bootstrap.conf",
     ]
     destination = "/tmp/etcd-bootstrap/"

@@ -3,6 +3,7 @@
 # the same script in a debootstrap chroot. Inputs (uploaded next to it, in $STAGE, default /tmp/etcd-bootstrap):
 #   etcd-bootstrap           the static binary (make static)
 #   etcd-bootstrap.service   packaging/etcd-bootstrap.service
+#   wg-quick-after-cloud-init.conf  packaging/systemd/wg-quick-after-cloud-init.conf
 #   etcd-bootstrap.conf      packaging/sysusers.d/etcd-bootstrap.conf
 #   fetch-seed.yaml          optional: a seed naming only the release; `fetch` pre-stages the tarball
 #                            and binaries so first boot needs no access to the release mirror
@@ -11,6 +12,9 @@ STAGE=${STAGE:-/tmp/etcd-bootstrap}
 
 install -D -m 0755 "$STAGE/etcd-bootstrap" /usr/local/bin/etcd-bootstrap
 install -D -m 0644 "$STAGE/etcd-bootstrap.service" /etc/systemd/system/etcd-bootstrap.service
+# wg-quick, which the first-boot unit pulls in, waits for cloud-init to write its config.
+install -D -m 0644 "$STAGE/wg-quick-after-cloud-init.conf" \
+  /etc/systemd/system/wg-quick@.service.d/etcd-bootstrap.conf
 install -D -m 0644 "$STAGE/etcd-bootstrap.conf" /usr/lib/sysusers.d/etcd-bootstrap.conf
 install -d -m 0755 /etc/etcd-bootstrap
 if command -v systemd-sysusers >/dev/null 2>&1; then

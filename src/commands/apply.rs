@@ -10,7 +10,7 @@ use crate::host::{lock, users};
 use crate::install::desired::{self, Content};
 use crate::install::plan::{self, Plan};
 use crate::preflight::{Only, Report};
-use crate::release::{self, unpack, Release, Source};
+use crate::release::{self, Release, Source};
 use crate::seed::Config;
 use crate::state::{digests::Digests, Stamp};
 use anyhow::{bail, Context as _, Result};
@@ -26,6 +26,7 @@ pub fn run(o: &ApplyArgs) -> Result<()> {
     };
     let mut l = load(&o.common.seed_arg(), root, o.wait_interface)?;
     log_summary(&l);
+    super::load::own_dirs_are_private(&l.cfg, root)?;
     let services = Systemd::new(root);
     let live_start = services.live() && !o.no_start;
     if live_start && !o.dry_run {
@@ -36,7 +37,7 @@ pub fn run(o: &ApplyArgs) -> Result<()> {
     let fetcher = release::fetcher_for(&l.cfg.release, root)?;
     let mut digests = Digests::load(root);
     let binaries = release_phase(&l.cfg, root, &fetcher, &mut digests, o.dry_run)?;
-    preflight_flags(&l, root, &binaries)?;
+    preflight_flags(&l, root, &binaries, &mut digests)?;
     let cx = Context {
         root,
         dry_run: o.dry_run,
@@ -81,26 +82,32 @@ fn release_phase(
         fetcher,
     };
     if dry_run {
-        let staged = rel
-            .cached_verified(digests)?
-            .and_then(|(tarball, digest)| unpack::already_staged(&tarball, &digest));
-        return Ok(match staged {
+        return Ok(match rel.verified_staged(digests)? {
             Some(b) => desired::staged_binaries(&b),
             None => desired::pending_binaries(),
         });
     }
     let (tarball, digest) = rel.ensure_tarball(digests)?;
-    let staged = rel.stage(&tarball, &digest)?;
+    let staged = rel.stage(&tarball, &digest, digests)?;
     Ok(desired::staged_binaries(&staged.binaries))
 }
 
-/// Flags are asked of the binary that will run: the one just staged, else the installed one.
-fn preflight_flags(l: &Loaded, root: &Path, binaries: &[Content]) -> Result<()> {
+/// Flags are asked of the binary that will run: the one just staged (verified), else the one this
+/// tool installed before.
+fn preflight_flags(
+    l: &Loaded,
+    root: &Path,
+    binaries: &[Content],
+    digests: &mut Digests,
+) -> Result<()> {
     let staged: Option<PathBuf> = binaries.iter().find_map(|b| match b {
         Content::Staged(s) if s.name == "etcd" => Some(s.path.clone()),
         _ => None,
     });
-    let bin = staged.or_else(|| etcd_binary_for_check(&l.cfg, root));
+    let bin = match staged {
+        Some(b) => Some(b),
+        None => etcd_binary_for_check(&l.cfg, root, digests)?,
+    };
     stop_on_errors(&preflight(l, root, bin, Only::Flags))
 }
 
@@ -110,6 +117,9 @@ fn print_dry_run(cx: &Context, cfg: &Config, plan: &Plan, steps: &[Box<dyn Step>
     let unit = cfg.unit_name();
     if !cx.services.is_enabled(&unit) {
         println!("enable    unit   {unit}");
+    }
+    if let Some(wg) = interface_unit(cx, cfg) {
+        println!("enable    unit   {wg}");
     }
     for s in steps {
         for line in s.preview(cx, cfg) {
@@ -158,6 +168,7 @@ fn service(cx: &Context, cfg: &Config, plan: &Plan) -> Result<()> {
             .with_context(|| format!("enabling {unit}"))?;
         log::info!("enabled {unit}");
     }
+    enable_interface_unit(cx, cfg);
     if !cx.live_start {
         return Ok(());
     }
@@ -169,6 +180,29 @@ fn service(cx: &Context, cfg: &Config, plan: &Plan) -> Result<()> {
         log::info!("restarting {unit}: its unit, certificates or binaries changed");
     }
     Ok(())
+}
+
+/// The wg-quick unit of the seed's interface, when its config is on the node and the unit is not
+/// enabled yet: this boot it came up because the first-boot unit wants it, later boots need it
+/// enabled (cloud-init only writes the config).
+fn interface_unit(cx: &Context, cfg: &Config) -> Option<String> {
+    let conf = PathBuf::from(format!("/etc/wireguard/{}.conf", cfg.interface));
+    let unit = format!("wg-quick@{}.service", cfg.interface);
+    (crate::util::fs::under(cx.root, &conf).is_file() && !cx.services.is_enabled(&unit))
+        .then_some(unit)
+}
+
+fn enable_interface_unit(cx: &Context, cfg: &Config) {
+    let Some(unit) = interface_unit(cx, cfg) else {
+        return;
+    };
+    match cx.services.enable(&unit) {
+        Ok(()) => log::info!("enabled {unit}: {} comes up at every boot", cfg.interface),
+        Err(e) => log::warn!(
+            "could not enable {unit} ({e:#}); enable it so {} comes up at boot",
+            cfg.interface
+        ),
+    }
 }
 
 fn stamp(l: &Loaded, root: &Path, plan: &Plan, digests: &mut Digests) -> Result<()> {

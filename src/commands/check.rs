@@ -11,7 +11,10 @@ use anyhow::{bail, Result};
 pub fn run(o: &CheckArgs) -> Result<()> {
     let root = &o.common.root;
     let l = load(&o.common.seed_arg(), root, o.wait_interface)?;
-    let mut report = preflight(&l, root, etcd_binary_for_check(&l.cfg, root), Only::All);
+    super::load::own_dirs_are_private(&l.cfg, root)?;
+    let mut digests = crate::state::digests::Digests::load(root);
+    let bin = etcd_binary_for_check(&l.cfg, root, &mut digests)?;
+    let mut report = preflight(&l, root, bin, Only::All);
     let fetcher = release::fetcher_for(&l.cfg.release, root)?;
     let services = Systemd::new(root);
     let cx = Context {

@@ -25,7 +25,7 @@ pub fn run(o: &FetchArgs) -> Result<()> {
     };
     let mut digests = Digests::load(root);
     let (tarball, digest) = rel.ensure_tarball(&mut digests)?;
-    let staged = rel.stage(&tarball, &digest)?;
+    let staged = rel.stage(&tarball, &digest, &mut digests)?;
     digests.save()?;
     println!("{}  {}", digest, tarball.display());
     for b in &staged.binaries {

@@ -4,17 +4,18 @@ use super::load::load;
 use crate::cli::{HealthArgs, Output};
 use crate::etcd::health::{parse_endpoints, Checker};
 use anyhow::{bail, Result};
-use std::time::Duration;
 
 pub fn run(o: &HealthArgs) -> Result<()> {
     let root = &o.common.root;
-    let l = load(&o.common.seed_arg(), root, Duration::ZERO)?;
+    // --wait covers the interface too: at boot the health of a member is asked before its wg0 is up.
+    let started = std::time::Instant::now();
+    let l = load(&o.common.seed_arg(), root, o.wait)?;
     let eps = match &o.endpoints {
         Some(e) => parse_endpoints(e)?,
         None => l.cfg.client_urls(),
     };
     let checker = Checker::new(&l.cfg, root)?;
-    let statuses = checker.wait_all(&eps, o.wait);
+    let statuses = checker.wait_all(&eps, o.wait.saturating_sub(started.elapsed()));
     match o.output {
         Output::Text => {
             for s in &statuses {

@@ -3,9 +3,10 @@
 
 use crate::facts::{self, Facts};
 use crate::preflight;
-use crate::release::{self, unpack};
+use crate::release::{self, Release, Source};
 use crate::seed::source::SeedArg;
 use crate::seed::{Config, Seed};
+use crate::state::digests::Digests;
 use crate::util::error::InvalidSeed;
 use crate::util::fs;
 use crate::util::io::Sha256;
@@ -64,7 +65,7 @@ pub fn load(src: &SeedArg, root: &Path, wait: Duration) -> Result<Loaded> {
     let (iface, pinned) = seed.interface_and_override(&facts0)?;
     let (facts, address) = match pinned {
         Some(a) => (facts0, a),
-        None => facts::wait_for_interface(&iface, wait)?,
+        None => facts::wait_for_interface(&iface, wait, root)?,
     };
     let cfg = seed.resolve(&facts, address)?;
     Ok(Loaded {
@@ -73,6 +74,20 @@ pub fn load(src: &SeedArg, root: &Path, wait: Duration) -> Result<Loaded> {
         facts,
         cfg,
     })
+}
+
+/// The dirs the tool keeps what it runs and installs in (the download dir, the state dir, the
+/// lock's dir), where they exist: only root may write them, or nothing is done.
+pub fn own_dirs_are_private(cfg: &Config, root: &Path) -> Result<()> {
+    let dirs = [
+        fs::under(root, &cfg.release.download_dir),
+        fs::under(root, Path::new(crate::state::DIR)),
+        fs::under(root, Path::new("/run")),
+    ];
+    for d in dirs.iter().filter(|d| d.is_dir()) {
+        fs::private_dir(root, d, 0o755)?;
+    }
+    Ok(())
 }
 
 pub fn log_summary(l: &Loaded) {
@@ -89,17 +104,29 @@ pub fn log_summary(l: &Loaded) {
     );
 }
 
-/// The etcd binary a check should ask: the one staged from the release if present, else the
-/// installed one.
-pub fn etcd_binary_for_check(cfg: &Config, root: &Path) -> Option<PathBuf> {
-    if let Ok(src) = release::Source::from_spec(&cfg.release) {
-        let tarball = release::cache_path(&cfg.release, root, &src);
-        let dir = tarball.parent().map(|d| unpack::staging_dir(d, &tarball));
-        if let Some(staged) = dir.map(|d| d.join("etcd")).filter(|p| p.is_file()) {
-            return Some(staged);
-        }
+/// The etcd binary a check may run to ask about flags: the one staged from the cached release
+/// if that tarball and the binary are verified, else the one this tool installed (its digest
+/// remembered, the file unchanged since). Nothing else is ever run: `None` then.
+pub fn etcd_binary_for_check(
+    cfg: &Config,
+    root: &Path,
+    digests: &mut Digests,
+) -> Result<Option<PathBuf>> {
+    let fetcher = release::fetcher_for(&cfg.release, root)?;
+    let rel = Release {
+        spec: &cfg.release,
+        root,
+        source: Source::from_spec(&cfg.release)?,
+        fetcher: &fetcher,
+    };
+    if let Some(staged) = rel.verified_staged(digests)? {
+        return Ok(staged
+            .into_iter()
+            .find(|b| b.name == "etcd")
+            .map(|b| b.path));
     }
-    Some(fs::under(root, &cfg.bin_dir).join("etcd")).filter(|p| p.is_file())
+    let installed = fs::under(root, &cfg.bin_dir).join("etcd");
+    Ok(digests.known(&installed).map(|_| installed))
 }
 
 pub fn preflight(

@@ -30,19 +30,16 @@ fn etcdctl_env(root: &Path, conf_dir: &Path) -> Result<Vec<(String, String)>> {
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("reading {} (has apply run?)", path.display()))?;
     let mut env = Vec::new();
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let Some((k, v)) = line.split_once('=') else {
-            continue;
-        };
-        let v = match k {
+    for (k, v) in crate::render::parse_env(&text) {
+        let v = match k.as_str() {
             // A snapshot is taken from one member: this one.
             "ETCDCTL_ENDPOINTS" => v.split(',').next().unwrap_or("").to_string(),
             "ETCDCTL_CACERT" | "ETCDCTL_CERT" | "ETCDCTL_KEY" => {
-                fs::under(root, Path::new(v)).display().to_string()
+                fs::under(root, Path::new(&v)).display().to_string()
             }
-            _ => v.to_string(),
+            _ => v,
         };
-        env.push((k.to_string(), v));
+        env.push((k, v));
     }
     if !env.iter().any(|(k, _)| k == "ETCDCTL_ENDPOINTS") {
         bail!("{} names no ETCDCTL_ENDPOINTS", path.display());

@@ -10,44 +10,68 @@ use crate::seed::{Config, RestoreSpec};
 use crate::state;
 use crate::util::fs;
 use crate::util::http::Fetcher;
-use crate::util::io::sha256_file;
+use crate::util::io::{sha256_file, HashingWriter, Sha256};
 use anyhow::{anyhow, bail, Context as _, Result};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-/// Where the snapshot to restore is: a path on the target system, or downloaded into the download dir.
-fn snapshot_file(cfg: &Config, root: &Path, r: &RestoreSpec, fetcher: &Fetcher) -> Result<PathBuf> {
-    if r.snapshot.starts_with('/') {
-        return Ok(fs::under(root, Path::new(&r.snapshot)));
-    }
-    if let Some(p) = r.snapshot.strip_prefix("file://") {
-        return Ok(PathBuf::from(p));
-    }
+/// The snapshot, made a private copy (0600, in the download dir, root's alone) while it is hashed:
+/// what was verified is what etcdutl later reads, whoever can write where the snapshot came from.
+/// A URL is downloaded straight into such a copy.
+fn private_copy(cfg: &Config, root: &Path, r: &RestoreSpec, fetcher: &Fetcher) -> Result<PathBuf> {
     let dir = fs::under(root, &cfg.release.download_dir);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    fs::private_dir(root, &dir, 0o755)?;
     let dest = dir.join(format!("snapshot-{}.db", r.sha256));
-    if sha256_file(&dest)?.is_some_and(|(d, _)| d.to_string() == r.sha256) {
-        return Ok(dest);
-    }
-    let (file, part) = fs::create_temp(&dest)?;
-    let downloaded = fetcher.download(&r.snapshot, file, &part, &mut |_| {});
-    match downloaded {
-        Ok((digest, _)) if digest.to_string() == r.sha256 => {}
-        Ok((digest, _)) => {
-            let _ = std::fs::remove_file(&part);
-            bail!(
-                "etcd_restore: {} has sha256 {digest}, but etcd_restore.sha256 is {}; not restoring",
-                r.snapshot,
-                r.sha256
-            );
-        }
+    let (mut file, part) = fs::create_temp(&dest)?;
+    let source = if r.snapshot.starts_with('/') {
+        Some(fs::under(root, Path::new(&r.snapshot)))
+    } else {
+        r.snapshot.strip_prefix("file://").map(PathBuf::from)
+    };
+    let copied = match &source {
+        Some(src) => copy_hashing(src, &mut file, &part),
+        None => fetcher
+            .download(&r.snapshot, file, &part, &mut |_| {})
+            .map(|(d, _)| d),
+    };
+    let digest = match copied {
+        Ok(d) => d,
         Err(e) => {
             let _ = std::fs::remove_file(&part);
             return Err(e);
         }
+    };
+    if digest.to_string() != r.sha256 {
+        let _ = std::fs::remove_file(&part);
+        bail!(
+            "etcd_restore: {} has sha256 {digest}, but etcd_restore.sha256 is {}; nothing was changed",
+            source
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| r.snapshot.clone()),
+            r.sha256
+        );
     }
-    std::fs::rename(&part, &dest)?;
+    std::fs::rename(&part, &dest)
+        .with_context(|| format!("renaming {} to {}", part.display(), dest.display()))?;
     Ok(dest)
+}
+
+fn copy_hashing(src: &Path, out: &mut std::fs::File, shown: &Path) -> Result<Sha256> {
+    let mut f = std::fs::File::open(src).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            anyhow!(
+                "etcd_restore: the snapshot {} does not exist",
+                src.display()
+            )
+        } else {
+            anyhow!("etcd_restore: reading {}: {e}", src.display())
+        }
+    })?;
+    let mut w = HashingWriter::new(out);
+    std::io::copy(&mut f, &mut w)
+        .with_context(|| format!("copying the snapshot to {}", shown.display()))?;
+    w.inner.sync_all()?;
+    Ok(w.digest())
 }
 
 fn chown_tree(path: &Path, uid: u32, gid: u32) -> Result<()> {
@@ -129,27 +153,15 @@ pub fn verify(
     if cfg.setting("wal-dir").is_some() {
         bail!("etcd_restore with a separate wal-dir is not supported; restore without wal-dir, then move it");
     }
-    let file = snapshot_file(cfg, root, r, fetcher)?;
-    let (digest, size) = sha256_file(&file)?.ok_or_else(|| {
-        anyhow!(
-            "etcd_restore: the snapshot {} does not exist",
-            file.display()
-        )
-    })?;
-    if digest.to_string() != r.sha256 {
-        bail!(
-            "etcd_restore: {} has sha256 {digest}, but etcd_restore.sha256 is {}; nothing was changed",
-            file.display(),
-            r.sha256
-        );
-    }
+    let file = private_copy(cfg, root, r, fetcher)?;
+    let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
     Ok(Some(Verified { file, size }))
 }
 
 /// Phase two, after the binaries are installed and before etcd first starts: restores the verified
 /// snapshot into a temp dir beside the data dir, hands it to the etcd user and renames it in.
-pub fn restore(cfg: &Config, root: &Path, v: &Verified) -> Result<()> {
-    let data = fs::under(root, &cfg.data_dir);
+pub fn restore(cfg: &Config, root: &Path, v: &Verified, keep: bool) -> Result<()> {
+    let data = fs::under_for_write(root, &cfg.data_dir);
     let tools = Tools::in_bin_dir(root, &cfg.bin_dir)?;
     let st = tools.snapshot_status(&v.file)?;
     let parent = data.parent().context("the data dir has no parent")?;
@@ -200,6 +212,11 @@ pub fn restore(cfg: &Config, root: &Path, v: &Verified) -> Result<()> {
         cfg.data_dir.display(),
         get("name")
     );
+    // The copy holds every key of the cluster: it does not outlive the restore unless asked to.
+    if !keep {
+        std::fs::remove_file(&v.file)
+            .with_context(|| format!("removing the restored copy {}", v.file.display()))?;
+    }
     Ok(())
 }
 
@@ -247,7 +264,7 @@ impl Step for RestoreStep {
 
     fn before_start(&mut self, cx: &Context, cfg: &Config) -> Result<()> {
         match &self.verified {
-            Some(v) => restore(cfg, cx.root, v),
+            Some(v) => restore(cfg, cx.root, v, self.spec.keep),
             None => Ok(()),
         }
     }

@@ -21,8 +21,12 @@ pub fn tls_client(cfg: &Config, root: &Path) -> Result<reqwest::blocking::Client
     let mut identity = read(&cert, "client certificate")?;
     identity.push(b'\n');
     identity.extend(read(&key, "client key")?);
+    // Straight to the members: never through a proxy (https_proxy is for downloads), never
+    // redirected elsewhere.
     let mut b = reqwest::blocking::Client::builder()
         .use_rustls_tls()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
         .tls_built_in_root_certs(false)
         .connect_timeout(Duration::from_secs(3))
         .timeout(Duration::from_secs(5));

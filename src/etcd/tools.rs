@@ -6,26 +6,72 @@ use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// What `bin <arg>` prints on stdout and stderr together; `None` when it cannot be run.
-fn output_of(bin: &Path, arg: &str) -> Option<String> {
-    let out = Command::new(bin)
+/// How long `etcd --help` or `--version` may take: a binary that hangs is not an etcd to run.
+pub const QUESTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What `bin <arg>` prints on stdout and stderr together, within `timeout` (else it is killed).
+/// Err says why there is no answer.
+pub fn ask(bin: &Path, arg: &str, timeout: std::time::Duration) -> Result<String, String> {
+    use std::io::Read;
+    let mut child = Command::new(bin)
         .arg(arg)
         .stdin(Stdio::null())
-        .output()
-        .ok()?;
-    let mut s = String::from_utf8_lossy(&out.stdout).to_string();
-    s.push_str(&String::from_utf8_lossy(&out.stderr));
-    Some(s)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {} {arg}: {e}", bin.display()))?;
+    let drain = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut s = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut s);
+            }
+            s
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let start = std::time::Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if start.elapsed() >= timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "{} {arg} did not finish within {}s; is it an etcd binary for this machine?",
+                    bin.display(),
+                    timeout.as_secs()
+                ));
+            }
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            Err(e) => return Err(format!("waiting for {} {arg}: {e}", bin.display())),
+        }
+    }
+    let mut text = String::from_utf8_lossy(&out.join().unwrap_or_default()).to_string();
+    text.push_str(&String::from_utf8_lossy(&err.join().unwrap_or_default()));
+    Ok(text)
 }
 
 /// `etcd --help` of a binary.
-pub fn etcd_help(bin: &Path) -> Option<String> {
-    output_of(bin, "--help")
+pub fn etcd_help(bin: &Path) -> Result<String, String> {
+    ask(bin, "--help", QUESTION_TIMEOUT)
 }
 
 /// The version `etcd --version` reports.
 pub fn etcd_version(bin: &Path) -> Option<String> {
-    output_of(bin, "--version")?
+    ask(bin, "--version", QUESTION_TIMEOUT)
+        .ok()?
         .lines()
         .find_map(|l| l.strip_prefix("etcd Version:"))
         .map(|s| s.trim().to_string())
@@ -94,5 +140,26 @@ impl Tools {
             revision: v.get("revision").and_then(|r| r.as_u64()).unwrap_or(0),
             total_keys: v.get("totalKey").and_then(|r| r.as_u64()).unwrap_or(0),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_binary_that_hangs_is_cut_off_with_a_clear_error() {
+        let d = tempfile::tempdir().unwrap();
+        let bin = d.path().join("etcd");
+        std::fs::write(&bin, "#!/bin/sh\nexec sleep 30\n").unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let start = std::time::Instant::now();
+        let e = ask(&bin, "--help", std::time::Duration::from_millis(300)).unwrap_err();
+        assert!(e.contains("--help did not finish within 0s"), "{e}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(10));
+        std::fs::write(&bin, "#!/bin/sh\necho out; echo err >&2\n").unwrap();
+        let t = ask(&bin, "--help", QUESTION_TIMEOUT).unwrap();
+        assert!(t.contains("out") && t.contains("err"), "{t}");
     }
 }

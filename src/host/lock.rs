@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,7 @@ pub fn path(root: &Path) -> PathBuf {
 pub fn acquire(root: &Path, wait: Duration) -> Result<Lock> {
     let path = path(root);
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        crate::util::fs::private_dir(root, dir, 0o755)?;
     }
     let start = Instant::now();
     let mut told = false;
@@ -30,6 +31,8 @@ pub fn acquire(root: &Path, wait: Duration) -> Result<Lock> {
         .write(true)
         .create(true)
         .truncate(false)
+        .mode(0o644)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
         .open(&path)
         .with_context(|| format!("opening the lock {}", path.display()))?;
     loop {

@@ -77,7 +77,7 @@ fn same_content(path: &Path, content: &Content, digests: &mut Digests) -> Result
 pub fn diff(root: &Path, items: Vec<Item>, digests: &mut Digests) -> Result<Plan> {
     let mut changes = Vec::new();
     for item in items {
-        let at = fsutil::under(root, item.path());
+        let at = fsutil::under_for_write(root, item.path());
         let md = match fs::symlink_metadata(&at) {
             Ok(m) => Some(m),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -207,7 +207,7 @@ impl Plan {
             if c.action == Action::Unchanged {
                 continue;
             }
-            let at = fsutil::under(root, c.item.path());
+            let at = fsutil::under_for_write(root, c.item.path());
             crate::failpoint!("apply-item", &at.display().to_string());
             if let Some(parent) = at.parent() {
                 if swept.insert(parent.to_path_buf()) {
@@ -234,7 +234,7 @@ impl Plan {
 }
 
 fn apply_dir(root: &Path, at: &Path, meta: &Meta) -> Result<()> {
-    if !at.exists() {
+    if fs::symlink_metadata(at).is_err() {
         if let Some(parent) = at.parent() {
             fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
         }
@@ -297,11 +297,24 @@ fn ids_for(root: &Path, meta: &Meta) -> Result<Ids> {
     Ok(Ids { uid, gid })
 }
 
+/// Owner and mode, never through a link: the path is opened without following one and changed
+/// through that descriptor, so a link swapped in meanwhile is refused, not followed.
 fn set_meta(root: &Path, at: &Path, meta: &Meta) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     let ids = ids_for(root, meta)?;
-    nix::unistd::chown(at, Some(ids.uid.into()), Some(ids.gid.into()))
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK).bits())
+        .open(at)
+        .with_context(|| {
+            format!(
+                "opening {} to set its owner and mode (a link is not followed)",
+                at.display()
+            )
+        })?;
+    nix::unistd::fchown(&f, Some(ids.uid.into()), Some(ids.gid.into()))
         .with_context(|| format!("setting the owner of {}", at.display()))?;
-    fs::set_permissions(at, fs::Permissions::from_mode(meta.mode))
+    f.set_permissions(fs::Permissions::from_mode(meta.mode))
         .with_context(|| format!("setting the mode of {}", at.display()))?;
     Ok(())
 }

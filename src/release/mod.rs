@@ -9,7 +9,7 @@ pub mod elf;
 pub mod unpack;
 
 use crate::seed::ReleaseSpec;
-use crate::state::digests::Digests;
+use crate::state::{self, digests::Digests};
 use crate::util::error::InvalidSeed;
 use crate::util::fs;
 use crate::util::http::{Fetcher, Tee};
@@ -68,13 +68,13 @@ impl Source {
     }
 
     /// The digest the tarball must have. Reads the SHA256SUMS file when the seed names one, unless
-    /// an earlier verified download recorded the digest from that same file: then no network is
-    /// needed (an image pre-staged with `fetch` boots air-gapped).
-    pub fn expected_digest(&self, fetcher: &Fetcher, download_dir: &Path) -> Result<Sha256> {
+    /// an earlier verified download recorded the digest from that same file (in the state dir,
+    /// root's alone): then no network is needed (an image pre-staged with `fetch` boots air-gapped).
+    pub fn expected_digest(&self, fetcher: &Fetcher, root: &Path) -> Result<Sha256> {
         match &self.checksum {
             ChecksumSpec::Digest(d) => Ok(*d),
             ChecksumSpec::SumsUrl(u) => {
-                if let Some(d) = self.recorded(download_dir, u) {
+                if let Some(d) = self.recorded(root, u) {
                     return Ok(d);
                 }
                 let bytes = fetcher.fetch_small(u, MAX_SUMS_BYTES)?;
@@ -85,30 +85,49 @@ impl Source {
         }
     }
 
-    fn record_path(&self, download_dir: &Path) -> PathBuf {
-        download_dir.join(format!("{}.sha256", self.file_name))
+    /// The digest known without the network: pinned, or recorded from a SHA256SUMS file before.
+    pub fn known_digest(&self, root: &Path) -> Option<Sha256> {
+        match &self.checksum {
+            ChecksumSpec::Digest(d) => Some(*d),
+            ChecksumSpec::SumsUrl(u) => self.recorded(root, u),
+        }
     }
 
-    fn recorded(&self, download_dir: &Path, sums_url: &str) -> Option<Sha256> {
-        let text = std::fs::read_to_string(self.record_path(download_dir)).ok()?;
-        let (hex, url) = text.trim().split_once("  ")?;
-        (url == sums_url).then(|| hex.parse().ok()).flatten()
+    /// `<hex>  <file name>  <SHA256SUMS URL>` lines.
+    fn records(root: &Path) -> Vec<(String, String, String)> {
+        state::read(root, state::RELEASE_DIGESTS)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let mut it = l.splitn(3, "  ");
+                Some((it.next()?.into(), it.next()?.into(), it.next()?.into()))
+            })
+            .collect()
+    }
+
+    fn recorded(&self, root: &Path, sums_url: &str) -> Option<Sha256> {
+        Source::records(root)
+            .into_iter()
+            .find(|(_, name, url)| *name == self.file_name && url == sums_url)
+            .and_then(|(hex, _, _)| hex.parse().ok())
     }
 
     /// Remembers where a verified digest came from (only for SHA256SUMS sources).
-    fn record(&self, download_dir: &Path, digest: &Sha256) -> Result<()> {
-        if let ChecksumSpec::SumsUrl(u) = &self.checksum {
-            if self.recorded(download_dir, u) != Some(*digest) {
-                let text = format!("{digest}  {u}\n");
-                fs::write_atomic(
-                    &self.record_path(download_dir),
-                    0o644,
-                    fs::Ids::current(),
-                    &mut text.as_bytes(),
-                )?;
+    fn record(&self, root: &Path, digest: &Sha256) -> Result<()> {
+        let ChecksumSpec::SumsUrl(u) = &self.checksum else {
+            return Ok(());
+        };
+        if self.recorded(root, u) == Some(*digest) {
+            return Ok(());
+        }
+        let mut text = String::new();
+        for (hex, name, url) in Source::records(root) {
+            if !(name == self.file_name && url == *u) {
+                text.push_str(&format!("{hex}  {name}  {url}\n"));
             }
         }
-        Ok(())
+        text.push_str(&format!("{digest}  {}  {u}\n", self.file_name));
+        state::write(root, state::RELEASE_DIGESTS, &text)
     }
 
     /// Where the checksum came from, for messages.
@@ -147,22 +166,43 @@ impl Release<'_> {
         }
     }
 
+    /// The staging record of this release, in the state dir.
+    fn record(&self) -> PathBuf {
+        let stem = unpack::staging_dir(Path::new("/"), Path::new(&self.source.file_name));
+        state::path(self.root, state::STAGED).join(stem.file_name().unwrap_or_default())
+    }
+
+    /// The download dir, made root's alone if it is new; one that others can write is refused.
+    pub fn download_dir(&self, create: bool) -> Result<Option<PathBuf>> {
+        let dir = fs::under(self.root, &self.spec.download_dir);
+        if !create && !dir.exists() {
+            return Ok(None);
+        }
+        fs::private_dir(self.root, &dir, 0o755)?;
+        Ok(Some(dir))
+    }
+
     /// Makes sure a verified tarball is in the download dir and returns its path and digest.
     /// A cached tarball is re-hashed and reused if it matches; a corrupt one is replaced.
     pub fn ensure_tarball(&self, digests: &mut Digests) -> Result<(PathBuf, Sha256)> {
-        let dir = fs::under(self.root, &self.spec.download_dir);
+        let dir = self.download_dir(true)?.context("no download dir")?;
         fs::sweep_temps(&dir, None);
-        let expected = self.source.expected_digest(self.fetcher, &dir)?;
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("creating the download dir {}", dir.display()))?;
+        let expected = self.source.expected_digest(self.fetcher, self.root)?;
         let dest = dir.join(&self.source.file_name);
+        if std::fs::symlink_metadata(&dest).is_ok_and(|m| !m.is_file()) {
+            log::warn!(
+                "{} is not a regular file; replacing it with the download",
+                dest.display()
+            );
+            std::fs::remove_file(&dest).with_context(|| format!("removing {}", dest.display()))?;
+        }
         if let Some((have, _)) = digests.sha256(&dest)? {
             if have == expected {
                 log::info!(
                     "using cached {} (sha256 {expected} verified)",
                     dest.display()
                 );
-                self.source.record(&dir, &expected)?;
+                self.source.record(self.root, &expected)?;
                 return Ok((dest, expected));
             }
             log::warn!(
@@ -232,11 +272,11 @@ impl Release<'_> {
         std::fs::rename(&partial, dest)
             .with_context(|| format!("renaming {} into place", partial.display()))?;
         fs::fsync_dir(dir)?;
-        self.source.record(dir, &expected)?;
+        self.source.record(self.root, &expected)?;
         digests.remember(dest, expected);
         match staged {
             Some(binaries) => {
-                staging.commit(&expected, binaries)?;
+                staging.commit(&self.record(), self.root, &expected, binaries, digests)?;
             }
             None => staging.abandon(),
         }
@@ -248,23 +288,54 @@ impl Release<'_> {
     }
 
     /// Stages the binaries of the verified tarball (reusing an earlier staging of it).
-    pub fn stage(&self, tarball: &Path, digest: &Sha256) -> Result<unpack::Staged> {
-        unpack::stage(tarball, digest, &self.unpack_options())
+    pub fn stage(
+        &self,
+        tarball: &Path,
+        digest: &Sha256,
+        digests: &mut Digests,
+    ) -> Result<unpack::Staged> {
+        let record = self.record();
+        unpack::stage(
+            tarball,
+            digest,
+            &self.unpack_options(),
+            &record,
+            self.root,
+            digests,
+        )
     }
 
-    /// The cached tarball's digest if it is present and matches, without touching the network for
-    /// pinned digests. For `--dry-run`, which must change nothing.
+    /// The cached tarball's digest if it is present and matches the digest known without the
+    /// network (pinned, or recorded from a SHA256SUMS before). For `--dry-run` and `check`, which
+    /// change nothing and ask no mirror.
     pub fn cached_verified(&self, digests: &mut Digests) -> Result<Option<(PathBuf, Sha256)>> {
-        let dest = cache_path(self.spec, self.root, &self.source);
-        if !dest.exists() {
+        let Some(expected) = self.source.known_digest(self.root) else {
+            return Ok(None);
+        };
+        let Some(dir) = self.download_dir(false)? else {
+            return Ok(None);
+        };
+        let dest = dir.join(&self.source.file_name);
+        if !std::fs::symlink_metadata(&dest).is_ok_and(|m| m.is_file()) {
             return Ok(None);
         }
-        let expected = self
-            .source
-            .expected_digest(self.fetcher, dest.parent().unwrap_or(Path::new("/")))?;
         match digests.sha256(&dest)? {
             Some((have, _)) if have == expected => Ok(Some((dest, expected))),
             _ => Ok(None),
         }
+    }
+
+    /// The staged binaries of the cached, verified tarball, each matching its record: what a dry
+    /// run plans to install and `check` asks about flags. Nothing unverified.
+    pub fn verified_staged(
+        &self,
+        digests: &mut Digests,
+    ) -> Result<Option<Vec<unpack::StagedBinary>>> {
+        Ok(match self.cached_verified(digests)? {
+            Some((tarball, digest)) => {
+                unpack::already_staged(&tarball, &digest, &self.record(), digests)
+            }
+            None => None,
+        })
     }
 }

@@ -3,6 +3,7 @@
 //! upstream tarballs hold nothing but plain files and directories.
 
 use super::elf;
+use crate::state::digests::Digests;
 use crate::util::fs;
 use crate::util::io::{Capped, HashingWriter, Sha256};
 use anyhow::{bail, Context, Result};
@@ -17,7 +18,6 @@ pub const REQUIRED: &[&str] = &["etcd", "etcdctl"];
 pub const MAX_ENTRY_BYTES: u64 = 512 * 1024 * 1024;
 /// Caps the inflated size of the whole archive (a gzip bomb stops here).
 pub const MAX_TOTAL_BYTES: u64 = 2 * 1024 * 1024 * 1024;
-const MARKER: &str = ".etcd-bootstrap-staged";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StagedBinary {
@@ -69,12 +69,17 @@ fn staging_dir_of(tarball: &Path) -> Result<PathBuf> {
     Ok(staging_dir(download_dir, tarball))
 }
 
-pub fn already_staged(tarball: &Path, tarball_digest: &Sha256) -> Option<Vec<StagedBinary>> {
-    read_marker(&staging_dir_of(tarball).ok()?, tarball_digest)
-}
-
-fn read_marker(dir: &Path, tarball_digest: &Sha256) -> Option<Vec<StagedBinary>> {
-    let text = std::fs::read_to_string(dir.join(MARKER)).ok()?;
+/// The staged binaries of the verified tarball `tarball_digest`, as its record (in the state
+/// dir, root's alone) lists them: only the binaries this tool unpacks, each file in the staging
+/// dir still holding the recorded bytes. `None` when anything differs.
+pub fn already_staged(
+    tarball: &Path,
+    tarball_digest: &Sha256,
+    record: &Path,
+    digests: &mut Digests,
+) -> Option<Vec<StagedBinary>> {
+    let dir = staging_dir_of(tarball).ok()?;
+    let text = fs::read_nofollow(record)?;
     let mut lines = text.lines();
     if lines.next()? != format!("tarball {tarball_digest}") {
         return None;
@@ -83,16 +88,23 @@ fn read_marker(dir: &Path, tarball_digest: &Sha256) -> Option<Vec<StagedBinary>>
     for line in lines {
         let mut it = line.split_whitespace();
         let (name, digest, size) = (it.next()?, it.next()?, it.next()?);
-        let path = dir.join(name);
-        let size: u64 = size.parse().ok()?;
-        if std::fs::metadata(&path).ok()?.len() != size {
+        if !BINARIES.contains(&name) || out.iter().any(|b: &StagedBinary| b.name == name) {
             return None;
+        }
+        let path = dir.join(name);
+        let sha256: Sha256 = digest.parse().ok()?;
+        if !std::fs::symlink_metadata(&path).ok()?.is_file() {
+            return None;
+        }
+        match digests.sha256(&path) {
+            Ok(Some((d, n))) if d == sha256 && n.to_string() == size => {}
+            _ => return None,
         }
         out.push(StagedBinary {
             name: name.to_string(),
             path,
-            sha256: digest.parse().ok()?,
-            size,
+            sha256,
+            size: size.parse().ok()?,
         });
     }
     REQUIRED
@@ -102,9 +114,16 @@ fn read_marker(dir: &Path, tarball_digest: &Sha256) -> Option<Vec<StagedBinary>>
 }
 
 /// Stages the binaries of a verified tarball, reusing an earlier staging of the same tarball.
-pub fn stage(tarball: &Path, tarball_digest: &Sha256, opts: &Options) -> Result<Staged> {
+pub fn stage(
+    tarball: &Path,
+    tarball_digest: &Sha256,
+    opts: &Options,
+    record: &Path,
+    root: &Path,
+    digests: &mut Digests,
+) -> Result<Staged> {
     let dir = staging_dir_of(tarball)?;
-    if let Some(binaries) = read_marker(&dir, tarball_digest) {
+    if let Some(binaries) = already_staged(tarball, tarball_digest, record, digests) {
         return Ok(Staged { dir, binaries });
     }
     let staging = Staging::begin(tarball)?;
@@ -115,7 +134,7 @@ pub fn stage(tarball: &Path, tarball_digest: &Sha256, opts: &Options) -> Result<
         &staging.tmp,
         opts,
     ) {
-        Ok(b) => staging.commit(tarball_digest, b),
+        Ok(b) => staging.commit(record, root, tarball_digest, b, digests),
         Err(e) => {
             staging.abandon();
             Err(e)
@@ -130,8 +149,9 @@ pub struct Staging {
 }
 
 impl Staging {
-    /// A fresh temp staging dir (an interrupted run's leftovers removed).
+    /// A fresh temp staging dir (an interrupted run's leftovers removed), root's alone.
     pub fn begin(tarball: &Path) -> Result<Staging> {
+        use std::os::unix::fs::DirBuilderExt;
         let dir = staging_dir_of(tarball)?;
         let parent = dir.parent().context("staging dir has no parent")?;
         let name = dir
@@ -141,7 +161,10 @@ impl Staging {
         fs::sweep_temps(parent, Some(&name));
         let tmp = fs::temp_path(&dir);
         let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        std::fs::DirBuilder::new()
+            .mode(0o755)
+            .create(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
         Ok(Staging { tmp, dir })
     }
 
@@ -149,18 +172,16 @@ impl Staging {
         let _ = std::fs::remove_dir_all(&self.tmp);
     }
 
-    /// Makes the temp dir the staging dir of the verified tarball: marker, then rename.
-    pub fn commit(self, tarball_digest: &Sha256, binaries: Vec<StagedBinary>) -> Result<Staged> {
-        let mut marker = format!("tarball {tarball_digest}\n");
-        for b in &binaries {
-            marker.push_str(&format!("{} {} {}\n", b.name, b.sha256, b.size));
-        }
-        fs::write_atomic(
-            &self.tmp.join(MARKER),
-            0o644,
-            fs::Ids::current(),
-            &mut marker.as_bytes(),
-        )?;
+    /// Makes the temp dir the staging dir of the verified tarball, then records what it holds in
+    /// the state dir (`record`): a staging dir without its record is never used.
+    pub fn commit(
+        self,
+        record: &Path,
+        root: &Path,
+        tarball_digest: &Sha256,
+        binaries: Vec<StagedBinary>,
+        digests: &mut Digests,
+    ) -> Result<Staged> {
         fs::fsync_dir(&self.tmp)?;
         if self.dir.exists() {
             std::fs::remove_dir_all(&self.dir)
@@ -173,11 +194,20 @@ impl Staging {
         if let Some(parent) = self.dir.parent() {
             fs::fsync_dir(parent)?;
         }
+        let mut text = format!("tarball {tarball_digest}\n");
+        for b in &binaries {
+            text.push_str(&format!("{} {} {}\n", b.name, b.sha256, b.size));
+        }
+        if let Some(dir) = record.parent() {
+            fs::private_dir(root, dir, 0o755)?;
+        }
+        fs::write_state(record, &text)?;
         let binaries = binaries
             .into_iter()
-            .map(|b| StagedBinary {
-                path: self.dir.join(&b.name),
-                ..b
+            .map(|b| {
+                let path = self.dir.join(&b.name);
+                digests.remember(&path, b.sha256);
+                StagedBinary { path, ..b }
             })
             .collect();
         Ok(Staged {
@@ -363,6 +393,8 @@ mod tests {
     fn elf(machine: u16) -> Vec<u8> {
         let mut v = vec![0u8; 64];
         v[..4].copy_from_slice(b"\x7fELF");
+        v[4] = 2; // 64-bit
+        v[5] = 1; // little-endian
         v[18..20].copy_from_slice(&machine.to_le_bytes());
         v
     }
@@ -449,14 +481,40 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let t = good(d.path());
         let digest = crate::util::io::sha256_file(&t).unwrap().unwrap().0;
-        let s = stage(&t, &digest, &Options::default()).unwrap();
+        let record = d.path().join("record");
+        let mut digests = Digests::load(d.path());
+        let s = stage(
+            &t,
+            &digest,
+            &Options::default(),
+            &record,
+            d.path(),
+            &mut digests,
+        )
+        .unwrap();
         let names: Vec<&str> = s.binaries.iter().map(|b| b.name.as_str()).collect();
         assert_eq!(names, vec!["etcd", "etcdctl"]);
         assert!(!s.dir.join("README.md").exists());
         // A second stage of the same tarball reuses the staging dir.
-        let again = stage(&t, &digest, &Options::default()).unwrap();
+        let again = stage(
+            &t,
+            &digest,
+            &Options::default(),
+            &record,
+            d.path(),
+            &mut digests,
+        )
+        .unwrap();
         assert_eq!(again.binaries, s.binaries);
-        assert!(already_staged(&t, &digest).is_some());
+        assert!(already_staged(&t, &digest, &record, &mut digests).is_some());
+        // A staged file that changed is not the verified one any more.
+        std::fs::write(
+            s.dir.join("etcd"),
+            "#!/bin/sh
+",
+        )
+        .unwrap();
+        assert!(already_staged(&t, &digest, &record, &mut digests).is_none());
     }
 
     #[test]

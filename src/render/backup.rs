@@ -3,6 +3,11 @@
 use crate::seed::{BackupSpec, Config};
 use crate::util::time::format_duration;
 
+/// `--flag=<path>` as one unit word, quoted when the path needs it.
+fn arg(flag: &str, path: &std::path::Path) -> String {
+    super::systemd_word(&format!("{flag}{}", path.display()))
+}
+
 /// Where the backup timer finds this tool: where the .deb and the images put it.
 pub const SELF_PATH: &str = "/usr/local/bin/etcd-bootstrap";
 
@@ -11,17 +16,18 @@ pub fn backup_units(cfg: &Config, b: &BackupSpec) -> (String, String) {
     let service = format!(
         "# Written by etcd-bootstrap from its seed; edit the seed, not this file.\n\
          [Unit]\n\
-         Description=etcd snapshot into {dir}\n\
+         Description=etcd snapshot into {shown}\n\
          After={svc}.service\n\
          \n\
          [Service]\n\
          Type=oneshot\n\
-         ExecStart={exe} backup --dir={dir} --keep={keep} --conf-dir={conf} --bin-dir={bin}\n",
+         ExecStart={exe} backup {dir} --keep={keep} {conf} {bin}\n",
         svc = cfg.service_name,
-        dir = b.dir.display(),
+        shown = b.dir.display().to_string().replace('%', "%%"),
+        dir = arg("--dir=", &b.dir),
         keep = b.keep,
-        conf = cfg.conf_dir.display(),
-        bin = cfg.bin_dir.display(),
+        conf = arg("--conf-dir=", &cfg.conf_dir),
+        bin = arg("--bin-dir=", &cfg.bin_dir),
         exe = SELF_PATH,
     );
     let iv = format_duration(b.interval);

@@ -6,7 +6,7 @@ mod etcdctl_env;
 mod unit;
 
 pub use backup::backup_units;
-pub use etcdctl_env::etcdctl_env;
+pub use etcdctl_env::{env_value, etcdctl_env, parse_env};
 pub use unit::{parse_exec_start, unit};
 
 use std::collections::BTreeMap;
@@ -34,6 +34,23 @@ pub fn flags(settings: &BTreeMap<String, String>) -> Vec<Flag> {
 /// Quotes a word for an `ExecStart=` line: inside double quotes systemd takes `\\`, `\"` as escapes
 /// and expands `%` specifiers and `$` variables, so those are doubled or escaped.
 pub fn systemd_quote(s: &str) -> String {
+    systemd_quote_always(s)
+}
+
+/// A word for a unit line as it is when it holds only plain characters, else quoted: default
+/// paths stay readable, and any other path is still one word, its `%` and `$` taken literally.
+pub fn systemd_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_@+=:,./-".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        systemd_quote_always(s)
+    }
+}
+
+fn systemd_quote_always(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

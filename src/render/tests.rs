@@ -97,3 +97,107 @@ fn etcdctl_env_prefers_a_client_certificate() {
     );
     assert!(e.contains("ETCDCTL_API=3\n"), "{e}");
 }
+
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A single-quoted YAML scalar holding `s`.
+    fn yaml_quote(s: &str) -> String {
+        format!("'{}'", s.replace('\'', "''"))
+    }
+
+    fn seed(value: &str, option: &str) -> String {
+        format!(
+            "etcd_settings_user:\n  initial-cluster-token: {}\n\
+             etcd_service_options: [{}]\netcd_bin_dir: {}\n",
+            yaml_quote(value),
+            yaml_quote(&format!("Environment=A={option}")),
+            yaml_quote(&format!("/opt/{}", option.replace('/', "_")))
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, .. ProptestConfig::default() })]
+
+        /// Whatever a value holds (control characters are refused as seed errors), the unit has
+        /// exactly one ExecStart, every line is a directive the tool writes, and the flag reads
+        /// back as written.
+        #[test]
+        fn any_value_renders_one_exec_start_and_nothing_else(
+            value in "[^\\x00-\\x1f\\x7f]{1,40}",
+            option in "[^\\x00-\\x1f\\x7f]{0,20}",
+        ) {
+            let f = crate::facts::Facts {
+                hostname: "n1".into(),
+                nodename: "n1".into(),
+                machine: "x86_64".into(),
+                interfaces: vec![],
+                home: "/root".into(),
+            };
+            let Ok(cfg) = Seed::parse("t", &seed(&value, &option))
+                .and_then(|s| s.resolve(&f, "10.8.0.1".parse().unwrap()))
+            else {
+                return Ok(()); // refused as a seed error: nothing rendered
+            };
+            let u = unit(&cfg);
+            let mut exec = 0;
+            let mut in_exec = false;
+            for line in u.lines() {
+                if in_exec {
+                    in_exec = line.ends_with('\\');
+                    continue;
+                }
+                if line.starts_with("ExecStart=") {
+                    exec += 1;
+                    in_exec = line.ends_with('\\');
+                    continue;
+                }
+                let known = line.is_empty()
+                    || line.starts_with('#')
+                    || line.starts_with('[')
+                    || ["Description=", "Documentation=", "Wants=", "After=", "Type=",
+                        "TimeoutStartSec=", "WantedBy=", "Environment=A="]
+                        .iter()
+                        .any(|p| line.starts_with(p));
+                prop_assert!(known, "unexpected line {:?} in\n{}", line, u);
+            }
+            prop_assert_eq!(exec, 1);
+            let argv = parse_exec_start(&u).unwrap();
+            // As the seed parser read it (YAML folds its own line breaks, U+0085 among them); an
+            // empty value renders no flag at all.
+            let set = &cfg.settings["initial-cluster-token"];
+            if set.is_empty() {
+                prop_assert!(!argv.iter().any(|a| a.starts_with("--initial-cluster-token")));
+            } else {
+                let want = format!("--initial-cluster-token={set}");
+                prop_assert!(argv.contains(&want), "{:?} not in {:?}", want, argv);
+            }
+        }
+
+        #[test]
+        fn control_characters_are_seed_errors(
+            before in "[a-z]{0,5}",
+            c in prop::sample::select(vec!['\r', '\n', '\t', '\x1b', '\x7f', '\0']),
+        ) {
+            let f = crate::facts::Facts {
+                hostname: "n1".into(),
+                nodename: "n1".into(),
+                machine: "x86_64".into(),
+                interfaces: vec![],
+                home: "/root".into(),
+            };
+            // YAML's own escape for the character, inside double quotes.
+            let text = format!(
+                "etcd_service_options: [\"Environment=A={before}\\x{:02x}x\"]\n",
+                c as u32
+            );
+            let e = Seed::parse("t", &text)
+                .and_then(|s| s.resolve(&f, "10.8.0.1".parse().unwrap()))
+                .unwrap_err();
+            prop_assert_eq!(crate::util::error::exit_code(&e), 2);
+            let msg = format!("{:#}", e);
+            prop_assert!(msg.contains("etcd_service_options[0]: contains a control character"), "{}", msg);
+        }
+    }
+}

@@ -43,7 +43,10 @@ pub fn unit(cfg: &Config) -> String {
         ));
     }
     let bin = cfg.bin_dir.join("etcd");
-    s.push_str(&format!("ExecStart={}", bin.display()));
+    s.push_str(&format!(
+        "ExecStart={}",
+        super::systemd_word(&bin.display().to_string())
+    ));
     for f in flags(&cfg.settings) {
         s.push_str(&format!(" \\\n  --{}={}", f.name, systemd_quote(&f.value)));
     }

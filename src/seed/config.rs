@@ -70,6 +70,8 @@ pub struct JoinSpec {
     pub replace: Option<String>,
     /// How long to keep trying while the cluster is busy (another join, no leader, unreachable).
     pub timeout: Duration,
+    /// How long the member to replace must stay unreachable before it is removed.
+    pub replace_grace: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +87,8 @@ pub struct RestoreSpec {
     /// A path on the target system, or a file:// or https:// URL.
     pub snapshot: String,
     pub sha256: String,
+    /// Keep the private copy that was verified and restored (else it is removed once restored).
+    pub keep: bool,
 }
 
 /// The day-2 parts of a seed.

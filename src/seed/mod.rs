@@ -8,6 +8,7 @@ pub mod config;
 pub mod defaults;
 mod resolve;
 pub mod schema;
+mod size;
 pub mod source;
 pub mod template;
 
@@ -37,6 +38,7 @@ impl Seed {
         let raw: RawSeed = if text.trim().is_empty() {
             RawSeed::default()
         } else {
+            size::check(text).map_err(|e| InvalidSeed(yaml_error(origin, text, &e)))?;
             serde_yaml::from_str::<Option<RawSeed>>(text)
                 .map_err(|e| InvalidSeed(yaml_error(origin, text, &e)))?
                 .unwrap_or_default()
@@ -94,8 +96,14 @@ impl Seed {
     fn error(&self, key: &str, raw: &str, msg: impl std::fmt::Display) -> anyhow::Error {
         let leaf = key.rsplit('.').next().unwrap_or(key);
         let top = key.split(['.', '[']).next().unwrap_or(key);
+        // A key written in the seed (a setting's name) is shown only when it is a plain name.
+        let shown = if key.chars().any(|c| (c as u32) < 0x20 || c == '\x7f') {
+            format!("{top} (a key holding control characters)")
+        } else {
+            key.to_string()
+        };
         anyhow::Error::new(InvalidSeed(format!(
-            "{}: {key}: {msg}",
+            "{}: {shown}: {msg}",
             self.locate(raw, leaf, top)
         )))
     }
@@ -103,8 +111,55 @@ impl Seed {
 
 /// serde's message with the place it happened. yaml_serde knows the place of syntax and type errors,
 /// but not of unknown keys (serde reports those after the key was read): find those in the text.
+/// serde's message without the values it quotes: a mistyped value may be a private key, and the
+/// message goes to stderr, the journal and the console.
+fn scrub(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut chars = msg.chars().peekable();
+    while let Some(c) = chars.next() {
+        // Field names (`unknown field \`x\``, `duplicate field`) are keys, not values: kept.
+        if c == '`' && out.ends_with("field ") {
+            out.push(c);
+            for d in chars.by_ref() {
+                out.push(d);
+                if d == '`' {
+                    break;
+                }
+            }
+            continue;
+        }
+        if c == '"' || c == '`' {
+            let mut escaped = false;
+            for d in chars.by_ref() {
+                if escaped {
+                    escaped = false;
+                } else if d == '\\' {
+                    escaped = true;
+                } else if d == c {
+                    break;
+                }
+            }
+            if out.ends_with(' ') {
+                out.pop();
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn yaml_error(origin: &str, text: &str, e: &serde_yaml::Error) -> String {
-    let msg = e.to_string();
+    let raw = e.to_string();
+    let unknown = raw
+        .split_once("unknown field `")
+        .and_then(|(_, r)| r.split_once('`'))
+        .map(|(k, _)| k.to_string());
+    // An unknown key is named (it is a key, not a value); everything else loses its values.
+    let msg = match &unknown {
+        Some(_) => raw.clone(),
+        None => scrub(&raw),
+    };
     let unknown = msg
         .strip_prefix("unknown field `")
         .and_then(|r| r.split_once('`'))
@@ -151,6 +206,23 @@ fn yaml_error(origin: &str, text: &str, e: &serde_yaml::Error) -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod scrub_tests {
+    #[test]
+    fn quoted_values_leave_serde_messages() {
+        assert_eq!(
+            super::scrub(
+                r#"etcd_members: invalid type: string "-----BEGIN \" KEY", expected a sequence"#
+            ),
+            "etcd_members: invalid type: string, expected a sequence"
+        );
+        assert_eq!(
+            super::scrub("invalid value: integer `5`, expected x"),
+            "invalid value: integer, expected x"
+        );
+    }
+}
 
 #[cfg(test)]
 mod fuzz;

@@ -130,6 +130,7 @@ schema! {
         etcd_join_as_learner: Late = "false",
         etcd_replace_member: Late = "",
         etcd_join_timeout: Late = "10m",
+        etcd_replace_grace: Late = "60s",
     }
     others {
         etcd_service_options: Vec<Scalar>,
@@ -177,6 +178,7 @@ pub struct RawBackup {
 pub struct RawRestore {
     pub snapshot: Scalar,
     pub sha256: Scalar,
+    pub keep: Option<Scalar>,
 }
 
 #[cfg(test)]

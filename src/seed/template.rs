@@ -155,14 +155,16 @@ pub fn explain(
             missing.sort();
             if !missing.is_empty() {
                 return format!(
-                    "template error: undefined variable {} in {src:?}; it is neither a seed variable nor a fact \
+                    "template error: undefined variable {}; it is neither a seed variable nor a fact \
                      (facts: ansible_hostname, inventory_hostname, ansible_fqdn, ansible_<iface>, ansible_facts, \
                      hostvars, etcd_member_name, etcd_address, etcd_address_url)",
                     missing.join(", ")
                 );
             }
         }
-        return format!("template error: undefined value in {src:?} (an attribute or key that does not exist): {e}");
+        return format!(
+            "template error: undefined value (an attribute or key that does not exist): {e}"
+        );
     }
     template_error(e)
 }

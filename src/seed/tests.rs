@@ -298,6 +298,7 @@ fn day2_keys_resolve_with_defaults_and_join_follows_the_cluster_state() {
             as_learner: true,
             replace: Some("etcd-node9".into()),
             timeout: std::time::Duration::from_secs(600),
+            replace_grace: std::time::Duration::from_secs(60),
         })
     );
     assert_eq!(
@@ -319,6 +320,7 @@ fn day2_keys_resolve_with_defaults_and_join_follows_the_cluster_state() {
         Some(RestoreSpec {
             snapshot: "https://backups.example/s.db".into(),
             sha256: sha,
+            keep: false,
         })
     );
 }
@@ -344,7 +346,7 @@ fn day2_mistakes_are_seed_errors_with_their_place() {
         ),
         (
             format!("{MEMBERS}etcd_restore: {{snapshot: s.db, sha256: \"{sha}\"}}\n"),
-            "etcd_restore.snapshot: \"s.db\" must be an absolute path",
+            "line 5 column 26: etcd_restore.snapshot: must be an absolute path",
         ),
         (
             format!("{MEMBERS}etcd_backup: {{interval: 10s}}\n"),
@@ -356,7 +358,7 @@ fn day2_mistakes_are_seed_errors_with_their_place() {
         ),
         (
             format!("{MEMBERS}etcd_backup: {{dir: backups}}\n"),
-            "etcd_backup.dir: \"backups\" must be an absolute path",
+            "etcd_backup.dir: must be an absolute path",
         ),
         (
             format!("{MEMBERS}etcd_backup: {{dir: /b, every: 1h}}\n"),
@@ -368,7 +370,7 @@ fn day2_mistakes_are_seed_errors_with_their_place() {
         ),
         (
             format!("{MEMBERS}etcd_settings_user: {{initial-cluster-state: exists}}\n"),
-            "\"exists\" must be new or existing",
+            "initial-cluster-state: must be new or existing",
         ),
     ] {
         let e = err(&yaml);

@@ -31,6 +31,7 @@ fn stamp(md: &std::fs::Metadata) -> Stamp {
 
 #[derive(Debug, Default)]
 pub struct Digests {
+    root: PathBuf,
     file: PathBuf,
     known: BTreeMap<PathBuf, (Stamp, Sha256)>,
     dirty: bool,
@@ -41,7 +42,7 @@ impl Digests {
     pub fn load(root: &Path) -> Digests {
         let file = super::path(root, super::DIGESTS);
         let mut known = BTreeMap::new();
-        if let Ok(text) = std::fs::read_to_string(&file) {
+        if let Some(text) = fsutil::read_nofollow(&file) {
             for line in text.lines() {
                 let f: Vec<&str> = line.splitn(7, ' ').collect();
                 if f.len() != 7 {
@@ -73,6 +74,7 @@ impl Digests {
             }
         }
         Digests {
+            root: root.to_path_buf(),
             file,
             known,
             dirty: false,
@@ -97,6 +99,14 @@ impl Digests {
         };
         self.remember(path, d);
         Ok(Some((d, size)))
+    }
+
+    /// The remembered digest of `path`, only when its metadata says it is unchanged since: a file
+    /// this tool wrote or verified itself, not re-read.
+    pub fn known(&self, path: &Path) -> Option<Sha256> {
+        let md = std::fs::symlink_metadata(path).ok()?;
+        let (s, d) = self.known.get(path)?;
+        (*s == stamp(&md)).then_some(*d)
     }
 
     /// Records `digest` for `path` as it is now (after it was written with that content).
@@ -129,7 +139,7 @@ impl Digests {
             ));
         }
         if let Some(dir) = self.file.parent() {
-            std::fs::create_dir_all(dir)?;
+            fsutil::private_dir(&self.root, dir, 0o755)?;
         }
         fsutil::write_atomic(&self.file, 0o644, Ids::ROOT, &mut text.as_bytes())?;
         self.dirty = false;

@@ -15,9 +15,31 @@ pub const MEMBER: &str = "/var/lib/etcd-bootstrap/member";
 pub const DIGESTS: &str = "/var/lib/etcd-bootstrap/digests";
 /// One run at a time per root.
 pub const LOCK: &str = "/run/etcd-bootstrap.lock";
+/// The dir all of the above but the lock live in: root's alone.
+pub const DIR: &str = "/var/lib/etcd-bootstrap";
+/// What was staged from which verified tarball (`release::unpack`), one record per release.
+pub const STAGED: &str = "/var/lib/etcd-bootstrap/staged";
+/// Release digests read from a SHA256SUMS file, so an image pre-staged with `fetch` boots offline.
+pub const RELEASE_DIGESTS: &str = "/var/lib/etcd-bootstrap/release-digests";
 
+/// A state path under the root: its dirs resolved inside the root, the file itself never followed.
 pub fn path(root: &Path, which: &str) -> PathBuf {
-    fs::under(root, Path::new(which))
+    fs::under_for_write(root, Path::new(which))
+}
+
+/// A state file's text, read without following a link (a planted link reads as nothing).
+pub fn read(root: &Path, which: &str) -> Option<String> {
+    fs::read_nofollow(&path(root, which))
+}
+
+/// Writes a state file, making the state dir root's alone if it is new (and refusing one that
+/// others can write).
+pub fn write(root: &Path, which: &str, text: &str) -> Result<()> {
+    let p = path(root, which);
+    if let Some(dir) = p.parent() {
+        fs::private_dir(root, dir, 0o755)?;
+    }
+    fs::write_state(&p, text)
 }
 
 /// Whether etcd's data dir under the root holds a member: etcd has run from it, or a restore made it.
@@ -41,7 +63,7 @@ pub struct Stamp {
 
 impl Stamp {
     pub fn load(root: &Path) -> Option<Stamp> {
-        let text = std::fs::read_to_string(path(root, STAMP)).ok()?;
+        let text = read(root, STAMP)?;
         Some(Stamp {
             seed_sha256: field(&text, "seed_sha256").unwrap_or_default(),
             etcd_version: field(&text, "etcd_version").unwrap_or_default(),
@@ -50,8 +72,9 @@ impl Stamp {
     }
 
     pub fn save(&self, root: &Path) -> Result<()> {
-        fs::write_state(
-            &path(root, STAMP),
+        write(
+            root,
+            STAMP,
             &format!(
                 "seed_sha256={}\netcd_version={}\nmember={}\n",
                 self.seed_sha256, self.etcd_version, self.member
@@ -70,7 +93,7 @@ pub struct MemberRecord {
 
 impl MemberRecord {
     pub fn load(root: &Path) -> Option<MemberRecord> {
-        let text = std::fs::read_to_string(path(root, MEMBER)).ok()?;
+        let text = read(root, MEMBER)?;
         Some(MemberRecord {
             id: u64::from_str_radix(&field(&text, "id")?, 16).ok()?,
             learner: field(&text, "learner")? == "true",
@@ -79,8 +102,9 @@ impl MemberRecord {
     }
 
     pub fn save(&self, root: &Path) -> Result<()> {
-        fs::write_state(
-            &path(root, MEMBER),
+        write(
+            root,
+            MEMBER,
             &format!(
                 "id={:x}\nlearner={}\ninitial_cluster={}\n",
                 self.id, self.learner, self.initial_cluster

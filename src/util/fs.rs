@@ -9,14 +9,141 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// A path on the target system, as seen from here (`/etc/etcd` under `--root /mnt` is `/mnt/etc/etcd`).
+/// A path on the target system, as seen from here (`/etc/etcd` under `--root /mnt` is
+/// `/mnt/etc/etcd`), resolved the way a chroot into `root` would resolve it: `..` stops at the root
+/// and symlinks are followed inside it (an absolute link against the root), the last component
+/// too. For reading, and for dirs to work in; a file about to be written is `under_for_write`.
 pub fn under(root: &Path, path: &Path) -> PathBuf {
-    let rel = path.strip_prefix("/").unwrap_or(path);
+    resolve_in_root(root, path, true)
+}
+
+/// `under` for a path about to be written (or renamed onto, or chmodded): its dirs resolved
+/// inside the root, its own name kept as it is, so a link planted there is refused or replaced,
+/// never followed.
+pub fn under_for_write(root: &Path, path: &Path) -> PathBuf {
+    resolve_in_root(root, path, false)
+}
+
+/// Links followed in one resolution before it stops (as the kernel's ELOOP).
+const MAX_LINKS: usize = 40;
+
+fn resolve_in_root(root: &Path, path: &Path, follow_last: bool) -> PathBuf {
+    use std::collections::VecDeque;
+    use std::path::Component;
+    let parts = |p: &Path| -> VecDeque<std::ffi::OsString> {
+        p.components()
+            .filter_map(|c| match c {
+                Component::Normal(n) => Some(n.to_os_string()),
+                Component::ParentDir => Some("..".into()),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut pending = parts(path);
+    let mut out: Vec<std::ffi::OsString> = Vec::new();
+    let mut links = 0;
+    while let Some(c) = pending.pop_front() {
+        if c == ".." {
+            out.pop();
+            continue;
+        }
+        out.push(c);
+        if pending.is_empty() && !follow_last {
+            break;
+        }
+        let here: PathBuf = root.join(out.iter().collect::<PathBuf>());
+        let Ok(target) = fs::read_link(&here) else {
+            continue;
+        };
+        links += 1;
+        if links > MAX_LINKS {
+            break;
+        }
+        out.pop();
+        if target.is_absolute() {
+            out.clear();
+        }
+        let mut next = parts(&target);
+        next.extend(pending.drain(..));
+        pending = next;
+    }
+    let rel: PathBuf = out.iter().collect();
     if rel.as_os_str().is_empty() {
         root.to_path_buf()
     } else {
         root.join(rel)
     }
+}
+
+/// A file's text, opened without following a link at its name; `None` when it does not exist, is
+/// a link, or is not text.
+pub fn read_nofollow(path: &Path) -> Option<String> {
+    let mut f = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+        .open(path)
+        .ok()?;
+    let mut s = String::new();
+    f.read_to_string(&mut s).ok()?;
+    Some(s)
+}
+
+/// Why `md` (of `path`) is not a dir only this process's user (root) can write, if it is not:
+/// owned by another user, or writable by group or others (a sticky dir like /tmp excepted when it
+/// is not the dir itself).
+fn not_private(path: &Path, md: &fs::Metadata, itself: bool) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let me = nix::unistd::geteuid().as_raw();
+    let mode = md.mode() & 0o7777;
+    if md.uid() != me {
+        return Some(format!("{} is owned by uid {}", path.display(), md.uid()));
+    }
+    let sticky = mode & 0o1000 != 0;
+    if mode & 0o022 != 0 && (itself || !sticky) {
+        return Some(format!(
+            "{} is writable by {} (mode {mode:04o})",
+            path.display(),
+            if mode & 0o002 != 0 {
+                "everyone"
+            } else {
+                "its group"
+            }
+        ));
+    }
+    None
+}
+
+/// Makes sure `dir` (under `root`) is a dir only root can write, and so is every dir above it up
+/// to the root: the tool keeps what it runs and installs as root there. A missing dir is made with
+/// `mode`; an existing one that others own or can write is refused, naming the fix.
+pub fn private_dir(root: &Path, dir: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !dir.exists() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(mode)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut at = Some(dir);
+    let mut itself = true;
+    while let Some(p) = at {
+        let md = fs::metadata(p).with_context(|| format!("inspecting {}", p.display()))?;
+        if let Some(why) = not_private(p, &md, itself) {
+            anyhow::bail!(
+                "{why}: etcd-bootstrap keeps what it runs and installs as root under {}, so only root may \
+                 write there; fix it (chown root:root {p}; chmod go-w {p}) or choose another dir, then run again",
+                dir.display(),
+                p = p.display()
+            );
+        }
+        if p == root || p == Path::new("/") {
+            break;
+        }
+        itself = false;
+        at = p.parent();
+    }
+    Ok(())
 }
 
 /// Ownership for a new file, as numeric ids on the target system.
@@ -108,10 +235,15 @@ pub fn sweep_temps(dir: &Path, only: Option<&str>) {
     }
 }
 
-/// Creates `temp_path(path)` for writing, readable by its owner alone: a leftover of the same name
-/// (a crash of a process with this id) is removed first, without following it, and the file is
-/// created new (`O_EXCL`, `O_NOFOLLOW`), so nothing planted there is written through.
+/// Creates `temp_path(path)` for writing, readable by its owner alone: stale temps of the same file
+/// are swept and a leftover of this very name (a crash of a process with this id) is removed
+/// first, without following it; the file is created new (`O_EXCL`, `O_NOFOLLOW`), so nothing
+/// planted there is written through.
 pub fn create_temp(path: &Path) -> Result<(File, PathBuf)> {
+    // An interrupted write of the same file left its temp here: it goes now.
+    if let (Some(dir), Some(name)) = (path.parent(), path.file_name()) {
+        sweep_temps(dir, Some(&name.to_string_lossy()));
+    }
     let tmp = temp_path(path);
     match fs::remove_file(&tmp) {
         Ok(()) => {}
@@ -235,6 +367,33 @@ mod tests {
             under(Path::new("/mnt"), Path::new("/")),
             PathBuf::from("/mnt")
         );
+    }
+
+    #[test]
+    fn paths_resolve_inside_the_root_as_a_chroot_would() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        fs::create_dir_all(r.join("elsewhere/etcd")).unwrap();
+        fs::create_dir_all(r.join("etc")).unwrap();
+        std::os::unix::fs::symlink("/elsewhere", r.join("opt")).unwrap();
+        std::os::unix::fs::symlink("../../..", r.join("etc/up")).unwrap();
+        std::os::unix::fs::symlink("/etc/shadow", r.join("etc/key.pem")).unwrap();
+        assert_eq!(under(r, Path::new("/../ESCAPED")), r.join("ESCAPED"));
+        assert_eq!(under(r, Path::new("/opt/etcd")), r.join("elsewhere/etcd"));
+        assert_eq!(under(r, Path::new("/etc/up/x")), r.join("x"));
+        assert_eq!(under(r, Path::new("/etc/key.pem")), r.join("etc/shadow"));
+        // Written: the link itself is the target, its dirs resolved.
+        assert_eq!(
+            under_for_write(r, Path::new("/etc/key.pem")),
+            r.join("etc/key.pem")
+        );
+        assert_eq!(
+            under_for_write(r, Path::new("/opt/etcd/x")),
+            r.join("elsewhere/etcd/x")
+        );
+        // A loop stops instead of spinning.
+        std::os::unix::fs::symlink("/loop", r.join("loop")).unwrap();
+        assert!(under(r, Path::new("/loop/a")).starts_with(r));
     }
 
     #[test]

@@ -122,6 +122,7 @@ impl Fetcher {
         }
         let mut b = reqwest::blocking::Client::builder()
             .use_rustls_tls()
+            .redirect(no_downgrade())
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(self.retry.read_timeout)
             .user_agent(concat!("etcd-bootstrap/", env!("CARGO_PKG_VERSION")));
@@ -147,6 +148,9 @@ impl Fetcher {
 
     fn send_error(url: &str, e: reqwest::Error) -> anyhow::Error {
         let detail = crate::util::error::chain_text(&e);
+        if e.is_redirect() {
+            return anyhow::anyhow!("fetching {url}: {detail}");
+        }
         if looks_like_tls(&detail) {
             anyhow::anyhow!(
                 "fetching {url}: TLS failed: {detail}; if this is a private mirror, set etcd_download_ca_file to its CA"
@@ -330,6 +334,22 @@ fn copy_body(
         }
         progress.set(w.written);
     }
+}
+
+/// Follows up to 10 redirects, but never from https to http: a digest or seed that came over TLS
+/// must not come over plain HTTP because a server said so.
+fn no_downgrade() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let to = attempt.url().clone();
+        let from = attempt.previous().last().cloned();
+        match from {
+            Some(f) if f.scheme() == "https" && to.scheme() != "https" => attempt.error(format!(
+                "refusing the redirect from {f} to {to}: it leaves https"
+            )),
+            _ if attempt.previous().len() >= 10 => attempt.error("more than 10 redirects"),
+            _ => attempt.follow(),
+        }
+    })
 }
 
 fn looks_like_tls(detail: &str) -> bool {

@@ -550,7 +550,7 @@ fn live_mounts(name: &str, scratch: &Path) -> String {
         "set -e; mount --bind {l}/etc /etc && mount --bind {l}/var_lib /var/lib && \
          mount --bind {l}/opt /opt && mount --bind {l}/usr_local_bin /usr/local/bin && \
          mkdir -p /srv && mount --bind {l}/srv /srv && \
-         mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/system /run/wireguard && \
+         mount -t tmpfs -o mode=0755 tmpfs /run && mkdir -p /run/systemd/system /run/wireguard && \
          hostname {name} && echo ready && exec sleep 100000"
     )
 }

@@ -15,24 +15,23 @@ pub enum Decision {
     Wait(String),
 }
 
-/// `gone`: whether a member may be replaced (see `day2::replace`).
+/// `gone`: Ok when a member may be replaced, else why not (see `day2::replace`).
 pub fn decide(
     members: &[ApiMember],
     my_peer_urls: &[String],
     replace: Option<&str>,
-    gone: &dyn Fn(&ApiMember) -> bool,
+    gone: &dyn Fn(&ApiMember) -> std::result::Result<(), String>,
 ) -> Result<Decision> {
     let mine = members
         .iter()
         .find(|m| m.peer_urls.iter().any(|u| my_peer_urls.contains(u)));
     if let Some(r) = replace {
         if let Some(old) = members.iter().find(|m| m.name == r) {
-            if !gone(old) {
+            if let Err(why) = gone(old) {
                 bail!(
-                    "etcd_replace_member: {r} ({:x}) is healthy at {}; refusing to remove a working member \
+                    "etcd_replace_member: {r} ({:x}) is still there: {why}; refusing to remove a working member \
                      (stop it first, or remove etcd_replace_member from the seed)",
-                    old.id,
-                    old.client_urls.join(",")
+                    old.id
                 );
             }
             return Ok(Decision::Remove(old.clone()));
@@ -45,7 +44,7 @@ pub fn decide(
         bail!(
             "the cluster already has member {} ({:x}) at this node's peer URL {}, started before, but this \
              node's data dir holds no member: its data is gone. To join again under the same address, set \
-             etcd_replace_member: {} (it is removed once it is not healthy)",
+             etcd_replace_member: {} (it is removed once it stays unreachable)",
             m.name,
             m.id,
             m.peer_urls.join(","),
@@ -119,7 +118,7 @@ mod tests {
 
     #[test]
     fn adds_when_all_started_and_reuses_an_unstarted_entry_of_its_own() {
-        let alive = |_: &ApiMember| false;
+        let alive = |_: &ApiMember| Err("alive".to_string());
         assert_eq!(
             decide(&three(), &[ME.into()], None, &alive).unwrap(),
             Decision::Add
@@ -134,7 +133,7 @@ mod tests {
 
     #[test]
     fn waits_for_another_pending_join_or_learner() {
-        let alive = |_: &ApiMember| false;
+        let alive = |_: &ApiMember| Err("alive".to_string());
         let mut ms = three();
         ms.push(m(9, "", "https://10.0.0.5:2380", false));
         assert!(matches!(
@@ -153,22 +152,22 @@ mod tests {
     fn a_started_member_at_my_url_with_my_data_gone_is_an_error_naming_the_fix() {
         let mut ms = three();
         ms.push(m(9, "d", ME, false));
-        let e = decide(&ms, &[ME.into()], None, &|_| true).unwrap_err();
+        let e = decide(&ms, &[ME.into()], None, &|_| Ok(())).unwrap_err();
         assert!(e.to_string().contains("etcd_replace_member: d"), "{e}");
     }
 
     #[test]
     fn replaces_only_a_member_that_is_gone() {
-        let e = decide(&three(), &[ME.into()], Some("c"), &|_| false).unwrap_err();
+        let e = decide(&three(), &[ME.into()], Some("c"), &|_| Err("x".into())).unwrap_err();
         assert!(e.to_string().contains("refusing"), "{e}");
         assert_eq!(
-            decide(&three(), &[ME.into()], Some("c"), &|_| true).unwrap(),
+            decide(&three(), &[ME.into()], Some("c"), &|_| Ok(())).unwrap(),
             Decision::Remove(three()[2].clone())
         );
         // Already removed: just join.
         let two = three()[..2].to_vec();
         assert_eq!(
-            decide(&two, &[ME.into()], Some("c"), &|_| true).unwrap(),
+            decide(&two, &[ME.into()], Some("c"), &|_| Ok(())).unwrap(),
             Decision::Add
         );
     }

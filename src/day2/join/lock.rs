@@ -1,7 +1,13 @@
 //! The join lock: a short lease-held key in the cluster. Two nodes joining at the same moment would
-//! both see no pending member and both add themselves; the lock makes list-then-add one step.
+//! both see no pending member and both add themselves; the lock makes list-then-add one step. The
+//! lease is kept alive while the lock is held (a replace waits out its grace period holding it),
+//! and expires by itself if this process dies.
 
 use crate::etcd::api::{Api, CallError};
+use serde_json::json;
+use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 pub const KEY: &str = "etcd-bootstrap/join-lock";
 const TTL_SECS: u64 = 30;
@@ -9,22 +15,61 @@ const TTL_SECS: u64 = 30;
 pub struct JoinLock<'a> {
     api: &'a Api,
     lease: Option<u64>,
+    stop: Option<Sender<()>>,
+    keeper: Option<JoinHandle<()>>,
+}
+
+/// Renews `lease` every third of its TTL, through whichever endpoint answers, until told to stop.
+fn keep_alive(api: &Api, lease: u64) -> (Sender<()>, JoinHandle<()>) {
+    let (tx, rx) = channel::<()>();
+    let client = api.client.clone();
+    let endpoints = api.endpoints.clone();
+    let handle = std::thread::spawn(move || loop {
+        match rx.recv_timeout(Duration::from_secs(TTL_SECS / 3)) {
+            Err(RecvTimeoutError::Timeout) => {}
+            _ => return,
+        }
+        let body = json!({"ID": lease.to_string()}).to_string();
+        for e in &endpoints {
+            let sent = client
+                .post(format!("{}/v3/lease/keepalive", e.trim_end_matches('/')))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone())
+                .send();
+            if sent.is_ok_and(|r| r.status().is_success()) {
+                break;
+            }
+        }
+    });
+    (tx, handle)
 }
 
 impl<'a> JoinLock<'a> {
     /// Ok(None) when another node holds it.
     pub fn acquire(api: &'a Api, me: &str) -> Result<Option<JoinLock<'a>>, CallError> {
         let lease = api.grant(TTL_SECS)?;
-        let lock = JoinLock {
+        let mut lock = JoinLock {
             api,
             lease: Some(lease),
+            stop: None,
+            keeper: None,
         };
-        Ok(api.create(KEY, me, lease)?.then_some(lock))
+        if !api.create(KEY, me, lease)? {
+            return Ok(None);
+        }
+        let (stop, keeper) = keep_alive(api, lease);
+        lock.stop = Some(stop);
+        lock.keeper = Some(keeper);
+        Ok(Some(lock))
     }
 }
 
 impl Drop for JoinLock<'_> {
     fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(k) = self.keeper.take() {
+            let _ = k.join();
+        }
         if let Some(id) = self.lease.take() {
             // Best effort: the lease expires by itself.
             let _ = self.api.revoke(id);

@@ -9,7 +9,6 @@ pub mod lock;
 use super::{Context, Step};
 use crate::etcd::api::{Api, ApiMember, CallError};
 use crate::etcd::client::tls_client;
-use crate::etcd::health::Checker;
 use crate::preflight::Report;
 use crate::seed::{Config, JoinSpec};
 use crate::state::{self, MemberRecord};
@@ -76,20 +75,24 @@ struct Joiner<'a> {
     cfg: &'a Config,
     spec: &'a JoinSpec,
     api: Api,
-    /// The same TLS client as the API's (its certificates read and parsed once).
-    checker: Checker,
+    /// Once this node joined (its record exists), it never replaces anyone again: a shared seed
+    /// still naming the member it replaced must not remove that member's next incarnation.
+    replace: Option<&'a str>,
     dry_run: bool,
 }
 
 impl<'a> Joiner<'a> {
     fn new(cfg: &'a Config, root: &Path, spec: &'a JoinSpec, dry_run: bool) -> Result<Joiner<'a>> {
         let api = api_of_others(cfg, root)?;
-        let checker = Checker::from_client(api.client.clone());
+        let replace = match MemberRecord::load(root) {
+            Some(_) => None,
+            None => spec.replace.as_deref(),
+        };
         Ok(Joiner {
             cfg,
             spec,
             api,
-            checker,
+            replace,
             dry_run,
         })
     }
@@ -148,8 +151,14 @@ impl<'a> Joiner<'a> {
             Err(e) => return self.busy(e),
         };
         let urls = self.cfg.my_peer_urls();
-        let decision = decide(&members, &urls, self.spec.replace.as_deref(), &|m| {
-            super::replace::gone(&self.checker, m)
+        // A preview looks once; apply waits out the grace period.
+        let grace = if self.dry_run {
+            Duration::ZERO
+        } else {
+            self.spec.replace_grace
+        };
+        let decision = decide(&members, &urls, self.replace, &|m| {
+            super::replace::gone(&self.api.client, &members, m, grace)
         })?;
         match decision {
             Decision::Wait(why) => Ok(Next::Again(why)),
@@ -173,7 +182,7 @@ impl<'a> Joiner<'a> {
                 self.spec.as_learner,
                 &self.with_me(&rest),
                 format!(
-                    "would remove member {} (not healthy) and add {} at {urls}",
+                    "would remove member {} (unreachable) and add {} at {urls}",
                     old.describe(),
                     self.me()
                 ),
@@ -183,7 +192,7 @@ impl<'a> Joiner<'a> {
             return self.busy(e);
         }
         log::info!(
-            "removed member {} (etcd_replace_member; it was not healthy)",
+            "removed member {} (etcd_replace_member; it stayed unreachable)",
             old.describe()
         );
         Ok(Next::Now)

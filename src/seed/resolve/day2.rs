@@ -82,11 +82,20 @@ fn join(seed: &Seed, r: &Render, settings: &BTreeMap<String, String>) -> Result<
                 "must be a duration like 10m",
             )
         })?;
+    let grace = scalar(r, "etcd_replace_grace")?;
+    let grace_d = parse_duration(&grace.value).map_err(|_| {
+        seed.error(
+            "etcd_replace_grace",
+            &grace.raw,
+            "must be a duration like 60s",
+        )
+    })?;
     match state {
         "existing" => Ok(Some(JoinSpec {
             as_learner,
             replace: Some(replace.value).filter(|s| !s.is_empty()),
             timeout: timeout_d,
+            replace_grace: grace_d,
         })),
         "new" if !replace.value.is_empty() => Err(seed.error(
             "etcd_replace_member",
@@ -97,7 +106,7 @@ fn join(seed: &Seed, r: &Render, settings: &BTreeMap<String, String>) -> Result<
         other => Err(seed.error(
             "initial-cluster-state",
             other,
-            format!("{other:?} must be new or existing"),
+            "must be new or existing",
         )),
     }
 }
@@ -108,11 +117,7 @@ fn backup(seed: &Seed, r: &Render) -> Result<Option<BackupSpec>> {
     };
     let dir = nested(r, "etcd_backup.dir", &b.dir, BACKUP_DIR)?;
     if !dir.value.starts_with('/') {
-        return Err(seed.error(
-            "etcd_backup.dir",
-            &dir.raw,
-            format!("{:?} must be an absolute path", dir.value),
-        ));
+        return Err(seed.error("etcd_backup.dir", &dir.raw, "must be an absolute path"));
     }
     let iv = nested(r, "etcd_backup.interval", &b.interval, BACKUP_INTERVAL)?;
     let interval = parse_duration(&iv.value)
@@ -159,7 +164,7 @@ fn restore(seed: &Seed, r: &Render) -> Result<Option<RestoreSpec>> {
         return Err(seed.error(
             "etcd_restore.snapshot",
             &x.snapshot.0,
-            format!("{snapshot:?} must be an absolute path or a file://, https:// URL"),
+            "must be an absolute path or a file://, https:// URL",
         ));
     }
     if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -169,8 +174,12 @@ fn restore(seed: &Seed, r: &Render) -> Result<Option<RestoreSpec>> {
             "must be the snapshot's sha256 (64 hex digits); `etcd-bootstrap backup` prints it",
         ));
     }
+    let keep = nested(r, "etcd_restore.keep", &x.keep, "false")?;
+    let keep_b = parse_bool(&keep.value)
+        .ok_or_else(|| seed.error("etcd_restore.keep", &keep.raw, "must be true or false"))?;
     Ok(Some(RestoreSpec {
         snapshot,
         sha256: sha,
+        keep: keep_b,
     }))
 }

@@ -2,6 +2,7 @@
 //! One file per concern; each reports a mistake as a seed error at the key's place.
 
 mod day2;
+mod dirs;
 mod members;
 mod scalars;
 mod settings;
@@ -40,15 +41,20 @@ impl<'a> Render<'a> {
         self.vars.insert(key.to_string(), v);
     }
 
+    /// `raw` rendered (a value with no template stays as it is), then checked for control
+    /// characters.
     fn render(&self, key: &str, raw: &str) -> Result<String> {
-        if !template::is_template(raw) {
-            return Ok(raw.to_string());
-        }
-        let ctx = template::context(self.facts, self.vars.clone());
-        self.env.render_str(raw, &ctx).map_err(|e| {
-            self.seed
-                .error(key, raw, template::explain(&self.env, raw, &ctx, &e))
-        })
+        let out = if template::is_template(raw) {
+            let ctx = template::context(self.facts, self.vars.clone());
+            self.env.render_str(raw, &ctx).map_err(|e| {
+                self.seed
+                    .error(key, raw, template::explain(&self.env, raw, &ctx, &e))
+            })?
+        } else {
+            raw.to_string()
+        };
+        no_control(self.seed, key, raw, &out)?;
+        Ok(out)
     }
 }
 
@@ -58,10 +64,7 @@ impl Seed {
     pub fn interface_and_override(&self, facts: &Facts) -> Result<(String, Option<IpAddr>)> {
         let r = Render::new(self, facts, None);
         let s = scalars::render(&r)?;
-        Ok((
-            s.get("etcd_interface").to_string(),
-            scalars::address(self, &s)?,
-        ))
+        Ok((scalars::interface(self, &s)?, scalars::address(self, &s)?))
     }
 
     /// The release part of the seed, rendered with the facts that exist before any interface is up.
@@ -90,14 +93,14 @@ impl Seed {
             scalars::plain_word(self, &s, key)?;
         }
         let day2 = day2::resolve(self, &r, &settings)?;
-        Ok(Config {
+        let cfg = Config {
             release: scalars::release(self, &s)?,
             bin_dir: scalars::abs(self, &s, "etcd_bin_dir")?,
             conf_dir: scalars::abs(self, &s, "etcd_conf_dir")?,
             data_dir: scalars::abs(self, &s, "etcd_data_dir")?,
             user: s.get("etcd_user").to_string(),
             group: s.get("etcd_group").to_string(),
-            interface: s.get("etcd_interface").to_string(),
+            interface: scalars::interface(self, &s)?,
             address,
             client_port,
             peer_port,
@@ -115,8 +118,28 @@ impl Seed {
             join: day2.join,
             backup: day2.backup,
             restore: day2.restore,
-        })
+        };
+        dirs::not_system_dirs(self, &cfg)?;
+        Ok(cfg)
     }
+}
+
+/// Refuses a value (or name) holding a character below 0x20 or DEL (surrounding whitespace, as a
+/// YAML block scalar's last line break, aside): systemd ends a unit line at a carriage return, and
+/// none of these belong in a flag, a path, a name or an option. The value is not repeated.
+fn no_control(seed: &Seed, key: &str, raw: &str, value: &str) -> Result<()> {
+    if value
+        .trim()
+        .chars()
+        .any(|c| (c as u32) < 0x20 || c == '\x7f')
+    {
+        return Err(seed.error(
+            key,
+            raw,
+            "contains a control character (a line break, tab or escape); names, paths, flags and options take none",
+        ));
+    }
+    Ok(())
 }
 
 fn parse_bool(v: &str) -> Option<bool> {

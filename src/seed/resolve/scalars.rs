@@ -65,6 +65,10 @@ pub(super) fn render(r: &Render) -> Result<Scalars> {
         }
         cur = next;
         if !cur.values().any(|v| template::is_template(v)) {
+            for (k, v) in cur.iter_mut() {
+                super::no_control(seed, k, &raw[k], v)?;
+                *v = v.trim().to_string();
+            }
             return Ok(Scalars(cur));
         }
         if !changed {
@@ -89,21 +93,35 @@ pub(super) fn address(seed: &Seed, s: &Scalars) -> Result<Option<IpAddr>> {
     if addr.is_empty() {
         return Ok(None);
     }
-    addr.parse::<IpAddr>().map(Some).map_err(|_| {
-        seed.error(
-            "etcd_address",
-            addr,
-            format!("{addr:?} is not an IP address"),
-        )
-    })
+    addr.parse::<IpAddr>()
+        .map(Some)
+        .map_err(|_| seed.error("etcd_address", addr, "is not an IP address"))
 }
 
 pub(super) fn abs(seed: &Seed, s: &Scalars, key: &str) -> Result<PathBuf> {
     let v = s.get(key);
     if !v.starts_with('/') {
-        return Err(seed.error(key, v, format!("{v:?} must be an absolute path")));
+        return Err(seed.error(key, v, "must be an absolute path"));
     }
     Ok(PathBuf::from(v))
+}
+
+/// The interface name: what Linux allows in one (IFNAMSIZ, no slash or space), as it goes into a
+/// unit name (`wg-quick@<name>.service`) and a path.
+pub(super) fn interface(seed: &Seed, s: &Scalars) -> Result<String> {
+    let v = s.get("etcd_interface");
+    let ok = !v.is_empty()
+        && v.len() <= 15
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-@:".contains(c));
+    if !ok {
+        return Err(seed.error(
+            "etcd_interface",
+            v,
+            "must be an interface name (up to 15 letters, digits, . _ - @ :)",
+        ));
+    }
+    Ok(v.to_string())
 }
 
 pub(super) fn plain_word(seed: &Seed, s: &Scalars, key: &str) -> Result<()> {
@@ -113,11 +131,7 @@ pub(super) fn plain_word(seed: &Seed, s: &Scalars, key: &str) -> Result<()> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
     {
-        return Err(seed.error(
-            key,
-            v,
-            format!("{v:?} must be a plain word (letters, digits, . _ - @)"),
-        ));
+        return Err(seed.error(key, v, "must be a plain word (letters, digits, . _ - @)"));
     }
     Ok(())
 }
@@ -125,7 +139,7 @@ pub(super) fn plain_word(seed: &Seed, s: &Scalars, key: &str) -> Result<()> {
 fn parse_port(v: &str) -> std::result::Result<u16, String> {
     match v.trim().parse::<u16>() {
         Ok(p) if p > 0 => Ok(p),
-        _ => Err(format!("{v:?} is not a port number (1-65535)")),
+        _ => Err("is not a port number (1-65535)".to_string()),
     }
 }
 
@@ -148,8 +162,13 @@ fn retry(seed: &Seed, s: &Scalars) -> Result<Retry> {
         }
     };
     let max_time = s.get("etcd_download_max_time").trim();
-    let max_time =
-        parse_duration(max_time).map_err(|e| seed.error("etcd_download_max_time", max_time, e))?;
+    let max_time = parse_duration(max_time).map_err(|_| {
+        seed.error(
+            "etcd_download_max_time",
+            max_time,
+            "must be a duration like 10m",
+        )
+    })?;
     let rt = s.get("etcd_download_read_timeout").trim();
     let read_timeout = parse_duration(rt)
         .ok()

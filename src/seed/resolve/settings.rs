@@ -39,7 +39,11 @@ pub(super) fn settings(
     let mut settings = BTreeMap::new();
     for (k, v) in &raw {
         let key = k.trim().trim_start_matches("--").to_string();
-        if key.is_empty() || key.contains(char::is_whitespace) || key.contains('=') {
+        if key.is_empty()
+            || key.contains(char::is_whitespace)
+            || key.contains('=')
+            || key.chars().any(|c| (c as u32) < 0x20 || c == '\x7f')
+        {
             return Err(seed.error(&format!("etcd_settings.{k}"), k, "is not an etcd flag name"));
         }
         let val = r.render(&format!("etcd_settings.{k}"), v)?;
@@ -68,11 +72,7 @@ pub(super) fn service_options(seed: &Seed, r: &Render) -> Result<Vec<String>> {
         let key = format!("etcd_service_options[{i}]");
         let line = r.render(&key, o)?.trim().to_string();
         if line.contains('\n') || (!line.is_empty() && !line.contains('=')) {
-            return Err(seed.error(
-                &key,
-                o,
-                format!("{line:?} is not a systemd option line (Key=value)"),
-            ));
+            return Err(seed.error(&key, o, "is not a systemd option line (Key=value)"));
         }
         if !line.is_empty() {
             out.push(line);
@@ -100,7 +100,7 @@ pub(super) fn certificates(
                     return Err(seed.error(
                         &key,
                         &c.0,
-                        format!("{name:?} must be a plain file name (certificates are copied into etcd_conf_dir)"),
+                        "must be a plain file name (certificates are copied into etcd_conf_dir)",
                     ));
                 }
                 out.push(name);
@@ -112,11 +112,7 @@ pub(super) fn certificates(
     let data = seed.raw.etcd_certificate_data.clone().unwrap_or_default();
     for name in data.keys() {
         if !plain_file_name(name) {
-            return Err(seed.error(
-                "etcd_certificate_data",
-                name,
-                format!("{name:?} must be a plain file name"),
-            ));
+            return Err(seed.error("etcd_certificate_data", name, "must be a plain file name"));
         }
     }
     Ok((names, data))

@@ -1,0 +1,110 @@
+//! The dirs the tool takes over (owner, mode) must be its own, never a system dir: a seed with
+//! `etcd_data_dir: /var/lib` would otherwise make /var/lib 0700 etcd:etcd.
+
+use crate::seed::{Config, Seed};
+use anyhow::Result;
+use std::path::{Component, Path, PathBuf};
+
+/// `/`, the FHS top-level dirs and the shared dirs below them.
+const SYSTEM_DIRS: &[&str] = &[
+    "/",
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/home",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/media",
+    "/mnt",
+    "/opt",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/srv",
+    "/sys",
+    "/tmp",
+    "/usr",
+    "/var",
+    "/etc/systemd",
+    "/etc/systemd/system",
+    "/etc/default",
+    "/etc/ssl",
+    "/usr/bin",
+    "/usr/sbin",
+    "/usr/lib",
+    "/usr/lib64",
+    "/usr/libexec",
+    "/usr/local",
+    "/usr/local/bin",
+    "/usr/local/sbin",
+    "/usr/local/lib",
+    "/usr/local/etc",
+    "/usr/share",
+    "/usr/src",
+    "/var/lib",
+    "/var/cache",
+    "/var/log",
+    "/var/tmp",
+    "/var/spool",
+    "/var/mail",
+    "/var/opt",
+    "/var/run",
+    "/var/backups",
+    "/var/local",
+    "/var/lock",
+];
+
+/// `path` with `.` and `..` folded and no trailing slash.
+fn normal(path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+pub(super) fn not_system_dirs(seed: &Seed, cfg: &Config) -> Result<()> {
+    let mut dirs: Vec<(&str, PathBuf)> = vec![
+        ("etcd_conf_dir", cfg.conf_dir.clone()),
+        ("etcd_data_dir", cfg.data_dir.clone()),
+        ("etcd_download_dir", cfg.release.download_dir.clone()),
+    ];
+    if let Some(w) = cfg.path_setting("wal-dir") {
+        dirs.push(("wal-dir", w));
+    }
+    if let Some(b) = &cfg.backup {
+        dirs.push(("etcd_backup.dir", b.dir.clone()));
+    }
+    for (key, dir) in dirs {
+        let n = normal(&dir);
+        if SYSTEM_DIRS.iter().any(|s| Path::new(s) == n) {
+            return Err(seed.error(
+                key,
+                &dir.display().to_string(),
+                format!(
+                    "is {}, a system dir: etcd-bootstrap sets the owner and mode of this dir, so it must be one of \
+                     etcd's own (like {})",
+                    n.display(),
+                    match key {
+                        "etcd_conf_dir" => "/etc/etcd",
+                        "etcd_data_dir" => "/var/lib/etcd",
+                        "etcd_download_dir" => "/opt/etcd",
+                        "wal-dir" => "/var/lib/etcd-wal",
+                        _ => "/var/backups/etcd",
+                    }
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
