@@ -19,7 +19,10 @@ Day 2: with initial-cluster-state: existing in etcd_settings_user, apply first a
 running cluster through a member's v3 API (etcd_join_as_learner, etcd_replace_member); etcd_restore \
 restores a snapshot into the empty data dir before etcd first starts; etcd_backup installs a snapshot \
 timer that runs `etcd-bootstrap backup`.\n\n\
-Exit codes: 0 done; 2 invalid seed or usage; 1 any other failure.",
+Exit codes: 0 done; 2 invalid seed or usage; 1 any other failure.\n\n\
+Built and tested for amd64 (x86_64) and arm64 (aarch64) nodes, one static binary each; \
+etcd_architecture (default: this machine's) picks the etcd release, so an amd64 host can prepare an \
+arm64 image with `fetch --root`.",
     after_help = "Seed sources: a path, `-` for stdin, or a file:// or https:// URL.\n\
 With --root DIR every path the seed names is a path on the target system under DIR, systemd is driven \
 offline (systemctl --root=DIR enable) and nothing is started."
@@ -83,6 +86,12 @@ pub enum Command {
     /// Check every member's /health over TLS with the client certificate (like `etcdctl endpoint health`).
     /// Exit 0 only when every endpoint is healthy.
     Health(HealthArgs),
+    /// What this node has and what its cluster says: the etcd version installed and the seed's,
+    /// when and with which seed it was applied, this member's ID and role (learner or voter,
+    /// leader), every member's health and version, the cluster version, the certificates' end dates
+    /// (a warning under 30 days), the newest backup's age (a warning past twice the interval), and
+    /// anything pending (a restart, a promotion). Exit 0 when every line is ok, else 1.
+    Status(StatusArgs),
     /// Take an etcd snapshot now (what the etcd_backup timer runs).
     ///
     /// etcdctl snapshot save from this member, verified with `snapshot status`, written 0600 as
@@ -227,6 +236,15 @@ pub struct HealthArgs {
     /// to carry an address counts in it).
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration)]
     pub wait: Duration,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub common: Common,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,

@@ -26,6 +26,7 @@ fn main() {
         Command::Render(o) => commands::render::run(o),
         Command::Health(o) => commands::health::run(o),
         Command::Check(o) => commands::check::run(o),
+        Command::Status(o) => commands::status::run(o),
         Command::Backup(o) => commands::backup::run(o),
         Command::GenerateAssets(o) => commands::assets::run(o),
         Command::Pki(o) => commands::pki::run(o),

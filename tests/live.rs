@@ -1,6 +1,7 @@
 //! The live path, without a VM: `apply` with no `--root` in a node whose /etc, /var/lib, /opt,
-//! /usr/local/bin, /srv and /run are its own, with /run/systemd/system present and a recording
-//! `systemctl` first on PATH. What the tool asks of systemd is asserted call by call.
+//! /usr/local/bin, /srv and /run are its own, with /run/systemd/system present and a supervising
+//! `systemctl` first on PATH (it records each call and really runs etcd). What the tool asks of
+//! systemd is asserted call by call.
 
 mod common;
 
@@ -9,15 +10,6 @@ use std::fs;
 
 const NAME: &str = "etcd-node1";
 const ADDR: &str = "10.8.0.1";
-
-/// The calls that change something (queries left out), from `from` on.
-fn changing_calls(node: &Node, from: usize) -> Vec<String> {
-    node.systemctl_calls()
-        .into_iter()
-        .skip(from)
-        .filter(|c| !c.starts_with("is-enabled") && !c.starts_with("is-active"))
-        .collect()
-}
 
 #[test]
 fn without_root_apply_enables_and_starts_and_restarts_only_when_etcd_reads_a_change() {
@@ -29,14 +21,14 @@ fn without_root_apply_enables_and_starts_and_restarts_only_when_etcd_reads_a_cha
     let seed = s.seed.to_str().unwrap();
     let apply = || run(&mut s.node.tool(&["apply", "--seed", seed]));
 
-    // First install: reload, enable, start without blocking.
+    // First install: enable (no reload: systemd reads a new unit when it starts it), start
+    // without blocking.
     let out = apply();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
-        changing_calls(&s.node, 0),
+        s.node.changing_systemctl_calls(0),
         vec![
-            "daemon-reload",
-            "enable --quiet etcd.service",
+            "enable --quiet --no-reload etcd.service",
             "start --no-block etcd.service"
         ]
     );
@@ -63,7 +55,7 @@ fn without_root_apply_enables_and_starts_and_restarts_only_when_etcd_reads_a_cha
     let out = apply();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("nothing changed"), "{}", stderr(&out));
-    assert_eq!(changing_calls(&s.node, n), Vec::<String>::new());
+    assert_eq!(s.node.changing_systemctl_calls(n), Vec::<String>::new());
 
     // Only etcdctl.env differs (etcd never reads it): rewritten, no restart.
     fs::write(etc.join("etcd/etcdctl.env"), "ETCDCTL_API=3\n").unwrap();
@@ -75,7 +67,7 @@ fn without_root_apply_enables_and_starts_and_restarts_only_when_etcd_reads_a_cha
         "{}",
         stderr(&out)
     );
-    assert_eq!(changing_calls(&s.node, n), Vec::<String>::new());
+    assert_eq!(s.node.changing_systemctl_calls(n), Vec::<String>::new());
 
     // New certificates (every leaf reissued by the same CA): exactly one restart.
     let seed_of_pki = s.pki.dir.with_extension("seed.yaml");
@@ -90,7 +82,22 @@ fn without_root_apply_enables_and_starts_and_restarts_only_when_etcd_reads_a_cha
         stderr(&out)
     );
     assert_eq!(
-        changing_calls(&s.node, n),
+        s.node.changing_systemctl_calls(n),
         vec!["restart --no-block etcd.service"]
     );
+
+    // A changed setting rewrites the unit systemd has loaded: one reload, then one restart.
+    SeedText::new(&file_release("3.5.1"))
+        .member(NAME, ADDR)
+        .settings("heartbeat-interval: \"150\"")
+        .write(&s.seed);
+    let n = s.node.systemctl_calls().len();
+    let out = apply();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        s.node.changing_systemctl_calls(n),
+        vec!["daemon-reload", "restart --no-block etcd.service"]
+    );
+    let unit = fs::read_to_string(etc.join("systemd/system/etcd.service")).unwrap();
+    assert!(unit.contains("--heartbeat-interval=\"150\""), "{unit}");
 }

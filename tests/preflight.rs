@@ -438,3 +438,40 @@ fn a_data_dir_made_with_another_seed_is_a_warning() {
         "{out}"
     );
 }
+
+#[test]
+fn a_new_version_over_a_data_dir_is_no_membership_change_but_a_new_token_is_named() {
+    let ca = ca("test CA");
+    let c = case(&Pems::good(&ca), "");
+    let on_351 = fs::read_to_string(&c.seed).unwrap();
+    fs::write(&c.seed, on_351.replace("3.5.1", "3.4.23")).unwrap();
+    let (code, _, err) = c.run("apply");
+    assert_eq!(code, Some(0), "{err}");
+    // etcd has run: its data dir holds a member.
+    fs::create_dir_all(c.root.path().join("var/lib/etcd/member/wal")).unwrap();
+
+    // Only the version changes: a path to judge, not a membership change.
+    fs::write(&c.seed, &on_351).unwrap();
+    let out = c.passes();
+    assert!(
+        out.contains("ok       upgrade  3.4.23 → 3.5.1: one minor, all members on 3.4"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ok       datadir  /var/lib/etcd holds this member's data, made with the same membership"),
+        "{out}"
+    );
+    assert!(!out.contains("warning  datadir"), "{out}");
+
+    // A new cluster token is one: the warning names it.
+    let token = on_351.replace(
+        "etcd_settings_user:\n",
+        "etcd_settings_user:\n  initial-cluster-token: another-cluster\n",
+    );
+    fs::write(&c.seed, token).unwrap();
+    let out = c.passes();
+    assert!(
+        out.contains("warning  datadir  /var/lib/etcd already holds a member (member) and initial-cluster-token differs"),
+        "{out}"
+    );
+}

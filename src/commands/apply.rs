@@ -4,7 +4,7 @@
 
 use super::load::{check_root, etcd_binary_for_check, load, log_summary, preflight, Loaded};
 use crate::cli::ApplyArgs;
-use crate::day2::{self, Context, Step};
+use crate::day2::{self, restart, upgrade, Context, Step};
 use crate::host::systemd::{ServiceManager, Systemd};
 use crate::host::{lock, users};
 use crate::install::desired::{self, Content};
@@ -34,6 +34,11 @@ pub fn run(o: &ApplyArgs) -> Result<()> {
     }
     // What needs no etcd binary is checked before anything is downloaded.
     stop_on_errors(&preflight(&l, root, None, Only::AllButFlags))?;
+    // A version change is judged against the running cluster before anything is downloaded.
+    if let Some(path) = upgrade::path(&l.cfg, root)? {
+        let line = path.map_err(|refused| anyhow::anyhow!("{refused}; nothing was changed"))?;
+        log::info!("upgrade {line}");
+    }
     let fetcher = release::fetcher_for(&l.cfg.release, root)?;
     let mut digests = Digests::load(root);
     let binaries = release_phase(&l.cfg, root, &fetcher, &mut digests, o.dry_run)?;
@@ -55,11 +60,16 @@ pub fn run(o: &ApplyArgs) -> Result<()> {
         print_dry_run(&cx, &l.cfg, &plan, &steps);
         return Ok(());
     }
+    // A running member that must restart waits for its turn before any file changes.
+    let turn = match running_restart(&cx, &l.cfg, &plan) {
+        Some(why) => Some(restart::take_turn(&l.cfg, root, &why)?),
+        None => None,
+    };
     install(&l.cfg, root, &plan, &mut digests)?;
     for s in steps.iter_mut() {
         s.before_start(&cx, &l.cfg)?;
     }
-    service(&cx, &l.cfg, &plan)?;
+    service(&cx, &l.cfg, &plan, turn)?;
     for s in steps.iter_mut() {
         s.after_start(&cx, &l.cfg)?;
     }
@@ -126,14 +136,10 @@ fn print_dry_run(cx: &Context, cfg: &Config, plan: &Plan, steps: &[Box<dyn Step>
             println!("{line}");
         }
     }
-    if cx.live_start {
-        if cx.services.is_active(&unit) {
-            if plan.etcd_inputs_changed() {
-                println!("restart   unit   {unit}");
-            }
-        } else {
-            println!("start     unit   {unit}");
-        }
+    if let Some(why) = running_restart(cx, cfg, plan) {
+        println!("restart   unit   {unit} ({why}), waits for its turn");
+    } else if cx.live_start && !cx.services.is_active(&unit) {
+        println!("start     unit   {unit}");
     }
     println!(
         "{} change(s) planned; nothing was changed (--dry-run)",
@@ -155,11 +161,11 @@ fn install(cfg: &Config, root: &Path, plan: &Plan, digests: &mut Digests) -> Res
     plan.apply(root, digests)
 }
 
-/// Reload, enable and (on a live system) start etcd, or restart it when something it reads changed.
-fn service(cx: &Context, cfg: &Config, plan: &Plan) -> Result<()> {
+/// Reload, enable and (on a live system) start etcd, or restart it in its turn.
+fn service(cx: &Context, cfg: &Config, plan: &Plan, turn: Option<restart::Turn>) -> Result<()> {
     let sd = cx.services;
     let unit = cfg.unit_name();
-    if plan.unit_changed() {
+    if plan.unit_replaced() {
         sd.daemon_reload()?;
     }
     crate::failpoint!("before-enable");
@@ -174,12 +180,37 @@ fn service(cx: &Context, cfg: &Config, plan: &Plan) -> Result<()> {
     }
     if !sd.is_active(&unit) {
         sd.start(&unit)?;
+        // etcd was not running: it starts with every file installed, a restart is moot.
+        restart::done(cx.root);
         log::info!("starting {unit} (not waiting: the first member waits for its peers)");
-    } else if plan.etcd_inputs_changed() {
-        sd.restart(&unit)?;
-        log::info!("restarting {unit}: its unit, certificates or binaries changed");
+    } else if let Some(turn) = turn {
+        turn.restart(cx.root, sd)?;
     }
     Ok(())
+}
+
+/// Why a running etcd must restart, on a live system: what it reads gets new content in this run
+/// (the binary's versions from the last stamp), or an earlier run installed for a restart it did
+/// not finish.
+fn running_restart(cx: &Context, cfg: &Config, plan: &Plan) -> Option<String> {
+    if !cx.live_start || !cx.services.is_active(&cfg.unit_name()) {
+        return None;
+    }
+    let root = cx.root;
+    let mut parts: Vec<String> = Vec::new();
+    for what in plan.etcd_changes() {
+        let old = Stamp::load(root)
+            .map(|s| s.etcd_version)
+            .filter(|v| what == "binary" && !v.is_empty() && *v != cfg.release.version);
+        parts.push(match old {
+            Some(old) => format!("binary changed: {old} → {}", cfg.release.version),
+            None => format!("{what} changed"),
+        });
+    }
+    if parts.is_empty() {
+        return restart::pending(root).map(|p| format!("left pending by an earlier run: {p}"));
+    }
+    Some(parts.join(", "))
 }
 
 /// The wg-quick unit of the seed's interface, when its config is on the node and the unit is not
@@ -212,6 +243,10 @@ fn stamp(l: &Loaded, root: &Path, plan: &Plan, digests: &mut Digests) -> Result<
         seed_sha256: l.digest.clone(),
         etcd_version: l.cfg.release.version.clone(),
         member: l.cfg.this_member.name.clone(),
+        membership: crate::state::MEMBERSHIP
+            .iter()
+            .map(|k| (k.to_string(), l.cfg.setting(k).unwrap_or("").to_string()))
+            .collect(),
     }
     .save(root)?;
     if plan.changes() == 0 {

@@ -2,7 +2,7 @@
 
 use super::load::{etcd_binary_for_check, load, preflight};
 use crate::cli::{CheckArgs, Output};
-use crate::day2::{self, Context};
+use crate::day2::{self, upgrade, Context};
 use crate::host::systemd::Systemd;
 use crate::preflight::Only;
 use crate::release;
@@ -15,6 +15,11 @@ pub fn run(o: &CheckArgs) -> Result<()> {
     let mut digests = crate::state::digests::Digests::load(root);
     let bin = etcd_binary_for_check(&l.cfg, root, &mut digests)?;
     let mut report = preflight(&l, root, bin, Only::All);
+    match upgrade::path(&l.cfg, root)? {
+        Some(Ok(line)) => report.ok("upgrade", line),
+        Some(Err(refused)) => report.error("upgrade", refused),
+        None => {}
+    }
     let fetcher = release::fetcher_for(&l.cfg.release, root)?;
     let services = Systemd::new(root);
     let cx = Context {

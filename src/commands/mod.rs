@@ -10,3 +10,4 @@ pub mod load;
 pub mod node_config;
 pub mod pki;
 pub mod render;
+pub mod status;

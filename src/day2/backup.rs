@@ -123,17 +123,30 @@ fn save_verify_rename(
     })
 }
 
-/// Removes all but the newest `keep` snapshots (names sort by time); 0 keeps all.
-fn prune(dir: &Path, keep: u32) -> Result<Vec<PathBuf>> {
-    if keep == 0 {
-        return Ok(vec![]);
-    }
+/// The snapshots in `dir`, oldest first (names sort by time).
+fn snapshots(dir: &Path) -> Vec<PathBuf> {
     let mut snaps: Vec<PathBuf> = fs::entries(dir)
         .into_iter()
         .filter(|n| n.starts_with(PREFIX) && n.ends_with(".db"))
         .map(|n| dir.join(n))
         .collect();
     snaps.sort();
+    snaps
+}
+
+/// The newest snapshot in `dir`, and when it was written.
+pub fn newest(dir: &Path) -> Option<(PathBuf, std::time::SystemTime)> {
+    let p = snapshots(dir).pop()?;
+    let t = std::fs::metadata(&p).and_then(|m| m.modified()).ok()?;
+    Some((p, t))
+}
+
+/// Removes all but the newest `keep` snapshots (names sort by time); 0 keeps all.
+fn prune(dir: &Path, keep: u32) -> Result<Vec<PathBuf>> {
+    if keep == 0 {
+        return Ok(vec![]);
+    }
+    let snaps = snapshots(dir);
     let excess = snaps.len().saturating_sub(keep as usize);
     let old: Vec<PathBuf> = snaps.into_iter().take(excess).collect();
     for p in &old {

@@ -4,8 +4,12 @@
 
 pub mod backup;
 pub mod join;
+pub mod lock;
 pub mod replace;
+pub mod restart;
 pub mod restore;
+pub mod status;
+pub mod upgrade;
 
 use crate::host::systemd::ServiceManager;
 use crate::preflight::Report;

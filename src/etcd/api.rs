@@ -251,6 +251,64 @@ impl Api {
     }
 }
 
+/// What `/v3/maintenance/status` says of the member that answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberStatus {
+    pub member_id: u64,
+    pub leader: u64,
+    pub raft_index: u64,
+    pub version: String,
+    pub is_learner: bool,
+}
+
+/// `GET /version`: (server version, cluster version) of the member at `endpoint`.
+pub fn version(
+    client: &reqwest::blocking::Client,
+    endpoint: &str,
+) -> Result<(String, String), String> {
+    let url = format!("{}/version", endpoint.trim_end_matches('/'));
+    let text = client
+        .get(&url)
+        .send()
+        .and_then(|r| r.text())
+        .map_err(|e| format!("{url}: {}", crate::util::error::chain_text(&e)))?;
+    let v: Value = serde_json::from_str(&text).map_err(|_| format!("{url}: not JSON: {text}"))?;
+    let get = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+    Ok((get("etcdserver"), get("etcdcluster")))
+}
+
+impl Api {
+    /// `/v3/maintenance/status` of the member at `endpoint`.
+    pub fn status_of(&self, endpoint: &str) -> Result<MemberStatus, CallError> {
+        let v = self.post_to(endpoint, "/v3/maintenance/status", &json!({}))?;
+        let num = |x: Option<&Value>| x.and_then(id_of).unwrap_or(0);
+        Ok(MemberStatus {
+            member_id: num(v.get("header").and_then(|h| h.get("member_id"))),
+            leader: num(v.get("leader")),
+            raft_index: num(v.get("raftIndex")),
+            version: v
+                .get("version")
+                .and_then(|x| x.as_str())
+                .unwrap_or("")
+                .to_string(),
+            is_learner: v
+                .get("isLearner")
+                .and_then(|b| b.as_bool())
+                .unwrap_or(false),
+        })
+    }
+
+    /// Asks the leader at `endpoint` to hand leadership to `target`.
+    pub fn move_leader(&self, endpoint: &str, target: u64) -> Result<(), CallError> {
+        self.post_to(
+            endpoint,
+            "/v3/maintenance/transfer-leadership",
+            &json!({"targetID": target.to_string()}),
+        )
+        .map(|_| ())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,8 +2,8 @@
 //! under a root (`systemctl --root=DIR enable`, nothing started).
 //!
 //! The tool drives systemd only through `systemctl` on `PATH`, so that command line is the one seam
-//! between this tool and the service manager: a test can put a recording or supervising
-//! `systemctl` first on `PATH`.
+//! between this tool and the service manager: a test puts a supervising `systemctl`
+//! (`tests/support/supervising-systemctl`) first on `PATH`.
 
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
@@ -99,8 +99,12 @@ impl ServiceManager for Systemd {
         systemctl(&["daemon-reload"]).map(|_| ())
     }
 
+    /// `--no-reload`: enabling only matters at the next boot, and every `enable` would otherwise
+    /// reload systemd (seconds each at first boot on a slow VM). The one reload a new or changed
+    /// unit needs is `daemon_reload`, before the start.
     fn enable(&self, unit: &str) -> Result<()> {
-        self.ctl(&["enable", "--quiet", unit]).map(|_| ())
+        self.ctl(&["enable", "--quiet", "--no-reload", unit])
+            .map(|_| ())
     }
 
     fn is_enabled(&self, unit: &str) -> bool {
@@ -111,11 +115,18 @@ impl ServiceManager for Systemd {
         self.live() && systemctl(&["is-active", "--quiet", unit]).is_ok()
     }
 
+    /// A unit file written since systemd last read its unit dirs may be "not found" to an older
+    /// systemd: then one reload, and the start again.
     fn start(&self, unit: &str) -> Result<()> {
         if !self.live() {
             return Ok(());
         }
-        systemctl(&["start", "--no-block", unit]).map(|_| ())
+        let start = || systemctl(&["start", "--no-block", unit]).map(|_| ());
+        start().or_else(|first| {
+            log::debug!("{first:#}; reloading systemd and starting {unit} again");
+            self.daemon_reload()?;
+            start()
+        })
     }
 
     fn restart(&self, unit: &str) -> Result<()> {

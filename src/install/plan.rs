@@ -1,7 +1,7 @@
 //! Desired items -> changes (create / update / unchanged) against the target root, and applying them
 //! atomically. A second run with the same seed plans nothing.
 
-use super::desired::{Content, Item, Meta, Who};
+use super::desired::{Content, FileKind, Item, Meta, Who};
 use crate::host::users;
 use crate::state::digests::Digests;
 use crate::util::fs::{self as fsutil, Ids};
@@ -153,23 +153,39 @@ impl Plan {
 
     /// True when something etcd reads gets new content: the one reason to restart it.
     pub fn etcd_inputs_changed(&self) -> bool {
-        self.changes.iter().any(|s| match (&s.item, &s.action) {
-            (Item::File { kind, .. }, Action::Create | Action::Update { content: true, .. }) => {
-                kind.etcd_reads()
-            }
-            _ => false,
-        })
+        !self.etcd_changes().is_empty()
     }
 
-    /// A unit file systemd reads (etcd's or the backup timer's) was written: daemon-reload.
-    pub fn unit_changed(&self) -> bool {
+    /// What etcd reads that gets new content, in words (for the restart's reason).
+    pub fn etcd_changes(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        for c in &self.changes {
+            let (Item::File { kind, .. }, Action::Create | Action::Update { content: true, .. }) =
+                (&c.item, &c.action)
+            else {
+                continue;
+            };
+            let what = match kind {
+                _ if !kind.etcd_reads() => continue,
+                FileKind::Certificate | FileKind::Key => "certificates",
+                other => other.label(),
+            };
+            if !out.contains(&what) {
+                out.push(what);
+            }
+        }
+        out
+    }
+
+    /// A unit file systemd has loaded before (etcd's or the backup units) got new content: it
+    /// must `daemon-reload` to see it. A new unit file needs no reload (systemd loads it when it
+    /// is started; `ServiceManager::start` reloads and retries for one that does not), and a
+    /// reload costs seconds at first boot on a slow machine.
+    pub fn unit_replaced(&self) -> bool {
         self.changes.iter().any(|s| {
             matches!(
                 (&s.item, &s.action),
-                (
-                    Item::File { .. },
-                    Action::Create | Action::Update { content: true, .. }
-                )
+                (Item::File { .. }, Action::Update { content: true, .. })
             ) && s.item.path().starts_with("/etc/systemd/system")
         })
     }
@@ -322,7 +338,6 @@ fn set_meta(root: &Path, at: &Path, meta: &Meta) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::install::desired::FileKind;
     use std::path::PathBuf;
 
     fn file(kind: FileKind) -> Item {

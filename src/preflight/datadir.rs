@@ -1,56 +1,67 @@
-//! Data dir: etcd ignores initial-cluster once its data dir holds a member.
+//! Data dir: etcd reads `initial-cluster` and its kin only when it makes its data dir. A seed that
+//! changes them over a data dir that holds a member changes nothing in the cluster: said here.
+//! A seed that changes anything else (the version, a certificate) is not a membership change.
 
 use super::Report;
 use crate::seed::Config;
-use crate::state::Stamp;
+use crate::state::{Stamp, MEMBERSHIP};
 use crate::util::fs;
 use std::path::Path;
 
 pub fn check(r: &mut Report, cfg: &Config, root: &Path, seed_digest: &str) {
     let entries = fs::entries(&fs::under(root, &cfg.data_dir));
+    let dir = cfg.data_dir.display();
     if entries.is_empty() {
         r.ok(
             "datadir",
-            format!(
-                "{} is empty: etcd will bootstrap from the seed",
-                cfg.data_dir.display()
-            ),
+            format!("{dir} is empty: etcd will bootstrap from the seed"),
         );
         return;
     }
-    let state = cfg
-        .settings
-        .get("initial-cluster-state")
-        .map(String::as_str)
-        .unwrap_or("new");
+    let state = cfg.cluster_state();
     if state != "new" {
         r.ok(
             "datadir",
-            format!(
-                "{} holds data; initial-cluster-state is {state}",
-                cfg.data_dir.display()
-            ),
+            format!("{dir} holds data; initial-cluster-state is {state}"),
         );
         return;
     }
-    let made_with = Stamp::load(root).unwrap_or_default().seed_sha256;
-    if made_with == seed_digest {
+    let stamp = Stamp::load(root).unwrap_or_default();
+    let changed: Vec<&str> = if stamp.membership.is_empty() {
+        // Recorded before the membership inputs were: only the whole seed can be compared.
+        if stamp.seed_sha256 == seed_digest {
+            vec![]
+        } else {
+            vec!["the seed"]
+        }
+    } else {
+        MEMBERSHIP
+            .iter()
+            .filter(|k| {
+                let was = stamp
+                    .membership
+                    .iter()
+                    .find(|(n, _)| n == *k)
+                    .map(|(_, v)| v.as_str());
+                was.unwrap_or("") != cfg.setting(k).unwrap_or("")
+            })
+            .copied()
+            .collect()
+    };
+    if changed.is_empty() {
         r.ok(
             "datadir",
-            format!(
-                "{} holds this member's data, made with this seed",
-                cfg.data_dir.display()
-            ),
+            format!("{dir} holds this member's data, made with the same membership"),
         );
     } else {
         r.warn(
             "datadir",
             format!(
-                "{} already holds a member ({}) and the seed differs from the one it was made with: etcd will \
+                "{dir} already holds a member ({}) and {} differs from when it was made: etcd will \
                  ignore the new initial-cluster; change membership with etcdctl member add/remove, or empty \
                  the data dir to bootstrap anew (losing its data)",
-                cfg.data_dir.display(),
-                entries.join(", ")
+                entries.join(", "),
+                changed.join(", ")
             ),
         );
     }

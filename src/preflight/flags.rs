@@ -118,8 +118,16 @@ pub fn check(r: &mut Report, cfg: &Config, bin: Option<&Path>) {
         );
         if let Some((_, what)) = HISTORY.iter().find(|(n, _)| *n == f.name) {
             msg.push_str(&format!(": {what}"));
+        } else if f.name.starts_with("experimental-") {
+            msg.push_str(
+                ": etcd 3.6 dropped the experimental- prefix of most flags, 3.7 the old names",
+            );
         }
-        match nearest(&f.name, &known) {
+        let renamed = f
+            .name
+            .strip_prefix("experimental-")
+            .filter(|n| known.iter().any(|k| k == n));
+        match renamed.or_else(|| nearest(&f.name, &known)) {
             Some(n) => msg.push_str(&format!("; the nearest flag it has is --{n}")),
             None => msg.push_str("; remove it from etcd_settings / etcd_settings_user"),
         }
@@ -149,5 +157,18 @@ mod tests {
         assert_eq!(known, vec!["data-dir", "enable-v2", "log-outputs", "name"]);
         assert_eq!(nearest("log-output", &known), Some("log-outputs"));
         assert_eq!(nearest("completely-unrelated-flag", &known), None);
+    }
+
+    /// The defaults render the same for every version from 3.4 on: none of them is a flag that a
+    /// version renamed or removed. A default added from the history list, or an `experimental-`
+    /// one (renamed in 3.6, gone in 3.7), would break an upgrade that the seed never asked for.
+    #[test]
+    fn no_default_setting_is_a_flag_some_version_renamed_or_removed() {
+        for (name, _) in crate::seed::defaults::DEFAULT_SETTINGS {
+            assert!(
+                !name.starts_with("experimental-") && !HISTORY.iter().any(|(h, _)| h == name),
+                "default --{name} is renamed or removed in some etcd version"
+            );
+        }
     }
 }

@@ -125,6 +125,8 @@ pub struct Config {
     pub join: Option<JoinSpec>,
     pub backup: Option<BackupSpec>,
     pub restore: Option<RestoreSpec>,
+    /// How long a restart waits for its turn, and for this member to come back.
+    pub restart_timeout: Duration,
 }
 
 impl Config {

@@ -131,6 +131,7 @@ schema! {
         etcd_replace_member: Late = "",
         etcd_join_timeout: Late = "10m",
         etcd_replace_grace: Late = "60s",
+        etcd_restart_timeout: Late = "10m",
     }
     others {
         etcd_service_options: Vec<Scalar>,

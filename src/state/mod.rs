@@ -19,6 +19,8 @@ pub const LOCK: &str = "/run/etcd-bootstrap.lock";
 pub const DIR: &str = "/var/lib/etcd-bootstrap";
 /// What was staged from which verified tarball (`release::unpack`), one record per release.
 pub const STAGED: &str = "/var/lib/etcd-bootstrap/staged";
+/// A restart of etcd that is wanted (new files installed) but not done yet.
+pub const RESTART_PENDING: &str = "/var/lib/etcd-bootstrap/restart-pending";
 /// Release digests read from a SHA256SUMS file, so an image pre-staged with `fetch` boots offline.
 pub const RELEASE_DIGESTS: &str = "/var/lib/etcd-bootstrap/release-digests";
 
@@ -59,27 +61,43 @@ pub struct Stamp {
     pub seed_sha256: String,
     pub etcd_version: String,
     pub member: String,
+    /// The inputs etcd reads only when it makes its data dir: (name, value), in a fixed order.
+    pub membership: Vec<(String, String)>,
 }
+
+/// The settings etcd reads only to make a new data dir: what a later seed may not change in
+/// vain.
+pub const MEMBERSHIP: &[&str] = &[
+    "initial-cluster",
+    "initial-cluster-token",
+    "initial-cluster-state",
+    "discovery-srv",
+];
 
 impl Stamp {
     pub fn load(root: &Path) -> Option<Stamp> {
         let text = read(root, STAMP)?;
+        let membership = MEMBERSHIP
+            .iter()
+            .filter_map(|k| Some((k.to_string(), field(&text, k)?)))
+            .collect();
         Some(Stamp {
             seed_sha256: field(&text, "seed_sha256").unwrap_or_default(),
             etcd_version: field(&text, "etcd_version").unwrap_or_default(),
             member: field(&text, "member").unwrap_or_default(),
+            membership,
         })
     }
 
     pub fn save(&self, root: &Path) -> Result<()> {
-        write(
-            root,
-            STAMP,
-            &format!(
-                "seed_sha256={}\netcd_version={}\nmember={}\n",
-                self.seed_sha256, self.etcd_version, self.member
-            ),
-        )
+        let mut text = format!(
+            "seed_sha256={}\netcd_version={}\nmember={}\n",
+            self.seed_sha256, self.etcd_version, self.member
+        );
+        for (k, v) in &self.membership {
+            text.push_str(&format!("{k}={v}\n"));
+        }
+        write(root, STAMP, &text)
     }
 }
 
@@ -125,6 +143,7 @@ mod tests {
             seed_sha256: "ab".into(),
             etcd_version: "3.5.1".into(),
             member: "n1".into(),
+            membership: vec![("initial-cluster-token".into(), "t".into())],
         };
         s.save(root.path()).unwrap();
         assert_eq!(Stamp::load(root.path()), Some(s));

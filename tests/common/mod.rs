@@ -255,8 +255,9 @@ pub enum Mounts {
     /// Only /var/run/wireguard is private.
     Plain,
     /// /etc (a copy), /var/lib, /opt, /usr/local/bin, /srv and /run are private too, /run/systemd/system
-    /// exists, and a recording `systemctl` is first on PATH: `apply` without `--root` runs here as
-    /// on a live node, and nothing reaches the host.
+    /// exists, and a supervising `systemctl` is first on PATH (it records every call and really
+    /// runs a unit's ExecStart): `apply` without `--root` runs here as on a live node, and nothing
+    /// reaches the host.
     Live,
 }
 
@@ -282,8 +283,14 @@ impl Node {
     }
 
     /// A node linked by veth to the bridge in `bridge_ns`, with `underlay`/24 on its eth0.
-    pub fn on_bridge(name: &str, addr: &str, bridge_ns: &str, underlay: &str) -> Node {
-        let mut n = Node::bare(name, addr, Mounts::Plain, Some((bridge_ns, underlay)));
+    pub fn on_bridge(
+        name: &str,
+        addr: &str,
+        mounts: Mounts,
+        bridge_ns: &str,
+        underlay: &str,
+    ) -> Node {
+        let mut n = Node::bare(name, addr, mounts, Some((bridge_ns, underlay)));
         n.add_wg0();
         n
     }
@@ -519,11 +526,25 @@ impl Node {
             .join(path.trim_start_matches('/').replace('/', "_"))
     }
 
+    /// The calls that change something (the queries left out), from call `from` on.
+    pub fn changing_systemctl_calls(&self, from: usize) -> Vec<String> {
+        self.systemctl_calls()
+            .into_iter()
+            .skip(from)
+            .filter(|c| !c.starts_with("is-enabled") && !c.starts_with("is-active"))
+            .collect()
+    }
+
+    /// What a unit the supervising `systemctl` of a live node runs wrote (etcd's log).
+    pub fn unit_log(&self, unit: &str) -> String {
+        fs::read_to_string(self.scratch.path().join(format!("live/{unit}.log"))).unwrap_or_default()
+    }
+
     fn fake_bin(&self) -> PathBuf {
         self.scratch.path().join("live/bin")
     }
 
-    /// The calls the recording `systemctl` of a live node got, one line each, in order.
+    /// The calls the supervising `systemctl` of a live node got, one line each, in order.
     pub fn systemctl_calls(&self) -> Vec<String> {
         fs::read_to_string(self.scratch.path().join("live/systemctl.calls"))
             .unwrap_or_default()
@@ -534,7 +555,7 @@ impl Node {
 }
 
 /// The holder script of a live node: private copies of the paths `apply` writes without
-/// `--root`, a tmpfs /run with /run/systemd/system, and the recording systemctl.
+/// `--root`, a tmpfs /run with /run/systemd/system, and the supervising systemctl.
 fn live_mounts(name: &str, scratch: &Path) -> String {
     let live = scratch.join("live");
     for d in ["etc", "var_lib", "opt", "usr_local_bin", "srv", "bin"] {
@@ -544,7 +565,7 @@ fn live_mounts(name: &str, scratch: &Path) -> String {
         .arg("-a")
         .arg("/etc/.")
         .arg(live.join("etc")));
-    fs::copy(support("recording-systemctl"), live.join("bin/systemctl")).unwrap();
+    fs::copy(support("supervising-systemctl"), live.join("bin/systemctl")).unwrap();
     let l = live.display();
     format!(
         "set -e; mount --bind {l}/etc /etc && mount --bind {l}/var_lib /var/lib && \
@@ -621,6 +642,39 @@ pub fn make_runnable_in_chroot(root: &Path, bin_in_root: &str) {
     }
 }
 
+/// Whether arm64 programs run here: binfmt_misc with qemu-aarch64 registered (tried as
+/// install-deps.sh does, as root). Err says why not: the arm64 tests skip only then.
+pub fn arm64_runs() -> Result<(), String> {
+    let entry = Path::new("/proc/sys/fs/binfmt_misc/qemu-aarch64");
+    if !entry.exists() {
+        if !Path::new("/proc/sys/fs/binfmt_misc/register").exists() {
+            let _ = Command::new("mount")
+                .args([
+                    "-t",
+                    "binfmt_misc",
+                    "binfmt_misc",
+                    "/proc/sys/fs/binfmt_misc",
+                ])
+                .status();
+        }
+        let _ = Command::new("update-binfmts")
+            .args(["--enable", "qemu-aarch64"])
+            .status();
+    }
+    match fs::read_to_string(entry) {
+        Ok(t) if t.starts_with("enabled") => Ok(()),
+        Ok(t) => Err(format!(
+            "binfmt qemu-aarch64 is registered but not enabled: {}",
+            t.trim()
+        )),
+        Err(e) => Err(format!(
+            "binfmt_misc cannot run arm64 programs here ({}: {e}); install qemu-user-static and \
+             binfmt-support and run as root",
+            entry.display()
+        )),
+    }
+}
+
 /// A minimal target root: the accounts files a real root has.
 pub fn new_root() -> tempfile::TempDir {
     let root = scratch("root");
@@ -691,21 +745,34 @@ fn refs(v: &[String]) -> Vec<&str> {
 }
 
 /// N nodes meshed over WireGuard (wg0 10.8.0.I, underlay 172.31.0.I), one shared seed, a PKI made
-/// from it, and a scratch root per node. Nodes are dropped before the bridge (field order).
+/// from it, and a scratch root per node; or, `live`, nodes whose own /etc, /var/lib, ... the tool
+/// installs into without `--root` and whose etcd the supervising systemctl runs. Nodes are dropped
+/// before the bridge (field order).
 pub struct Cluster {
     pub nodes: Vec<Node>,
     /// The seed lines naming the release, for seeds made later with `seed_with`.
     pub release: String,
+    /// Plain nodes only: node i's target root.
     pub roots: Vec<tempfile::TempDir>,
     pub pki: Pki,
     pub seed: PathBuf,
     pub dir: tempfile::TempDir,
+    live: bool,
     _bridge: Bridge,
 }
 
 impl Cluster {
     /// `release`: seed lines naming the release (version, URL, checksum).
     pub fn new(n: usize, release: &str) -> Cluster {
+        Cluster::with_mounts(n, release, Mounts::Plain)
+    }
+
+    /// Live nodes: `apply` without `--root`, etcd run by the supervising systemctl.
+    pub fn live(n: usize, release: &str) -> Cluster {
+        Cluster::with_mounts(n, release, Mounts::Live)
+    }
+
+    fn with_mounts(n: usize, release: &str, mounts: Mounts) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let all: Vec<usize> = (0..n).collect();
         let seed = SeedText::new(release)
@@ -717,7 +784,8 @@ impl Cluster {
             .iter()
             .map(|&i| {
                 let (name, addr) = member(i);
-                Node::on_bridge(&name, &addr, &bridge.ns, &format!("172.31.0.{}", i + 1))
+                let underlay = format!("172.31.0.{}", i + 1);
+                Node::on_bridge(&name, &addr, mounts, &bridge.ns, &underlay)
             })
             .collect();
         for (i, a) in nodes.iter().enumerate() {
@@ -728,32 +796,51 @@ impl Cluster {
                 }
             }
         }
-        let roots = all
-            .iter()
-            .map(|&i| {
-                let r = new_root();
-                pki.install(&member(i).0, &r.path().join("srv/pki"));
-                r
-            })
-            .collect();
-        Cluster {
+        let live = mounts == Mounts::Live;
+        let roots = if live {
+            vec![]
+        } else {
+            all.iter().map(|_| new_root()).collect()
+        };
+        let c = Cluster {
             nodes,
             release: release.to_string(),
             roots,
             pki,
             seed,
             dir,
+            live,
             _bridge: bridge,
+        };
+        c.install_pki();
+        c
+    }
+
+    /// Node i's `etcd_ca_conf_directory` (/srv/pki), seen from the host.
+    fn pki_dest(&self, i: usize) -> PathBuf {
+        if self.live {
+            self.nodes[i].private("/srv").join("pki")
+        } else {
+            self.roots[i].path().join("srv/pki")
+        }
+    }
+
+    fn install_pki(&self) {
+        for i in 0..self.nodes.len() {
+            self.pki.install(&member(i).0, &self.pki_dest(i));
         }
     }
 
     /// The PKI brought up to date for `seed` (`pki` reissues what it no longer covers) and
     /// installed into every node's root again.
     pub fn pki_for(&mut self, seed: &Path) {
-        self.pki = Pki::for_seed(&self.pki.dir, seed, &[]);
-        for (i, r) in self.roots.iter().enumerate() {
-            self.pki.install(&member(i).0, &r.path().join("srv/pki"));
-        }
+        self.reissue(seed, &[]);
+    }
+
+    /// `etcd-bootstrap pki --seed SEED <extra>` on the cluster's PKI dir, installed into every node.
+    pub fn reissue(&mut self, seed: &Path, extra: &[&str]) {
+        self.pki = Pki::for_seed(&self.pki.dir, seed, extra);
+        self.install_pki();
     }
 
     /// Seed `name` naming only the nodes `members` (indexes), with `settings` lines under
@@ -768,7 +855,12 @@ impl Cluster {
 
     /// `etcd-bootstrap <cmd> --seed SEED --root <node i's root> <extra>` inside node i.
     pub fn tool(&self, i: usize, seed: &Path, cmd: &str, extra: &[&str]) -> Command {
-        let args = with_seed_and_root(cmd, seed, self.roots[i].path(), extra);
+        let root = if self.live {
+            Path::new("/")
+        } else {
+            self.roots[i].path()
+        };
+        let args = with_seed_and_root(cmd, seed, root, extra);
         self.nodes[i].tool(&refs(&args))
     }
 
@@ -800,13 +892,129 @@ impl Cluster {
 
     /// etcdctl from node i's root, configured only by its etcdctl.env (paths mapped into the root).
     pub fn etcdctl(&self, i: usize, args: &str) -> Output {
-        let r = self.roots[i].path().display().to_string();
+        // A live node's paths are its own.
+        let r = if self.live {
+            String::new()
+        } else {
+            self.roots[i].path().display().to_string()
+        };
         let script = format!(
             "set -a; . {r}/etc/etcd/etcdctl.env; set +a; \
              export ETCDCTL_CACERT={r}$ETCDCTL_CACERT ETCDCTL_CERT={r}$ETCDCTL_CERT ETCDCTL_KEY={r}$ETCDCTL_KEY; \
              exec {r}/usr/local/bin/etcdctl --command-timeout=5s {args}"
         );
         run(self.nodes[i].cmd("sh").arg("-c").arg(script))
+    }
+}
+
+impl Cluster {
+    /// `apply --seed SEED <extra>` on every node at the same moment; the outputs in node order.
+    pub fn apply_all_at_once(&self, seed: &Path, extra: &[&str]) -> Vec<Output> {
+        let children: Vec<Child> = (0..self.nodes.len())
+            .map(|i| {
+                self.tool(i, seed, "apply", extra)
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("starting apply")
+            })
+            .collect();
+        children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect()
+    }
+
+    /// Waits until every member answers healthy (asked from inside node 0).
+    pub fn wait_all_healthy(&self) {
+        for n in &self.nodes {
+            let url = format!("https://{}:2379/health", n.addr);
+            wait_until(
+                Duration::from_secs(90),
+                &format!("{} to be healthy", n.name),
+                || {
+                    self.nodes[0]
+                        .curl(&self.pki, &url)
+                        .is_some_and(|b| b.contains("\"health\":\"true\""))
+                },
+            );
+        }
+    }
+
+    /// Node i's `/version`: (server, cluster).
+    pub fn version(&self, i: usize) -> Option<(String, String)> {
+        let url = format!("https://{}:2379/version", self.nodes[i].addr);
+        let body = self.nodes[i].curl(&self.pki, &url)?;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let get = |k: &str| v.get(k)?.as_str().map(str::to_string);
+        Some((get("etcdserver")?, get("etcdcluster")?))
+    }
+
+    /// Starts a health watcher in node `on` over every member (`tests/support/health_watch.py`).
+    pub fn watch(&mut self, on: usize, interval: Duration) -> Watcher {
+        let out = self.dir.path().join(format!(
+            "watch-{}.log",
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        let (cert, key) = self.pki.client();
+        let mut cmd = self.nodes[on].cmd("python3");
+        cmd.arg(support("health_watch.py"))
+            .arg(&out)
+            .arg(format!("{}", interval.as_secs_f64()))
+            .arg(self.pki.ca())
+            .arg(cert)
+            .arg(key)
+            .args(
+                self.nodes
+                    .iter()
+                    .map(|n| format!("https://{}:2379", n.addr)),
+            );
+        let (child, line) = self.nodes[on].spawn_announcing(cmd);
+        assert_eq!(line, "watching", "the health watcher did not start");
+        Watcher { child, out }
+    }
+}
+
+/// A running health watcher; `stop` returns what it saw.
+pub struct Watcher {
+    child: Child,
+    out: PathBuf,
+}
+
+/// What a health watcher saw: rounds, the most members unhealthy in one round, and that round.
+#[derive(Debug)]
+pub struct Watched {
+    pub rounds: usize,
+    pub most_down: usize,
+    pub worst: String,
+    pub rounds_with_one_down: usize,
+}
+
+impl Watcher {
+    pub fn stop(mut self) -> Watched {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let text = fs::read_to_string(&self.out).unwrap_or_default();
+        let mut w = Watched {
+            rounds: 0,
+            most_down: 0,
+            worst: String::new(),
+            rounds_with_one_down: 0,
+        };
+        for line in text.lines() {
+            let down: usize = line
+                .split(' ')
+                .nth(1)
+                .and_then(|d| d.parse().ok())
+                .unwrap_or(0);
+            w.rounds += 1;
+            w.rounds_with_one_down += usize::from(down == 1);
+            if down > w.most_down {
+                w.most_down = down;
+                w.worst = line.to_string();
+            }
+        }
+        w
     }
 }
 

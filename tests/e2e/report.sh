@@ -12,6 +12,39 @@ wait_multiuser() {
   for _ in $(seq 600); do [ "$(prop multi-user.target ActiveEnterTimestampMonotonic)" != 0 ] && return; sleep 1; done
 }
 
+# vm1-3, once the host publishes http://172.31.9.254:8000/upgrade-<host>.yaml: that seed (a new
+# etcd version) is applied live, under real systemd, as on every other member at the same moment.
+upgrade_when_asked() {
+  case "$h" in etcd-vm[123]) ;; *) return 0 ;; esac
+  python3 - "$h" <<'PY' || return 0
+import sys, time, urllib.request
+url = f"http://172.31.9.254:8000/upgrade-{sys.argv[1]}.yaml"
+for _ in range(1800):
+    try:
+        body = urllib.request.urlopen(url, timeout=5).read()
+        break
+    except Exception:
+        time.sleep(1)
+else:
+    sys.exit(1)
+import os
+fd = os.open("/etc/etcd-bootstrap/seed.yaml", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+os.write(fd, body)
+os.close(fd)
+PY
+  /usr/local/bin/etcd-bootstrap apply > /run/e2e-upgrade.log 2>&1; arc=$?
+  sed "s/^/E2E $h upgrade-log: /" /run/e2e-upgrade.log > /dev/ttyS0
+  # The cluster version moves once every member runs the new version.
+  for _ in $(seq 60); do
+    st=$(/usr/local/bin/etcd-bootstrap status --output json 2>/dev/null); src=$?
+    got=$(echo "$st" | python3 -c 'import json,sys; s=json.load(sys.stdin); print("installed=%s cluster=%s" % (s["installed_version"], s["cluster_version"]))' 2>/dev/null)
+    [ "$src" = 0 ] && echo "$got" | grep -q "cluster=3.5.0" && break
+    sleep 5
+  done
+  /usr/local/bin/etcd-bootstrap status 2>&1 | sed "s/^/E2E $h status: /" > /dev/ttyS0
+  say "E2E $h upgrade apply-rc=$arc $got status-rc=$src"
+}
+
 while [ "$(prop etcd-bootstrap.service ActiveState)" = activating ]; do sleep 1; done
 result=$(prop etcd-bootstrap.service Result)
 journal=$(journalctl -b -t etcd-bootstrap 2>/dev/null | grep -q 'change(s) applied' && echo yes || echo no)
@@ -46,6 +79,8 @@ if [ "$n" = 1 ]; then
   say "E2E $h boot1 health-rc=$rc etcd-enabled=$enabled bootstrap-result=$result journal=$journal$extra"
   journalctl -b -t etcd-bootstrap -o short-monotonic 2>/dev/null | sed "s/^/E2E $h journal: /" > /dev/ttyS0
   wait_multiuser
+  # What the first-boot unit waited for: the units on its critical chain, with their times.
+  systemd-analyze critical-chain etcd-bootstrap.service 2>/dev/null | sed "s/^/E2E $h chain: /" > /dev/ttyS0
   mu=$(ms multi-user.target ActiveEnterTimestampMonotonic)
   bs=$(ms etcd-bootstrap.service ExecMainStartTimestampMonotonic)
   be=$(ms etcd-bootstrap.service ExecMainExitTimestampMonotonic)
@@ -53,7 +88,9 @@ if [ "$n" = 1 ]; then
   if [ "$h" = etcd-vm1 ] && [ "$rc" = 0 ]; then
     say "E2E $h rebooting"
     systemctl reboot
+    exit 0
   fi
+  upgrade_when_asked
   exit 0
 fi
 
@@ -71,3 +108,4 @@ if [ "$h" = etcd-vm1 ] && [ "$n" = 2 ] && [ "$rc" = 0 ]; then
   hb=$(grep -o 'heartbeat-interval="[0-9]*"' /etc/systemd/system/etcd.service | grep -o '[0-9]*')
   say "E2E $h restart restart-apply-rc=$arc etcd-pids=$pids heartbeat=$hb restart-health-rc=$hrc"
 fi
+upgrade_when_asked

@@ -13,7 +13,10 @@
 #   etcd-bootstrap), and a TIMING line (systemd's own monotonic timestamps).
 #   vm1 reboots: etcd-bootstrap.service is skipped by its stamp, the cluster is healthy again;
 #   then a changed setting is applied live: etcd's MainPID changes exactly once, all stay healthy.
-#   vm4: day 2, its seed says initial-cluster-state: existing, etcd_join_as_learner, etcd_backup:
+#   vm1-3 (on Debian's 3.4.23) then get 3.5.1 at once (each fetches its new seed from the host and
+#   runs apply under real systemd) while the host, a WireGuard peer of theirs, asks every member's
+#   /health every 100 ms: never more than one down; all end on 3.5.1, cluster version 3.5.
+#   vm4 (3.5.1): day 2, its seed says initial-cluster-state: existing, etcd_join_as_learner, etcd_backup:
 #   added as a learner, started, promoted (seen in the journal), backup timer enabled and run.
 #   vm5: its seed names wg1, which nothing creates: the first-boot unit fails naming wg1 and what
 #   should bring it up, and the VM still reaches multi-user.target.
@@ -51,7 +54,8 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 bin=target/x86_64-unknown-linux-musl/release/etcd-bootstrap
 [ -x $bin ] || make -s static
-[ -s target/fixtures/v3.5.1/SHA256SUMS ] || bash tests/support/fixtures.sh target/fixtures
+[ -s target/fixtures/v3.5.1/SHA256SUMS ] && [ -s target/fixtures/v3.4.23/SHA256SUMS ] \
+  || bash tests/support/fixtures.sh target/fixtures
 
 # 1. The base system (kept between runs).
 if [ ! -f "$rootfs/.done" ]; then
@@ -70,20 +74,30 @@ initrd=$(ls "$rootfs"/boot/initrd.img-* | head -1)
 # 2. The images, provisioned as Packer would: provision.sh in a chroot, fetch pre-staging etcd.
 #    The report service (test scaffolding, not the product) is baked in and enabled: it starts with
 #    the boot, so its timestamps are not delayed by cloud-init's late stages.
-release='etcd_version: "3.5.1"
-etcd_download_url: "file:///tmp/etcd-bootstrap/etcd-v3.5.1-linux-amd64.tar.gz"
-etcd_download_url_checksum: "sha256:file:///tmp/etcd-bootstrap/SHA256SUMS"'
-make_image() { # name, first-boot unit file, with the wg-quick drop-in (yes|no)
-  local img_root=$run/image-root stage
+release_of() { # version: the seed lines naming it, from the image's staging dir
+  printf 'etcd_version: "%s"\netcd_download_url: "file:///tmp/etcd-bootstrap/v{{ etcd_version }}/etcd-v{{ etcd_version }}-linux-amd64.tar.gz"\netcd_download_url_checksum: "sha256:file:///tmp/etcd-bootstrap/v{{ etcd_version }}/SHA256SUMS"\n' "$1"
+}
+# vm1-3 start on Debian's 3.4.23 and are upgraded to 3.5.1 at once; vm4 joins on 3.5.1.
+old_version=3.4.23 new_version=3.5.1
+make_image() { # name, first-boot unit file, with the wg-quick drop-in (yes|no), versions (the first in fetch-seed.yaml)...
+  local img_root=$run/image-root stage v
   rm -rf "$img_root"; cp -a "$rootfs" "$img_root"
   stage=$img_root/tmp/etcd-bootstrap
   mkdir -p "$stage"
   cp $bin packaging/sysusers.d/etcd-bootstrap.conf packaging/systemd/wg-quick-after-cloud-init.conf "$stage/"
   cp "$2" "$stage/etcd-bootstrap.service"
-  cp target/fixtures/v3.5.1/etcd-v3.5.1-linux-amd64.tar.gz target/fixtures/v3.5.1/SHA256SUMS "$stage/"
-  echo "$release" > "$stage/fetch-seed.yaml"
+  for v in "${@:4}"; do
+    mkdir -p "$stage/v$v"
+    cp target/fixtures/v$v/etcd-v$v-linux-amd64.tar.gz target/fixtures/v$v/SHA256SUMS "$stage/v$v/"
+  done
+  release_of "$4" > "$stage/fetch-seed.yaml"
   cp images/packer/provision.sh "$stage/"
   chroot "$img_root" env STAGE=/tmp/etcd-bootstrap sh /tmp/etcd-bootstrap/provision.sh >/dev/null
+  # Later versions pre-staged too (an image ready for the next upgrade), as an operator would.
+  for v in "${@:5}"; do
+    release_of "$v" > "$stage/fetch-$v.yaml"
+    chroot "$img_root" /usr/local/bin/etcd-bootstrap fetch --seed "/tmp/etcd-bootstrap/fetch-$v.yaml" >/dev/null 2>&1
+  done
   [ "$3" = yes ] || rm -rf "$img_root/etc/systemd/system/wg-quick@.service.d"
   rm -rf "$stage"   # first boot must not need the mirror: only the pre-staged cache remains
   install -m 0755 tests/e2e/report.sh "$img_root/usr/local/sbin/e2e-report"
@@ -95,23 +109,24 @@ make_image() { # name, first-boot unit file, with the wg-quick drop-in (yes|no)
   rm -rf "$img_root"
 }
 log "provisioning the images (provision.sh in a chroot)"
-make_image base packaging/etcd-bootstrap.service yes
-make_image legacy tests/e2e/legacy-etcd-bootstrap.service no
+make_image base packaging/etcd-bootstrap.service yes $old_version $new_version
+make_image legacy tests/e2e/legacy-etcd-bootstrap.service no $new_version
 
 # 3. The cluster files, their PKI (etcd-bootstrap pki), WireGuard keys, per-VM configs (node-config).
 members() { # first last [prefix]
   echo "etcd_members:"
   for i in $(seq "$1" "$2"); do echo "  - {name: ${3:-etcd-vm}$i, address: 10.8.0.$(( i > 5 ? i - 5 : i ))}"; done
 }
-{ echo "$release"; members 1 3; echo 'etcd_settings_user: {heartbeat-interval: "100"}'; } > "$run/cluster.yaml"
-{ echo "$release"; members 1 4
+{ release_of $old_version; members 1 3; echo 'etcd_settings_user: {heartbeat-interval: "100"}'; } > "$run/cluster.yaml"
+{ release_of $new_version; members 1 3; echo 'etcd_settings_user: {heartbeat-interval: "100"}'; } > "$run/cluster-next.yaml"
+{ release_of $new_version; members 1 4
   echo "etcd_settings_user: {initial-cluster-state: existing}"
   echo "etcd_join_as_learner: true"
   echo "etcd_backup: {dir: /var/backups/etcd, interval: 1h, keep: 3}"; } > "$run/cluster4.yaml"
-{ echo "$release"; echo "etcd_interface: wg1"; members 5 5; } > "$run/cluster5.yaml"
-{ echo "$release"; members 6 8 etcd-old; } > "$run/cluster-old.yaml"
+{ release_of $new_version; echo "etcd_interface: wg1"; members 5 5; } > "$run/cluster5.yaml"
+{ release_of $new_version; members 6 8 etcd-old; } > "$run/cluster-old.yaml"
 for f in cluster4 cluster5 cluster-old; do $bin pki --seed "$run/$f.yaml" --out "$run/pki" >/dev/null; done
-for i in 1 2 3 4 6 7 8; do (umask 077; wg genkey > "$run/wg$i.key"); wg pubkey < "$run/wg$i.key" > "$run/wg$i.pub"; done
+for i in 1 2 3 4 6 7 8 host; do (umask 077; wg genkey > "$run/wg$i.key"); wg pubkey < "$run/wg$i.key" > "$run/wg$i.pub"; done
 wg_conf() { # i, peers...
   local i=$1 j; shift
   printf '[Interface]\nAddress = 10.8.0.%s/24\nListenPort = 51820\nPrivateKey = %s\n' "$(( i > 5 ? i - 5 : i ))" "$(cat "$run/wg$i.key")"
@@ -119,6 +134,8 @@ wg_conf() { # i, peers...
     printf '[Peer]\nPublicKey = %s\nEndpoint = 172.31.9.%s:51820\nAllowedIPs = 10.8.0.%s/32\n' \
       "$(cat "$run/wg$j.pub")" "$j" "$(( j > 5 ? j - 5 : j ))"
   done
+  # The host's watcher (10.8.0.254), for vm1-4.
+  [ "$i" -gt 4 ] || printf '[Peer]\nPublicKey = %s\nAllowedIPs = 10.8.0.254/32\n' "$(cat "$run/wghost.pub")"
 }
 name_of() { if [ "$1" -gt 5 ]; then echo "etcd-old$1"; else echo "etcd-vm$1"; fi; }
 cidata() { # i, user-data file
@@ -143,6 +160,11 @@ wg_conf 3 1 2 4 > "$run/wg3.conf"
 { echo "#cloud-config"; echo "write_files:"; echo "  - path: /etc/wireguard/wg0.conf"; echo "    permissions: '0600'"
   echo "    content: |"; sed 's/^/      /' "$run/wg3.conf"; } > "$run/user-data3"
 cidata 3 "$run/user-data3"
+# The upgrade: each of vm1-3 fetches its new seed from the host once it is published (report.sh).
+for i in 1 2 3; do
+  $bin node-config --seed "$run/cluster-next.yaml" --pki "$run/pki" --node etcd-vm$i --format seed \
+    > "$run/upgrade-etcd-vm$i.yaml" 2>/dev/null
+done
 $bin node-config --seed "$run/cluster5.yaml" --pki "$run/pki" --node etcd-vm5 > "$run/user-data5"
 cidata 5 "$run/user-data5"
 for i in 6 7 8; do
@@ -192,13 +214,45 @@ want() { # i, what (boot1, boot2, restart, wg1), pattern: waits for that line, f
   done
 }
 
+# The host's view of the cluster: a wg0 of its own (10.8.0.254) in the bridge's namespace, and
+# tests/support/health_watch.py asking every member's /health every 100 ms (10 s timeout: under
+# TCG a healthy answer can take seconds) into $run/watch.log.
+start_watcher() {
+  local peers="" j
+  for j in 1 2 3; do peers="$peers peer $(cat "$run/wg$j.pub") endpoint 172.31.9.$j:51820 allowed-ips 10.8.0.$j/32"; done
+  mkdir -p /var/run/wireguard
+  ip netns exec $ns unshare --mount --propagation private sh -c "
+    mount -t tmpfs tmpfs /var/run/wireguard
+    WG_PROCESS_FOREGROUND=1 wireguard-go wg0 >/dev/null 2>&1 &
+    for _ in \$(seq 100); do ip link show wg0 >/dev/null 2>&1 && break; sleep 0.1; done
+    wg set wg0 listen-port 51820 private-key $run/wghost.key $peers
+    ip addr add 10.8.0.254/24 dev wg0 && ip link set wg0 up
+    HEALTH_TIMEOUT=10 exec python3 tests/support/health_watch.py $run/watch.log 0.1 $run/pki/ca-etcd.pem \
+      $run/pki/client/cert-etcd-client.pem $run/pki/client/cert-etcd-client-key.pem \
+      https://10.8.0.1:2379 https://10.8.0.2:2379 https://10.8.0.3:2379" >/dev/null 2>&1 &
+  watcher=$!
+  pids+=($watcher)
+}
+
 for i in 1 2 3; do boot_vm $i base; done
 log "phase 1: booting vm1-3 (vm3 takes its seed from the kernel command line)"
 for i in 1 2 3; do want $i boot1 "health-rc=0 etcd-enabled=enabled bootstrap-result=success journal=yes"; done
 log "the 3-member cluster is healthy; vm1 reboots"
 want 1 boot2 "health-rc=0 etcd-enabled=enabled bootstrap-condition=no stamp=yes"
 want 1 restart "restart-apply-rc=0 etcd-pids=2 heartbeat=150 restart-health-rc=0"
-log "vm1 came back, a live re-apply restarted etcd once; booting vm4 (joins as a learner) and vm5 (wg1)"
+log "vm1 came back, a live re-apply restarted etcd once; vm1-3 get $new_version at once, watched from the host"
+start_watcher
+until grep -q " 0 $" "$run/watch.log" 2>/dev/null; do check_time; sleep 1; done
+for i in 1 2 3; do cp "$run/upgrade-etcd-vm$i.yaml" "$run/http/"; done
+for i in 1 2 3; do want $i upgrade "apply-rc=0 installed=$new_version cluster=3.5.0 status-rc=0"; done
+kill $watcher 2>/dev/null || true
+most=$(awk '$2 > m { m = $2 } END { print m + 0 }' "$run/watch.log")
+one=$(awk '$2 == 1' "$run/watch.log" | wc -l)
+rounds=$(wc -l < "$run/watch.log")
+echo "E2E host upgrade-watch rounds=$rounds most-down=$most rounds-one-down=$one" | tee -a "$run/vm1.log" >&2
+[ "$most" -le 1 ] || fail "$most members were unhealthy at once during the upgrade: $(awk -v m="$most" '$2 == m' "$run/watch.log" | head -3)"
+[ "$one" -gt 0 ] || fail "the watcher never saw a member restart"
+log "the upgrade rolled (never more than one member down); booting vm4 (joins as a learner) and vm5 (wg1)"
 boot_vm 4 base; boot_vm 5 base
 want 4 boot1 "health-rc=0 etcd-enabled=enabled bootstrap-result=success journal=yes members=4 learners=0 promoted=yes backup-rc=0 snapshots=1 timer=enabled/active"
 want 5 wg1 "bootstrap-result=exit-code multiuser=active names-wg1=yes"
@@ -206,7 +260,11 @@ log "phase 1 passed; phase 2: the old runcmd-only layout, timed"
 for i in 1 2 3 4 5; do stop_vm $i; done
 for i in 6 7 8; do boot_vm $i legacy; done
 for i in 6 7 8; do want $i boot1 "health-rc=0"; done
-for i in 6 7 8; do stop_vm $i; done
+# The TIMING line comes once multi-user.target is reached, which may be after healthy.
+for i in 6 7 8; do
+  until grep -aq "^TIMING $(name_of $i) " "$run/vm$i.log"; do check_time; sleep 5; done
+  stop_vm $i
+done
 
 mkdir -p "$work"
 grep -ah "^TIMING" "$run"/vm*.log > "$work/timings.txt"

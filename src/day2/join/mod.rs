@@ -4,8 +4,8 @@
 //! cluster nothing and renders the same `initial-cluster`, so it changes nothing.
 
 pub mod decide;
-pub mod lock;
 
+use super::lock::{self, ClusterLock};
 use super::{Context, Step};
 use crate::etcd::api::{Api, ApiMember, CallError};
 use crate::etcd::client::tls_client;
@@ -135,12 +135,12 @@ impl<'a> Joiner<'a> {
         let _lock = if self.dry_run {
             None
         } else {
-            match lock::JoinLock::acquire(&self.api, self.me()) {
+            match ClusterLock::acquire(&self.api, lock::JOIN, self.me()) {
                 Ok(Some(l)) => Some(l),
                 Ok(None) => {
                     return Ok(Next::Again(format!(
                         "another node is changing the membership (it holds {})",
-                        lock::KEY
+                        lock::JOIN
                     )))
                 }
                 Err(e) => return self.busy(e),

@@ -111,6 +111,15 @@ fn join(seed: &Seed, r: &Render, settings: &BTreeMap<String, String>) -> Result<
     }
 }
 
+/// A non-zero duration scalar.
+pub(super) fn duration(seed: &Seed, r: &Render, key: &str) -> Result<std::time::Duration> {
+    let got = scalar(r, key)?;
+    parse_duration(&got.value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| seed.error(key, &got.raw, "must be a duration like 10m"))
+}
+
 fn backup(seed: &Seed, r: &Render) -> Result<Option<BackupSpec>> {
     let Some(b) = &seed.raw.etcd_backup else {
         return Ok(None);

@@ -93,6 +93,7 @@ impl Seed {
             scalars::plain_word(self, &s, key)?;
         }
         let day2 = day2::resolve(self, &r, &settings)?;
+        let restart_timeout = day2::duration(self, &r, "etcd_restart_timeout")?;
         let cfg = Config {
             release: scalars::release(self, &s)?,
             bin_dir: scalars::abs(self, &s, "etcd_bin_dir")?,
@@ -118,6 +119,7 @@ impl Seed {
             join: day2.join,
             backup: day2.backup,
             restore: day2.restore,
+            restart_timeout,
         };
         dirs::not_system_dirs(self, &cfg)?;
         Ok(cfg)

@@ -1,7 +1,8 @@
-//! The join lock: a short lease-held key in the cluster. Two nodes joining at the same moment would
-//! both see no pending member and both add themselves; the lock makes list-then-add one step. The
-//! lease is kept alive while the lock is held (a replace waits out its grace period holding it),
-//! and expires by itself if this process dies.
+//! Cluster-wide locks: a short lease-held key in etcd itself. The join lock makes list-then-add one
+//! step (two nodes joining at once would both add themselves); the restart lock lets one member
+//! restart at a time. The lease is kept alive while the lock is held (a replace waits out its
+//! grace period, a restart waits for the member to catch up) and expires by itself if this process
+//! dies.
 
 use crate::etcd::api::{Api, CallError};
 use serde_json::json;
@@ -9,11 +10,14 @@ use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub const KEY: &str = "etcd-bootstrap/join-lock";
+pub const JOIN: &str = "etcd-bootstrap/join-lock";
+pub const RESTART: &str = "etcd-bootstrap/restart-lock";
 const TTL_SECS: u64 = 30;
 
-pub struct JoinLock<'a> {
-    api: &'a Api,
+/// Holds its own handle on the cluster, so it can outlive the caller's (a restart's turn is taken
+/// before the install and kept until the member is back).
+pub struct ClusterLock {
+    api: Api,
     lease: Option<u64>,
     stop: Option<Sender<()>>,
     keeper: Option<JoinHandle<()>>,
@@ -44,27 +48,27 @@ fn keep_alive(api: &Api, lease: u64) -> (Sender<()>, JoinHandle<()>) {
     (tx, handle)
 }
 
-impl<'a> JoinLock<'a> {
-    /// Ok(None) when another node holds it.
-    pub fn acquire(api: &'a Api, me: &str) -> Result<Option<JoinLock<'a>>, CallError> {
+impl ClusterLock {
+    /// Takes `key`, written with `me`. Ok(None) when another node holds it.
+    pub fn acquire(api: &Api, key: &str, me: &str) -> Result<Option<ClusterLock>, CallError> {
         let lease = api.grant(TTL_SECS)?;
-        let mut lock = JoinLock {
-            api,
+        let mut lock = ClusterLock {
+            api: Api::new(api.client.clone(), api.endpoints.clone()),
             lease: Some(lease),
             stop: None,
             keeper: None,
         };
-        if !api.create(KEY, me, lease)? {
+        if !lock.api.create(key, me, lease)? {
             return Ok(None);
         }
-        let (stop, keeper) = keep_alive(api, lease);
+        let (stop, keeper) = keep_alive(&lock.api, lease);
         lock.stop = Some(stop);
         lock.keeper = Some(keeper);
         Ok(Some(lock))
     }
 }
 
-impl Drop for JoinLock<'_> {
+impl Drop for ClusterLock {
     fn drop(&mut self) {
         drop(self.stop.take());
         if let Some(k) = self.keeper.take() {

@@ -1,0 +1,384 @@
+//! `status`: what this node has and what its cluster says, on one screen. Every part is gathered
+//! read-only from the seed, the conf dir, the state dir and the members' API; each part is also a
+//! report line, so "all is well" is one rule: no line is a warning or an error.
+
+use super::{restart, upgrade};
+use crate::etcd::api::{self, Api};
+use crate::etcd::health::Checker;
+use crate::preflight::Report;
+use crate::seed::Config;
+use crate::state::{self, Stamp};
+use crate::util::time::{format_duration, unix, unix_now, utc};
+use rustls_pki_types::{pem::PemObject, CertificateDer};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+use x509_parser::prelude::*;
+
+/// A certificate closer than this to its end is a warning.
+const CERT_WARN: Duration = Duration::from_secs(30 * 86400);
+
+#[derive(Debug, Serialize)]
+pub struct Applied {
+    pub at: String,
+    pub seed_sha256: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct This {
+    pub name: String,
+    pub id: String,
+    pub learner: bool,
+    pub leader: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MemberState {
+    pub name: String,
+    pub endpoint: String,
+    pub healthy: bool,
+    pub version: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CertExpiry {
+    pub path: PathBuf,
+    pub not_after: String,
+    pub days_left: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BackupAge {
+    pub dir: PathBuf,
+    pub newest: Option<PathBuf>,
+    pub age_secs: Option<u64>,
+    pub interval_secs: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub installed_version: Option<String>,
+    pub seed_version: String,
+    pub applied: Option<Applied>,
+    pub member: Option<This>,
+    pub members: Vec<MemberState>,
+    pub cluster_version: Option<String>,
+    pub certificates: Vec<CertExpiry>,
+    pub backup: Option<BackupAge>,
+    pub pending: Vec<String>,
+    /// The same, as report lines: what `--output text` prints.
+    pub checks: Report,
+}
+
+impl Status {
+    pub fn well(&self) -> bool {
+        self.checks.errors().is_empty() && self.checks.warnings().is_empty()
+    }
+}
+
+/// Gathers everything; never fails: what cannot be read is a line that says why.
+pub fn gather(cfg: &Config, root: &Path) -> Status {
+    let mut r = Report::default();
+    let stamp = Stamp::load(root);
+    let applied = applied(root, cfg, stamp.as_ref(), &mut r);
+    let (member, members, cluster_version) = cluster(cfg, root, &mut r);
+    let certificates = certificates(cfg, root, &mut r);
+    let backup = backup(cfg, root, &mut r);
+    let mut pending = Vec::new();
+    if let Some(why) = restart::pending(root) {
+        r.warn(
+            "pending",
+            format!(
+                "a restart of {} is pending ({why}): run apply",
+                cfg.unit_name()
+            ),
+        );
+        pending.push(format!("restart: {why}"));
+    }
+    if member.as_ref().is_some_and(|m| m.learner) {
+        r.warn(
+            "pending",
+            "this member is a learner: promotion is pending (run apply)",
+        );
+        pending.push("promotion".into());
+    }
+    Status {
+        installed_version: stamp.map(|s| s.etcd_version),
+        seed_version: cfg.release.version.clone(),
+        applied,
+        member,
+        members,
+        cluster_version,
+        certificates,
+        backup,
+        pending,
+        checks: r,
+    }
+}
+
+fn applied(root: &Path, cfg: &Config, stamp: Option<&Stamp>, r: &mut Report) -> Option<Applied> {
+    let Some(stamp) = stamp else {
+        r.error(
+            "applied",
+            "etcd-bootstrap has not applied a seed on this node (no stamp)",
+        );
+        return None;
+    };
+    let (have, want) = (&stamp.etcd_version, &cfg.release.version);
+    if have == want {
+        r.ok("etcd", format!("{have} installed, as the seed says"));
+    } else {
+        r.warn(
+            "etcd",
+            format!("{have} installed, the seed says {want}: run apply"),
+        );
+    }
+    let at = std::fs::metadata(state::path(root, state::STAMP))
+        .and_then(|m| m.modified())
+        .map(|t| utc(unix(t)))
+        .unwrap_or_else(|_| "unknown".into());
+    r.ok(
+        "applied",
+        format!("{at} with seed sha256 {}", stamp.seed_sha256),
+    );
+    Some(Applied {
+        at,
+        seed_sha256: stamp.seed_sha256.clone(),
+    })
+}
+
+/// This member (from its own status and the member list), every member's health and version, and
+/// the cluster version.
+fn cluster(
+    cfg: &Config,
+    root: &Path,
+    r: &mut Report,
+) -> (Option<This>, Vec<MemberState>, Option<String>) {
+    let client = match crate::etcd::client::tls_client(cfg, root) {
+        Ok(c) => c,
+        Err(e) => {
+            r.error("member", format!("cannot talk to the cluster: {e:#}"));
+            return (None, vec![], None);
+        }
+    };
+    let api = Api::new(client.clone(), cfg.client_urls());
+    let mine = cfg.this_member.url(cfg.client_port);
+    let list = api.list().ok();
+    let me = this(&api, &mine, list.as_deref(), cfg, r);
+    // The cluster's own list names the members; the seed's stands in when nobody answers.
+    let targets: Vec<(String, String)> = match &list {
+        Some(l) if !l.is_empty() => l
+            .iter()
+            .map(|m| {
+                let name = if m.started() {
+                    m.name.clone()
+                } else {
+                    format!("{:x}", m.id)
+                };
+                (name, m.client_urls.first().cloned().unwrap_or_default())
+            })
+            .collect(),
+        _ => cfg
+            .members
+            .iter()
+            .map(|m| (m.name.clone(), m.url(cfg.client_port)))
+            .collect(),
+    };
+    let (members, cluster_version) = member_states(&client, &targets);
+    for m in &members {
+        let at = format!("{} at {}", m.name, m.endpoint);
+        match (&m.error, &m.version) {
+            (None, v) => r.ok(
+                "members",
+                format!("{at} is healthy, etcd {}", v.as_deref().unwrap_or("?")),
+            ),
+            (Some(e), _) => r.error("members", format!("{at} is unhealthy: {e}")),
+        }
+    }
+    match &cluster_version {
+        Some(v) => r.ok("cluster", format!("cluster version {v}")),
+        None => r.error("cluster", "no member told the cluster version"),
+    }
+    (me, members, cluster_version)
+}
+
+fn this(
+    api: &Api,
+    mine: &str,
+    list: Option<&[api::ApiMember]>,
+    cfg: &Config,
+    r: &mut Report,
+) -> Option<This> {
+    let name = &cfg.this_member.name;
+    let st = match api.status_of(mine) {
+        Ok(st) => st,
+        Err(e) => {
+            r.error("member", format!("{name} does not answer at {mine}: {e}"));
+            return None;
+        }
+    };
+    let learner = list
+        .and_then(|l| l.iter().find(|m| m.id == st.member_id))
+        .is_some_and(|m| m.learner);
+    let leader = st.leader == st.member_id;
+    let role = match (learner, leader) {
+        (true, _) => "learner",
+        (false, true) => "voter, leader",
+        (false, false) => "voter",
+    };
+    r.ok("member", format!("{name} (ID {:x}), {role}", st.member_id));
+    Some(This {
+        name: name.clone(),
+        id: format!("{:x}", st.member_id),
+        learner,
+        leader,
+    })
+}
+
+/// Every member's health and server version, and the cluster version, asked at once.
+fn member_states(
+    client: &reqwest::blocking::Client,
+    targets: &[(String, String)],
+) -> (Vec<MemberState>, Option<String>) {
+    let urls: Vec<String> = targets.iter().map(|t| t.1.clone()).collect();
+    let (health, versions) = std::thread::scope(|s| {
+        let h = s.spawn(|| Checker::from_client(client.clone()).check_all(&urls));
+        let v = upgrade::ask_versions(client, targets);
+        (h.join().unwrap_or_default(), v)
+    });
+    let cluster = upgrade::Running::from_answers(&versions).map(|r| r.cluster.to_string());
+    let states = targets
+        .iter()
+        .zip(health)
+        .zip(versions)
+        .map(|(((name, url), h), (_, v))| MemberState {
+            name: name.clone(),
+            endpoint: url.clone(),
+            healthy: h.healthy,
+            version: v.ok().map(|(server, _)| server).filter(|s| !s.is_empty()),
+            error: match (h.healthy, url.is_empty()) {
+                (true, _) => None,
+                (false, true) => Some("added to the cluster but never started".into()),
+                (false, false) => h.error.or(Some("unhealthy".into())),
+            },
+        })
+        .collect();
+    (states, cluster)
+}
+
+/// The installed certificates etcd and etcdctl use, each with its end date (a bundle's earliest).
+fn certificates(cfg: &Config, root: &Path, r: &mut Report) -> Vec<CertExpiry> {
+    let mut paths: Vec<PathBuf> = [
+        "cert-file",
+        "peer-cert-file",
+        "trusted-ca-file",
+        "peer-trusted-ca-file",
+    ]
+    .iter()
+    .filter_map(|k| cfg.path_setting(k))
+    .collect();
+    paths.push(cfg.client_cert_and_key().0);
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    let now = unix_now();
+    for p in paths {
+        if seen.contains(&p) {
+            continue;
+        }
+        seen.push(p.clone());
+        let not_after = match not_after(&crate::util::fs::under(root, &p)) {
+            Ok(t) => t,
+            Err(e) => {
+                r.error("certs", format!("{}: {e}", p.display()));
+                continue;
+            }
+        };
+        let days_left = (not_after - now).div_euclid(86400);
+        let when = utc(not_after);
+        if not_after <= now {
+            r.error("certs", format!("{} expired on {when}", p.display()));
+        } else if not_after - now < CERT_WARN.as_secs() as i64 {
+            r.warn("certs", format!("{} expires on {when}, in {days_left} days: renew it (etcd-bootstrap pki, then apply)", p.display()));
+        } else {
+            r.ok(
+                "certs",
+                format!("{} expires on {when}, in {days_left} days", p.display()),
+            );
+        }
+        out.push(CertExpiry {
+            path: p,
+            not_after: when,
+            days_left,
+        });
+    }
+    out
+}
+
+fn not_after(path: &Path) -> Result<i64, String> {
+    let pem = std::fs::read(path).map_err(|e| e.to_string())?;
+    let mut earliest: Option<i64> = None;
+    for der in CertificateDer::pem_slice_iter(&pem) {
+        let der = der.map_err(|e| format!("not PEM: {e}"))?;
+        let (_, cert) =
+            X509Certificate::from_der(&der).map_err(|e| format!("not a certificate: {e}"))?;
+        let t = cert.validity().not_after.timestamp();
+        earliest = Some(earliest.map_or(t, |e| e.min(t)));
+    }
+    earliest.ok_or_else(|| "holds no certificate".to_string())
+}
+
+/// The newest snapshot's age, against the backup interval (only when the seed asks for backups).
+fn backup(cfg: &Config, root: &Path, r: &mut Report) -> Option<BackupAge> {
+    let spec = cfg.backup.as_ref()?;
+    let dir = crate::util::fs::under(root, &spec.dir);
+    let newest = super::backup::newest(&dir);
+    let interval = spec.interval.as_secs();
+    let age = newest.as_ref().map(|(_, t)| {
+        SystemTime::now()
+            .duration_since(*t)
+            .unwrap_or_default()
+            .as_secs()
+    });
+    let since = |d: u64| format_duration(Duration::from_secs(d));
+    let every = format_duration(spec.interval);
+    match (&newest, age) {
+        (Some((p, _)), Some(a)) if a > 2 * interval => r.warn(
+            "backup",
+            format!(
+                "the newest snapshot {} is {} old, more than twice the interval ({every}): is {} running?",
+                p.display(),
+                since(a),
+                cfg.backup_unit_names().1
+            ),
+        ),
+        (Some((p, _)), Some(a)) => r.ok(
+            "backup",
+            format!("the newest snapshot {} is {} old (interval {every})", p.display(), since(a)),
+        ),
+        // None yet: late only once the install is older than twice the interval.
+        _ if stamp_age(root).is_some_and(|a| a > 2 * interval) => r.warn(
+            "backup",
+            format!("no snapshot in {} although etcd was installed {} ago (interval {every})", spec.dir.display(), since(stamp_age(root).unwrap_or(0))),
+        ),
+        _ => r.ok("backup", format!("no snapshot in {} yet (interval {every})", spec.dir.display())),
+    }
+    Some(BackupAge {
+        dir: spec.dir.clone(),
+        newest: newest.map(|(p, _)| p),
+        age_secs: age,
+        interval_secs: interval,
+    })
+}
+
+fn stamp_age(root: &Path) -> Option<u64> {
+    let t = std::fs::metadata(state::path(root, state::STAMP))
+        .and_then(|m| m.modified())
+        .ok()?;
+    Some(
+        SystemTime::now()
+            .duration_since(t)
+            .unwrap_or_default()
+            .as_secs(),
+    )
+}
