@@ -2,7 +2,20 @@
 # Both install what they need on a fresh Debian (bookworm) machine; run them as root.
 
 CARGO ?= cargo
+# The node architecture of `make static` and `make deb`: amd64 (the default) or arm64, built on
+# this x86_64 machine with Debian's aarch64 cross compiler for the C parts (ring).
+ARCH ?= amd64
+ifeq ($(ARCH),amd64)
 MUSL_TARGET := x86_64-unknown-linux-musl
+DEB := target/debian/etcd-bootstrap.deb
+else ifeq ($(ARCH),arm64)
+MUSL_TARGET := aarch64-unknown-linux-musl
+DEB := target/debian/etcd-bootstrap-arm64.deb
+export CC_aarch64_unknown_linux_musl := aarch64-linux-gnu-gcc
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER := aarch64-linux-gnu-gcc
+else
+$(error ARCH must be amd64 or arm64, not $(ARCH))
+endif
 STATIC_BIN := target/$(MUSL_TARGET)/release/etcd-bootstrap
 FIXTURES := target/fixtures
 
@@ -22,11 +35,14 @@ static: deps
 	@file $(STATIC_BIN) | tee /dev/stderr | grep -q "statically linked" \
 		|| { echo "$(STATIC_BIN) is not statically linked" >&2; exit 1; }
 
-# The .deb: static binary, first-boot unit, sysusers entry, man pages, completions.
+# The .deb: static binary, first-boot unit, sysusers entry, man pages, completions. The assets
+# come from the amd64 binary, which runs here (they are text, the same for every architecture).
+HOST_STATIC := target/x86_64-unknown-linux-musl/release/etcd-bootstrap
 deb: static
 	@command -v cargo-deb >/dev/null 2>&1 || $(CARGO) install cargo-deb --locked
-	$(STATIC_BIN) generate-assets target/assets
-	$(CARGO) deb --no-build --no-strip --target $(MUSL_TARGET) --output target/debian/etcd-bootstrap.deb
+	@[ -x $(HOST_STATIC) ] || $(MAKE) static ARCH=amd64
+	$(HOST_STATIC) generate-assets target/assets
+	$(CARGO) deb --no-build --no-strip --target $(MUSL_TARGET) --output $(DEB)
 
 # A Debian root (debootstrap) the packaging tests install the .deb into. Made once.
 DEBROOT := target/debroot
@@ -44,6 +60,7 @@ clean-test-leftovers:
 
 # Everything: unit tests, and integration tests with real etcd, TLS, namespaces and wg0.
 test: deps fixtures clean-test-leftovers static deb debroot
+	$(MAKE) static deb ARCH=arm64
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --no-fail-fast --features failpoints; \
 	else \

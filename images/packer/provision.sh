@@ -7,8 +7,11 @@
 #   etcd-bootstrap.conf      packaging/sysusers.d/etcd-bootstrap.conf
 #   fetch-seed.yaml          optional: a seed naming only the release; `fetch` pre-stages the tarball
 #                            and binaries so first boot needs no access to the release mirror
+# ARCH (amd64 | arm64; default: the image's own, from dpkg) is the image's architecture: the
+# release pre-staged is that architecture's, whatever machine builds the image.
 set -eu
 STAGE=${STAGE:-/tmp/etcd-bootstrap}
+ARCH=${ARCH:-$(dpkg --print-architecture 2>/dev/null || true)}
 
 install -D -m 0755 "$STAGE/etcd-bootstrap" /usr/local/bin/etcd-bootstrap
 install -D -m 0644 "$STAGE/etcd-bootstrap.service" /etc/systemd/system/etcd-bootstrap.service
@@ -24,7 +27,14 @@ fi
 systemctl enable etcd-bootstrap.service
 
 if [ -f "$STAGE/fetch-seed.yaml" ]; then
-  /usr/local/bin/etcd-bootstrap fetch --seed "$STAGE/fetch-seed.yaml"
+  seed=$STAGE/fetch-seed.yaml
+  # A seed that names no architecture gets the image's: the tool's own default is the machine it
+  # runs on, which under emulation or in a chroot need not be the image's.
+  if [ -n "$ARCH" ] && ! grep -q '^etcd_architecture:' "$seed"; then
+    { cat "$seed"; echo "etcd_architecture: $ARCH"; } > "$STAGE/fetch-seed-$ARCH.yaml"
+    seed=$STAGE/fetch-seed-$ARCH.yaml
+  fi
+  /usr/local/bin/etcd-bootstrap fetch --seed "$seed"
 fi
 
 # Every machine made from this image must be new to cloud-init, and to us.
