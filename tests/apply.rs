@@ -410,3 +410,68 @@ fn by_default_apply_waits_for_a_wg0_that_comes_up_late() {
         "{err}"
     );
 }
+
+#[test]
+fn a_seed_from_stdin_and_a_pinned_seed_digest() {
+    let s = Single::new("etcd-node1", "10.8.0.1", &file_release("3.5.1"));
+    let text = fs::read(&s.seed).unwrap();
+    let root = s.root.path().to_str().unwrap();
+    // `--seed -`: the seed on stdin, rendered as from the file.
+    let from_file =
+        ok(&mut s
+            .node
+            .tool(&["render", "--seed", s.seed.to_str().unwrap(), "--root", root]));
+    let mut child = s
+        .node
+        .tool(&["render", "--seed", "-", "--root", root])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(&text).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), from_file);
+
+    // --seed-sha256: the seed's own digest passes, any other is refused before anything is done.
+    let digest = etcd_bootstrap::util::io::sha256_file(&s.seed)
+        .unwrap()
+        .unwrap()
+        .0
+        .to_string();
+    let seed = s.seed.to_str().unwrap();
+    let out = run(&mut s.node.tool(&[
+        "apply",
+        "--seed",
+        seed,
+        "--seed-sha256",
+        &"0".repeat(64),
+        "--root",
+        root,
+    ]));
+    // A checksum that does not match: exit 1, as for a release.
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&digest),
+        "the message names the digest it got: {}",
+        stderr(&out)
+    );
+    assert!(
+        !s.root.path().join("etc/etcd").exists(),
+        "a refused seed installed something"
+    );
+    let out = run(&mut s.node.tool(&[
+        "apply",
+        "--seed",
+        seed,
+        "--seed-sha256",
+        &digest,
+        "--root",
+        root,
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+}

@@ -21,6 +21,11 @@ fn without_root_apply_enables_and_starts_and_restarts_only_when_etcd_reads_a_cha
     let seed = s.seed.to_str().unwrap();
     let apply = || run(&mut s.node.tool(&["apply", "--seed", seed]));
 
+    // cloud-init wrote wg0's config: apply enables wg-quick@wg0 so wg0 comes up at every boot.
+    let etc = s.node.private("/etc");
+    fs::create_dir_all(etc.join("wireguard")).unwrap();
+    fs::write(etc.join("wireguard/wg0.conf"), "[Interface]\n").unwrap();
+
     // First install: enable (no reload: systemd reads a new unit when it starts it), start
     // without blocking.
     let out = apply();
@@ -29,10 +34,10 @@ fn without_root_apply_enables_and_starts_and_restarts_only_when_etcd_reads_a_cha
         s.node.changing_systemctl_calls(0),
         vec![
             "enable --quiet --no-reload etcd.service",
+            "enable --quiet --no-reload wg-quick@wg0.service",
             "start --no-block etcd.service"
         ]
     );
-    let etc = s.node.private("/etc");
     assert!(etc.join("etcd/etcdctl.env").is_file());
     assert!(etc.join("systemd/system/etcd.service").is_file());
     assert!(s.node.private("/usr/local/bin").join("etcd").is_file());

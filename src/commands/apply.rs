@@ -41,7 +41,12 @@ pub fn run(o: &ApplyArgs) -> Result<()> {
     }
     let fetcher = release::fetcher_for(&l.cfg.release, root)?;
     let mut digests = Digests::load(root);
-    let binaries = release_phase(&l.cfg, root, &fetcher, &mut digests, o.dry_run)?;
+    let binaries = {
+        // Verifying and unpacking a release is the heavy part: etcd, when it runs here, comes first.
+        let _yield = (live_start && services.is_active(&l.cfg.unit_name()))
+            .then(crate::host::priority::Yield::now);
+        release_phase(&l.cfg, root, &fetcher, &mut digests, o.dry_run)?
+    };
     preflight_flags(&l, root, &binaries, &mut digests)?;
     let cx = Context {
         root,

@@ -2,5 +2,6 @@
 
 pub mod dns;
 pub mod lock;
+pub mod priority;
 pub mod systemd;
 pub mod users;

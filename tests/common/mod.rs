@@ -950,7 +950,9 @@ impl Cluster {
         Some((get("etcdserver")?, get("etcdcluster")?))
     }
 
-    /// Starts a health watcher in node `on` over every member (`tests/support/health_watch.py`).
+    /// Starts a health watcher in node `on` over every member (`tests/support/health_watch.py`:
+    /// a member is down for a round when its /health fails twice in a row; a failure the
+    /// immediate re-ask contradicts is a blip, counted apart).
     pub fn watch(&mut self, on: usize, interval: Duration) -> Watcher {
         let out = self.dir.path().join(format!(
             "watch-{}.log",
@@ -981,13 +983,16 @@ pub struct Watcher {
     out: PathBuf,
 }
 
-/// What a health watcher saw: rounds, the most members unhealthy in one round, and that round.
+/// What a health watcher saw: rounds, the most members down in one round and that round, the
+/// rounds with one down, and the blips (a failed answer contradicted by the next, as requests in
+/// flight get at a leadership handover).
 #[derive(Debug)]
 pub struct Watched {
     pub rounds: usize,
     pub most_down: usize,
     pub worst: String,
     pub rounds_with_one_down: usize,
+    pub blips: usize,
 }
 
 impl Watcher {
@@ -1000,8 +1005,10 @@ impl Watcher {
             most_down: 0,
             worst: String::new(),
             rounds_with_one_down: 0,
+            blips: 0,
         };
         for line in text.lines() {
+            w.blips += line.matches("blip https://").count();
             let down: usize = line
                 .split(' ')
                 .nth(1)

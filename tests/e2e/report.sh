@@ -100,7 +100,8 @@ if [ "$h" = etcd-vm1 ] && [ "$n" = 2 ] && [ "$rc" = 0 ]; then
   sed -i 's/heartbeat-interval: "100"/heartbeat-interval: "150"/' /etc/etcd-bootstrap/seed.yaml
   (while :; do prop etcd.service MainPID; sleep 0.2; done) > /run/e2e-pids &
   watcher=$!
-  /usr/local/bin/etcd-bootstrap apply; arc=$?
+  /usr/local/bin/etcd-bootstrap apply > /run/e2e-restart.log 2>&1; arc=$?
+  sed "s/^/E2E $h restart-log: /" /run/e2e-restart.log > /dev/ttyS0
   hout=$(/usr/local/bin/etcd-bootstrap health --wait 120s 2>&1); hrc=$?
   sleep 1; kill $watcher
   echo "$hout" | sed "s/^/E2E $h after-restart: /" > /dev/ttyS0
