@@ -951,8 +951,8 @@ impl Cluster {
     }
 
     /// Starts a health watcher in node `on` over every member (`tests/support/health_watch.py`:
-    /// a member is down for a round when its /health fails twice in a row; a failure the
-    /// immediate re-ask contradicts is a blip, counted apart).
+    /// a member is down for a round when its /health fails twice in a row, unless its own status
+    /// then says it is electing a leader; blips and elections are counted apart).
     pub fn watch(&mut self, on: usize, interval: Duration) -> Watcher {
         let out = self.dir.path().join(format!(
             "watch-{}.log",
@@ -984,8 +984,9 @@ pub struct Watcher {
 }
 
 /// What a health watcher saw: rounds, the most members down in one round and that round, the
-/// rounds with one down, and the blips (a failed answer contradicted by the next, as requests in
-/// flight get at a leadership handover).
+/// rounds with one down, the blips (a failed answer contradicted by the next, as requests in
+/// flight get at a leadership handover), and the elections (runs of rounds in which an answering
+/// member knew no leader).
 #[derive(Debug)]
 pub struct Watched {
     pub rounds: usize,
@@ -993,6 +994,7 @@ pub struct Watched {
     pub worst: String,
     pub rounds_with_one_down: usize,
     pub blips: usize,
+    pub elections: usize,
 }
 
 impl Watcher {
@@ -1006,9 +1008,14 @@ impl Watcher {
             worst: String::new(),
             rounds_with_one_down: 0,
             blips: 0,
+            elections: 0,
         };
+        let mut electing = false;
         for line in text.lines() {
             w.blips += line.matches("blip https://").count();
+            let now = line.contains("electing https://");
+            w.elections += usize::from(now && !electing);
+            electing = now;
             let down: usize = line
                 .split(' ')
                 .nth(1)

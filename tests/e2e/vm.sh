@@ -218,7 +218,8 @@ want() { # i, what (boot1, boot2, restart, wg1), pattern: waits for that line, f
 # tests/support/health_watch.py asking every member's /health every 100 ms (10 s timeout: under
 # TCG a healthy answer can take seconds) into $run/watch.log. A member is down for a round when
 # it fails twice in a row; one failure the re-ask contradicts is a blip (a request in flight at a
-# leadership handover), counted and shown apart.
+# leadership handover), and a member up but knowing no leader is electing: both are counted and
+# shown apart (the watcher's docstring says exactly how).
 start_watcher() {
   local peers="" j
   for j in 1 2 3; do peers="$peers peer $(cat "$run/wg$j.pub") endpoint 172.31.9.$j:51820 allowed-ips 10.8.0.$j/32"; done
@@ -253,8 +254,13 @@ most=$(awk '$2 > m { m = $2 } END { print m + 0 }' "$run/watch.log")
 one=$(awk '$2 == 1' "$run/watch.log" | wc -l)
 rounds=$(wc -l < "$run/watch.log")
 blips=$(grep -o 'blip https://' "$run/watch.log" | wc -l)
-echo "E2E host upgrade-watch rounds=$rounds most-down=$most rounds-one-down=$one blips=$blips" | tee -a "$run/vm1.log" >&2
-[ "$most" -le 1 ] || fail "$most members were unhealthy at once during the upgrade (every round: target/e2e/upgrade-watch.log): $(awk '$2 > 1' "$run/watch.log" | head -5)"
+# An election is a run of rounds with a member electing; it lasts at most from its first round to
+# the next round without one.
+elections=$(awk '/electing https:/ { if (!on) { n++; s = $1 } on = 1; next }
+  on { on = 0; if ($1 - s > m) m = $1 - s }
+  END { printf "elections=%d longest-election-ms=%d", n, m * 1000 }' "$run/watch.log")
+echo "E2E host upgrade-watch rounds=$rounds most-down=$most rounds-one-down=$one blips=$blips $elections" | tee -a "$run/vm1.log" >&2
+[ "$most" -le 1 ] || fail "$most members were down at once during the upgrade (every round: target/e2e/upgrade-watch.log): $(awk '$2 > 1' "$run/watch.log" | head -5)"
 [ "$one" -gt 0 ] || fail "the watcher never saw a member restart"
 log "the upgrade rolled (never more than one member down); booting vm4 (joins as a learner) and vm5 (wg1)"
 boot_vm 4 base; boot_vm 5 base
