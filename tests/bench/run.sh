@@ -66,7 +66,7 @@ set -e
 d=\$(mktemp -d $work/base.XXXX); cd \$d
 curl -sS --cacert $work/pki-mirror/ca-etcd.pem -O $base/v3.5.1/etcd-v3.5.1-linux-amd64.tar.gz
 curl -sS --cacert $work/pki-mirror/ca-etcd.pem -O $base/v3.5.1/SHA256SUMS
-sha256sum -c --quiet SHA256SUMS
+sha256sum -c --quiet --ignore-missing SHA256SUMS   # it lists every architecture, as upstream's does
 tar xzf etcd-v3.5.1-linux-amd64.tar.gz
 install -m 0755 etcd-v3.5.1-linux-amd64/etcd etcd-v3.5.1-linux-amd64/etcdctl etcd-v3.5.1-linux-amd64/etcdutl \$d/
 cd /; rm -rf \$d
@@ -118,9 +118,10 @@ big = "x" * 100_000
 open(f"{w}/bomb.yaml", "w").write(
     f'etcd_version: &big "{big}"\netcd_certificates: [{", ".join(["*big"] * 5000)}]\n')
 open(f"{w}/mib.yaml", "w").write("# padding\n" + "".join(f"# {'y' * 98}\n" for _ in range(10_300))
-    + "etcd_members: [{name: n1, address: 127.0.0.1}]\n")
+    + "etcd_members: [{name: n1, address: 127.0.0.1}]\netcd_interface: lo\n")
 PY
-peak() { /usr/bin/time -f %M "$bin" render --seed "$1" --root "$work/root" 2>&1 >/dev/null | tail -n1; }
+# The bomb is refused (exit 2): its peak is what reading it took. The 1 MiB seed renders.
+peak() { { /usr/bin/time -f %M "$bin" render --seed "$1" --root "$work/root" 2>&1 >/dev/null || true; } | tail -n1; }
 rss_bomb=$(peak "$work/bomb.yaml")
 rss_mib=$(peak "$work/mib.yaml")
 
