@@ -483,28 +483,15 @@ mod tests {
         let digest = crate::util::io::sha256_file(&t).unwrap().unwrap().0;
         let record = d.path().join("record");
         let mut digests = Digests::load(d.path());
-        let s = stage(
-            &t,
-            &digest,
-            &Options::default(),
-            &record,
-            d.path(),
-            &mut digests,
-        )
-        .unwrap();
+        let opts = Options::default();
+        let stage_it =
+            |digests: &mut Digests| stage(&t, &digest, &opts, &record, d.path(), digests).unwrap();
+        let s = stage_it(&mut digests);
         let names: Vec<&str> = s.binaries.iter().map(|b| b.name.as_str()).collect();
         assert_eq!(names, vec!["etcd", "etcdctl"]);
         assert!(!s.dir.join("README.md").exists());
         // A second stage of the same tarball reuses the staging dir.
-        let again = stage(
-            &t,
-            &digest,
-            &Options::default(),
-            &record,
-            d.path(),
-            &mut digests,
-        )
-        .unwrap();
+        let again = stage_it(&mut digests);
         assert_eq!(again.binaries, s.binaries);
         assert!(already_staged(&t, &digest, &record, &mut digests).is_some());
         // A staged file that changed is not the verified one any more.

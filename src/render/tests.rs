@@ -3,8 +3,9 @@ use crate::facts::{Facts, Interface};
 use crate::seed::Config;
 use crate::seed::Seed;
 
-fn config(yaml: &str) -> Config {
-    let f = Facts {
+/// Node n1 with 10.8.0.1 on wg0.
+fn facts() -> Facts {
+    Facts {
         hostname: "n1".into(),
         nodename: "n1".into(),
         machine: "x86_64".into(),
@@ -14,10 +15,13 @@ fn config(yaml: &str) -> Config {
             ipv6: vec![],
         }],
         home: "/root".into(),
-    };
+    }
+}
+
+fn config(yaml: &str) -> Config {
     Seed::parse("t", yaml)
         .unwrap()
-        .resolve(&f, "10.8.0.1".parse().unwrap())
+        .resolve(&facts(), "10.8.0.1".parse().unwrap())
         .unwrap()
 }
 
@@ -128,13 +132,7 @@ mod hostile {
             value in "[^\\x00-\\x1f\\x7f]{1,40}",
             option in "[^\\x00-\\x1f\\x7f]{0,20}",
         ) {
-            let f = crate::facts::Facts {
-                hostname: "n1".into(),
-                nodename: "n1".into(),
-                machine: "x86_64".into(),
-                interfaces: vec![],
-                home: "/root".into(),
-            };
+            let f = facts();
             let Ok(cfg) = Seed::parse("t", &seed(&value, &option))
                 .and_then(|s| s.resolve(&f, "10.8.0.1".parse().unwrap()))
             else {
@@ -180,13 +178,7 @@ mod hostile {
             before in "[a-z]{0,5}",
             c in prop::sample::select(vec!['\r', '\n', '\t', '\x1b', '\x7f', '\0']),
         ) {
-            let f = crate::facts::Facts {
-                hostname: "n1".into(),
-                nodename: "n1".into(),
-                machine: "x86_64".into(),
-                interfaces: vec![],
-                home: "/root".into(),
-            };
+            let f = facts();
             // YAML's own escape for the character, inside double quotes.
             let text = format!(
                 "etcd_service_options: [\"Environment=A={before}\\x{:02x}x\"]\n",
