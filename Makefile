@@ -29,11 +29,12 @@ build:
 deps:
 	bash tests/support/install-deps.sh
 
-# A static binary for node images: musl, no libc needed on the node.
+# A static binary for node images: musl, no libc needed on the node. file's verdict is shown, then
+# required (not through `tee /dev/stderr`: tee truncates a log file that stderr is redirected to).
 static: deps
 	$(CARGO) build --release --target $(MUSL_TARGET)
-	@file $(STATIC_BIN) | tee /dev/stderr | grep -q "statically linked" \
-		|| { echo "$(STATIC_BIN) is not statically linked" >&2; exit 1; }
+	@kind=$$(file $(STATIC_BIN)); echo "$$kind"; case "$$kind" in *"statically linked"*) ;; \
+		*) echo "$(STATIC_BIN) is not statically linked" >&2; exit 1 ;; esac
 
 # The .deb: static binary, first-boot unit, sysusers entry, man pages, completions. The assets
 # come from the amd64 binary, which runs here (they are text, the same for every architecture).
