@@ -151,6 +151,14 @@ impl Fetcher {
         if e.is_redirect() {
             return anyhow::anyhow!("fetching {url}: {detail}");
         }
+        if e.is_connect() && e.is_timeout() {
+            // Said in the tool's own words: which layer of the HTTP stack cut the connect (its
+            // own timer or reqwest's) varies with load, and so does its wording.
+            return anyhow::Error::new(Transient(format!(
+                "fetching {url}: no connection within {} ({detail})",
+                crate::util::time::format_duration(CONNECT_TIMEOUT)
+            )));
+        }
         if looks_like_tls(&detail) {
             anyhow::anyhow!(
                 "fetching {url}: TLS failed: {detail}; if this is a private mirror, set etcd_download_ca_file to its CA"

@@ -9,7 +9,7 @@ The first path segment picks the behaviour, the rest is a file under DIR:
   /503x3/F      answer 503 three times, then serve
   /408x2/F      answer 408 twice, then serve
   /429x2/F      answer 429 twice, then serve
-  /stall/F      first request: send half, then stall (send nothing) for 30 s; later: serve
+  /stall/F      first request: send half, then stall (send nothing) for 300 s; later: serve
   /404/F        always 404
 GET /count/<behaviour>/F returns how many requests that path got.
 """
@@ -57,7 +57,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(data[: len(data) // 2])
             self.wfile.flush()
             if mode == "stall":
-                time.sleep(30)
+                time.sleep(300)
             self.close_connection = True
             return
         start = 0
