@@ -25,7 +25,7 @@ fn killed_at_every_point_a_rerun_converges_to_the_same_install() {
     let reference = content_manifest(s.root.path());
     // Points, named by what they interrupt: mid-download, downloaded but not renamed, mid-unpack,
     // staged but not renamed, file writes (temp written, not renamed / renamed; the first is the
-    // digest record in the state dir), between items, the unit, before enabling, before the stamp.
+    // digest record in the state dir; binaries are written before every other item, renamed in turn), between items, the unit, before enabling, before the stamp.
     let points = [
         "download-mid:1MiB",
         "download-mid:8MiB",
@@ -33,11 +33,13 @@ fn killed_at_every_point_a_rerun_converges_to_the_same_install() {
         "unpack-mid:etcd",
         "unpack-mid:etcdctl",
         "stage-rename",
+        "write-tmp:/usr/local/bin/etcd",
         "write-tmp:/var/lib/etcd-bootstrap/release-digests",
         "write-tmp:/etc/sysusers.d/etcd-bootstrap.conf",
         "write-tmp:/etc/etcd/cert-etcd-peer-key.pem",
         "write-renamed:/etc/etcd/cert-etcd-server.pem",
         "write-renamed:/etc/etcd/etcdctl.env",
+        "write-renamed:/usr/local/bin/etcdctl",
         "apply-item:/etc/etcd",
         "apply-item:/etc/etcd/cert-etcd-peer-key.pem",
         "write-tmp:/etc/systemd/system/etcd.service",
