@@ -65,12 +65,14 @@ pub fn run(o: &ApplyArgs) -> Result<()> {
         print_dry_run(&cx, &l.cfg, &plan, &steps);
         return Ok(());
     }
-    // A running member that must restart waits for its turn before any file changes.
+    // The heavy writes go to temp files first; a running member that must restart then waits
+    // for its turn before any file changes, so the turn covers renames only.
+    let prepared = plan.prepare(root)?;
     let turn = match running_restart(&cx, &l.cfg, &plan) {
         Some(why) => Some(restart::take_turn(&l.cfg, root, &why)?),
         None => None,
     };
-    install(&l.cfg, root, &plan, &mut digests)?;
+    install(&l.cfg, root, &plan, prepared, &mut digests)?;
     for s in steps.iter_mut() {
         s.before_start(&cx, &l.cfg)?;
     }
@@ -152,7 +154,13 @@ fn print_dry_run(cx: &Context, cfg: &Config, plan: &Plan, steps: &[Box<dyn Step>
     );
 }
 
-fn install(cfg: &Config, root: &Path, plan: &Plan, digests: &mut Digests) -> Result<()> {
+fn install(
+    cfg: &Config,
+    root: &Path,
+    plan: &Plan,
+    prepared: plan::Prepared,
+    digests: &mut Digests,
+) -> Result<()> {
     if cfg.user != "root" || cfg.group != "root" {
         users::ensure(root, &cfg.user, &cfg.group, &cfg.data_dir)?;
     }
@@ -163,15 +171,20 @@ fn install(cfg: &Config, root: &Path, plan: &Plan, digests: &mut Digests) -> Res
     {
         log::info!("{line}");
     }
-    plan.apply(root, digests)
+    prepared.apply(root, digests)
 }
 
-/// Reload, enable and (on a live system) start etcd, or restart it in its turn.
+/// Reload, then restart etcd in its turn, or enable and (on a live system) start it. With a turn
+/// held the restart comes first: the other members wait on this one for nothing else.
 fn service(cx: &Context, cfg: &Config, plan: &Plan, turn: Option<restart::Turn>) -> Result<()> {
     let sd = cx.services;
     let unit = cfg.unit_name();
     if plan.unit_replaced() {
         sd.daemon_reload()?;
+    }
+    let restarted = turn.is_some();
+    if let Some(turn) = turn {
+        turn.restart(cx.root, sd)?;
     }
     crate::failpoint!("before-enable");
     if !sd.is_enabled(&unit) {
@@ -180,7 +193,7 @@ fn service(cx: &Context, cfg: &Config, plan: &Plan, turn: Option<restart::Turn>)
         log::info!("enabled {unit}");
     }
     enable_interface_unit(cx, cfg);
-    if !cx.live_start {
+    if !cx.live_start || restarted {
         return Ok(());
     }
     if !sd.is_active(&unit) {
@@ -188,8 +201,6 @@ fn service(cx: &Context, cfg: &Config, plan: &Plan, turn: Option<restart::Turn>)
         // etcd was not running: it starts with every file installed, a restart is moot.
         restart::done(cx.root);
         log::info!("starting {unit} (not waiting: the first member waits for its peers)");
-    } else if let Some(turn) = turn {
-        turn.restart(cx.root, sd)?;
     }
     Ok(())
 }

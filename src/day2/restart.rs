@@ -1,24 +1,34 @@
 //! Restarting a running member without costing quorum: one member at a time (a lease-held lock in
-//! etcd), only while every other member is healthy, leadership handed over first, and the lock
-//! kept until this member is healthy again and has caught up with the leader.
+//! etcd), only while every other voter the cluster lists is started and healthy, leadership
+//! handed over first, and the lock kept until a **new** etcd process runs this member, answers
+//! healthy and has caught up with the leader.
+//!
+//! Asking the service manager is not doing: `systemctl restart --no-block` returns once the job
+//! is queued, and the old process may go on answering for seconds (a busy job queue, a slow stop).
+//! So the turn ends only when both witnesses that spoke before the restart name another process:
+//! the service manager's main process (pid and start time), and etcd's own
+//! `process_start_time_seconds` on `/metrics`.
 
 use super::lock::{self, ClusterLock};
-use crate::etcd::api::Api;
+use crate::etcd::api::{Api, ApiMember};
 use crate::etcd::health::Checker;
-use crate::host::systemd::ServiceManager;
+use crate::host::systemd::{MainProcess, ServiceManager};
 use crate::seed::Config;
 use crate::state;
 use crate::util::retry::{Backoff, Next, Policy};
+use crate::util::text::printable;
 use crate::util::time::format_duration;
 use anyhow::{anyhow, Result};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn policy(within: Duration) -> Policy {
+/// Polls at most every `max` (jitter included): a waiting member notices a freed turn, and the
+/// holder notices its new process, within that.
+fn poll(within: Duration, max: Duration) -> Policy {
     Policy {
         backoff: Backoff {
-            first: Duration::from_millis(500),
-            max: Duration::from_secs(5),
+            first: max / 4,
+            max: max * 2 / 3,
             jitter: true,
         },
         attempts: None,
@@ -26,6 +36,12 @@ fn policy(within: Duration) -> Policy {
         last_try_at_deadline: true,
     }
 }
+
+/// How often, at most, a waiting member asks for the turn (a read of one key while it is held:
+/// a few requests a second are nothing to etcd, and the turn passes on without a gap).
+const TURN_POLL: Duration = Duration::from_millis(250);
+/// How often, at most, the holder asks whether its new process is up.
+const BACK_POLL: Duration = Duration::from_millis(200);
 
 /// Marks a restart as wanted (the files etcd reads are installed): a run that cannot take its
 /// turn, or dies waiting, leaves it for the next run to do.
@@ -52,40 +68,141 @@ fn journal_tail(unit: &str) -> String {
     }
 }
 
+/// Which etcd process runs this member, as each witness tells.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Instance {
+    /// The service manager's main process.
+    pub main: Option<MainProcess>,
+    /// etcd's own `process_start_time_seconds`, from the process that answers.
+    pub started: Option<f64>,
+}
+
+impl Instance {
+    /// Whether `now` is another process than `self` (taken before the restart was asked): every
+    /// witness that spoke before must now name a process started later. Err says what still runs.
+    pub fn replaced_by(&self, now: &Instance) -> Result<(), String> {
+        if let Some(before) = self.main {
+            match now.main {
+                Some(n) if n != before && n.started_us >= before.started_us => {}
+                Some(n) => {
+                    return Err(format!(
+                        "the service manager still runs the old process (pid {})",
+                        n.pid
+                    ))
+                }
+                None => return Err("the service manager runs no etcd process yet".into()),
+            }
+        }
+        if let Some(before) = self.started {
+            match now.started {
+                Some(n) if n > before => {}
+                Some(_) => return Err("the old etcd process still answers".into()),
+                None => return Err("no etcd process answers yet".into()),
+            }
+        }
+        if self.main.is_none() && self.started.is_none() && now.main.is_none() {
+            return Err("no etcd process runs yet".into());
+        }
+        Ok(())
+    }
+}
+
+/// The other voters that keep quorum while this member restarts, from the cluster's own member
+/// list (not the seed: a voter added since, or missing from an older seed, counts too). Learners
+/// are left out: they are not part of the quorum, and one catching up may take minutes.
+/// Err names each voter that is not started, or offers no https client URL.
+pub fn other_voters(members: &[ApiMember], me: &Me) -> Result<Vec<(String, Vec<String>)>, String> {
+    let mut voters = Vec::new();
+    let mut blocked = Vec::new();
+    for m in members.iter().filter(|m| !m.learner && !me.is(m)) {
+        let who = printable(&m.describe()).into_owned();
+        if !m.started() {
+            blocked.push(format!("{who} is listed but has not started"));
+            continue;
+        }
+        let urls: Vec<String> = m
+            .client_urls
+            .iter()
+            .filter(|u| crate::etcd::api::is_member_url(u))
+            .cloned()
+            .collect();
+        if urls.is_empty() {
+            blocked.push(format!("{who} lists no https client URL"));
+            continue;
+        }
+        voters.push((printable(&m.name).into_owned(), urls));
+    }
+    if blocked.is_empty() {
+        Ok(voters)
+    } else {
+        Err(blocked.join("; "))
+    }
+}
+
+/// This member, as the member list may name it: by ID (once asked of etcd), else by name.
+pub struct Me {
+    pub id: Option<u64>,
+    pub name: String,
+}
+
+impl Me {
+    fn is(&self, m: &ApiMember) -> bool {
+        match self.id {
+            Some(id) => m.id == id,
+            None => m.name == self.name,
+        }
+    }
+}
+
 struct Restart<'a> {
     cfg: &'a Config,
     api: Api,
     checker: Checker,
-    me: String,
+    me: Me,
     mine: String,
 }
 
 impl Restart<'_> {
-    /// Every other member's client URL answers healthy.
-    fn others_healthy(&self) -> Result<(), String> {
-        let others: Vec<String> = self
+    /// Every other voter the cluster lists is started and answers healthy (on any of its client
+    /// URLs); their client URLs.
+    fn others_ready(&self) -> Result<Vec<String>, String> {
+        let members = self
             .api
-            .endpoints
-            .iter()
-            .filter(|e| **e != self.mine)
-            .cloned()
-            .collect();
-        let bad: Vec<String> = self
-            .checker
-            .check_all(&others)
-            .into_iter()
-            .filter(|s| !s.healthy)
-            .map(|s| s.endpoint)
-            .collect();
+            .list()
+            .map_err(|e| format!("asking the member list: {e}"))?;
+        let voters = other_voters(&members, &self.me)?;
+        let checker = &self.checker;
+        let bad: Vec<String> = std::thread::scope(|s| {
+            let checks: Vec<_> = voters
+                .iter()
+                .map(|(name, urls)| {
+                    s.spawn(move || {
+                        let all = checker.check_all(urls);
+                        (!all.iter().any(|h| h.healthy)).then(|| match all.first() {
+                            Some(h) => format!(
+                                "{name} ({}: {})",
+                                h.endpoint,
+                                h.error.as_deref().unwrap_or("unhealthy")
+                            ),
+                            None => name.clone(),
+                        })
+                    })
+                })
+                .collect();
+            checks.into_iter().filter_map(|h| h.join().ok()?).collect()
+        });
         if bad.is_empty() {
-            Ok(())
+            Ok(voters.into_iter().flat_map(|(_, urls)| urls).collect())
         } else {
-            Err(format!("waiting for {} to be healthy", bad.join(", ")))
+            Err(format!(
+                "waiting for {} to be healthy",
+                printable(&bad.join(", "))
+            ))
         }
     }
 
-    /// When this member leads, leadership goes to a healthy other member first: the rest never
-    /// go through an election while this one restarts.
+    /// When this member leads, leadership goes to a healthy other voter first: the rest never go
+    /// through an election while this one restarts.
     fn hand_over_leadership(&self) {
         let Ok(st) = self.api.status_of(&self.mine) else {
             return;
@@ -99,43 +216,76 @@ impl Restart<'_> {
             .find(|m| m.id != st.member_id && m.started() && !m.learner)
         {
             match self.api.move_leader(&self.mine, next.id) {
-                Ok(()) => log::info!("handed leadership to {} before restarting", next.name),
+                Ok(()) => log::info!(
+                    "handed leadership to {} before restarting",
+                    printable(&next.name)
+                ),
                 Err(e) => log::warn!("could not hand leadership over ({e}); restarting anyway"),
             }
         }
     }
 
-    /// This member answers healthy and its raft index reached the leader's from before.
-    fn caught_up(&self, target: u64) -> Result<(), String> {
-        if !self.checker.check(&self.mine).healthy {
-            return Err("not healthy yet".into());
-        }
-        match self.api.status_of(&self.mine) {
-            Ok(st) if st.raft_index >= target => Ok(()),
-            Ok(st) => Err(format!("raft index {} of {target}", st.raft_index)),
-            Err(e) => Err(e.message),
-        }
-    }
-
-    /// The highest raft index the other members report now: the leader's (0 when none says).
-    fn leader_index(&self) -> u64 {
-        self.api
-            .endpoints
+    /// The highest raft index the other voters report now: the leader's (0 when none says).
+    fn leader_index(&self, others: &[String]) -> u64 {
+        others
             .iter()
-            .filter(|e| **e != self.mine)
             .filter_map(|e| self.api.status_of(e).ok())
             .map(|st| st.raft_index)
             .max()
             .unwrap_or(0)
     }
+
+    /// Both witnesses asked at once.
+    fn instance(&self, services: &dyn ServiceManager, unit: &str) -> Instance {
+        let (api, mine) = (&self.api.client, &self.mine);
+        std::thread::scope(|s| {
+            let started = s.spawn(|| crate::etcd::api::process_start(api, mine).ok());
+            let main = services.main_process(unit);
+            Instance {
+                main,
+                started: started.join().ok().flatten(),
+            }
+        })
+    }
+
+    /// A new process runs this member, answers healthy, and its raft index reached `target`.
+    fn back(
+        &self,
+        services: &dyn ServiceManager,
+        unit: &str,
+        before: &Instance,
+        target: u64,
+    ) -> Result<Instance, String> {
+        let now = self.instance(services, unit);
+        before.replaced_by(&now)?;
+        let health = self.checker.check(&self.mine);
+        if !health.healthy {
+            return Err(format!(
+                "the new process is not healthy yet: {}",
+                health.error.as_deref().unwrap_or("unhealthy")
+            ));
+        }
+        match self.api.status_of(&self.mine) {
+            Ok(st) if st.raft_index >= target => Ok(now),
+            Ok(st) => Err(format!("raft index {} of {target}", st.raft_index)),
+            Err(e) => Err(e.message),
+        }
+    }
 }
 
-/// This member's turn to restart: the restart lock (none for a single member) with every other
-/// member healthy. Files change only once it is held.
+/// This member's turn to restart: the restart lock (none when the cluster has one member) with
+/// every other voter healthy. Files change only once it is held.
 pub struct Turn<'a> {
     r: Restart<'a>,
     held: Option<ClusterLock>,
+    /// The other voters' client URLs when the turn was taken.
+    others: Vec<String>,
     why: String,
+}
+
+/// How many members the cluster has, as it says (None when no member answers).
+fn cluster_size(api: &Api) -> Option<usize> {
+    api.list().ok().map(|m| m.len())
 }
 
 /// Waits (up to `etcd_restart_timeout`) for this member's turn to restart etcd, then marks the
@@ -143,62 +293,100 @@ pub struct Turn<'a> {
 pub fn take_turn<'a>(cfg: &'a Config, root: &Path, why: &str) -> Result<Turn<'a>> {
     let unit = cfg.unit_name();
     let client = crate::etcd::client::tls_client(cfg, root)?;
+    let mine = cfg.this_member.url(cfg.client_port);
+    let api = Api::new(client.clone(), cfg.client_urls());
+    let me = Me {
+        id: api.status_of(&mine).ok().map(|s| s.member_id),
+        name: cfg.this_member.name.clone(),
+    };
     let r = Restart {
         cfg,
-        api: Api::new(client.clone(), cfg.client_urls()),
+        api,
         checker: Checker::from_client(client),
-        me: cfg.this_member.name.clone(),
-        mine: cfg.this_member.url(cfg.client_port),
+        me,
+        mine,
     };
-    let held = if cfg.members.len() <= 1 {
-        None
+    // Alone by the cluster's own word (or by the seed's, when nothing answers): no one to wait for.
+    let alone = cluster_size(&r.api).map_or(cfg.members.len() <= 1, |n| n <= 1);
+    let (held, others) = if alone {
+        (None, Vec::new())
     } else {
-        let mut last = String::new();
-        let turn = policy(cfg.restart_timeout).run(
-            |_| match ClusterLock::acquire(&r.api, lock::RESTART, &r.me) {
-                Ok(None) => Ok(Next::Again("another member is restarting".to_string())),
-                Err(e) => Ok(Next::Again(format!("asking the cluster: {e}"))),
-                Ok(Some(held)) => match r.others_healthy() {
-                    Ok(()) => Ok(Next::Done(held)),
-                    Err(why) => Ok(Next::Again(why)),
-                },
-            },
-            |why, _, _| {
-                if *why != last {
-                    log::info!("restart of {unit} waits for its turn: {why}");
-                    last = why.clone();
-                }
-            },
-        )?;
-        Some(turn.map_err(|g| {
-            anyhow!(
-                "{unit} was not restarted ({why}): no turn within etcd_restart_timeout ({}): {}; \
-                 nothing was changed",
-                format_duration(cfg.restart_timeout),
-                g.last
-            )
-        })?)
+        let (held, others) = wait_for_turn(&r, &unit, why)?;
+        (Some(held), others)
     };
     want(root, why)?;
     Ok(Turn {
         r,
         held,
+        others,
         why: why.to_string(),
     })
 }
 
+/// Polls (at most every second) until the restart lock is free and taken, with every other
+/// voter started and healthy.
+fn wait_for_turn(r: &Restart, unit: &str, why: &str) -> Result<(ClusterLock, Vec<String>)> {
+    let mut last = String::new();
+    let me = printable(&r.me.name).into_owned();
+    let turn = poll(r.cfg.restart_timeout, TURN_POLL).run(
+        |_| {
+            match r.api.get(lock::RESTART) {
+                Ok(Some(holder)) => {
+                    return Ok(Next::Again(format!(
+                        "{} is restarting",
+                        crate::util::text::excerpt(&holder, 64)
+                    )))
+                }
+                Ok(None) => {}
+                Err(e) => return Ok(Next::Again(format!("asking the cluster: {e}"))),
+            }
+            Ok(
+                match ClusterLock::acquire(&r.api, lock::RESTART, &r.me.name) {
+                    Ok(None) => Next::Again("another member took the turn first".to_string()),
+                    Err(e) => Next::Again(format!("asking the cluster: {e}")),
+                    Ok(Some(held)) => match r.others_ready() {
+                        Ok(others) => Next::Done((held, others)),
+                        Err(why) => Next::Again(why),
+                    },
+                },
+            )
+        },
+        |why, _, _| {
+            if *why != last {
+                log::info!("restart of {unit} on {me} waits for its turn: {why}");
+                last = why.clone();
+            }
+        },
+    )?;
+    turn.map_err(|g| {
+        anyhow!(
+            "{unit} was not restarted ({why}): no turn within etcd_restart_timeout ({}): {}; \
+             nothing was changed",
+            format_duration(r.cfg.restart_timeout),
+            g.last
+        )
+    })
+}
+
 impl Turn<'_> {
-    /// Restarts etcd (leadership handed over first) and keeps the turn until this member is
-    /// healthy and caught up with the leader's raft index from before.
+    /// Restarts etcd (leadership handed over first) and keeps the turn until a new process runs
+    /// this member, healthy and caught up with the leader's raft index from before.
     pub fn restart(self, root: &Path, services: &dyn ServiceManager) -> Result<()> {
         let unit = self.r.cfg.unit_name();
-        let target = match &self.held {
-            Some(_) => {
-                self.r.hand_over_leadership();
-                self.r.leader_index()
-            }
-            None => 0,
-        };
+        // The process that runs now is asked of both witnesses while leadership moves.
+        let (target, before) = std::thread::scope(|s| {
+            let before = s.spawn(|| self.r.instance(services, &unit));
+            let target = match &self.held {
+                Some(_) => {
+                    self.r.hand_over_leadership();
+                    self.r.leader_index(&self.others)
+                }
+                None => 0,
+            };
+            (target, before.join())
+        });
+        let before = before.map_err(|_| anyhow!("asking which etcd process runs {unit}"))?;
+        let asked = Instant::now();
         services.restart(&unit)?;
         match &self.held {
             Some(_) => log::info!(
@@ -208,26 +396,44 @@ impl Turn<'_> {
             ),
             None => log::info!("restarting {unit}: {}", self.why),
         }
-        let deadline = Instant::now() + self.r.cfg.restart_timeout;
-        let back = wait_back(&self.r, &unit, target, deadline);
+        let back = wait_back(&self.r, services, &unit, &before, target, asked);
         drop(self.held);
         back.map(|_| done(root))
     }
 }
 
-/// Waits until the restarted member is healthy and caught up, or the deadline passes.
-fn wait_back(r: &Restart, unit: &str, target: u64, deadline: Instant) -> Result<()> {
-    let within = deadline.saturating_duration_since(Instant::now());
-    let back = policy(within).run(
-        |_| match r.caught_up(target) {
-            Ok(()) => Ok(Next::Done(())),
-            Err(why) => Ok(Next::Again(why)),
+/// Waits until a new process runs this member, healthy and caught up, or
+/// `etcd_restart_timeout` after the restart was asked.
+fn wait_back(
+    r: &Restart,
+    services: &dyn ServiceManager,
+    unit: &str,
+    before: &Instance,
+    target: u64,
+    asked: Instant,
+) -> Result<()> {
+    let within = r.cfg.restart_timeout.saturating_sub(asked.elapsed());
+    let back = poll(within, BACK_POLL).run(
+        |_| {
+            Ok(match r.back(services, unit, before, target) {
+                Ok(now) => Next::Done(now),
+                Err(why) => Next::Again(why),
+            })
         },
         |_, _, _| {},
     )?;
     match back {
-        Ok(()) => {
-            log::info!("{} is back: healthy and caught up with the leader", r.me);
+        Ok(now) => {
+            let pid = now
+                .main
+                .map(|p| format!(" (pid {})", p.pid))
+                .unwrap_or_default();
+            log::info!(
+                "{} is back: a new etcd process{pid} is healthy and caught up with the leader, \
+                 {:.1} s after the restart was asked",
+                printable(&r.me.name),
+                asked.elapsed().as_secs_f64()
+            );
             Ok(())
         }
         Err(g) => Err(anyhow!(
@@ -236,5 +442,111 @@ fn wait_back(r: &Restart, unit: &str, target: u64, deadline: Instant) -> Result<
             g.last,
             journal_tail(unit)
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn main(pid: u32, started_us: u64) -> Option<MainProcess> {
+        Some(MainProcess { pid, started_us })
+    }
+
+    #[test]
+    fn a_restart_is_over_only_when_every_witness_names_a_new_process() {
+        let before = Instance {
+            main: main(100, 5_000),
+            started: Some(1000.25),
+        };
+        // Queued, not run yet: the old process runs and answers.
+        let e = before.replaced_by(&before).unwrap_err();
+        assert!(e.contains("still runs the old process (pid 100)"), "{e}");
+        // Stopped, nothing started yet.
+        let gone = Instance {
+            main: None,
+            started: None,
+        };
+        assert!(before.replaced_by(&gone).is_err());
+        // The service manager runs a new process, but the old one still answers on the port.
+        let half = Instance {
+            main: main(200, 9_000),
+            started: Some(1000.25),
+        };
+        assert_eq!(
+            before.replaced_by(&half).unwrap_err(),
+            "the old etcd process still answers"
+        );
+        let new = Instance {
+            main: main(200, 9_000),
+            started: Some(1009.5),
+        };
+        assert_eq!(before.replaced_by(&new), Ok(()));
+        // A reused pid with a later start is a new process.
+        let reused = Instance {
+            main: main(100, 9_000),
+            started: Some(1009.5),
+        };
+        assert_eq!(before.replaced_by(&reused), Ok(()));
+        // A witness that did not speak before is not asked after.
+        let only_etcd = Instance {
+            main: None,
+            started: Some(1000.25),
+        };
+        assert!(only_etcd.replaced_by(&new).is_ok());
+        assert!(only_etcd.replaced_by(&only_etcd).is_err());
+    }
+
+    fn member(id: u64, name: &str, learner: bool, urls: &[&str]) -> ApiMember {
+        ApiMember {
+            id,
+            name: name.into(),
+            peer_urls: vec![format!("https://10.8.0.{id}:2380")],
+            client_urls: urls.iter().map(|u| u.to_string()).collect(),
+            learner,
+        }
+    }
+
+    #[test]
+    fn the_others_come_from_the_member_list_and_an_unstarted_voter_blocks() {
+        let me = Me {
+            id: Some(1),
+            name: "n1".into(),
+        };
+        let list = vec![
+            member(1, "n1", false, &["https://10.8.0.1:2379"]),
+            member(2, "n2", false, &["https://10.8.0.2:2379"]),
+            // Not in any seed: still a voter whose health counts.
+            member(3, "n3", false, &["https://10.8.0.3:2379"]),
+            member(5, "n5", true, &["https://10.8.0.5:2379"]),
+        ];
+        let v = other_voters(&list, &me).unwrap();
+        assert_eq!(
+            v.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+            ["n2", "n3"]
+        );
+        let mut with_new = list.clone();
+        with_new.push(member(4, "", false, &[]));
+        let e = other_voters(&with_new, &me).unwrap_err();
+        assert_eq!(
+            e,
+            "(not started) 4 at https://10.8.0.4:2380 is listed but has not started"
+        );
+        // An unstarted learner is a join under way: no part of the quorum.
+        let mut with_learner = list.clone();
+        with_learner.push(member(6, "", true, &[]));
+        assert!(other_voters(&with_learner, &me).is_ok());
+        // What a member sends is shown escaped, and a URL that is no https URL is not asked.
+        let hostile = vec![member(
+            7,
+            "evil\r\nok",
+            false,
+            &["http://10.8.0.7:2379", "file:///etc"],
+        )];
+        let e = other_voters(&hostile, &me).unwrap_err();
+        assert_eq!(
+            e,
+            "evil\\r\\nok 7 at https://10.8.0.7:2380 lists no https client URL"
+        );
     }
 }

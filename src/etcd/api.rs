@@ -34,6 +34,32 @@ impl ApiMember {
     }
 }
 
+/// Whether `url`, as a member advertised it, is one the tool may ask: `https://HOST:PORT` with a
+/// host of letters, digits, `.`, `-`, `:` (IPv6 in brackets), a numeric port, nothing else (no
+/// user, path, query or control character: it came from the cluster, and may land in a unit).
+pub fn is_member_url(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("https://") else {
+        return false;
+    };
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) => (h, p),
+        None => return false,
+    };
+    let host_ok = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        !v6.is_empty()
+            && v6
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+    } else {
+        !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+    };
+    host_ok && !port.is_empty() && port.len() <= 5 && port.parse::<u16>().is_ok_and(|p| p > 0)
+}
+
 /// A uint64 as the gateway writes it: a JSON string (protobuf's JSON mapping), or a number.
 pub fn id_of(v: &Value) -> Option<u64> {
     match v {
@@ -118,12 +144,34 @@ pub fn b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }
 
+fn unb64(s: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(s).ok()
+}
+
+/// The most a member's answer may hold: every answer the tool reads is far smaller (a member
+/// list, a status, `/metrics`), and a member can send anything.
+pub const MAX_BODY: u64 = 8 << 20;
+
+/// A response body as text, refused past `MAX_BODY` rather than read without end.
+pub fn body_text(resp: reqwest::blocking::Response, url: &str) -> Result<String, String> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    resp.take(MAX_BODY + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("{url}: reading the answer: {e}"))?;
+    if buf.len() as u64 > MAX_BODY {
+        return Err(format!("{url}: the answer is larger than {MAX_BODY} bytes"));
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
 /// The v3 JSON API of a cluster, asked through whichever endpoint answers.
 pub struct Api {
     pub client: reqwest::blocking::Client,
     pub endpoints: Vec<String>,
     /// The endpoint that answered last is asked first: a dead member costs one timeout, not one per call.
-    first: std::cell::Cell<usize>,
+    first: std::sync::atomic::AtomicUsize,
 }
 
 impl Api {
@@ -131,7 +179,7 @@ impl Api {
         Api {
             client,
             endpoints,
-            first: std::cell::Cell::new(0),
+            first: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -149,7 +197,10 @@ impl Api {
                 message: format!("{url}: {}", crate::util::error::chain_text(&e)),
             })?;
         let status = resp.status();
-        let text = resp.text().unwrap_or_default();
+        let text = body_text(resp, &url).map_err(|message| CallError {
+            busy: true,
+            message,
+        })?;
         let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if status.is_success() {
             return Ok(v);
@@ -159,7 +210,8 @@ impl Api {
             .or_else(|| v.get("error"))
             .and_then(|m| m.as_str())
             .map(str::to_string)
-            .unwrap_or_else(|| text.trim().to_string());
+            .unwrap_or_else(|| crate::util::text::excerpt(text.trim(), 200));
+        let message = crate::util::text::printable(&message).into_owned();
         Err(CallError {
             busy: transient(&message) || status.is_server_error() && message.is_empty(),
             message: format!("{url}: {status}: {message}"),
@@ -171,10 +223,10 @@ impl Api {
         let mut errors = Vec::new();
         let n = self.endpoints.len();
         for k in 0..n {
-            let i = (self.first.get() + k) % n;
+            let i = (self.first.load(std::sync::atomic::Ordering::Relaxed) + k) % n;
             match self.post_to(&self.endpoints[i], path, body) {
                 Ok(v) => {
-                    self.first.set(i);
+                    self.first.store(i, std::sync::atomic::Ordering::Relaxed);
                     return Ok(v);
                 }
                 Err(err) if !err.busy => return Err(err),
@@ -206,6 +258,18 @@ impl Api {
     pub fn revoke(&self, lease: u64) -> Result<(), CallError> {
         self.post("/v3/lease/revoke", &json!({"ID": lease.to_string()}))
             .map(|_| ())
+    }
+
+    /// The value of `key` (None when there is none), as text.
+    pub fn get(&self, key: &str) -> Result<Option<String>, CallError> {
+        let r = self.post("/v3/kv/range", &json!({ "key": b64(key) }))?;
+        Ok(r.get("kvs")
+            .and_then(|k| k.as_array())
+            .and_then(|k| k.first())
+            .map(|kv| {
+                let v = kv.get("value").and_then(|v| v.as_str()).unwrap_or("");
+                String::from_utf8_lossy(&unb64(v).unwrap_or_default()).into_owned()
+            }))
     }
 
     /// Puts `key` = `value` under `lease` only if the key does not exist: whether it did.
@@ -267,12 +331,17 @@ pub fn version(
     endpoint: &str,
 ) -> Result<(String, String), String> {
     let url = format!("{}/version", endpoint.trim_end_matches('/'));
-    let text = client
+    let resp = client
         .get(&url)
         .send()
-        .and_then(|r| r.text())
         .map_err(|e| format!("{url}: {}", crate::util::error::chain_text(&e)))?;
-    let v: Value = serde_json::from_str(&text).map_err(|_| format!("{url}: not JSON: {text}"))?;
+    let text = body_text(resp, &url)?;
+    let v: Value = serde_json::from_str(&text).map_err(|_| {
+        format!(
+            "{url}: not JSON: {}",
+            crate::util::text::excerpt(&text, 200)
+        )
+    })?;
     let get = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
     Ok((get("etcdserver"), get("etcdcluster")))
 }
@@ -309,9 +378,70 @@ impl Api {
     }
 }
 
+/// When the etcd process answering at `endpoint` was started (seconds since the epoch, 10 ms
+/// resolution), from its own `/metrics`: `process_start_time_seconds`.
+pub fn process_start(client: &reqwest::blocking::Client, endpoint: &str) -> Result<f64, String> {
+    let url = format!("{}/metrics", endpoint.trim_end_matches('/'));
+    let resp = client
+        .get(&url)
+        .send()
+        .map_err(|e| format!("{url}: {}", crate::util::error::chain_text(&e)))?;
+    if !resp.status().is_success() {
+        return Err(format!("{url}: {}", resp.status()));
+    }
+    let text = body_text(resp, &url)?;
+    process_start_time(&text).ok_or_else(|| format!("{url}: no process_start_time_seconds"))
+}
+
+/// `process_start_time_seconds` in a Prometheus text exposition.
+pub fn process_start_time(metrics: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| {
+        let v = l.strip_prefix("process_start_time_seconds")?;
+        // Not a longer name that starts the same, nor the # HELP / # TYPE lines.
+        let v = v.strip_prefix(' ')?;
+        v.trim().parse::<f64>().ok().filter(|t| t.is_finite())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn member_urls_are_plain_https_host_and_port() {
+        for ok in [
+            "https://10.8.0.1:2379",
+            "https://etcd-node1.example.com:2379/",
+            "https://[fd00::1]:2379",
+        ] {
+            assert!(is_member_url(ok), "{ok}");
+        }
+        for bad in [
+            "http://10.8.0.1:2379",
+            "https://10.8.0.1",
+            "https://10.8.0.1:0",
+            "https://10.8.0.1:99999",
+            "https://user@10.8.0.1:2379",
+            "https://10.8.0.1:2379/x",
+            "https://10.8.0.1\r:2379",
+            "https://10.8.0.1:2379\n--foo=bar",
+            "https://[]:2379",
+            "file:///etc/passwd",
+        ] {
+            assert!(!is_member_url(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn reads_the_process_start_time_from_metrics() {
+        let m = "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n\
+                 # TYPE process_start_time_seconds gauge\n\
+                 process_start_time_seconds_total 3\n\
+                 process_start_time_seconds 1.76470123412e+09\n";
+        assert_eq!(process_start_time(m), Some(1.76470123412e9));
+        assert_eq!(process_start_time("process_start_time_seconds NaN\n"), None);
+        assert_eq!(process_start_time("<html>"), None);
+    }
 
     #[test]
     fn reads_the_gateway_json() {

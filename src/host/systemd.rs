@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// What the tool asks of a service manager.
-pub trait ServiceManager {
+pub trait ServiceManager: Sync {
     /// Whether units are started here (a live system) or only enabled (an image under `--root`).
     fn live(&self) -> bool;
     /// On a live system systemd must be the running init, or nothing can be started.
@@ -22,7 +22,36 @@ pub trait ServiceManager {
     /// Never blocks: under cloud-init's runcmd a blocking start would wait on boot to finish,
     /// which waits on us.
     fn start(&self, unit: &str) -> Result<()>;
+    /// Never blocks either: it returns once the job is queued, while the old process may still
+    /// run and answer for seconds (see `main_process`).
     fn restart(&self, unit: &str) -> Result<()>;
+    /// The unit's main process as the service manager knows it (None: none runs, or it cannot
+    /// tell). A restart is over only once this is another process than before.
+    fn main_process(&self, unit: &str) -> Option<MainProcess>;
+}
+
+/// A unit's main process: its pid and when it was started (µs of the monotonic clock), which
+/// together tell one process from the next even when a pid is reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MainProcess {
+    pub pid: u32,
+    pub started_us: u64,
+}
+
+impl MainProcess {
+    /// From `systemctl show --property=MainPID --property=ExecMainStartTimestampMonotonic`.
+    pub fn parse_show(text: &str) -> Option<MainProcess> {
+        let field = |k: &str| {
+            text.lines()
+                .find_map(|l| l.trim().strip_prefix(k)?.strip_prefix('='))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        let pid = u32::try_from(field("MainPID")?).ok()?;
+        (pid != 0).then(|| MainProcess {
+            pid,
+            started_us: field("ExecMainStartTimestampMonotonic").unwrap_or(0),
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -134,5 +163,46 @@ impl ServiceManager for Systemd {
             return Ok(());
         }
         systemctl(&["restart", "--no-block", unit]).map(|_| ())
+    }
+
+    fn main_process(&self, unit: &str) -> Option<MainProcess> {
+        if !self.live() {
+            return None;
+        }
+        let args = [
+            "show",
+            "--property=MainPID",
+            "--property=ExecMainStartTimestampMonotonic",
+            unit,
+        ];
+        systemctl(&args)
+            .ok()
+            .and_then(|t| MainProcess::parse_show(&t))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_main_process_from_systemctl_show() {
+        let p =
+            MainProcess::parse_show("MainPID=4242\nExecMainStartTimestampMonotonic=987654321\n");
+        assert_eq!(
+            p,
+            Some(MainProcess {
+                pid: 4242,
+                started_us: 987654321
+            })
+        );
+        // Either order, and no process at all.
+        let q = MainProcess::parse_show("ExecMainStartTimestampMonotonic=5\nMainPID=7\n");
+        assert_eq!(q.map(|p| (p.pid, p.started_us)), Some((7, 5)));
+        assert_eq!(
+            MainProcess::parse_show("MainPID=0\nExecMainStartTimestampMonotonic=0\n"),
+            None
+        );
+        assert_eq!(MainProcess::parse_show("garbage"), None);
     }
 }

@@ -216,10 +216,71 @@ impl Plan {
         out
     }
 
+    /// The heavy part of applying, done before anything changes: every staged binary that gets
+    /// new content is copied into a synced temp file beside its target (with its final owner and
+    /// mode) and checked against the digest it was verified with. Nothing the system runs or
+    /// reads changes; dropping the result without `apply` removes the temp files. A running
+    /// member takes its restart turn between the two, so the turn covers only renames.
+    pub fn prepare(&self, root: &Path) -> Result<Prepared<'_>> {
+        let mut p = Prepared {
+            plan: self,
+            temps: std::collections::BTreeMap::new(),
+        };
+        for (i, c) in self.changes.iter().enumerate() {
+            let (
+                Item::File {
+                    meta,
+                    content: Content::Staged(sb),
+                    ..
+                },
+                Action::Create | Action::Update { content: true, .. },
+            ) = (&c.item, &c.action)
+            else {
+                continue;
+            };
+            let at = fsutil::under_for_write(root, c.item.path());
+            let parent = at.parent().context("file without a parent dir")?;
+            fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+            let mut f = fs::File::open(&sb.path)
+                .with_context(|| format!("opening staged {}", sb.path.display()))?;
+            let (tmp, got) = fsutil::write_temp(&at, meta.mode, ids_for(root, meta)?, &mut f)?;
+            // The staging dir is ours but lives on disk between runs: install only the bytes that
+            // were verified from the tarball.
+            if got != sb.sha256 {
+                let _ = fs::remove_file(&tmp);
+                bail!(
+                    "staged {} changed since it was unpacked (sha256 {got}, expected {}); delete {} and run again",
+                    sb.path.display(),
+                    sb.sha256,
+                    sb.path.parent().map(|p| p.display().to_string()).unwrap_or_default()
+                );
+            }
+            p.temps.insert(i, (tmp, got));
+        }
+        Ok(p)
+    }
+}
+
+/// A plan whose large files are written to temp files, ready to be renamed into place.
+pub struct Prepared<'a> {
+    plan: &'a Plan,
+    /// Change index → (temp file, digest of its content).
+    temps: std::collections::BTreeMap<usize, (std::path::PathBuf, crate::util::io::Sha256)>,
+}
+
+impl Drop for Prepared<'_> {
+    fn drop(&mut self) {
+        for (tmp, _) in self.temps.values() {
+            let _ = fs::remove_file(tmp);
+        }
+    }
+}
+
+impl Prepared<'_> {
     /// Applies every change under `root`. The account must exist (see `users::ensure`) before this.
-    pub fn apply(&self, root: &Path, digests: &mut Digests) -> Result<()> {
+    pub fn apply(mut self, root: &Path, digests: &mut Digests) -> Result<()> {
         let mut swept = std::collections::BTreeSet::new();
-        for c in &self.changes {
+        for (i, c) in self.plan.changes.iter().enumerate() {
             if c.action == Action::Unchanged {
                 continue;
             }
@@ -237,8 +298,11 @@ impl Plan {
                         c.action,
                         Action::Create | Action::Update { content: true, .. }
                     );
-                    if rewrite {
-                        write_file(root, &at, meta, content, digests)?;
+                    if let Some((tmp, got)) = self.temps.remove(&i) {
+                        fsutil::commit_temp(&tmp, &at)?;
+                        digests.remember(&at, got);
+                    } else if rewrite {
+                        write_file(root, &at, meta, content)?;
                     } else {
                         set_meta(root, &at, meta)?;
                     }
@@ -259,13 +323,8 @@ fn apply_dir(root: &Path, at: &Path, meta: &Meta) -> Result<()> {
     set_meta(root, at, meta)
 }
 
-fn write_file(
-    root: &Path,
-    at: &Path,
-    meta: &Meta,
-    content: &Content,
-    digests: &mut Digests,
-) -> Result<()> {
+/// A small file's new content (a staged binary's was written by `prepare`).
+fn write_file(root: &Path, at: &Path, meta: &Meta, content: &Content) -> Result<()> {
     let parent = at.parent().context("file without a parent dir")?;
     fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     let ids = ids_for(root, meta)?;
@@ -273,23 +332,7 @@ fn write_file(
         Content::Bytes(b) => {
             fsutil::write_atomic(at, meta.mode, ids, &mut &b[..])?;
         }
-        Content::Staged(sb) => {
-            let mut f = fs::File::open(&sb.path)
-                .with_context(|| format!("opening staged {}", sb.path.display()))?;
-            let got = fsutil::write_atomic(at, meta.mode, ids, &mut f)?;
-            digests.remember(at, got);
-            // The staging dir is ours but lives on disk between runs: install only the bytes that
-            // were verified from the tarball.
-            if got != sb.sha256 {
-                let _ = fs::remove_file(at);
-                bail!(
-                    "staged {} changed since it was unpacked (sha256 {got}, expected {}); delete {} and run again",
-                    sb.path.display(),
-                    sb.sha256,
-                    sb.path.parent().map(|p| p.display().to_string()).unwrap_or_default()
-                );
-            }
-        }
+        Content::Staged(sb) => bail!("internal: {} was not prepared", sb.path.display()),
         Content::Pending(n) => bail!("internal: binary {n} has no staged source"),
     }
     Ok(())

@@ -276,9 +276,20 @@ pub fn fsync_dir(dir: &Path) -> Result<()> {
 /// (a key is never briefly world-readable), fsync, rename, fsync of the directory.
 /// Returns the sha256 of what was written.
 pub fn write_atomic(path: &Path, mode: u32, ids: Ids, src: &mut dyn Read) -> Result<Sha256> {
-    let dir = path
-        .parent()
-        .with_context(|| format!("{} has no parent directory", path.display()))?;
+    let (tmp, digest) = write_temp(path, mode, ids, src)?;
+    commit_temp(&tmp, path)?;
+    Ok(digest)
+}
+
+/// The first half of `write_atomic`: `src` written to the temp file beside `path`, with its final
+/// owner and mode, synced; `path` itself untouched. Returns the temp's path and the digest of what
+/// was written. The caller commits it with `commit_temp` or removes it.
+pub fn write_temp(
+    path: &Path,
+    mode: u32,
+    ids: Ids,
+    src: &mut dyn Read,
+) -> Result<(PathBuf, Sha256)> {
     let (f, tmp) = create_temp(path)?;
     let result = (|| -> Result<Sha256> {
         nix::unistd::fchown(&f, Some(ids.uid.into()), Some(ids.gid.into()))
@@ -296,17 +307,28 @@ pub fn write_atomic(path: &Path, mode: u32, ids: Ids, src: &mut dyn Read) -> Res
             .with_context(|| format!("writing {}", path.display()))?;
         f.sync_all()
             .with_context(|| format!("syncing {}", tmp.display()))?;
-        drop(f);
-        fs::rename(&tmp, path)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-        crate::failpoint!("write-renamed", &path.display().to_string());
-        fsync_dir(dir)?;
         Ok(digest)
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    match result {
+        Ok(d) => Ok((tmp, d)),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
     }
-    result
+}
+
+/// The second half of `write_atomic`: the temp renamed over `path`, and the dir synced.
+pub fn commit_temp(tmp: &Path, path: &Path) -> Result<()> {
+    let dir = path
+        .parent()
+        .with_context(|| format!("{} has no parent directory", path.display()))?;
+    if let Err(e) = fs::rename(tmp, path) {
+        let _ = fs::remove_file(tmp);
+        return Err(e).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()));
+    }
+    crate::failpoint!("write-renamed", &path.display().to_string());
+    fsync_dir(dir)
 }
 
 /// Writes a small root-owned state file atomically, creating its directory; unchanged text is

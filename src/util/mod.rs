@@ -8,4 +8,5 @@ pub mod http;
 pub mod io;
 pub mod logging;
 pub mod retry;
+pub mod text;
 pub mod time;
