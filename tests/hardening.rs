@@ -279,6 +279,31 @@ fn system_dirs_are_seed_errors_naming_the_key() {
             "etcd_backup.dir: is /var/backups, a system dir",
         ),
         ("etcd_data_dir: /\n", "etcd_data_dir: is /, a system dir"),
+        // #23 row 14: systemd's and ssh's dirs, root's keys, the tool's own state.
+        (
+            "etcd_data_dir: /usr/lib/systemd\n",
+            "etcd_data_dir: is /usr/lib/systemd, a system dir",
+        ),
+        (
+            "etcd_data_dir: /usr/lib/systemd/system/etcd\n",
+            "etcd_data_dir: is /usr/lib/systemd/system/etcd, a system dir",
+        ),
+        (
+            "etcd_data_dir: /root/.ssh\n",
+            "etcd_data_dir: is /root/.ssh, a system dir",
+        ),
+        (
+            "etcd_conf_dir: /etc/ssh\n",
+            "etcd_conf_dir: is /etc/ssh, a system dir",
+        ),
+        (
+            "etcd_data_dir: /var/lib/etcd-bootstrap\n",
+            "etcd_data_dir: is /var/lib/etcd-bootstrap, a system dir",
+        ),
+        (
+            "etcd_backup: {dir: /var/lib/etcd-bootstrap/backups}\n",
+            "etcd_backup.dir: is /var/lib/etcd-bootstrap/backups, a system dir",
+        ),
     ] {
         let seed = s.dir.path().join("sysdir.yaml");
         let text = fs::read_to_string(&s.seed).unwrap();

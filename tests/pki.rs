@@ -210,8 +210,16 @@ fn bad_input_gets_one_clear_error_and_nothing_half_written() {
     )
     .unwrap();
     let out = pki(&["--seed", seed.to_str().unwrap(), "--out", o]);
-    assert_ne!(out.status.code(), Some(0));
-    assert!(stderr(&out).contains("ghost.invalid"), "{}", stderr(&out));
+    // A seed mistake: exit 2, naming the entry and never the value (it may be a pasted secret).
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "etcd_members[1] (ghost): its address is not an IP address and does not resolve"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("ghost.invalid"), "{}", stderr(&out));
     assert!(!out_dir.exists(), "something was written");
 
     // An --out that cannot be made (its parent is a file).

@@ -61,6 +61,9 @@ pub fn run(o: &ApplyArgs) -> Result<()> {
     }
     let items = desired::build(&l.cfg, root, &binaries)?;
     let plan = plan::diff(root, items, &mut digests)?;
+    if !o.dry_run && plan.etcd_changes().contains(&"binary") {
+        staged_is_the_seeds_version(&l.cfg, &binaries)?;
+    }
     if o.dry_run {
         print_dry_run(&cx, &l.cfg, &plan, &steps);
         return Ok(());
@@ -128,6 +131,36 @@ fn preflight_flags(
     stop_on_errors(&preflight(l, root, bin, Only::Flags))
 }
 
+/// The etcd about to be installed reports the version the seed names: the upgrade path was judged
+/// from that name, so a tarball holding another version (a URL or checksum pointing elsewhere) is
+/// refused before it is installed. A binary this machine cannot run (another architecture) is
+/// not asked.
+fn staged_is_the_seeds_version(cfg: &Config, binaries: &[Content]) -> Result<()> {
+    let Some(etcd) = binaries.iter().find_map(|b| match b {
+        Content::Staged(s) if s.name == "etcd" => Some(&s.path),
+        _ => None,
+    }) else {
+        return Ok(());
+    };
+    let Some(reported) = crate::etcd::tools::etcd_version(etcd) else {
+        log::warn!(
+            "{} does not tell its version here (another architecture?): installing it as etcd {}",
+            etcd.display(),
+            cfg.release.version
+        );
+        return Ok(());
+    };
+    let want = cfg.release.version.trim_start_matches('v');
+    if reported.trim_start_matches('v') != want {
+        bail!(crate::util::error::invalid(format!(
+            "etcd_version is {want}, but the etcd in the release from etcd_download_url reports {reported}: \
+             the seed's URL or checksum names another release; nothing was installed (fix etcd_version or \
+             etcd_download_url)"
+        )));
+    }
+    Ok(())
+}
+
 /// The plan printer: every item's action, then what would be enabled, started or done on day 2.
 fn print_dry_run(cx: &Context, cfg: &Config, plan: &Plan, steps: &[Box<dyn Step>]) {
     print!("{}", plan.render());
@@ -171,7 +204,10 @@ fn install(
     {
         log::info!("{line}");
     }
-    prepared.apply(root, digests)
+    prepared.apply(root, digests)?;
+    // What was installed is recorded at once: the day-2 steps that follow run these binaries
+    // only when their digests are the recorded ones.
+    digests.save()
 }
 
 /// Reload, then restart etcd in its turn, or enable and (on a live system) start it. With a turn

@@ -83,6 +83,8 @@ pub fn own_dirs_are_private(cfg: &Config, root: &Path) -> Result<()> {
         fs::under(root, &cfg.release.download_dir),
         fs::under(root, Path::new(crate::state::DIR)),
         fs::under(root, Path::new("/run")),
+        // What runs as root (etcd, and etcdctl from the backup timer) is installed here.
+        fs::under(root, &cfg.bin_dir),
     ];
     for d in dirs.iter().filter(|d| d.is_dir()) {
         fs::private_dir(root, d, 0o755)?;

@@ -18,9 +18,11 @@ fn find(pki_dir: &Path, node: &str, name: &str) -> Result<PathBuf> {
             "etcd_certificates lists {name}, the CA's private key: a node never needs it; remove it"
         )));
     }
-    for dir in [pki_dir.join(node), pki_dir.join(pki::CLIENT_DIR)] {
-        if dir.join(name).is_file() {
-            return Ok(dir.join(name));
+    let node_dir = crate::util::fs::child(pki_dir, node, "--node")?;
+    for dir in [node_dir, pki_dir.join(pki::CLIENT_DIR)] {
+        let file = crate::util::fs::child(&dir, name, "a name in etcd_certificates")?;
+        if file.is_file() {
+            return Ok(file);
         }
     }
     if name == pki::CA_CERT && pki_dir.join(name).is_file() {
@@ -45,6 +47,12 @@ fn seed_with_certificates(seed: &Seed, o: &NodeConfigArgs) -> Result<String> {
             seed.origin
         )));
     }
+    if !crate::util::text::is_plain_name(&o.node) {
+        bail!(invalid(format!(
+            "--node is not {}",
+            crate::util::text::PLAIN_NAME
+        )));
+    }
     let m = seed
         .raw()
         .etcd_members
@@ -54,8 +62,8 @@ fn seed_with_certificates(seed: &Seed, o: &NodeConfigArgs) -> Result<String> {
         .ok_or_else(|| invalid(format!("--node {}: not in the seed's etcd_members", o.node)))?;
     let ip = m.address.0.trim().parse().map_err(|_| {
         invalid(format!(
-            "--node {}: its address {:?} is not an IP address",
-            o.node, m.address.0
+            "--node {}: its address in etcd_members is not an IP address",
+            o.node
         ))
     })?;
     let (iface, _) = seed.interface_and_override(&Facts::gather())?;
@@ -67,7 +75,11 @@ fn seed_with_certificates(seed: &Seed, o: &NodeConfigArgs) -> Result<String> {
     ));
     for name in &cfg.certificates {
         let path = find(&o.pki, &o.node, name)?;
-        let pem = std::fs::read_to_string(&path)
+        // Not through a link someone planted in the pki dir, and never a FIFO.
+        let mut f = crate::util::fs::open_regular(&path, false)?
+            .with_context(|| format!("{} vanished", path.display()))?;
+        let mut pem = String::new();
+        std::io::Read::read_to_string(&mut f, &mut pem)
             .with_context(|| format!("reading {}", path.display()))?;
         if !pem.contains("-----BEGIN") {
             bail!("{} is not PEM text", path.display());
@@ -108,6 +120,17 @@ fn user_data(seed: &Seed, seed_text: &str, o: &NodeConfigArgs) -> Result<String>
 
 pub fn run(o: &NodeConfigArgs) -> Result<()> {
     let seed = Seed::load(&SeedArg::path(&o.seed))?;
+    // It holds every key the node gets: others must not be able to put files there.
+    let pki_dir =
+        std::path::absolute(&o.pki).with_context(|| format!("--pki {}", o.pki.display()))?;
+    if !pki_dir.is_dir() {
+        bail!(invalid(format!(
+            "--pki {}: not a directory; run `etcd-bootstrap pki` first",
+            o.pki.display()
+        )));
+    }
+    crate::util::fs::private_dir(Path::new("/"), &pki_dir, 0o700)
+        .with_context(|| format!("--pki {}", o.pki.display()))?;
     let text = seed_with_certificates(&seed, o)?;
     // What is printed must be a seed this tool reads back.
     Seed::parse(&format!("node-config for {}", o.node), &text)?;

@@ -58,10 +58,12 @@ pub struct Taken {
 /// included), renamed to `etcd-snapshot-<UTC time>-rev<revision>.db` with its `.sha256` beside it;
 /// then only the newest `keep` are kept.
 pub fn take(o: &BackupOptions) -> Result<Taken> {
-    let tools = Tools::in_bin_dir(&o.root, &o.bin_dir)?;
+    let tools = Tools::verified(&o.root, &o.bin_dir)?;
     let env = etcdctl_env(&o.root, &o.conf_dir)?;
     let dir = fs::under(&o.root, &o.dir);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Snapshots hold every key: the dir must be root's alone (a dir another user owns would let
+    // them read the snapshot through a file they made there), then private.
+    fs::private_dir(&o.root, &dir, 0o700)?;
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("setting the mode of {}", dir.display()))?;
     fs::sweep_temps(&dir, Some(SAVING));

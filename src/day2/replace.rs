@@ -4,6 +4,7 @@
 //! no connection to it — and that for the whole grace period.
 
 use crate::etcd::api::ApiMember;
+use crate::etcd::api::{body_text, is_member_url};
 use crate::seed::url_host_port;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
@@ -28,14 +29,16 @@ fn reachable(url: &str) -> bool {
 /// None when that member did not answer.
 fn sees(client: &reqwest::blocking::Client, via: &ApiMember, id: u64) -> Option<bool> {
     let want = format!("Remote=\"{id:x}\"");
-    for url in &via.client_urls {
+    for url in via.client_urls.iter().filter(|u| is_member_url(u)) {
         let Ok(resp) = client
             .get(format!("{}/metrics", url.trim_end_matches('/')))
             .send()
         else {
             continue;
         };
-        let Ok(text) = resp.text() else { continue };
+        let Ok(text) = body_text(resp, url) else {
+            continue;
+        };
         let active = text.lines().any(|l| {
             l.starts_with("etcd_network_active_peers{")
                 && l.contains(&want)
@@ -60,6 +63,7 @@ fn still_there(
         .client_urls
         .iter()
         .chain(&m.peer_urls)
+        .filter(|u| is_member_url(u))
         .find(|u| reachable(u))
     {
         return Some(format!("this node reaches it at {u}"));
@@ -71,7 +75,12 @@ fn still_there(
     let mut asked = 0;
     for o in &others {
         match sees(client, o, m.id) {
-            Some(true) => return Some(format!("{} is connected to it", o.name)),
+            Some(true) => {
+                return Some(format!(
+                    "{} is connected to it",
+                    crate::util::text::printable(&o.name)
+                ))
+            }
             Some(false) => asked += 1,
             None => {}
         }

@@ -10,8 +10,12 @@ use crate::seed::{Config, RestoreSpec};
 use crate::state;
 use crate::util::fs;
 use crate::util::http::Fetcher;
-use crate::util::io::{sha256_file, HashingWriter, Sha256};
+use crate::util::io::{HashingWriter, Sha256};
 use anyhow::{anyhow, bail, Context as _, Result};
+
+/// The largest snapshot a seed may point at: far over any etcd quota (8 GiB is etcd's advice), so
+/// only a server that never stops sending reaches it.
+const MAX_SNAPSHOT: u64 = 64 << 30;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -31,7 +35,7 @@ fn private_copy(cfg: &Config, root: &Path, r: &RestoreSpec, fetcher: &Fetcher) -
     let copied = match &source {
         Some(src) => copy_hashing(src, &mut file, &part),
         None => fetcher
-            .download(&r.snapshot, file, &part, &mut |_| {})
+            .download(&r.snapshot, file, &part, MAX_SNAPSHOT, &mut |_| true)
             .map(|(d, _)| d),
     };
     let digest = match copied {
@@ -57,21 +61,23 @@ fn private_copy(cfg: &Config, root: &Path, r: &RestoreSpec, fetcher: &Fetcher) -
 }
 
 fn copy_hashing(src: &Path, out: &mut std::fs::File, shown: &Path) -> Result<Sha256> {
-    let mut f = std::fs::File::open(src).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            anyhow!(
-                "etcd_restore: the snapshot {} does not exist",
-                src.display()
-            )
-        } else {
-            anyhow!("etcd_restore: reading {}: {e}", src.display())
-        }
+    let mut f = open_snapshot(src)?.ok_or_else(|| {
+        anyhow!(
+            "etcd_restore: the snapshot {} does not exist",
+            src.display()
+        )
     })?;
     let mut w = HashingWriter::new(out);
     std::io::copy(&mut f, &mut w)
         .with_context(|| format!("copying the snapshot to {}", shown.display()))?;
     w.inner.sync_all()?;
     Ok(w.digest())
+}
+
+/// The snapshot file, never a link someone planted nor a FIFO that would hold the run (and the
+/// run lock) forever.
+fn open_snapshot(src: &Path) -> Result<Option<std::fs::File>> {
+    fs::open_regular(src, false).context("etcd_restore")
 }
 
 fn chown_tree(path: &Path, uid: u32, gid: u32) -> Result<()> {
@@ -104,7 +110,11 @@ pub fn preview(cfg: &Config, root: &Path, r: &RestoreSpec) -> Result<String, Str
             r.snapshot, r.sha256
         ));
     };
-    match sha256_file(&file) {
+    let hashed = open_snapshot(&file).and_then(|f| {
+        f.map(|mut f| crate::util::io::sha256_reader(&mut f).map_err(anyhow::Error::from))
+            .transpose()
+    });
+    match hashed {
         Ok(Some((d, size))) if d.to_string() == r.sha256 => Ok(format!(
             "{} ({size} bytes) has the pinned sha256: apply will restore it into {}",
             file.display(),
@@ -162,7 +172,7 @@ pub fn verify(
 /// snapshot into a temp dir beside the data dir, hands it to the etcd user and renames it in.
 pub fn restore(cfg: &Config, root: &Path, v: &Verified, keep: bool) -> Result<()> {
     let data = fs::under_for_write(root, &cfg.data_dir);
-    let tools = Tools::in_bin_dir(root, &cfg.bin_dir)?;
+    let tools = Tools::verified(root, &cfg.bin_dir)?;
     let st = tools.snapshot_status(&v.file)?;
     let parent = data.parent().context("the data dir has no parent")?;
     let base = data

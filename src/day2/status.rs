@@ -171,12 +171,20 @@ fn cluster(
         Some(l) if !l.is_empty() => l
             .iter()
             .map(|m| {
+                // A member's name and URLs are what it says: shown escaped, asked only at a
+                // plain https URL.
                 let name = if m.started() {
-                    m.name.clone()
+                    crate::util::text::printable(&m.name).into_owned()
                 } else {
                     format!("{:x}", m.id)
                 };
-                (name, m.client_urls.first().cloned().unwrap_or_default())
+                let url = m
+                    .client_urls
+                    .iter()
+                    .find(|u| crate::etcd::api::is_member_url(u))
+                    .cloned()
+                    .unwrap_or_default();
+                (name, url)
             })
             .collect(),
         _ => cfg

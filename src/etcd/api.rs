@@ -19,18 +19,39 @@ impl ApiMember {
     pub fn started(&self) -> bool {
         !self.name.is_empty()
     }
+    /// The member in words, safe to print whatever it sent (control characters escaped).
     pub fn describe(&self) -> String {
         let name = if self.started() {
             self.name.as_str()
         } else {
             "(not started)"
         };
-        format!(
+        let text = format!(
             "{name} {:x} at {}{}",
             self.id,
             self.peer_urls.join(","),
             if self.learner { " (learner)" } else { "" }
-        )
+        );
+        crate::util::text::printable(&text).into_owned()
+    }
+
+    /// Whether its name and peer URLs may be written into a unit (`--initial-cluster`): a name is
+    /// empty (not started) or one plain name, and every peer URL is `https://HOST:PORT`.
+    pub fn fit_for_unit(&self) -> Result<(), String> {
+        if !self.name.is_empty() && !crate::util::text::is_plain_name(&self.name) {
+            return Err(format!(
+                "member {:x} has a name that is not {}",
+                self.id,
+                crate::util::text::PLAIN_NAME
+            ));
+        }
+        if self.peer_urls.is_empty() || !self.peer_urls.iter().all(|u| is_member_url(u)) {
+            return Err(format!(
+                "member {:x} has a peer URL that is not https://HOST:PORT",
+                self.id
+            ));
+        }
+        Ok(())
     }
 }
 

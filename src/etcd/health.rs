@@ -17,6 +17,7 @@ pub struct EndpointHealth {
 }
 
 impl EndpointHealth {
+    /// As `etcdctl endpoint health` prints it; what the member said is escaped.
     pub fn line(&self) -> String {
         if self.healthy {
             format!(
@@ -27,8 +28,8 @@ impl EndpointHealth {
         } else {
             format!(
                 "{} is unhealthy: {}",
-                self.endpoint,
-                self.error.as_deref().unwrap_or("unknown")
+                crate::util::text::printable(&self.endpoint),
+                crate::util::text::printable(self.error.as_deref().unwrap_or("unknown"))
             )
         }
     }
@@ -64,16 +65,21 @@ impl Checker {
             .client
             .get(&url)
             .send()
-            .and_then(|r| r.text().map(|t| (r_status(&t), t)));
+            .map_err(|e| crate::util::error::chain_text(&e))
+            .and_then(|r| super::api::body_text(r, &url))
+            .map(|t| (r_status(&t), t));
         let took_ms = start.elapsed().as_secs_f64() * 1000.0;
         let (healthy, error) = match result {
             Ok((Some(true), _)) => (true, None),
             Ok((Some(false), body)) => (false, Some(unhealthy_reason(&body))),
             Ok((None, body)) => (
                 false,
-                Some(format!("unexpected answer from {url}: {}", body.trim())),
+                Some(format!(
+                    "unexpected answer from {url}: {}",
+                    crate::util::text::excerpt(body.trim(), 200)
+                )),
             ),
-            Err(e) => (false, Some(crate::util::error::chain_text(&e))),
+            Err(e) => (false, Some(e)),
         };
         EndpointHealth {
             endpoint: endpoint.to_string(),
@@ -142,8 +148,18 @@ fn unhealthy_reason(body: &str) -> String {
         .ok()
         .and_then(|v| v.get("reason").and_then(|r| r.as_str()).map(str::to_string))
         .filter(|r| !r.is_empty())
-        .map(|r| format!("health check failed: {r}"))
-        .unwrap_or_else(|| format!("health check failed: {}", body.trim()))
+        .map(|r| {
+            format!(
+                "health check failed: {}",
+                crate::util::text::excerpt(&r, 200)
+            )
+        })
+        .unwrap_or_else(|| {
+            format!(
+                "health check failed: {}",
+                crate::util::text::excerpt(body.trim(), 200)
+            )
+        })
 }
 
 pub fn parse_endpoints(s: &str) -> Result<Vec<String>> {

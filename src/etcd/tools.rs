@@ -90,6 +90,36 @@ pub struct SnapshotStatus {
 }
 
 impl Tools {
+    /// The tools in `bin_dir`, to be run as root: only from a dir no one else can write, and only
+    /// when each file is the one etcd-bootstrap installed — its digest recorded at install (the
+    /// file's metadata unchanged since), and its content hashed now to the same digest.
+    pub fn verified(root: &Path, bin_dir: &Path) -> Result<Tools> {
+        let dir = fs::under(root, bin_dir);
+        if dir.is_dir() {
+            fs::private_dir(root, &dir, 0o755)?;
+        }
+        let tools = Tools::in_bin_dir(root, bin_dir)?;
+        let digests = crate::state::digests::Digests::load(root);
+        for bin in std::iter::once(&tools.etcdctl).chain(tools.etcdutl.as_ref()) {
+            let refuse = |why: &str| {
+                anyhow::anyhow!(
+                    "{} {why}: refusing to run it as root; run `etcd-bootstrap apply` to install it again",
+                    bin.display()
+                )
+            };
+            let recorded = digests
+                .known(bin)
+                .ok_or_else(|| refuse("is not the file etcd-bootstrap installed (no digest recorded for it as it is now)"))?;
+            let (now, _) = crate::util::io::sha256_file(bin)?.ok_or_else(|| refuse("vanished"))?;
+            if now != recorded {
+                return Err(refuse(&format!(
+                    "has sha256 {now}, not {recorded} as installed"
+                )));
+            }
+        }
+        Ok(tools)
+    }
+
     pub fn in_bin_dir(root: &Path, bin_dir: &Path) -> Result<Tools> {
         let dir = fs::under(root, bin_dir);
         let etcdctl = dir.join("etcdctl");

@@ -31,10 +31,17 @@ pub fn acquire(root: &Path, wait: Duration) -> Result<Lock> {
         .write(true)
         .create(true)
         .truncate(false)
-        .mode(0o644)
+        .mode(0o600)
         .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
         .open(&path)
         .with_context(|| format!("opening the lock {}", path.display()))?;
+    // Only root may open it, so only root can hold it: a lock file others could open would let
+    // any user block every run (one made 0644 by an older version is tightened here).
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("setting the mode of {}", path.display()))?;
+    }
     loop {
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(mut held) => {

@@ -197,6 +197,46 @@ impl Plan {
         out
     }
 
+    /// Each member's CA copies, server and peer certificates, in its own dir under --out.
+    fn members(
+        &mut self,
+        o: &Options,
+        spec: &spec::ClusterSpec,
+        ca_pem: Option<&str>,
+    ) -> Result<()> {
+        for m in &spec.members {
+            // Every path made from a name stays in its dir: the member's in --out, its files in it.
+            let dir = fs::child(&o.out, &m.name, &format!("member {}", m.name))?;
+            let file = |setting: &str, name: &str| {
+                fs::child(
+                    &dir,
+                    name,
+                    &format!("the file name of {setting} (member {})", m.name),
+                )
+            };
+            for name in &m.files.cas {
+                self.ca_copy(file("trusted-ca-file", name)?, ca_pem)?;
+            }
+            let (sc, sk) = &m.files.server;
+            self.leaf(
+                o,
+                "server",
+                file("cert-file", sc)?,
+                file("key-file", sk)?,
+                &m.server,
+            )?;
+            let (pc, pk) = &m.files.peer;
+            self.leaf(
+                o,
+                "peer",
+                file("peer-cert-file", pc)?,
+                file("peer-key-file", pk)?,
+                &m.peer,
+            )?;
+        }
+        Ok(())
+    }
+
     pub fn changes(&self) -> usize {
         self.entries
             .iter()
@@ -205,10 +245,44 @@ impl Plan {
     }
 }
 
+/// The out dir holds the CA key: it must be this user's (or root's) and writable by no one else,
+/// as must every dir above it, or someone else's CA could be found there and kept.
+fn out_dir_is_private(out: &Path) -> Result<()> {
+    if out.exists() {
+        fs::private_dir(Path::new("/"), &absolute(out)?, 0o700)
+            .with_context(|| format!("--out {}", out.display()))?;
+    }
+    Ok(())
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    std::path::absolute(p).with_context(|| format!("resolving {}", p.display()))
+}
+
+/// A CA key others can read is a warning: whoever reads it can issue certificates the cluster trusts.
+fn warn_if_readable(key: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(md) = std::fs::metadata(key) {
+        let mode = md.permissions().mode() & 0o777;
+        if mode & 0o044 != 0 {
+            log::warn!(
+                "the CA key {} is readable by other users (mode {mode:04o}): anyone who reads it can \
+                 issue certificates the cluster trusts; chmod 0600 {}",
+                key.display(),
+                key.display()
+            );
+        }
+    }
+}
+
 /// Decides, for every certificate the seed's members need, whether to create, keep or renew it.
 pub fn plan(seed: &Seed, o: &Options) -> Result<Plan> {
     let spec = spec::from_seed(seed)?;
+    out_dir_is_private(&o.out)?;
     let ca = existing_ca(o)?;
+    if ca.as_ref().is_some_and(|c| c.has_key()) {
+        warn_if_readable(o.ca_key.as_deref().unwrap_or(&o.out.join(CA_KEY)));
+    }
     let mut p = Plan {
         entries: vec![],
         opts_key_type: o.key_type,
@@ -224,20 +298,18 @@ pub fn plan(seed: &Seed, o: &Options) -> Result<Plan> {
         (Some(_), None) => p.push(Action::Keep, "ca", o.out.join(CA_CERT), Thing::CaCopy),
     }
     p.ca = ca;
-    for m in &spec.members {
-        let dir = o.out.join(&m.name);
-        for name in &m.files.cas {
-            p.ca_copy(dir.join(name), ca_pem.as_deref())?;
-        }
-        let (sc, sk) = &m.files.server;
-        p.leaf(o, "server", dir.join(sc), dir.join(sk), &m.server)?;
-        let (pc, pk) = &m.files.peer;
-        p.leaf(o, "peer", dir.join(pc), dir.join(pk), &m.peer)?;
-    }
+    p.members(o, &spec, ca_pem.as_deref())?;
     let client = o.out.join(CLIENT_DIR);
     p.ca_copy(client.join(CA_CERT), ca_pem.as_deref())?;
     let (cc, ck) = &spec.client_files;
-    p.leaf(o, "client", client.join(cc), client.join(ck), &spec.client)?;
+    let client_file = |name: &str| fs::child(&client, name, "the client certificate's file name");
+    p.leaf(
+        o,
+        "client",
+        client_file(cc)?,
+        client_file(ck)?,
+        &spec.client,
+    )?;
     for name in fs::entries(&o.out) {
         let path = o.out.join(&name);
         let known = name == CLIENT_DIR || spec.members.iter().any(|m| m.name == name);
@@ -268,7 +340,7 @@ fn write(path: &Path, text: &str, mode: u32) -> Result<()> {
 /// A dir that holds keys: made readable by its owner alone.
 fn create_private_dir(dir: &Path) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    if dir.is_dir() {
+    if std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) {
         return Ok(());
     }
     std::fs::DirBuilder::new()

@@ -28,7 +28,9 @@ impl Leaf {
         }
     }
 
-    fn add(&mut self, host: &str) {
+    /// Adds `host` (an IP address, or a host name) to the SANs; Err when it is neither: a
+    /// certificate names only hosts, never a wildcard or anything path-like.
+    fn add(&mut self, host: &str) -> Result<(), ()> {
         match host.parse::<IpAddr>() {
             Ok(ip) if ip.is_unspecified() => {}
             Ok(ip) => {
@@ -38,11 +40,15 @@ impl Leaf {
             }
             Err(_) => {
                 let h = host.to_ascii_lowercase();
-                if !h.is_empty() && !self.dns.contains(&h) {
+                if !is_host_name(&h) {
+                    return Err(());
+                }
+                if !self.dns.contains(&h) {
                     self.dns.push(h)
                 }
             }
         }
+        Ok(())
     }
 
     /// Every SAN, as text (IPs first).
@@ -53,6 +59,20 @@ impl Leaf {
             .chain(self.dns.iter().cloned())
             .collect()
     }
+}
+
+/// A DNS host name: dot-separated labels of letters, digits and inner hyphens, 1-63 bytes each,
+/// 253 in all. No wildcard, no underscore, nothing path-like.
+pub fn is_host_name(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 253
+        && h.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 /// The file names a member's node expects (from its settings), in its own dir.
@@ -105,11 +125,18 @@ fn address_of(i: usize, name: &str, address: &str) -> Result<IpAddr> {
         .and_then(|mut it| it.next())
         .map(|s| s.ip())
         .ok_or_else(|| {
-            anyhow!(
-                "etcd_members[{i}] ({name}): address {a:?} is not an IP address and does not resolve; \
+            anyhow!(crate::util::error::InvalidSeed(format!(
+                "etcd_members[{i}] ({name}): its address is not an IP address and does not resolve; \
                  give the member's IP address"
-            )
+            )))
         })
+}
+
+fn not_a_host(member: &str, key: &str) -> anyhow::Error {
+    anyhow::Error::new(crate::util::error::InvalidSeed(format!(
+        "member {member}: a host in {key} is neither an IP address nor a host name (letters, digits \
+         and '-' between dots; no wildcard): a certificate covers only real hosts"
+    )))
 }
 
 fn member(seed: &Seed, iface: &str, name: &str, address: IpAddr) -> Result<MemberSpec> {
@@ -119,8 +146,8 @@ fn member(seed: &Seed, iface: &str, name: &str, address: IpAddr) -> Result<Membe
         .with_context(|| format!("rendering the seed as member {name} will"))?;
     let mut server = Leaf::new(name, true);
     let mut peer = Leaf::new(name, true);
-    server.add(&address.to_string());
-    peer.add(&address.to_string());
+    let _ = server.add(&address.to_string());
+    let _ = peer.add(&address.to_string());
     for (leaf, keys) in [
         (&mut server, ["advertise-client-urls", "listen-client-urls"]),
         (
@@ -131,18 +158,21 @@ fn member(seed: &Seed, iface: &str, name: &str, address: IpAddr) -> Result<Membe
         for key in keys {
             for u in cfg.urls(key) {
                 if let Some((h, _)) = url_host_port(&u) {
-                    leaf.add(&h);
+                    leaf.add(&h).map_err(|()| not_a_host(name, key))?;
                 }
             }
         }
     }
-    for h in ["127.0.0.1", "::1", "localhost", name] {
-        server.add(h);
+    for h in ["127.0.0.1", "::1", "localhost"] {
+        let _ = server.add(h);
     }
-    peer.add(name);
+    // The member's name is a SAN only where it is a host name as well (`node_1` is not).
+    let _ = server.add(name);
+    let _ = peer.add(name);
     // With DNS discovery etcd accepts only peers whose certificate names the domain.
     if let Some(domain) = cfg.discovery_srv() {
-        peer.add(&domain);
+        peer.add(&domain)
+            .map_err(|()| not_a_host(name, "discovery-srv"))?;
     }
     let mut cas = vec![base(&cfg, "trusted-ca-file", name)?];
     let peer_ca = base(&cfg, "peer-trusted-ca-file", name)?;
@@ -185,6 +215,14 @@ pub fn from_seed(seed: &Seed) -> Result<ClusterSpec> {
             bail!(crate::util::error::InvalidSeed(format!(
                 "seed {}: etcd_members[{i}]: pki needs the members' names and addresses written out, not templates",
                 seed.origin
+            )));
+        }
+        // Checked before the name is shown or used for a dir.
+        if !crate::util::text::is_plain_name(name) {
+            bail!(crate::util::error::InvalidSeed(format!(
+                "seed {}: etcd_members[{i}].name is not {}",
+                seed.origin,
+                crate::util::text::PLAIN_NAME
             )));
         }
         let ip = address_of(i, name, address)?;

@@ -45,11 +45,18 @@ impl Report {
     pub fn error(&mut self, check: &'static str, message: impl Into<String>) {
         self.push(Level::Error, check, message)
     }
+    /// One line per check, whatever its message quotes (a member's name or answer): control
+    /// characters are escaped here, once for every report.
     fn push(&mut self, level: Level, check: &'static str, message: impl Into<String>) {
+        let message = message.into();
+        let message = match crate::util::text::printable(&message) {
+            std::borrow::Cow::Borrowed(_) => message,
+            std::borrow::Cow::Owned(escaped) => escaped,
+        };
         self.checks.push(Check {
             level,
             check,
-            message: message.into(),
+            message,
         })
     }
     pub fn errors(&self) -> Vec<&Check> {

@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 
 /// A SHA256SUMS file is a few KiB; more means a wrong URL.
 const MAX_SUMS_BYTES: u64 = 1024 * 1024;
+/// The largest release tarball downloaded: etcd's are about 20 MB; a body past this is no release.
+const MAX_TARBALL: u64 = 1 << 30;
 
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -232,24 +234,27 @@ impl Release<'_> {
         });
         let mut tx = Some(tx);
         let mut tee = |t: Tee| match t {
-            Tee::Bytes(b) => {
-                // The unpacker stopped (it failed): the file is unpacked again later.
-                if tx.as_ref().is_some_and(|s| s.send(b.to_vec()).is_err()) {
-                    tx = None;
-                }
+            // The unpacker stopped: it refused the archive (a link, a path out of the dir, too
+            // large inflated, another architecture...), so the rest is not worth fetching.
+            Tee::Bytes(b) => tx.as_ref().is_none_or(|s| s.send(b.to_vec()).is_ok()),
+            // A restarted download would need a restarted unpacker: the cached file is unpacked
+            // after the download instead.
+            Tee::Restart => {
+                tx = None;
+                true
             }
-            Tee::Restart => tx = None,
         };
         let result = self
             .fetcher
-            .download(&self.source.url, file, &partial, &mut tee);
+            .download(&self.source.url, file, &partial, MAX_TARBALL, &mut tee);
         // Closing the channel is the unpacker's end of input.
         let teed_whole = tx.take().is_some();
-        let staged = worker
+        let unpacked = worker
             .join()
-            .ok()
-            .and_then(|r| r.ok())
-            .filter(|_| teed_whole);
+            .map_err(|_| anyhow::anyhow!("the unpacker panicked"))
+            .and_then(|r| r);
+        let result = self.why_stopped(result, &unpacked);
+        let staged = unpacked.ok().filter(|_| teed_whole);
         let verified = match result {
             Ok((got, size)) if got == expected => Ok(size),
             Ok((got, size)) => Err(anyhow::anyhow!(
@@ -285,6 +290,19 @@ impl Release<'_> {
             dest.display()
         );
         Ok(())
+    }
+
+    /// A download the unpacker stopped fails with the unpacker's reason, which says what was wrong.
+    fn why_stopped<T, U>(&self, result: Result<T>, unpacked: &Result<U>) -> Result<T> {
+        match (result, unpacked) {
+            (Err(e), Err(refused)) if e.chain().any(|c| c.is::<crate::util::http::Stopped>()) => {
+                Err(anyhow::anyhow!(
+                    "{}: {refused:#}; the download was stopped and nothing was installed",
+                    self.source.url
+                ))
+            }
+            (r, _) => r,
+        }
     }
 
     /// Stages the binaries of the verified tarball (reusing an earlier staging of it).

@@ -60,6 +60,10 @@ fn systemd_quote_always(s: &str) -> String {
             '%' => out.push_str("%%"),
             '$' => out.push_str("$$"),
             '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            // Any other control character as a C escape systemd reads back: none ends the line.
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
             c => out.push(c),
         }
     }

@@ -84,6 +84,17 @@ fn exec_start_quoting_roundtrips() {
     assert!(argv.contains(&"--name=n1".to_string()), "{argv:?}");
 }
 
+/// Whatever reaches the quoting (the seed refuses control characters, the join refuses a member
+/// list holding them), no character ends a unit line: each is a C escape systemd reads back.
+#[test]
+fn control_characters_are_escaped_in_a_unit_word() {
+    let q = crate::render::systemd_quote("n2\r--data-dir=/etc\n\t\u{1b}x");
+    assert_eq!(q, "\"n2\\r--data-dir=/etc\\n\\t\\u001bx\"");
+    assert!(!q.chars().any(char::is_control));
+    let argv = parse_exec_start(&format!("ExecStart=/x --a={q}\n")).unwrap();
+    assert_eq!(argv[1], "--a=n2\r--data-dir=/etc\n\t\u{1b}x");
+}
+
 #[test]
 fn etcdctl_env_prefers_a_client_certificate() {
     let e = etcdctl_env(&config(""));

@@ -91,11 +91,19 @@ pub fn parse_exec_start(unit_text: &str) -> Option<Vec<String>> {
                 quoted = !quoted;
                 has = true;
             }
-            '\\' => {
-                if let Some(n) = chars.next() {
-                    cur.push(if n == 'n' { '\n' } else { n });
+            '\\' => match chars.next() {
+                Some('n') => cur.push('\n'),
+                Some('r') => cur.push('\r'),
+                Some('t') => cur.push('\t'),
+                Some('u') => {
+                    let hex: String = (0..4).filter_map(|_| chars.next()).collect();
+                    if let Some(c) = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                        cur.push(c);
+                    }
                 }
-            }
+                Some(n) => cur.push(n),
+                None => {}
+            },
             '%' | '$' if chars.peek() == Some(&c) => {
                 chars.next();
                 cur.push(c);

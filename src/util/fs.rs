@@ -75,6 +75,69 @@ fn resolve_in_root(root: &Path, path: &Path, follow_last: bool) -> PathBuf {
     }
 }
 
+/// `dir/name` for a `name` that is one plain name (`text::is_plain_name`): whatever a name holds,
+/// the path made from it stays in `dir`. `what` says in errors what the name is (never its value:
+/// it may be anything someone pasted).
+pub fn child(dir: &Path, name: &str, what: &str) -> Result<PathBuf> {
+    if !crate::util::text::is_plain_name(name) {
+        anyhow::bail!(crate::util::error::InvalidSeed(format!(
+            "{what} is not {}",
+            crate::util::text::PLAIN_NAME
+        )));
+    }
+    Ok(dir.join(name))
+}
+
+/// Opens `path` for reading only if it is a regular file: without blocking (a FIFO someone put
+/// there is refused, not waited on), and, unless `follow`, without following a link at its name.
+/// `Ok(None)` when it does not exist.
+pub fn open_regular(path: &Path, follow: bool) -> Result<Option<File>> {
+    let mut flags = nix::fcntl::OFlag::O_NONBLOCK;
+    if !follow {
+        flags |= nix::fcntl::OFlag::O_NOFOLLOW;
+    }
+    let f = match OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits())
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => anyhow::bail!(
+            "{} is a symbolic link; give the file itself",
+            path.display()
+        ),
+        Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
+    };
+    let md = f
+        .metadata()
+        .with_context(|| format!("inspecting {}", path.display()))?;
+    if !md.is_file() {
+        anyhow::bail!(
+            "{} is not a regular file (a {}); give a file",
+            path.display(),
+            kind_of(&md)
+        );
+    }
+    Ok(Some(f))
+}
+
+fn kind_of(md: &fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = md.file_type();
+    if t.is_dir() {
+        "directory"
+    } else if t.is_fifo() {
+        "FIFO"
+    } else if t.is_socket() {
+        "socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "device"
+    } else {
+        "special file"
+    }
+}
+
 /// A file's text, opened without following a link at its name; `None` when it does not exist, is
 /// a link, or is not text.
 pub fn read_nofollow(path: &Path) -> Option<String> {
@@ -95,7 +158,8 @@ fn not_private(path: &Path, md: &fs::Metadata, itself: bool) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let me = nix::unistd::geteuid().as_raw();
     let mode = md.mode() & 0o7777;
-    if md.uid() != me {
+    // root's dirs are fine for anyone; a user running `pki` owns their own.
+    if md.uid() != me && md.uid() != 0 {
         return Some(format!("{} is owned by uid {}", path.display(), md.uid()));
     }
     let sticky = mode & 0o1000 != 0;

@@ -45,12 +45,24 @@ impl Retry {
     }
 }
 
-/// What a download passes on as it goes, so the bytes can be unpacked while they arrive.
+/// What a download passes on as it goes, so the bytes can be unpacked while they arrive. The
+/// receiver answers whether to go on: `false` stops the download at once (what it got so far
+/// was refused, so the rest is not worth fetching).
 pub enum Tee<'a> {
     Bytes(&'a [u8]),
     /// The bytes passed on so far are void: the download starts over.
     Restart,
 }
+
+/// The download was stopped because the receiver of its bytes refused them.
+#[derive(Debug)]
+pub struct Stopped;
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the download was stopped: what arrived so far was refused")
+    }
+}
+impl std::error::Error for Stopped {}
 
 pub struct Fetcher {
     /// Built on first use: most warm runs never touch the network, and building the client starts
@@ -262,13 +274,15 @@ impl Fetcher {
 
     /// Streams `url` into the open file `dest` (named `shown` in messages), hashing on the way;
     /// after a broken transfer it resumes with `Range` where the server allows it, else starts
-    /// over. Returns digest and size. The caller decides whether the bytes are trusted.
+    /// over. Refused as soon as it is known to be larger than `cap` bytes. Returns digest and
+    /// size. The caller decides whether the bytes are trusted.
     pub fn download(
         &self,
         url: &str,
         dest: File,
         shown: &Path,
-        tee: &mut dyn FnMut(Tee),
+        cap: u64,
+        tee: &mut dyn FnMut(Tee) -> bool,
     ) -> Result<(Sha256, u64)> {
         let mut w = HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, dest));
         let mut total: Option<u64> = None;
@@ -278,7 +292,9 @@ impl Fetcher {
             if w.written > 0 && !o.resumed {
                 // The server ignored Range: throw the partial bytes away and take the whole body.
                 log::info!("{url}: the server cannot resume; downloading from the start");
-                tee(Tee::Restart);
+                if !tee(Tee::Restart) {
+                    bail!(Stopped);
+                }
                 w.flush()?;
                 let f = w.inner.get_mut();
                 f.set_len(0)?;
@@ -290,8 +306,11 @@ impl Fetcher {
             if let Some(l) = o.len {
                 total = Some(w.written + l);
                 progress.set_total(w.written + l);
+                if w.written + l > cap {
+                    bail!(too_large(url, cap));
+                }
             }
-            copy_body(url, o.body, &mut w, shown, tee, &progress)?;
+            copy_body(url, o.body, &mut w, shown, cap, tee, &progress)?;
             if let Some(t) = total {
                 if w.written < t {
                     bail!(Transient(format!(
@@ -312,13 +331,22 @@ impl Fetcher {
     }
 }
 
+fn too_large(url: &str, cap: u64) -> String {
+    format!(
+        "{url} is larger than {} MiB: not what the seed means to download; nothing was installed",
+        cap >> 20
+    )
+}
+
 /// Copies a response body into the hashing file, passing each chunk on.
+#[allow(clippy::too_many_arguments)]
 fn copy_body(
     url: &str,
     mut body: Box<dyn Read>,
     w: &mut HashingWriter<io::BufWriter<File>>,
     shown: &Path,
-    tee: &mut dyn FnMut(Tee),
+    cap: u64,
+    tee: &mut dyn FnMut(Tee) -> bool,
     progress: &Progress,
 ) -> Result<()> {
     let mut buf = vec![0u8; 128 * 1024];
@@ -333,9 +361,14 @@ fn copy_body(
             ))),
         };
         let before = w.written;
+        if before + n as u64 > cap {
+            bail!(too_large(url, cap));
+        }
         w.write_all(&buf[..n])
             .with_context(|| format!("writing {}", shown.display()))?;
-        tee(Tee::Bytes(&buf[..n]));
+        if !tee(Tee::Bytes(&buf[..n])) {
+            bail!(Stopped);
+        }
         if before >> 20 != w.written >> 20 {
             // Named by how many MiB have arrived, not by a count of calls.
             crate::failpoint!("download-mid", &format!("{}MiB", w.written >> 20));

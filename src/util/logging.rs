@@ -18,10 +18,13 @@ impl Log for Stderr {
             Level::Warn => "warning: ",
             _ => "",
         };
+        // Messages can carry what others sent (a member's name, etcd's journal): no escape
+        // sequence reaches the terminal.
+        let text = r.args().to_string();
         let _ = writeln!(
             std::io::stderr().lock(),
             "etcd-bootstrap: {prefix}{}",
-            r.args()
+            crate::util::text::printable_lines(&text)
         );
     }
     fn flush(&self) {}

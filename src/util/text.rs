@@ -23,6 +23,16 @@ pub fn printable(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `s` made printable line by line: line breaks are kept (a message may span lines), every other
+/// control character is escaped. What the logger writes to a terminal goes through this.
+pub fn printable_lines(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(|c| c.is_control() && c != '\n') {
+        return Cow::Borrowed(s);
+    }
+    let lines: Vec<Cow<str>> = s.split('\n').map(printable).collect();
+    Cow::Owned(lines.join("\n"))
+}
+
 /// At most `max` characters of `s`, made printable, with `…` where it was cut.
 pub fn excerpt(s: &str, max: usize) -> String {
     let cut: String = s.chars().take(max).collect();
@@ -30,9 +40,54 @@ pub fn excerpt(s: &str, max: usize) -> String {
     format!("{}{}", printable(&cut), if more { "…" } else { "" })
 }
 
+/// Whether `s` is one plain name: letters, digits, `-`, `_` and `.`, not starting with a dot, at
+/// most 255 bytes. Member names, certificate file names and the like become file and directory
+/// names: a name is never a path (no `/`, no `..`, nothing hidden, no control character).
+pub fn is_plain_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 255
+        && !s.starts_with('.')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+/// What `is_plain_name` asks, in words, for error messages.
+pub const PLAIN_NAME: &str =
+    "a plain name (letters, digits, '-', '_' and '.', not starting with '.'; it becomes a file name)";
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_is_never_a_path() {
+        for ok in [
+            "etcd-node1",
+            "node_2.example.com",
+            "ca-etcd.pem",
+            "a",
+            "x..y",
+        ] {
+            assert!(is_plain_name(ok), "{ok}");
+        }
+        let long = "a".repeat(256);
+        for bad in [
+            "",
+            ".",
+            "..",
+            ".profile",
+            "/some/dir",
+            "../../x",
+            "a/b",
+            "a b",
+            "a\rb",
+            "näme",
+            "*",
+            long.as_str(),
+        ] {
+            assert!(!is_plain_name(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn control_characters_are_escaped_and_plain_text_is_kept() {
@@ -46,6 +101,10 @@ mod tests {
             "\\u{1b}[2J\\u{7f}\\u{9b}"
         );
         assert_eq!(printable("ünïcode ok"), "ünïcode ok");
+        assert_eq!(
+            printable_lines("one\ntwo\u{1b}[1A\r"),
+            "one\ntwo\\u{1b}[1A\\r"
+        );
         assert_eq!(excerpt("abcdef", 3), "abc…");
         assert_eq!(excerpt("a\u{1b}", 5), "a\\u{1b}");
     }

@@ -15,6 +15,20 @@ pub enum Decision {
     Wait(String),
 }
 
+/// Every member's name and peer URLs may go into this node's unit: the member list came from the
+/// cluster, and one member sending `\r` in its name would otherwise end a unit line.
+pub fn fit_for_unit(members: &[ApiMember]) -> Result<()> {
+    for m in members {
+        if let Err(why) = m.fit_for_unit() {
+            bail!(
+                "the cluster's member list cannot be written into this node's unit: {why}; \
+                 fix or remove that member (etcdctl member update / member remove), then run again"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// `gone`: Ok when a member may be replaced, else why not (see `day2::replace`).
 pub fn decide(
     members: &[ApiMember],
@@ -22,6 +36,7 @@ pub fn decide(
     replace: Option<&str>,
     gone: &dyn Fn(&ApiMember) -> std::result::Result<(), String>,
 ) -> Result<Decision> {
+    fit_for_unit(members)?;
     let mine = members
         .iter()
         .find(|m| m.peer_urls.iter().any(|u| my_peer_urls.contains(u)));
@@ -105,6 +120,32 @@ mod tests {
     }
 
     const ME: &str = "https://10.0.0.4:2380";
+
+    #[test]
+    fn a_member_list_that_cannot_go_into_a_unit_is_refused_naming_the_member_by_id() {
+        assert!(fit_for_unit(&three()).is_ok());
+        let mut bad = three();
+        bad[1].name = "b\r--data-dir=/etc".into();
+        let e = decide(&bad, &[ME.into()], None, &|_| Ok(()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("member 2 has a name that is not a plain name"),
+            "{e}"
+        );
+        assert!(!e.contains('\r'), "{e:?}");
+        let mut url = three();
+        url[2].peer_urls = vec!["https://10.0.0.3:2380\n".into()];
+        let e = fit_for_unit(&url).unwrap_err().to_string();
+        assert!(
+            e.contains("member 3 has a peer URL that is not https://HOST:PORT"),
+            "{e}"
+        );
+        // A member added but not started has no name yet: that is no reason to refuse.
+        let mut pending = three();
+        pending.push(m(4, "", "https://10.0.0.5:2380", true));
+        assert!(fit_for_unit(&pending).is_ok());
+    }
 
     #[test]
     fn initial_cluster_names_this_member_by_its_name() {

@@ -220,6 +220,7 @@ impl<'a> Joiner<'a> {
             Err(e) => return self.busy(e),
         };
         crate::failpoint!("after-member-add");
+        decide::fit_for_unit(&all)?;
         Ok(Next::Done(self.joined(
             added.id,
             learner,

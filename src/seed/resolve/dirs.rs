@@ -56,6 +56,35 @@ const SYSTEM_DIRS: &[&str] = &[
     "/var/backups",
     "/var/local",
     "/var/lock",
+    "/etc/ssh",
+    "/etc/sudoers.d",
+    "/etc/cron.d",
+    "/etc/pam.d",
+    "/etc/security",
+    "/etc/wireguard",
+    "/etc/etcd-bootstrap",
+    "/usr/lib/systemd",
+    "/lib/systemd",
+    "/var/lib/systemd",
+    "/var/lib/dpkg",
+    "/var/lib/apt",
+];
+
+/// Trees no dir of etcd's may be in (or be): the kernel's, systemd's unit and state dirs, ssh's,
+/// root's home, and the tool's own state (`state::DIR`).
+const SYSTEM_TREES: &[&str] = &[
+    "/proc",
+    "/sys",
+    "/dev",
+    "/boot",
+    "/root/.ssh",
+    "/etc/ssh",
+    "/etc/systemd",
+    "/usr/lib/systemd",
+    "/lib/systemd",
+    "/var/lib/systemd",
+    "/etc/etcd-bootstrap",
+    crate::state::DIR,
 ];
 
 /// `path` with `.` and `..` folded and no trailing slash.
@@ -87,7 +116,9 @@ pub(super) fn not_system_dirs(seed: &Seed, cfg: &Config) -> Result<()> {
     }
     for (key, dir) in dirs {
         let n = normal(&dir);
-        if SYSTEM_DIRS.iter().any(|s| Path::new(s) == n) {
+        let system = SYSTEM_DIRS.iter().any(|s| Path::new(s) == n)
+            || SYSTEM_TREES.iter().any(|t| n.starts_with(t));
+        if system {
             return Err(seed.error(
                 key,
                 &dir.display().to_string(),

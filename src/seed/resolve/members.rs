@@ -35,6 +35,16 @@ pub(super) fn resolve(
                 "every member needs a non-empty name and address",
             ));
         }
+        if !crate::util::text::is_plain_name(name.trim()) {
+            return Err(seed.error(
+                &format!("etcd_members[{i}].name"),
+                &m.name.0,
+                format!(
+                    "is not {} (the member's certificates are written into a dir of that name)",
+                    crate::util::text::PLAIN_NAME
+                ),
+            ));
+        }
         members.push(Member {
             name: name.trim().to_string(),
             address: addr
@@ -46,6 +56,14 @@ pub(super) fn resolve(
     }
     check_unique(&members).map_err(|m| seed.error("etcd_members", "etcd_members", m))?;
     if members.is_empty() {
+        if !crate::util::text::is_plain_name(&r.facts.hostname) {
+            return Err(anyhow::Error::new(InvalidSeed(format!(
+                "{}: etcd_members is not set, so this node's hostname would be its member name, but \
+                 the hostname is not {}; list the members in etcd_members",
+                seed.locate("etcd_members", "etcd_members", "etcd_members"),
+                crate::util::text::PLAIN_NAME
+            ))));
+        }
         members.push(Member {
             name: r.facts.hostname.clone(),
             address: address.to_string(),
@@ -76,7 +94,7 @@ fn check_unique(members: &[Member]) -> std::result::Result<(), String> {
         for b in &members[i + 1..] {
             if a.name == b.name {
                 return Err(format!(
-                    "member name {:?} is listed twice; names must be unique",
+                    "member name {} is listed twice; names must be unique",
                     a.name
                 ));
             }

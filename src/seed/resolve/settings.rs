@@ -82,7 +82,7 @@ pub(super) fn service_options(seed: &Seed, r: &Render) -> Result<Vec<String>> {
 }
 
 fn plain_file_name(name: &str) -> bool {
-    !(name.is_empty() || name.contains('/') || name == "." || name == "..")
+    crate::util::text::is_plain_name(name)
 }
 
 /// `etcd_certificates` (file names) and `etcd_certificate_data` (name -> PEM).
@@ -100,7 +100,10 @@ pub(super) fn certificates(
                     return Err(seed.error(
                         &key,
                         &c.0,
-                        "must be a plain file name (certificates are copied into etcd_conf_dir)",
+                        format!(
+                            "is not {} (certificates are copied into etcd_conf_dir)",
+                            crate::util::text::PLAIN_NAME
+                        ),
                     ));
                 }
                 out.push(name);
@@ -112,7 +115,11 @@ pub(super) fn certificates(
     let data = seed.raw.etcd_certificate_data.clone().unwrap_or_default();
     for name in data.keys() {
         if !plain_file_name(name) {
-            return Err(seed.error("etcd_certificate_data", name, "must be a plain file name"));
+            return Err(seed.error(
+                "etcd_certificate_data",
+                name,
+                format!("a key is not {}", crate::util::text::PLAIN_NAME),
+            ));
         }
     }
     Ok((names, data))
