@@ -221,8 +221,11 @@ out += ["", "Day 2 on that cluster (`tests/support/demo.sh day2`; one run each, 
         "alone take for the same step):", ""]
 out += [f"- {l.removeprefix('timing ')}" for l in day2.splitlines()] or ["- (not measured)"]
 out += ["", "Upgrades (`tests/upgrade.rs`, ignored test `bench_rolling_upgrade_against_all_at_once`: live",
-        "nodes, etcd run by the test's supervising systemctl, a watcher asking every member's /health",
-        "every 100 ms):", ""]
+        "nodes, etcd run by the test's systemd-like systemctl (`restart --no-block` returns before the",
+        "job runs), a watcher asking every member's /health every 100 ms, a client putting 50 keys a",
+        "second through every member). `total / sum` is from the first apply to all healthy (download,",
+        "verify and unpack included) over the sum of the restarts (asked → new process healthy); the",
+        "restarts alone run from the first restart job to all healthy:", ""]
 out += [f"- {l.removeprefix('timing ')}" for l in upgrade.splitlines()] or ["- (not measured)"]
 out += first_boot(timings)
 open("BENCHMARKS.md", "w").write("\n".join(out) + "\n")
