@@ -59,11 +59,11 @@ pub struct Common {
     pub root: PathBuf,
 }
 
-fn duration(s: &str) -> Result<Duration, String> {
+fn duration(s: &str) -> Result<Duration, crate::util::error::Error> {
     crate::util::time::parse_duration(s)
 }
 
-fn long_duration(s: &str) -> Result<Duration, String> {
+fn long_duration(s: &str) -> Result<Duration, crate::util::error::Error> {
     crate::util::time::parse_duration_up_to(s, Duration::from_secs(100 * 366 * 86400))
 }
 
@@ -154,7 +154,7 @@ pub struct PkiArgs {
     #[arg(long, value_name = "N", default_value_t = 3650)]
     pub ca_days: u32,
     /// Reissue a certificate with less than this left.
-    #[arg(long, value_name = "DURATION", default_value = "30days", value_parser = long_duration)]
+    #[arg(long, value_name = "DURATION", default_value = crate::cert::RENEW_WITHIN_TEXT, value_parser = long_duration)]
     pub renew_before: Duration,
     /// Print the plan (create / keep / renew, and why) and write nothing.
     #[arg(long)]

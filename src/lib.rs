@@ -6,13 +6,18 @@
 //! 2. `facts` (this node) and `state` (every path the tool keeps state in).
 //! 3. `seed`: parse, read, render and resolve the seed into a `Config`.
 //! 4. `release` (download, verify, unpack), `render` (unit, etcdctl.env, backup units; text only),
-//!    `etcd` (TLS client, v3 API, health, etcd programs), `host` (systemd, users, lock, DNS).
+//!    `etcd` (TLS client, v3 API, health, etcd programs), `host` (systemd, users, lock, DNS),
+//!    `cert` (X.509: what a certificate says, chains, keys, when to renew).
 //! 5. `install` (desired state, plan, atomic apply) and `preflight` (one check per concern).
-//! 6. `day2`: join, replace, restore, backup — steps with one interface that `apply` calls in order;
+//! 6. `cluster`: the cluster-wide lock, restarts in turn, the upgrade path, status, backups.
+//! 7. `day2`: join, replace, restore, backup — steps with one interface that `apply` calls in order;
 //!    `pki`: the cluster's certificates from the cluster file.
-//! 7. `cli` (the options of each subcommand), then `commands` (one file per subcommand).
+//! 8. `cli` (the options of each subcommand), then `commands` (one file per subcommand, and `run`,
+//!    the context each builds once).
 
+pub mod cert;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod day2;
 pub mod etcd;

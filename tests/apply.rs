@@ -475,3 +475,55 @@ fn a_seed_from_stdin_and_a_pinned_seed_digest() {
     ]));
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// The exit code comes from the kind of error alone (`src/util/error.rs`): what the operator must
+/// change in the seed or on the command line is 2, wherever it is found (a misspelled etcd flag
+/// is found only once the release is staged, and is still 2); everything else is 1.
+#[test]
+fn exit_codes_come_from_the_kind_of_error_alone() {
+    let s = setup(&file_release("3.5.1"));
+    let seed0 = fs::read_to_string(&s.seed).unwrap();
+    let table: &[(&str, &[&str], &str, i32, &str)] = &[
+        // (seed lines added, extra args, seed text replaced, exit code, what the error says)
+        ("etcd_versoin: \"3.5.1\"\n", &[], "", 2, "unknown field `etcd_versoin`"),
+        ("", &[], "  log-outputs: stderr\n", 2, "has no flag --log-outputz"),
+        ("etcd_data_dir: /etc\n", &[], "", 2, "etcd_data_dir: is /etc, a system dir"),
+        ("", &["--wait-interface", "banana"], "", 2, "invalid duration"),
+        ("etcd_interface: wg7\n", &["--wait-interface", "1s"], "", 1, "interface wg7 does not exist"),
+        (
+            "etcd_download_url_checksum: \"sha256:0000000000000000000000000000000000000000000000000000000000000000\"\n",
+            &[],
+            "",
+            1,
+            "checksum mismatch",
+        ),
+    ];
+    for (add, args, replaced, code, says) in table {
+        let mut text = format!("{add}{seed0}");
+        if !replaced.is_empty() {
+            text = text.replace(replaced, "  log-outputz: stderr\n");
+        }
+        // A later key wins in YAML only once: the checksum line replaces the fixture's.
+        if add.starts_with("etcd_download_url_checksum") {
+            text = seed0
+                .lines()
+                .filter(|l| !l.starts_with("etcd_download_url_checksum"))
+                .map(|l| format!("{l}\n"))
+                .collect::<String>()
+                + add;
+        }
+        fs::write(&s.seed, &text).unwrap();
+        let out = apply(&s, args);
+        assert_eq!(
+            out.status.code(),
+            Some(*code),
+            "{add}{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(stderr(&out).contains(says), "{says}: {}", stderr(&out));
+        assert!(
+            !s.root.path().join("etc/etcd").exists(),
+            "{add}: something was installed"
+        );
+    }
+}

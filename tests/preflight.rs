@@ -184,10 +184,18 @@ impl Case {
         ]));
         (out.status.code(), stdout(&out), stderr(&out))
     }
-    /// `check` fails with exactly one error line holding every fragment.
+    /// `check` fails (exit 1: the node, its files or its network) with an error line holding
+    /// every fragment.
     fn fails(&self, fragments: &[&str]) -> String {
+        self.fails_with(1, fragments)
+    }
+    /// `check` fails on the seed itself (exit 2: a flag etcd lacks, members that do not add up).
+    fn seed_fails(&self, fragments: &[&str]) -> String {
+        self.fails_with(2, fragments)
+    }
+    fn fails_with(&self, want: i32, fragments: &[&str]) -> String {
         let (code, out, err) = self.run("check");
-        assert_eq!(code, Some(1), "check should fail:\n{out}{err}");
+        assert_eq!(code, Some(want), "check should fail:\n{out}{err}");
         let errors: Vec<&str> = out.lines().filter(|l| l.starts_with("error")).collect();
         assert!(
             errors
@@ -353,13 +361,13 @@ fn the_2018_blogs_log_output_gets_the_rename_error_and_apply_changes_nothing() {
         &Pems::good(&ca),
         "etcd_settings:\n  name: \"{{ etcd_member_name }}\"\n  log-output: default\n",
     );
-    c.fails(&[
+    c.seed_fails(&[
         "etcd 3.5.1 has no flag --log-output",
         "renamed to --log-outputs in etcd 3.4",
         "the nearest flag it has is --log-outputs",
     ]);
     let (code, _, err) = c.run("apply");
-    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(code, Some(2), "{err}");
     assert!(
         err.contains("nothing was changed") && err.contains("--log-output"),
         "{err}"
@@ -376,7 +384,7 @@ fn the_2018_blogs_log_output_gets_the_rename_error_and_apply_changes_nothing() {
 fn enable_v2_is_gone_in_3_6_and_unknown_flags_are_named() {
     let ca = ca("test CA");
     let c = case(&Pems::good(&ca), "etcd_settings:\n  name: \"{{ etcd_member_name }}\"\n  enable-v2x: \"true\"\n  qwertyuiop: \"1\"\n");
-    let out = c.fails(&["etcd 3.5.1 has no flag --qwertyuiop", "remove it"]);
+    let out = c.seed_fails(&["etcd 3.5.1 has no flag --qwertyuiop", "remove it"]);
     assert!(
         out.contains("has no flag --enable-v2x")
             && out.contains("nearest flag it has is --enable-v2"),
@@ -408,12 +416,12 @@ fn initial_cluster_must_name_this_node_at_its_advertised_url() {
         &Pems::good(&ca),
         "etcd_settings_user:\n  log-outputs: stderr\n  initial-cluster: \"etcd-node1=https://10.8.0.9:2380,etcd-node2=https://10.8.0.2:2380,etcd-node3=https://10.8.0.3:2380\"\n",
     );
-    c.fails(&["initial-cluster has etcd-node1=https://10.8.0.9:2380 but this member advertises https://10.8.0.1:2380"]);
+    c.seed_fails(&["initial-cluster has etcd-node1=https://10.8.0.9:2380 but this member advertises https://10.8.0.1:2380"]);
     let c = case(
         &Pems::good(&ca),
         "etcd_settings_user:\n  log-outputs: stderr\n  name: \"{{ ansible_hostname }}-x\"\n",
     );
-    c.fails(&["name is \"etcd-node1-x\", but initial-cluster only names etcd-node1, etcd-node2, etcd-node3"]);
+    c.seed_fails(&["name is \"etcd-node1-x\", but initial-cluster only names etcd-node1, etcd-node2, etcd-node3"]);
 }
 
 #[test]

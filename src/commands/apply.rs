@@ -1,162 +1,158 @@
-//! `apply`, as named phases in order:
-//! load → preflight → release → preflight (flags) → day-2 verify → plan → install → day-2 before
-//! start → service → day-2 after start → stamp. A dry run stops after the plan and prints it.
+//! `apply`: the run context, then named phases in order. Each takes what it needs and returns
+//! what the next one uses; an error names the phase it stopped in.
+//!
+//! ```text
+//! preflight → upgrade path → release → flags → day 2: verify → plan → (a dry run prints it, stops)
+//!   → prepare → restart turn → install → day 2: before start → service → day 2: after start → stamp
+//! ```
+//!
+//! Nothing is written before `release` (and only into the download dir, a cache); nothing the
+//! system runs or reads changes before `install`, and a running member that must restart takes its
+//! turn before that.
 
-use super::load::{check_root, etcd_binary_for_check, load, log_summary, preflight, Loaded};
+use super::run::{Options, Run};
 use crate::cli::ApplyArgs;
-use crate::day2::{self, restart, upgrade, Context, Step};
-use crate::host::systemd::{ServiceManager, Systemd};
-use crate::host::{lock, users};
-use crate::install::desired::{self, Content};
+use crate::cluster::{restart, upgrade};
+use crate::day2::{self, Context, Step};
+use crate::host::systemd::ServiceManager;
+use crate::host::users;
+use crate::install::apply::Prepared;
+use crate::install::desired::{self, Binaries};
 use crate::install::plan::{self, Plan};
-use crate::preflight::{Only, Report};
-use crate::release::{self, Release, Source};
+use crate::preflight::Only;
+use crate::release::staging::Staged;
 use crate::seed::Config;
-use crate::state::{digests::Digests, Stamp};
-use anyhow::{bail, Context as _, Result};
-use std::path::{Path, PathBuf};
+use crate::state::Stamp;
+use crate::util::error::Error;
+use anyhow::{Context as _, Result};
+use std::path::PathBuf;
 
 pub fn run(o: &ApplyArgs) -> Result<()> {
-    let root = o.common.root.as_path();
-    check_root(root)?;
-    let _lock = if o.dry_run {
-        None
-    } else {
-        Some(lock::acquire(root, o.lock_wait)?)
-    };
-    let mut l = load(&o.common.seed_arg(), root, o.wait_interface)?;
-    log_summary(&l);
-    super::load::own_dirs_are_private(&l.cfg, root)?;
-    let services = Systemd::new(root);
-    let live_start = services.live() && !o.no_start;
+    let run = Run::new(&Options {
+        seed: o.common.seed_arg(),
+        root: &o.common.root,
+        wait_interface: o.wait_interface,
+        lock: (!o.dry_run).then_some(o.lock_wait),
+    })?;
+    run.log_summary();
+    let live_start = run.services.live() && !o.no_start;
     if live_start && !o.dry_run {
-        services.check_running()?;
+        run.services.check_running()?;
     }
-    // What needs no etcd binary is checked before anything is downloaded.
-    stop_on_errors(&preflight(&l, root, None, Only::AllButFlags))?;
-    // A version change is judged against the running cluster before anything is downloaded.
-    if let Some(path) = upgrade::path(&l.cfg, root)? {
-        let line = path.map_err(|refused| anyhow::anyhow!("{refused}; nothing was changed"))?;
-        log::info!("upgrade {line}");
-    }
-    let fetcher = release::fetcher_for(&l.cfg.release, root)?;
-    let mut digests = Digests::load(root);
-    let binaries = {
-        // Verifying and unpacking a release is the heavy part: etcd, when it runs here, comes first.
-        let _yield = (live_start && services.is_active(&l.cfg.unit_name()))
-            .then(crate::host::priority::Yield::now);
-        release_phase(&l.cfg, root, &fetcher, &mut digests, o.dry_run)?
-    };
-    preflight_flags(&l, root, &binaries, &mut digests)?;
+    run.phase("preflight", || preflight(&run))?;
+    run.phase("upgrade path", || upgrade_path(&run))?;
+    let staged = run.phase("release", || release(&run, live_start, o.dry_run))?;
+    run.phase("flags", || flags(&run, staged.as_ref()))?;
     let cx = Context {
-        root,
+        root: &run.root,
         dry_run: o.dry_run,
         live_start,
-        fetcher: &fetcher,
-        services: &services,
+        fetcher: &run.release.fetcher,
+        services: &run.services,
     };
-    let mut steps = day2::steps(&l.cfg);
-    for s in steps.iter_mut() {
-        s.verify(&cx, &mut l.cfg)?;
-    }
-    let items = desired::build(&l.cfg, root, &binaries)?;
-    let plan = plan::diff(root, items, &mut digests)?;
-    if !o.dry_run && plan.etcd_changes().contains(&"binary") {
-        staged_is_the_seeds_version(&l.cfg, &binaries)?;
-    }
+    let mut steps = day2::steps(&run.cfg);
+    let cfg = run.phase("day 2", || {
+        day2::verify_all(&mut steps, &cx, &run.cfg).map(|s| run.cfg.with_settings(&s))
+    })?;
+    let plan = run.phase("plan", || plan(&run, &cfg, staged.as_ref(), o.dry_run))?;
     if o.dry_run {
-        print_dry_run(&cx, &l.cfg, &plan, &steps);
+        print_dry_run(&cx, &cfg, &plan, &steps);
         return Ok(());
     }
-    // The heavy writes go to temp files first; a running member that must restart then waits
-    // for its turn before any file changes, so the turn covers renames only.
-    let prepared = plan.prepare(root)?;
-    let turn = match running_restart(&cx, &l.cfg, &plan) {
-        Some(why) => Some(restart::take_turn(&l.cfg, root, &why)?),
-        None => None,
-    };
-    install(&l.cfg, root, &plan, prepared, &mut digests)?;
-    for s in steps.iter_mut() {
-        s.before_start(&cx, &l.cfg)?;
-    }
-    service(&cx, &l.cfg, &plan, turn)?;
-    for s in steps.iter_mut() {
-        s.after_start(&cx, &l.cfg)?;
-    }
-    stamp(&l, root, &plan, &mut digests)
+    let prepared = run.phase("prepare", || plan.prepare(&run.root))?;
+    let turn = run.phase("restart turn", || turn(&cx, &cfg, &plan))?;
+    run.phase("install", || install(&run, &cfg, &plan, prepared))?;
+    run.phase("day 2", || each(&mut steps, |s| s.before_start(&cx, &cfg)))?;
+    run.phase("service", || service(&cx, &cfg, &plan, turn))?;
+    run.phase("day 2", || each(&mut steps, |s| s.after_start(&cx, &cfg)))?;
+    run.phase("stamp", || stamp(&run, &cfg, &plan))
 }
 
-/// The only writes before the plan, and only into the download dir (a cache). A dry run downloads
-/// nothing: it uses a verified cached tarball if there is one, else the binaries are pending.
-fn release_phase(
-    cfg: &Config,
-    root: &Path,
-    fetcher: &crate::util::http::Fetcher,
-    digests: &mut Digests,
-    dry_run: bool,
-) -> Result<Vec<Content>> {
-    let rel = Release {
-        spec: &cfg.release,
-        root,
-        source: Source::from_spec(&cfg.release)?,
-        fetcher,
-    };
-    if dry_run {
-        return Ok(match rel.verified_staged(digests)? {
-            Some(b) => desired::staged_binaries(&b),
-            None => desired::pending_binaries(),
-        });
+fn each(
+    steps: &mut [Box<dyn Step>],
+    f: impl FnMut(&mut Box<dyn Step>) -> Result<()>,
+) -> Result<()> {
+    steps.iter_mut().try_for_each(f)
+}
+
+/// What needs no etcd binary is checked before anything is downloaded.
+fn preflight(run: &Run) -> Result<()> {
+    run.preflight(&run.cfg, None, Only::AllButFlags)
+        .stop_on_errors("the checks")
+}
+
+/// A version change is judged against the running cluster before anything is downloaded.
+fn upgrade_path(run: &Run) -> Result<()> {
+    if let Some(v) = upgrade::path(&run.cfg, &run.root)? {
+        let line = v
+            .into_result()
+            .map_err(|refused| anyhow::anyhow!("{refused:#}; nothing was changed"))?;
+        log::info!("upgrade {line}");
     }
-    let (tarball, digest) = rel.ensure_tarball(digests)?;
-    let staged = rel.stage(&tarball, &digest, digests)?;
-    Ok(desired::staged_binaries(&staged.binaries))
+    Ok(())
+}
+
+/// The verified release, staged. A dry run downloads nothing: it uses a verified cached tarball if
+/// there is one, else the binaries are pending (None).
+fn release(run: &Run, live_start: bool, dry_run: bool) -> Result<Option<Staged>> {
+    if dry_run {
+        return run.release.verified_staged(&run.digests);
+    }
+    // Verifying and unpacking a release is the heavy part: etcd, when it runs here, comes first.
+    let _yield = (live_start && run.services.is_active(&run.cfg.unit_name()))
+        .then(crate::host::priority::Yield::now);
+    Ok(Some(run.release.fetch_and_stage(&run.digests)?.2))
 }
 
 /// Flags are asked of the binary that will run: the one just staged (verified), else the one this
 /// tool installed before.
-fn preflight_flags(
-    l: &Loaded,
-    root: &Path,
-    binaries: &[Content],
-    digests: &mut Digests,
-) -> Result<()> {
-    let staged: Option<PathBuf> = binaries.iter().find_map(|b| match b {
-        Content::Staged(s) if s.name == "etcd" => Some(s.path.clone()),
-        _ => None,
-    });
-    let bin = match staged {
-        Some(b) => Some(b),
-        None => etcd_binary_for_check(&l.cfg, root, digests)?,
+fn flags(run: &Run, staged: Option<&Staged>) -> Result<()> {
+    let bin: Option<PathBuf> = match staged.and_then(Staged::etcd) {
+        Some(b) => Some(b.path.clone()),
+        None => run.release.etcd_to_ask(&run.cfg.bin_dir, &run.digests)?,
     };
-    stop_on_errors(&preflight(l, root, bin, Only::Flags))
+    run.preflight(&run.cfg, bin, Only::Flags)
+        .stop_on_errors("the checks")
+}
+
+/// What the install would change, against the root; a new etcd must report the seed's version.
+fn plan(run: &Run, cfg: &Config, staged: Option<&Staged>, dry_run: bool) -> Result<Plan> {
+    let binaries = match staged {
+        Some(s) => Binaries::Staged(&s.binaries),
+        None => Binaries::Pending,
+    };
+    let items = desired::build(cfg, &run.root, binaries)?;
+    let plan = plan::diff(&run.root, items, &run.digests)?;
+    if let (false, true, Some(s)) = (dry_run, plan.etcd_changes().contains(&"binary"), staged) {
+        staged_is_the_seeds_version(cfg, s)?;
+    }
+    Ok(plan)
 }
 
 /// The etcd about to be installed reports the version the seed names: the upgrade path was judged
 /// from that name, so a tarball holding another version (a URL or checksum pointing elsewhere) is
 /// refused before it is installed. A binary this machine cannot run (another architecture) is
 /// not asked.
-fn staged_is_the_seeds_version(cfg: &Config, binaries: &[Content]) -> Result<()> {
-    let Some(etcd) = binaries.iter().find_map(|b| match b {
-        Content::Staged(s) if s.name == "etcd" => Some(&s.path),
-        _ => None,
-    }) else {
+fn staged_is_the_seeds_version(cfg: &Config, staged: &Staged) -> Result<()> {
+    let Some(etcd) = staged.etcd() else {
         return Ok(());
     };
-    let Some(reported) = crate::etcd::tools::etcd_version(etcd) else {
+    let Some(reported) = crate::etcd::tools::etcd_version(&etcd.path) else {
         log::warn!(
             "{} does not tell its version here (another architecture?): installing it as etcd {}",
-            etcd.display(),
+            etcd.path.display(),
             cfg.release.version
         );
         return Ok(());
     };
     let want = cfg.release.version.trim_start_matches('v');
     if reported.trim_start_matches('v') != want {
-        bail!(crate::util::error::invalid(format!(
+        return Err(Error::input(format!(
             "etcd_version is {want}, but the etcd in the release from etcd_download_url reports {reported}: \
              the seed's URL or checksum names another release; nothing was installed (fix etcd_version or \
              etcd_download_url)"
-        )));
+        ))
+        .into());
     }
     Ok(())
 }
@@ -187,27 +183,25 @@ fn print_dry_run(cx: &Context, cfg: &Config, plan: &Plan, steps: &[Box<dyn Step>
     );
 }
 
-fn install(
-    cfg: &Config,
-    root: &Path,
-    plan: &Plan,
-    prepared: plan::Prepared,
-    digests: &mut Digests,
-) -> Result<()> {
+/// A running member that must restart waits for its turn before any file changes.
+fn turn<'a>(cx: &Context, cfg: &'a Config, plan: &Plan) -> Result<Option<restart::Turn<'a>>> {
+    running_restart(cx, cfg, plan)
+        .map(|why| restart::take_turn(cfg, cx.root, &why))
+        .transpose()
+}
+
+/// The prepared plan applied (temp files renamed into place, the rest written), the account made
+/// first; what was installed is recorded at once: the day-2 steps that follow run these binaries
+/// only when their digests are the recorded ones.
+fn install(run: &Run, cfg: &Config, plan: &Plan, prepared: Prepared) -> Result<()> {
     if cfg.user != "root" || cfg.group != "root" {
-        users::ensure(root, &cfg.user, &cfg.group, &cfg.data_dir)?;
+        users::ensure(&run.root, &cfg.user, &cfg.group, &cfg.data_dir)?;
     }
-    for line in plan
-        .render()
-        .lines()
-        .filter(|l| !l.starts_with("unchanged"))
-    {
+    for line in plan.changed_lines() {
         log::info!("{line}");
     }
-    prepared.apply(root, digests)?;
-    // What was installed is recorded at once: the day-2 steps that follow run these binaries
-    // only when their digests are the recorded ones.
-    digests.save()
+    prepared.apply(&run.root, &run.digests)?;
+    run.digests.save()
 }
 
 /// Reload, then restart etcd in its turn, or enable and (on a live system) start it. With a turn
@@ -288,39 +282,24 @@ fn enable_interface_unit(cx: &Context, cfg: &Config) {
     }
 }
 
-fn stamp(l: &Loaded, root: &Path, plan: &Plan, digests: &mut Digests) -> Result<()> {
+/// Success, recorded: the seed's digest, the etcd version, this member, the membership inputs.
+fn stamp(run: &Run, cfg: &Config, plan: &Plan) -> Result<()> {
     crate::failpoint!("before-stamp");
-    digests.save()?;
+    run.digests.save()?;
     Stamp {
-        seed_sha256: l.digest.clone(),
-        etcd_version: l.cfg.release.version.clone(),
-        member: l.cfg.this_member.name.clone(),
+        seed_sha256: run.seed.digest(),
+        etcd_version: cfg.release.version.clone(),
+        member: cfg.this_member.name.clone(),
         membership: crate::state::MEMBERSHIP
             .iter()
-            .map(|k| (k.to_string(), l.cfg.setting(k).unwrap_or("").to_string()))
+            .map(|k| (k.to_string(), cfg.setting(k).unwrap_or("").to_string()))
             .collect(),
     }
-    .save(root)?;
+    .save(&run.root)?;
     if plan.changes() == 0 {
-        log::info!("nothing changed: {} is up to date", l.cfg.this_member.name);
+        log::info!("nothing changed: {} is up to date", cfg.this_member.name);
     } else {
         log::info!("{} change(s) applied", plan.changes());
-    }
-    Ok(())
-}
-
-fn stop_on_errors(report: &Report) -> Result<()> {
-    for w in report.warnings() {
-        log::warn!("{}", w.message);
-    }
-    let errors = report.errors();
-    if !errors.is_empty() {
-        let lines: Vec<String> = errors.iter().map(|e| format!("  {}", e.message)).collect();
-        bail!(
-            "preflight found {} problem(s); nothing was changed:\n{}",
-            errors.len(),
-            lines.join("\n")
-        );
     }
     Ok(())
 }

@@ -1,56 +1,69 @@
 //! `check`: every preflight line (and what the day-2 steps would do); exit 1 when any is an error.
 
-use super::load::{etcd_binary_for_check, load, preflight};
+use super::run::{Options, Run};
 use crate::cli::{CheckArgs, Output};
-use crate::day2::{self, upgrade, Context};
-use crate::host::systemd::Systemd;
+use crate::cluster::upgrade::{self, Verdict};
+use crate::day2::{self, Context};
 use crate::preflight::Only;
-use crate::release;
-use anyhow::{bail, Result};
+use crate::util::error::Error;
+use anyhow::Result;
 
 pub fn run(o: &CheckArgs) -> Result<()> {
-    let root = &o.common.root;
-    let l = load(&o.common.seed_arg(), root, o.wait_interface)?;
-    super::load::own_dirs_are_private(&l.cfg, root)?;
-    let mut digests = crate::state::digests::Digests::load(root);
-    let bin = etcd_binary_for_check(&l.cfg, root, &mut digests)?;
-    let mut report = preflight(&l, root, bin, Only::All);
-    match upgrade::path(&l.cfg, root)? {
-        Some(Ok(line)) => report.ok("upgrade", line),
-        Some(Err(refused)) => report.error("upgrade", refused),
+    let run = Run::new(&Options {
+        seed: o.common.seed_arg(),
+        root: &o.common.root,
+        wait_interface: o.wait_interface,
+        lock: None,
+    })?;
+    let bin = run.release.etcd_to_ask(&run.cfg.bin_dir, &run.digests)?;
+    let mut report = run.preflight(&run.cfg, bin, Only::All);
+    match upgrade::path(&run.cfg, &run.root)? {
+        Some(Verdict::Allowed(line)) => report.ok("upgrade", line),
+        Some(Verdict::Refused(why)) => report.error("upgrade", why),
         None => {}
     }
-    let fetcher = release::fetcher_for(&l.cfg.release, root)?;
-    let services = Systemd::new(root);
     let cx = Context {
-        root,
+        root: &run.root,
         dry_run: true,
         live_start: false,
-        fetcher: &fetcher,
-        services: &services,
+        fetcher: &run.release.fetcher,
+        services: &run.services,
     };
     // Asks a running member what apply would do; changes nothing.
-    for step in day2::steps(&l.cfg).iter_mut() {
-        step.check(&cx, &l.cfg, &mut report);
+    for step in day2::steps(&run.cfg).iter_mut() {
+        step.check(&cx, &run.cfg, &mut report);
     }
+    let c = &run.cfg;
     match o.output {
         Output::Text => {
             println!(
                 "ok       seed     {} (sha256 {}): member {} at {} ({}), etcd {}",
-                l.seed.origin,
-                l.digest,
-                l.cfg.this_member.name,
-                l.cfg.address,
-                l.cfg.interface,
-                l.cfg.release.version
+                run.seed.origin,
+                run.seed.digest(),
+                c.this_member.name,
+                c.address,
+                c.interface,
+                c.release.version
             );
             print!("{}", report.text());
         }
         Output::Json => println!("{}", serde_json::to_string(&report)?),
     }
-    let errors = report.errors().len();
-    if errors > 0 {
-        bail!("{errors} check(s) failed; this node would not join as configured");
+    let errors = report.errors();
+    if !errors.is_empty() {
+        let kind = if errors.iter().all(|e| e.input) {
+            crate::util::error::Kind::Input
+        } else {
+            crate::util::error::Kind::Other
+        };
+        return Err(Error::new(
+            kind,
+            format!(
+                "{} check(s) failed; this node would not join as configured",
+                errors.len()
+            ),
+        )
+        .into());
     }
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! One file per subcommand; `main` dispatches to them. `load` is what most of them start with.
+//! One file per subcommand; `main` dispatches to them. `run` is the context the ones that read a
+//! seed start from, built once per command.
 
 pub mod apply;
 pub mod assets;
@@ -6,8 +7,8 @@ pub mod backup;
 pub mod check;
 pub mod fetch;
 pub mod health;
-pub mod load;
 pub mod node_config;
 pub mod pki;
 pub mod render;
+pub mod run;
 pub mod status;

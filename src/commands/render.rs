@@ -1,11 +1,16 @@
 //! `render`: print the unit apply would write.
 
-use super::load::load;
+use super::run::{Options, Run};
 use crate::cli::RenderArgs;
 use anyhow::Result;
 
 pub fn run(o: &RenderArgs) -> Result<()> {
-    let l = load(&o.common.seed_arg(), &o.common.root, o.wait_interface)?;
-    print!("{}", crate::render::unit(&l.cfg));
+    let run = Run::new(&Options {
+        seed: o.common.seed_arg(),
+        root: &o.common.root,
+        wait_interface: o.wait_interface,
+        lock: None,
+    })?;
+    print!("{}", crate::render::unit(&run.cfg));
     Ok(())
 }

@@ -1,15 +1,19 @@
 //! `status`: this node's install and its cluster on one screen; exit 1 unless every line is ok.
 
-use super::load::load;
+use super::run::{Options, Run};
 use crate::cli::{Output, StatusArgs};
-use crate::day2::status;
+use crate::cluster::status;
 use anyhow::{bail, Result};
 use std::time::Duration;
 
 pub fn run(o: &StatusArgs) -> Result<()> {
-    let root = &o.common.root;
-    let l = load(&o.common.seed_arg(), root, Duration::ZERO)?;
-    let s = status::gather(&l.cfg, root);
+    let run = Run::new(&Options {
+        seed: o.common.seed_arg(),
+        root: &o.common.root,
+        wait_interface: Duration::ZERO,
+        lock: None,
+    })?;
+    let s = status::gather(&run.cfg, &run.root);
     match o.output {
         Output::Text => print!("{}", s.checks.text()),
         Output::Json => println!("{}", serde_json::to_string(&s)?),
@@ -18,7 +22,7 @@ pub fn run(o: &StatusArgs) -> Result<()> {
         let (e, w) = (s.checks.errors().len(), s.checks.warnings().len());
         bail!(
             "{e} error(s), {w} warning(s): not all is well on {}",
-            l.cfg.this_member.name
+            run.cfg.this_member.name
         );
     }
     Ok(())

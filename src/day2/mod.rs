@@ -1,20 +1,23 @@
 //! Day 2: what a seed asks beyond a first install — join a running cluster (replacing a dead
 //! member), restore a snapshot, keep backups. Each is a `Step` that `apply` calls at the same
 //! points, in order; `check` and `--dry-run` ask each what it would do.
+//!
+//! To add a step: a type implementing `Step` (every hook defaults to doing nothing, so it
+//! implements only the points it acts at), a line in `steps` that builds it when the seed asks for
+//! it, and a test beside it. A step never changes the `Config` it is given: what it settles for
+//! the unit (a join's `initial-cluster`) it returns from `verify`, and `apply` renders the unit
+//! with what all steps returned. Cluster-wide services the steps use (the lock, restarts, the
+//! upgrade path, status, backups) live in `crate::cluster`.
 
 pub mod backup;
 pub mod join;
-pub mod lock;
 pub mod replace;
-pub mod restart;
 pub mod restore;
-pub mod status;
-pub mod upgrade;
 
 use crate::host::systemd::ServiceManager;
-use crate::preflight::Report;
 use crate::seed::Config;
 use crate::util::http::Fetcher;
+use crate::util::report::Report;
 use anyhow::Result;
 use std::path::Path;
 
@@ -29,14 +32,17 @@ pub struct Context<'a> {
     pub services: &'a dyn ServiceManager,
 }
 
+/// Settings (flag name → value) a step settles for the unit, over the seed's.
+pub type Settings = Vec<(String, String)>;
+
 /// A day-2 step. Every hook defaults to doing nothing.
 pub trait Step {
     /// `check`: report lines for what the step would do; changes nothing.
     fn check(&mut self, _cx: &Context, _cfg: &Config, _report: &mut Report) {}
-    /// Before anything is installed (in a dry run: only looks). May settle settings the install
-    /// renders (a join's `initial-cluster`).
-    fn verify(&mut self, _cx: &Context, _cfg: &mut Config) -> Result<()> {
-        Ok(())
+    /// Before anything is installed (in a dry run: only looks). Returns the settings it settles
+    /// for the unit (a join's `initial-cluster`).
+    fn verify(&mut self, _cx: &Context, _cfg: &Config) -> Result<Settings> {
+        Ok(Settings::new())
     }
     /// Lines for `apply --dry-run`, after `verify`.
     fn preview(&self, _cx: &Context, _cfg: &Config) -> Vec<String> {
@@ -65,4 +71,17 @@ pub fn steps(cfg: &Config) -> Vec<Box<dyn Step>> {
         out.push(Box::new(backup::BackupStep::new(spec.clone())));
     }
     out
+}
+
+/// Every step's `verify`, in order, each seeing the settings the ones before it settled; the
+/// settings they settled together.
+pub fn verify_all(steps: &mut [Box<dyn Step>], cx: &Context, cfg: &Config) -> Result<Settings> {
+    let mut all = Settings::new();
+    let mut seen = cfg.clone();
+    for s in steps.iter_mut() {
+        let added = s.verify(cx, &seen)?;
+        seen = seen.with_settings(&added);
+        all.extend(added);
+    }
+    Ok(all)
 }

@@ -3,9 +3,11 @@
 //! node, at its client or its peer URL, and not the other members, whose own metrics say they hold
 //! no connection to it — and that for the whole grace period.
 
-use crate::etcd::api::ApiMember;
-use crate::etcd::api::{body_text, is_member_url};
+use crate::etcd::api::body_text;
+use crate::etcd::member::is_member_url;
+use crate::etcd::member::ApiMember;
 use crate::seed::url_host_port;
+use crate::util::error::Error;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
@@ -89,17 +91,17 @@ fn still_there(
 }
 
 /// A member is gone when it stays unreachable, as `still_there` tells, for `grace` (checked every
-/// 5 s). Err: why it is not.
+/// 5 s). Err (busy): why it is not.
 pub fn gone(
     client: &reqwest::blocking::Client,
     members: &[ApiMember],
     m: &ApiMember,
     grace: Duration,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let start = Instant::now();
     loop {
         if let Some(why) = still_there(client, members, m) {
-            return Err(why);
+            return Err(Error::busy(why));
         }
         if start.elapsed() >= grace {
             return Ok(());

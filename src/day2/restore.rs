@@ -2,15 +2,15 @@
 //! disaster-recovery procedure says (every member restores the same snapshot with its own name and
 //! peer URLs).
 
-use super::{Context, Step};
+use super::{Context, Settings, Step};
 use crate::etcd::tools::Tools;
 use crate::host::users;
-use crate::preflight::Report;
 use crate::seed::{Config, RestoreSpec};
 use crate::state;
 use crate::util::fs;
 use crate::util::http::Fetcher;
 use crate::util::io::{HashingWriter, Sha256};
+use crate::util::report::Report;
 use anyhow::{anyhow, bail, Context as _, Result};
 
 /// The largest snapshot a seed may point at: far over any etcd quota (8 GiB is etcd's advice), so
@@ -93,7 +93,7 @@ fn chown_tree(path: &Path, uid: u32, gid: u32) -> Result<()> {
 
 /// For `check`: whether the snapshot is there and is the one the seed pins (a local file is hashed;
 /// a URL is only fetched by apply). Err(message) when apply would refuse it.
-pub fn preview(cfg: &Config, root: &Path, r: &RestoreSpec) -> Result<String, String> {
+pub fn preview(cfg: &Config, root: &Path, r: &RestoreSpec) -> Result<String> {
     if state::data_dir_has_member(root, &cfg.data_dir) {
         return Ok(format!(
             "{} already holds a member: apply will not restore over it",
@@ -120,13 +120,13 @@ pub fn preview(cfg: &Config, root: &Path, r: &RestoreSpec) -> Result<String, Str
             file.display(),
             cfg.data_dir.display()
         )),
-        Ok(Some((d, _))) => Err(format!(
+        Ok(Some((d, _))) => bail!(
             "{} has sha256 {d}, but etcd_restore.sha256 is {}",
             file.display(),
             r.sha256
-        )),
-        Ok(None) => Err(format!("the snapshot {} does not exist", file.display())),
-        Err(e) => Err(format!("{e:#}")),
+        ),
+        Ok(None) => bail!("the snapshot {} does not exist", file.display()),
+        Err(e) => Err(e),
     }
 }
 
@@ -249,15 +249,15 @@ impl Step for RestoreStep {
     fn check(&mut self, cx: &Context, cfg: &Config, report: &mut Report) {
         match preview(cfg, cx.root, &self.spec) {
             Ok(m) => report.ok("restore", m),
-            Err(m) => report.error("restore", m),
+            Err(m) => report.error("restore", format!("{m:#}")),
         }
     }
 
-    fn verify(&mut self, cx: &Context, cfg: &mut Config) -> Result<()> {
+    fn verify(&mut self, cx: &Context, cfg: &Config) -> Result<Settings> {
         if !cx.dry_run {
             self.verified = verify(cfg, cx.root, &self.spec, cx.fetcher)?;
         }
-        Ok(())
+        Ok(Settings::new())
     }
 
     fn preview(&self, cx: &Context, cfg: &Config) -> Vec<String> {

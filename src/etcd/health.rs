@@ -66,7 +66,7 @@ impl Checker {
             .get(&url)
             .send()
             .map_err(|e| crate::util::error::chain_text(&e))
-            .and_then(|r| super::api::body_text(r, &url))
+            .and_then(|r| super::api::body_text(r, &url).map_err(|e| e.message))
             .map(|t| (r_status(&t), t));
         let took_ms = start.elapsed().as_secs_f64() * 1000.0;
         let (healthy, error) = match result {
@@ -170,15 +170,13 @@ pub fn parse_endpoints(s: &str) -> Result<Vec<String>> {
         .collect();
     for e in &eps {
         if !e.starts_with("https://") {
-            bail!(crate::util::error::InvalidSeed(format!(
+            bail!(crate::util::error::Error::input(format!(
                 "--endpoints: {e:?} is not an https:// URL (etcd-bootstrap always talks TLS to etcd)"
             )));
         }
     }
     if eps.is_empty() {
-        bail!(crate::util::error::InvalidSeed(
-            "--endpoints is empty".into()
-        ));
+        bail!(crate::util::error::Error::input("--endpoints is empty"));
     }
     Ok(eps)
 }

@@ -1,6 +1,7 @@
 //! Running the etcd programs: `etcd --help`/`--version` (what flags a binary takes), and
 //! etcdctl/etcdutl for snapshots.
 
+use crate::util::error::Error;
 use crate::util::fs;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ pub const QUESTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs
 
 /// What `bin <arg>` prints on stdout and stderr together, within `timeout` (else it is killed).
 /// Err says why there is no answer.
-pub fn ask(bin: &Path, arg: &str, timeout: std::time::Duration) -> Result<String, String> {
+pub fn ask(bin: &Path, arg: &str, timeout: std::time::Duration) -> Result<String, Error> {
     use std::io::Read;
     let mut child = Command::new(bin)
         .arg(arg)
@@ -19,7 +20,7 @@ pub fn ask(bin: &Path, arg: &str, timeout: std::time::Duration) -> Result<String
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run {} {arg}: {e}", bin.display()))?;
+        .map_err(|e| Error::other(format!("cannot run {} {arg}: {e}", bin.display())))?;
     let drain = |r: Option<Box<dyn Read + Send>>| {
         std::thread::spawn(move || {
             let mut s = Vec::new();
@@ -48,14 +49,19 @@ pub fn ask(bin: &Path, arg: &str, timeout: std::time::Duration) -> Result<String
             Ok(None) if start.elapsed() >= timeout => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!(
+                return Err(Error::other(format!(
                     "{} {arg} did not finish within {}s; is it an etcd binary for this machine?",
                     bin.display(),
                     timeout.as_secs()
-                ));
+                )));
             }
             Ok(None) => std::thread::sleep(std::time::Duration::from_millis(20)),
-            Err(e) => return Err(format!("waiting for {} {arg}: {e}", bin.display())),
+            Err(e) => {
+                return Err(Error::other(format!(
+                    "waiting for {} {arg}: {e}",
+                    bin.display()
+                )))
+            }
         }
     }
     let mut text = String::from_utf8_lossy(&out.join().unwrap_or_default()).to_string();
@@ -64,7 +70,7 @@ pub fn ask(bin: &Path, arg: &str, timeout: std::time::Duration) -> Result<String
 }
 
 /// `etcd --help` of a binary.
-pub fn etcd_help(bin: &Path) -> Result<String, String> {
+pub fn etcd_help(bin: &Path) -> Result<String, Error> {
     ask(bin, "--help", QUESTION_TIMEOUT)
 }
 
@@ -186,7 +192,7 @@ mod tests {
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
         let start = std::time::Instant::now();
         let e = ask(&bin, "--help", std::time::Duration::from_millis(300)).unwrap_err();
-        assert!(e.contains("--help did not finish within 0s"), "{e}");
+        assert!(e.message.contains("--help did not finish within 0s"), "{e}");
         assert!(start.elapsed() < std::time::Duration::from_secs(10));
         std::fs::write(&bin, "#!/bin/sh\necho out; echo err >&2\n").unwrap();
         let t = ask(&bin, "--help", QUESTION_TIMEOUT).unwrap();

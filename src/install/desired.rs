@@ -2,7 +2,7 @@
 //! Built from the resolved seed; compared and applied by `plan`.
 
 use crate::host::users;
-use crate::release::unpack::StagedBinary;
+use crate::release::archive::StagedBinary;
 use crate::render;
 use crate::seed::{certificates, Config};
 use anyhow::Result;
@@ -122,8 +122,28 @@ fn file(path: PathBuf, meta: Meta, text: String, kind: FileKind) -> Item {
     }
 }
 
+/// The binaries to install: the ones staged from the verified release, or (a dry run, which
+/// downloads nothing, without a verified cached release) not known yet.
+#[derive(Debug, Clone, Copy)]
+pub enum Binaries<'a> {
+    Staged(&'a [StagedBinary]),
+    Pending,
+}
+
+impl Binaries<'_> {
+    fn contents(&self) -> Vec<Content> {
+        match self {
+            Binaries::Staged(s) => s.iter().cloned().map(Content::Staged).collect(),
+            Binaries::Pending => ["etcd", "etcdctl"]
+                .iter()
+                .map(|n| Content::Pending(n.to_string()))
+                .collect(),
+        }
+    }
+}
+
 /// Every item, in the order apply creates them (dirs before what goes in them).
-pub fn build(cfg: &Config, root: &Path, binaries: &[Content]) -> Result<Vec<Item>> {
+pub fn build(cfg: &Config, root: &Path, binaries: Binaries) -> Result<Vec<Item>> {
     let (user, group) = (Who::named(&cfg.user), Who::named(&cfg.group));
     let mut items = vec![
         Item::Dir {
@@ -167,8 +187,8 @@ pub fn build(cfg: &Config, root: &Path, binaries: &[Content]) -> Result<Vec<Item
         render::etcdctl_env(cfg),
         FileKind::Config,
     ));
-    for b in binaries {
-        let name = match b {
+    for b in binaries.contents() {
+        let name = match &b {
             Content::Staged(s) => s.name.clone(),
             Content::Pending(n) => n.clone(),
             Content::Bytes(_) => continue,
@@ -176,7 +196,7 @@ pub fn build(cfg: &Config, root: &Path, binaries: &[Content]) -> Result<Vec<Item
         items.push(Item::File {
             path: cfg.bin_dir.join(&name),
             meta: Meta::root(0o755),
-            content: b.clone(),
+            content: b,
             kind: FileKind::Binary,
         });
     }
@@ -221,17 +241,4 @@ fn certificate_items(cfg: &Config, root: &Path, group: &Who) -> Result<Vec<Item>
         });
     }
     Ok(items)
-}
-
-/// The binaries to install, from the staged release.
-pub fn staged_binaries(staged: &[StagedBinary]) -> Vec<Content> {
-    staged.iter().cloned().map(Content::Staged).collect()
-}
-
-/// Without a verified tarball (a dry run downloads nothing) the binaries are unknown: pending.
-pub fn pending_binaries() -> Vec<Content> {
-    vec![
-        Content::Pending("etcd".into()),
-        Content::Pending("etcdctl".into()),
-    ]
 }

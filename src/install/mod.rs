@@ -1,5 +1,6 @@
-//! The install: the desired state built from the seed, the plan (create / update / unchanged against
-//! the target root) and its atomic application.
+//! The install: the desired state built from the seed (`desired`), the plan (create / update /
+//! unchanged against the target root: `plan`) and its atomic application (`apply`).
 
+pub mod apply;
 pub mod desired;
 pub mod plan;

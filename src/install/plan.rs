@@ -4,9 +4,8 @@
 use super::desired::{Content, FileKind, Item, Meta, Who};
 use crate::host::users;
 use crate::state::digests::Digests;
-use crate::util::fs::{self as fsutil, Ids};
+use crate::util::fs as fsutil;
 use anyhow::{bail, Context, Result};
-use std::fmt::Write as _;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -35,7 +34,7 @@ pub struct Plan {
     pub changes: Vec<Change>,
 }
 
-fn resolve(root: &Path, who: &Who, group: bool) -> Result<Option<u32>> {
+pub(super) fn resolve(root: &Path, who: &Who, group: bool) -> Result<Option<u32>> {
     match who {
         Who::Root => Ok(Some(0)),
         Who::Named(n) if group => users::gid(root, n),
@@ -58,7 +57,7 @@ fn meta_diff(root: &Path, md: &fs::Metadata, want: &Meta) -> Result<String> {
     Ok(why.join(", "))
 }
 
-fn same_content(path: &Path, content: &Content, digests: &mut Digests) -> Result<bool> {
+fn same_content(path: &Path, content: &Content, digests: &Digests) -> Result<bool> {
     match content {
         Content::Bytes(b) => {
             Ok(fsutil::read_small(path, b.len() as u64)?.as_deref() == Some(&b[..]))
@@ -74,7 +73,7 @@ fn same_content(path: &Path, content: &Content, digests: &mut Digests) -> Result
     }
 }
 
-pub fn diff(root: &Path, items: Vec<Item>, digests: &mut Digests) -> Result<Plan> {
+pub fn diff(root: &Path, items: Vec<Item>, digests: &Digests) -> Result<Plan> {
     let mut changes = Vec::new();
     for item in items {
         let at = fsutil::under_for_write(root, item.path());
@@ -192,190 +191,40 @@ impl Plan {
 
     /// One line per item: action, kind, path, and mode/owner or what differs. Never file contents.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        for s in &self.changes {
-            let (kind, meta) = match &s.item {
-                Item::Dir { meta, .. } => ("dir", meta),
-                Item::File { kind, meta, .. } => (kind.label(), meta),
-            };
-            let action = match s.action {
-                Action::Create => "create",
-                Action::Update { .. } => "update",
-                Action::Unchanged => "unchanged",
-            };
-            let detail = match s.action {
-                Action::Update { .. } => s.why.clone(),
-                _ => format!("{:04o} {}:{}", meta.mode, meta.user, meta.group),
-            };
-            let _ = writeln!(
-                out,
-                "{action:<9} {kind:<6} {} ({detail})",
-                s.item.path().display()
-            );
-        }
-        out
+        self.changes.iter().map(|c| c.line() + "\n").collect()
     }
 
-    /// The heavy part of applying, done before anything changes: every staged binary that gets
-    /// new content is copied into a synced temp file beside its target (with its final owner and
-    /// mode) and checked against the digest it was verified with. Nothing the system runs or
-    /// reads changes; dropping the result without `apply` removes the temp files. A running
-    /// member takes its restart turn between the two, so the turn covers only renames.
-    pub fn prepare(&self, root: &Path) -> Result<Prepared<'_>> {
-        let mut p = Prepared {
-            plan: self,
-            temps: std::collections::BTreeMap::new(),
+    /// The lines of the items that change (what `apply` logs).
+    pub fn changed_lines(&self) -> Vec<String> {
+        self.changes
+            .iter()
+            .filter(|c| c.action != Action::Unchanged)
+            .map(Change::line)
+            .collect()
+    }
+}
+
+impl Change {
+    /// Action, kind, path, and mode/owner or what differs. Never file contents.
+    fn line(&self) -> String {
+        let (kind, meta) = match &self.item {
+            Item::Dir { meta, .. } => ("dir", meta),
+            Item::File { kind, meta, .. } => (kind.label(), meta),
         };
-        for (i, c) in self.changes.iter().enumerate() {
-            let (
-                Item::File {
-                    meta,
-                    content: Content::Staged(sb),
-                    ..
-                },
-                Action::Create | Action::Update { content: true, .. },
-            ) = (&c.item, &c.action)
-            else {
-                continue;
-            };
-            let at = fsutil::under_for_write(root, c.item.path());
-            let parent = at.parent().context("file without a parent dir")?;
-            fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-            let mut f = fs::File::open(&sb.path)
-                .with_context(|| format!("opening staged {}", sb.path.display()))?;
-            let (tmp, got) = fsutil::write_temp(&at, meta.mode, ids_for(root, meta)?, &mut f)?;
-            // The staging dir is ours but lives on disk between runs: install only the bytes that
-            // were verified from the tarball.
-            if got != sb.sha256 {
-                let _ = fs::remove_file(&tmp);
-                bail!(
-                    "staged {} changed since it was unpacked (sha256 {got}, expected {}); delete {} and run again",
-                    sb.path.display(),
-                    sb.sha256,
-                    sb.path.parent().map(|p| p.display().to_string()).unwrap_or_default()
-                );
-            }
-            p.temps.insert(i, (tmp, got));
-        }
-        Ok(p)
-    }
-}
-
-/// A plan whose large files are written to temp files, ready to be renamed into place.
-pub struct Prepared<'a> {
-    plan: &'a Plan,
-    /// Change index → (temp file, digest of its content).
-    temps: std::collections::BTreeMap<usize, (std::path::PathBuf, crate::util::io::Sha256)>,
-}
-
-impl Drop for Prepared<'_> {
-    fn drop(&mut self) {
-        for (tmp, _) in self.temps.values() {
-            let _ = fs::remove_file(tmp);
-        }
-    }
-}
-
-impl Prepared<'_> {
-    /// Applies every change under `root`. The account must exist (see `users::ensure`) before this.
-    pub fn apply(mut self, root: &Path, digests: &mut Digests) -> Result<()> {
-        let mut swept = std::collections::BTreeSet::new();
-        for (i, c) in self.plan.changes.iter().enumerate() {
-            if c.action == Action::Unchanged {
-                continue;
-            }
-            let at = fsutil::under_for_write(root, c.item.path());
-            crate::failpoint!("apply-item", &at.display().to_string());
-            if let Some(parent) = at.parent() {
-                if swept.insert(parent.to_path_buf()) {
-                    fsutil::sweep_temps(parent, None);
-                }
-            }
-            match &c.item {
-                Item::Dir { meta, .. } => apply_dir(root, &at, meta)?,
-                Item::File { meta, content, .. } => {
-                    let rewrite = matches!(
-                        c.action,
-                        Action::Create | Action::Update { content: true, .. }
-                    );
-                    if let Some((tmp, got)) = self.temps.remove(&i) {
-                        fsutil::commit_temp(&tmp, &at)?;
-                        digests.remember(&at, got);
-                    } else if rewrite {
-                        write_file(root, &at, meta, content)?;
-                    } else {
-                        set_meta(root, &at, meta)?;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-fn apply_dir(root: &Path, at: &Path, meta: &Meta) -> Result<()> {
-    if fs::symlink_metadata(at).is_err() {
-        if let Some(parent) = at.parent() {
-            fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-        }
-        fs::create_dir(at).with_context(|| format!("creating {}", at.display()))?;
-    }
-    set_meta(root, at, meta)
-}
-
-/// A small file's new content (a staged binary's was written by `prepare`).
-fn write_file(root: &Path, at: &Path, meta: &Meta, content: &Content) -> Result<()> {
-    let parent = at.parent().context("file without a parent dir")?;
-    fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    let ids = ids_for(root, meta)?;
-    match content {
-        Content::Bytes(b) => {
-            fsutil::write_atomic(at, meta.mode, ids, &mut &b[..])?;
-        }
-        Content::Staged(sb) => bail!("internal: {} was not prepared", sb.path.display()),
-        Content::Pending(n) => bail!("internal: binary {n} has no staged source"),
-    }
-    Ok(())
-}
-
-fn ids_for(root: &Path, meta: &Meta) -> Result<Ids> {
-    let uid = resolve(root, &meta.user, false)?.with_context(|| {
+        let action = match self.action {
+            Action::Create => "create",
+            Action::Update { .. } => "update",
+            Action::Unchanged => "unchanged",
+        };
+        let detail = match self.action {
+            Action::Update { .. } => self.why.clone(),
+            _ => format!("{:04o} {}:{}", meta.mode, meta.user, meta.group),
+        };
         format!(
-            "user {} does not exist in {}/etc/passwd",
-            meta.user,
-            root.display()
+            "{action:<9} {kind:<6} {} ({detail})",
+            self.item.path().display()
         )
-    })?;
-    let gid = resolve(root, &meta.group, true)?.with_context(|| {
-        format!(
-            "group {} does not exist in {}/etc/group",
-            meta.group,
-            root.display()
-        )
-    })?;
-    Ok(Ids { uid, gid })
-}
-
-/// Owner and mode, never through a link: the path is opened without following one and changed
-/// through that descriptor, so a link swapped in meanwhile is refused, not followed.
-fn set_meta(root: &Path, at: &Path, meta: &Meta) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let ids = ids_for(root, meta)?;
-    let f = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags((nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK).bits())
-        .open(at)
-        .with_context(|| {
-            format!(
-                "opening {} to set its owner and mode (a link is not followed)",
-                at.display()
-            )
-        })?;
-    nix::unistd::fchown(&f, Some(ids.uid.into()), Some(ids.gid.into()))
-        .with_context(|| format!("setting the owner of {}", at.display()))?;
-    f.set_permissions(fs::Permissions::from_mode(meta.mode))
-        .with_context(|| format!("setting the mode of {}", at.display()))?;
-    Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Making keys and certificates (rcgen), and judging an existing certificate against what it must be.
 
 use super::spec::Leaf;
-use crate::preflight::certs::{covers, key_matches, sans, verify_chain};
+use crate::cert;
 use crate::util::time;
 use anyhow::{anyhow, bail, Context, Result};
 use rcgen::{
@@ -11,7 +11,6 @@ use rcgen::{
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 use std::time::Duration;
-use x509_parser::prelude::*;
 
 /// The key types etcd (Go's TLS) accepts, and this tool can make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,14 +86,14 @@ impl Ca {
         let der = CertificateDer::from_pem_slice(cert_pem.as_bytes())
             .map_err(|e| anyhow!("not a PEM certificate ({e})"))?
             .into_owned();
-        let (_, x) = X509Certificate::from_der(&der).map_err(|e| anyhow!("{e}"))?;
-        if !x.is_ca() {
+        let x = cert::info(&der)?;
+        if !x.is_ca {
             bail!("it is not a CA certificate (basicConstraints CA:FALSE)");
         }
         let key = match key_pem {
             None => None,
             Some(k) => {
-                if !key_matches(k.as_bytes(), x.public_key().raw).map_err(|e| anyhow!(e))? {
+                if !cert::key_matches(k.as_bytes(), &x.spki)? {
                     bail!(
                         "the CA key does not match the CA certificate (their public keys differ)"
                     );
@@ -164,50 +163,35 @@ impl Ca {
         now: i64,
         renew_before: Duration,
     ) -> Option<String> {
-        let der = match CertificateDer::from_pem_slice(cert_pem) {
-            Ok(d) => d,
-            Err(_) => return Some("it is not a PEM certificate".into()),
+        let (info, chain) = match cert::first(cert_pem) {
+            Ok(x) => x,
+            Err(e) => return Some(format!("it {e}")),
         };
-        let cert = match X509Certificate::from_der(&der) {
-            Ok((_, c)) => c,
-            Err(e) => return Some(format!("it is not a valid certificate ({e})")),
-        };
-        let nb = cert.validity().not_before.timestamp();
-        if let Err(e) = verify_chain(
-            &der,
+        if let Err(e) = cert::verify_chain(
+            &chain[0],
             &[],
             std::slice::from_ref(&self.der),
-            nb,
+            info.not_before,
             leaf.server_auth,
         ) {
             return Some(format!("it is not issued by this CA for its use ({e})"));
         }
-        let (ips, dns) = sans(&cert);
-        if let Some(missing) = leaf.sans().iter().find(|h| !covers(&ips, &dns, h)) {
+        if let Some(missing) = leaf.sans().iter().find(|h| !info.covers(h)) {
             return Some(format!("it does not cover {missing}"));
         }
-        let eku = cert
-            .extended_key_usage()
-            .ok()
-            .flatten()
-            .map(|e| e.value.clone());
-        let (sa, ca) = eku
-            .map(|e| (e.server_auth, e.client_auth))
-            .unwrap_or((true, true));
-        if (leaf.server_auth && !sa) || (leaf.client_auth && !ca) {
+        if (leaf.server_auth && !info.server_auth) || (leaf.client_auth && !info.client_auth) {
             return Some(
                 "its extended key usages are not serverAuth and clientAuth as needed".into(),
             );
         }
-        let left = cert.validity().not_after.timestamp() - now;
-        if left <= renew_before.as_secs() as i64 {
+        if info.not_after - now <= renew_before.as_secs() as i64 {
             return Some(format!(
                 "it expires on {} (less than {} left)",
-                time::utc(cert.validity().not_after.timestamp()),
+                time::utc(info.not_after),
                 time::format_duration(renew_before)
             ));
         }
-        match key_pem.map(|k| key_matches(k, cert.public_key().raw)) {
+        match key_pem.map(|k| cert::key_matches(k, &info.spki)) {
             None => Some("its key is missing".into()),
             Some(Ok(true)) => None,
             Some(Ok(false)) => Some("its key does not match it".into()),
@@ -218,12 +202,7 @@ impl Ca {
 
 /// When a certificate expires, for messages.
 pub fn not_after(cert_pem: &str) -> String {
-    CertificateDer::from_pem_slice(cert_pem.as_bytes())
-        .ok()
-        .and_then(|d| {
-            X509Certificate::from_der(&d)
-                .ok()
-                .map(|(_, c)| time::utc(c.validity().not_after.timestamp()))
-        })
+    cert::not_after(cert_pem.as_bytes())
+        .map(time::utc)
         .unwrap_or_default()
 }

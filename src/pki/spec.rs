@@ -125,7 +125,7 @@ fn address_of(i: usize, name: &str, address: &str) -> Result<IpAddr> {
         .and_then(|mut it| it.next())
         .map(|s| s.ip())
         .ok_or_else(|| {
-            anyhow!(crate::util::error::InvalidSeed(format!(
+            anyhow!(crate::util::error::Error::input(format!(
                 "etcd_members[{i}] ({name}): its address is not an IP address and does not resolve; \
                  give the member's IP address"
             )))
@@ -133,7 +133,7 @@ fn address_of(i: usize, name: &str, address: &str) -> Result<IpAddr> {
 }
 
 fn not_a_host(member: &str, key: &str) -> anyhow::Error {
-    anyhow::Error::new(crate::util::error::InvalidSeed(format!(
+    anyhow::Error::new(crate::util::error::Error::input(format!(
         "member {member}: a host in {key} is neither an IP address nor a host name (letters, digits \
          and '-' between dots; no wildcard): a certificate covers only real hosts"
     )))
@@ -202,7 +202,7 @@ fn member(seed: &Seed, iface: &str, name: &str, address: IpAddr) -> Result<Membe
 pub fn from_seed(seed: &Seed) -> Result<ClusterSpec> {
     let raw = seed.raw().etcd_members.clone().unwrap_or_default();
     if raw.is_empty() {
-        bail!(crate::util::error::InvalidSeed(format!(
+        bail!(crate::util::error::Error::input(format!(
             "seed {}: etcd_members is empty; pki issues certificates for the members it lists",
             seed.origin
         )));
@@ -212,14 +212,14 @@ pub fn from_seed(seed: &Seed) -> Result<ClusterSpec> {
     for (i, m) in raw.iter().enumerate() {
         let (name, address) = (m.name.0.trim(), m.address.0.trim());
         if name.contains("{{") || address.contains("{{") {
-            bail!(crate::util::error::InvalidSeed(format!(
+            bail!(crate::util::error::Error::input(format!(
                 "seed {}: etcd_members[{i}]: pki needs the members' names and addresses written out, not templates",
                 seed.origin
             )));
         }
         // Checked before the name is shown or used for a dir.
         if !crate::util::text::is_plain_name(name) {
-            bail!(crate::util::error::InvalidSeed(format!(
+            bail!(crate::util::error::Error::input(format!(
                 "seed {}: etcd_members[{i}].name is not {}",
                 seed.origin,
                 crate::util::text::PLAIN_NAME

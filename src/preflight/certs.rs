@@ -1,16 +1,15 @@
 //! Certificates, read as X.509 before etcd ever sees them: coverage of every address clients and
 //! peers use, the chain to the trusted CA, key/certificate pairing, key usages, validity, and no CA
-//! private key on the node.
+//! private key on the node. The X.509 reading itself is `crate::cert`.
 
-use super::Report;
+use crate::cert::{self, Expiry, Info};
 use crate::seed::{certificates, url_host_port, Config};
+use crate::util::report::Report;
 use crate::util::time;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls_pki_types::CertificateDer;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
-use x509_parser::prelude::*;
+use std::time::SystemTime;
 
 /// An address a certificate must cover, and why (for the message).
 struct Need {
@@ -38,50 +37,9 @@ struct Files<'a> {
 }
 
 impl Files<'_> {
-    fn get(&self, target: &Path) -> Result<(String, Vec<u8>), String> {
+    fn get(&self, target: &Path) -> Result<(String, Vec<u8>), crate::util::error::Error> {
         certificates::installed_or_listed(self.cfg, self.root, &self.listed, target)
     }
-}
-
-pub fn covers(sans_ip: &[IpAddr], sans_dns: &[String], host: &str) -> bool {
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return sans_ip.contains(&ip);
-    }
-    let host = host.to_ascii_lowercase();
-    sans_dns.iter().any(|d| {
-        let d = d.to_ascii_lowercase();
-        match d.strip_prefix("*.") {
-            Some(suffix) => host
-                .split_once('.')
-                .map(|(first, rest)| !first.is_empty() && rest == suffix)
-                .unwrap_or(false),
-            None => d == host,
-        }
-    })
-}
-
-fn fmt_time(t: &ASN1Time) -> String {
-    time::utc(t.timestamp())
-}
-
-/// The IP and DNS subject alternative names of a certificate.
-pub fn sans(cert: &X509Certificate) -> (Vec<IpAddr>, Vec<String>) {
-    let mut ips = Vec::new();
-    let mut dns = Vec::new();
-    if let Ok(Some(san)) = cert.subject_alternative_name() {
-        for g in &san.value.general_names {
-            match g {
-                GeneralName::DNSName(d) => dns.push(d.to_string()),
-                GeneralName::IPAddress(b) => match b.len() {
-                    4 => ips.push(IpAddr::from(<[u8; 4]>::try_from(*b).unwrap())),
-                    16 => ips.push(IpAddr::from(<[u8; 16]>::try_from(*b).unwrap())),
-                    _ => {}
-                },
-                _ => {}
-            }
-        }
-    }
-    (ips, dns)
 }
 
 /// The DNS names in the subject alternative names of the certificate a setting names, as it will
@@ -90,69 +48,15 @@ pub fn dns_names(
     cfg: &Config,
     root: &Path,
     setting: &str,
-) -> Result<(String, Vec<String>), String> {
-    let listed = certificates::read(cfg, root).map_err(|e| format!("{e:#}"))?;
+) -> anyhow::Result<(String, Vec<String>)> {
+    use anyhow::Context;
+    let listed = certificates::read(cfg, root)?;
     let path = cfg
         .path_setting(setting)
-        .ok_or_else(|| format!("{setting} is not set"))?;
+        .with_context(|| format!("{setting} is not set"))?;
     let (name, pem) = certificates::installed_or_listed(cfg, root, &listed, &path)?;
-    let der = CertificateDer::pem_slice_iter(&pem)
-        .find_map(|c| c.ok())
-        .ok_or_else(|| format!("{name} holds no PEM certificate"))?;
-    let (_, cert) = X509Certificate::from_der(&der).map_err(|e| format!("{name}: {e}"))?;
-    Ok((name, sans(&cert).1))
-}
-
-/// Whether `leaf` (with `intermediates`) chains to one of `cas` for the given usage, checked at a
-/// moment just after `not_before` (seconds): a chain problem is told apart from a clock problem.
-pub fn verify_chain(
-    leaf: &CertificateDer,
-    intermediates: &[CertificateDer],
-    cas: &[CertificateDer],
-    not_before: i64,
-    server_auth: bool,
-) -> Result<(), String> {
-    let anchors: Vec<_> = cas
-        .iter()
-        .filter_map(|c| {
-            webpki::anchor_from_trusted_cert(c)
-                .ok()
-                .map(|a| a.to_owned())
-        })
-        .collect();
-    if anchors.is_empty() {
-        return Err("no usable CA certificate".into());
-    }
-    let at = UnixTime::since_unix_epoch(Duration::from_secs((not_before.max(0) as u64) + 1));
-    let usage = if server_auth {
-        webpki::KeyUsage::server_auth()
-    } else {
-        webpki::KeyUsage::client_auth()
-    };
-    let ee = webpki::EndEntityCert::try_from(leaf).map_err(|e| format!("{e}"))?;
-    ee.verify_for_usage(
-        webpki::ALL_VERIFICATION_ALGS,
-        &anchors,
-        intermediates,
-        at,
-        usage,
-        None,
-        None,
-    )
-    .map(|_| ())
-    .map_err(|e| format!("{e}"))
-}
-
-/// Whether the PEM private key's public half equals `spki` (DER SubjectPublicKeyInfo).
-pub fn key_matches(key_pem: &[u8], spki: &[u8]) -> Result<bool, String> {
-    let key = PrivateKeyDer::from_pem_slice(key_pem)
-        .map_err(|e| format!("not a PEM private key ({e})"))?;
-    let signing = rustls::crypto::ring::sign::any_supported_type(&key)
-        .map_err(|e| format!("unsupported private key ({e})"))?;
-    match signing.public_key() {
-        Some(pk) => Ok(pk.as_ref() == spki),
-        None => Err("cannot derive the public key of this key type".into()),
-    }
+    let (info, _) = cert::first(&pem).with_context(|| name.clone())?;
+    Ok((name, info.dns))
 }
 
 /// The checks of one role, each adding its errors to the report and counting them.
@@ -172,20 +76,15 @@ impl Check<'_, '_> {
 
     /// Subject alternative names: what etcd's clients and peers will verify against. Returns how
     /// the certificate's coverage reads in a message.
-    fn coverage(&mut self, cert: &X509Certificate) -> String {
-        let (ips, dns) = sans(cert);
-        let held: Vec<String> = ips
-            .iter()
-            .map(|i| i.to_string())
-            .chain(dns.iter().cloned())
-            .collect();
+    fn coverage(&mut self, cert: &Info) -> String {
+        let held = cert.sans();
         let held_text = if held.is_empty() {
             "it has no subject alternative names (the CN is not used by etcd's TLS)".to_string()
         } else {
             format!("it covers {}", held.join(", "))
         };
         for n in &self.role.needs {
-            if !covers(&ips, &dns, &n.host) {
+            if !cert.covers(&n.host) {
                 let msg = format!(
                     "{} does not cover {} ({}); {held_text}",
                     self.name, n.host, n.why
@@ -197,56 +96,47 @@ impl Check<'_, '_> {
     }
 
     /// Key usages: peers are both servers and clients. Returns whether serverAuth is allowed.
-    fn usages(&mut self, cert: &X509Certificate) -> bool {
-        let (server_auth, client_auth) = match cert.extended_key_usage() {
-            Ok(Some(eku)) => (
-                eku.value.server_auth || eku.value.any,
-                eku.value.client_auth || eku.value.any,
-            ),
-            _ => (true, true),
-        };
+    fn usages(&mut self, cert: &Info) -> bool {
         let name = self.name.clone();
-        if !server_auth {
+        if !cert.server_auth {
             self.error(format!(
                 "{name} does not allow serverAuth (extended key usage); the {} certificate must",
                 self.role.role
             ));
         }
-        if self.role.client_auth && !client_auth {
+        if self.role.client_auth && !cert.client_auth {
             self.error(format!(
                 "{name} does not allow clientAuth (extended key usage); etcd peers connect to each other as clients too"
             ));
         }
-        server_auth
+        cert.server_auth
     }
 
     /// Validity, with the clock in mind: at first boot before NTP the clock may be far behind.
-    fn validity(&mut self, cert: &X509Certificate) {
+    /// Ending within `cert::RENEW_WITHIN` is a warning, as in `status`.
+    fn validity(&mut self, cert: &Info) {
         let (now, name) = (self.files.now, self.name.clone());
-        let v = cert.validity();
-        if now < v.not_before.timestamp() {
-            self.error(format!(
+        match cert.expiry(now) {
+            Expiry::NotYet => self.error(format!(
                 "{name} is not valid yet: valid from {}, but this machine's clock says {}; if the clock is wrong \
                  (first boot before NTP) order etcd-bootstrap after time-sync.target, else reissue the certificate",
-                fmt_time(&v.not_before),
+                time::utc(cert.not_before),
                 time::utc(now)
-            ));
-        } else if now > v.not_after.timestamp() {
-            self.error(format!(
+            )),
+            Expiry::Expired => self.error(format!(
                 "{name} expired on {}; reissue it",
-                fmt_time(&v.not_after)
-            ));
-        } else if v.not_after.timestamp() - now < 14 * 86400 {
-            self.r.warn(
-                "certs",
-                format!("{name} expires soon, on {}", fmt_time(&v.not_after)),
-            );
+                time::utc(cert.not_after)
+            )),
+            Expiry::Soon { days } => self
+                .r
+                .warn("certs", cert::ends_soon(&name, cert.not_after, days)),
+            Expiry::Fine => {}
         }
     }
 
     /// The chain to the trusted CA, verified at a time inside the certificate's validity, so a
     /// chain problem and a clock problem are told apart.
-    fn chain(&mut self, cert: &X509Certificate, ders: &[CertificateDer], server_auth: bool) {
+    fn chain(&mut self, cert: &Info, ders: &[CertificateDer], server_auth: bool) {
         let Some(ca_path) = &self.role.ca else {
             return;
         };
@@ -254,39 +144,29 @@ impl Check<'_, '_> {
             Ok(x) => x,
             Err(e) => return self.error(format!("trusted CA {e}")),
         };
-        let cas: Vec<CertificateDer> = CertificateDer::pem_slice_iter(&ca_pem)
-            .filter_map(|c| c.ok())
-            .collect();
-        if cas
-            .iter()
-            .all(|c| webpki::anchor_from_trusted_cert(c).is_err())
-        {
+        let cas = cert::ders(&ca_pem);
+        if !cert::has_anchor(&cas) {
             return self.error(format!("{ca_name} holds no usable CA certificate"));
         }
-        let nb = cert.validity().not_before.timestamp();
-        let res = verify_chain(&ders[0], &ders[1..], &cas, nb, server_auth);
-        if let Err(e) = res {
-            let ca_subject = cas
-                .first()
-                .and_then(|c| X509Certificate::from_der(c).ok())
-                .map(|(_, c)| c.subject().to_string())
-                .unwrap_or_default();
+        if let Err(e) = cert::verify_chain(&ders[0], &ders[1..], &cas, cert.not_before, server_auth)
+        {
             self.error(format!(
-                "{} does not chain to the trusted CA {ca_name} ({e}): it was issued by \"{}\", the CA is \"{ca_subject}\"",
+                "{} does not chain to the trusted CA {ca_name} ({e}): it was issued by \"{}\", the CA is \"{}\"",
                 self.name,
-                cert.issuer()
+                cert.issuer,
+                cert::subject_of(&cas)
             ));
         }
     }
 
     /// The key belongs to the certificate.
-    fn key(&mut self, cert: &X509Certificate) {
+    fn key(&mut self, cert: &Info) {
         let Some(key_path) = &self.role.key else {
             return;
         };
         match self.files.get(key_path) {
             Err(e) => self.error(format!("{} key {e}", self.role.role)),
-            Ok((key_name, key_pem)) => match key_matches(&key_pem, cert.public_key().raw) {
+            Ok((key_name, key_pem)) => match cert::key_matches(&key_pem, &cert.spki) {
                 Ok(true) => {}
                 Ok(false) => self.error(format!(
                     "{key_name} is not the key of {} (their public keys differ); install the matching pair",
@@ -304,20 +184,9 @@ fn check_role(r: &mut Report, files: &Files, role: &Role) {
         Ok(x) => x,
         Err(e) => return r.error("certs", format!("{} certificate {e}", role.role)),
     };
-    let ders: Vec<CertificateDer> = CertificateDer::pem_slice_iter(&pem)
-        .filter_map(|c| c.ok())
-        .collect();
-    let Some(leaf_der) = ders.first() else {
-        return r.error("certs", format!("{name} holds no PEM certificate"));
-    };
-    let cert = match X509Certificate::from_der(leaf_der) {
-        Ok((_, c)) => c,
-        Err(e) => {
-            return r.error(
-                "certs",
-                format!("{name} is not a valid X.509 certificate: {e}"),
-            )
-        }
+    let (cert, ders) = match cert::first(&pem) {
+        Ok(x) => x,
+        Err(e) => return r.error("certs", format!("{name} {e}")),
     };
     let mut c = Check {
         files,
@@ -337,7 +206,7 @@ fn check_role(r: &mut Report, files: &Files, role: &Role) {
             format!(
                 "{} certificate {name}: {held_text}; chains to the CA; key matches; valid until {}",
                 role.role,
-                fmt_time(&cert.validity().not_after)
+                time::utc(cert.not_after)
             ),
         );
     }
@@ -373,21 +242,13 @@ fn ca_keys(r: &mut Report, files: &Files) {
         .into_iter()
         .chain(cfg.path_setting("peer-trusted-ca-file"))
         .filter_map(|p| files.get(&p).ok())
-        .flat_map(|(_, pem)| {
-            CertificateDer::pem_slice_iter(&pem)
-                .filter_map(|c| c.ok())
-                .collect::<Vec<_>>()
-        })
-        .filter_map(|der| {
-            X509Certificate::from_der(&der)
-                .ok()
-                .map(|(_, c)| c.public_key().raw.to_vec())
-        })
+        .flat_map(|(_, pem)| cert::ders(&pem))
+        .filter_map(|der| cert::info(&der).ok().map(|i| i.spki))
         .collect();
     for (name, bytes) in &files.listed {
         let is_ca_key = ca_spki
             .iter()
-            .any(|spki| key_matches(bytes, spki).unwrap_or(false))
+            .any(|spki| cert::key_matches(bytes, spki).unwrap_or(false))
             || (name.starts_with("ca") && name.ends_with("-key.pem"));
         if is_ca_key {
             r.warn(
@@ -455,21 +316,4 @@ pub fn check(r: &mut Report, cfg: &Config, root: &Path, now: SystemTime) {
         }
     }
     ca_keys(r, &files);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn coverage_of_ips_names_and_wildcards() {
-        let ips: Vec<IpAddr> = vec!["10.8.0.1".parse().unwrap()];
-        let dns = vec!["etcd-node1".to_string(), "*.etcd.example.org".to_string()];
-        assert!(covers(&ips, &dns, "10.8.0.1"));
-        assert!(!covers(&ips, &dns, "10.8.0.2"));
-        assert!(covers(&ips, &dns, "ETCD-node1"));
-        assert!(covers(&ips, &dns, "a.etcd.example.org"));
-        assert!(!covers(&ips, &dns, "a.b.etcd.example.org"));
-        assert!(!covers(&ips, &dns, "etcd.example.org"));
-    }
 }

@@ -83,7 +83,7 @@ pub fn check(r: &mut Report, cfg: &Config, bin: Option<&Path>) {
     let help = match tools::etcd_help(bin) {
         Ok(h) => h,
         // Another architecture's binary (an image built on another machine): nothing to ask.
-        Err(why) if why.starts_with("cannot run") => {
+        Err(why) if why.message.starts_with("cannot run") => {
             r.warn("flags", format!("{why}; the flags were not checked"));
             return;
         }
@@ -131,7 +131,7 @@ pub fn check(r: &mut Report, cfg: &Config, bin: Option<&Path>) {
             Some(n) => msg.push_str(&format!("; the nearest flag it has is --{n}")),
             None => msg.push_str("; remove it from etcd_settings / etcd_settings_user"),
         }
-        r.error("flags", msg);
+        r.input_error("flags", msg);
     }
     if bad == 0 {
         r.ok(

@@ -17,7 +17,7 @@ pub fn check(r: &mut Report, cfg: &Config) {
     );
     let name = cfg.settings.get("name").cloned().unwrap_or_default();
     if name.is_empty() {
-        r.error(
+        r.input_error(
             "members",
             "etcd_settings.name is empty; etcd needs this member's name",
         );
@@ -27,7 +27,7 @@ pub fn check(r: &mut Report, cfg: &Config) {
     if let Some(ic) = cfg.setting("initial-cluster") {
         initial_cluster(r, cfg, &name, ic);
     } else if !discovery {
-        r.error(
+        r.input_error(
             "members",
             "neither initial-cluster nor discovery-srv is set; etcd cannot find its peers",
         );
@@ -50,7 +50,7 @@ fn initial_cluster(r: &mut Report, cfg: &Config, name: &str, ic: &str) {
     let advertised = cfg.urls("initial-advertise-peer-urls");
     if mine.is_empty() {
         let names: Vec<&str> = entries.iter().map(|(n, _)| *n).collect();
-        r.error(
+        r.input_error(
             "members",
             format!(
                 "name is {name:?}, but initial-cluster only names {}; this node is member {:?} of etcd_members, \
@@ -60,7 +60,7 @@ fn initial_cluster(r: &mut Report, cfg: &Config, name: &str, ic: &str) {
             ),
         );
     } else if !advertised.is_empty() && advertised.iter().any(|a| !mine.contains(&a.as_str())) {
-        r.error(
+        r.input_error(
             "members",
             format!(
                 "initial-cluster has {name}={} but this member advertises {} (initial-advertise-peer-urls); \

@@ -4,17 +4,21 @@
 //! Nothing from a tarball is used before its sha256 matched: downloads land in a temp file and are
 //! renamed into the cache only after verification.
 
+pub mod archive;
 pub mod checksum;
 pub mod elf;
-pub mod unpack;
+pub mod staging;
+#[cfg(test)]
+mod testing;
 
 use crate::seed::ReleaseSpec;
 use crate::state::{self, digests::Digests};
-use crate::util::error::InvalidSeed;
+use crate::util::error::Error;
 use crate::util::fs;
 use crate::util::http::{Fetcher, Tee};
 use anyhow::{bail, Context, Result};
 use checksum::{ChecksumSpec, Sha256};
+use staging::Staged;
 use std::path::{Path, PathBuf};
 
 /// A SHA256SUMS file is a few KiB; more means a wrong URL.
@@ -38,19 +42,19 @@ impl Source {
             .iter()
             .any(|p| url.starts_with(p))
         {
-            bail!(InvalidSeed(format!(
+            bail!(Error::input(format!(
                 "etcd_download_url: {url:?} is not an https://, http:// or file:// URL"
             )));
         }
         if url.starts_with("http://") && !matches!(checksum, ChecksumSpec::Digest(_)) {
-            bail!(InvalidSeed(format!(
+            bail!(Error::input(format!(
                 "etcd_download_url: {url} is plain http, which anyone on the path can change; pin the digest \
                  (etcd_download_url_checksum: sha256:<64 hex>) or use https://"
             )));
         }
         if let ChecksumSpec::SumsUrl(s) = &checksum {
             if s.starts_with("http://") {
-                bail!(InvalidSeed(format!(
+                bail!(Error::input(format!(
                     "etcd_download_url_checksum: the SHA256SUMS URL {s} is plain http; use https:// or a pinned digest"
                 )));
             }
@@ -58,7 +62,7 @@ impl Source {
         let path_part = url.split(['?', '#']).next().unwrap_or(&url);
         let file_name = path_part.rsplit('/').next().unwrap_or("").to_string();
         if file_name.is_empty() || file_name == "." || file_name == ".." {
-            bail!(InvalidSeed(format!(
+            bail!(Error::input(format!(
                 "etcd_download_url: {url:?} does not end in a file name"
             )));
         }
@@ -143,7 +147,11 @@ impl Source {
 
 pub fn fetcher_for(spec: &ReleaseSpec, root: &Path) -> Result<Fetcher> {
     let ca = spec.download_ca_file.as_ref().map(|p| fs::under(root, p));
-    Fetcher::with_retry(ca.as_deref(), spec.retry)
+    let hints = crate::util::http::Hints {
+        ca_file: "etcd_download_ca_file",
+        not_found: "check etcd_version and etcd_download_url",
+    };
+    Fetcher::with_retry(ca.as_deref(), spec.retry, hints)
 }
 
 /// Where the verified tarball is cached on this machine.
@@ -151,45 +159,61 @@ pub fn cache_path(spec: &ReleaseSpec, root: &Path, src: &Source) -> PathBuf {
     fs::under(root, &spec.download_dir).join(&src.file_name)
 }
 
-/// What the release phase needs besides the spec.
-pub struct Release<'a> {
-    pub spec: &'a ReleaseSpec,
-    pub root: &'a Path,
+/// The release a seed names, on one target root: where it comes from, the digest it must have,
+/// the verified tarball in the download dir, and the binaries staged from it. Built once per run.
+pub struct Release {
+    pub spec: ReleaseSpec,
+    pub root: PathBuf,
     pub source: Source,
-    pub fetcher: &'a Fetcher,
+    pub fetcher: Fetcher,
 }
 
-impl Release<'_> {
-    fn unpack_options(&self) -> unpack::Options {
-        unpack::Options {
+impl Release {
+    pub fn new(spec: &ReleaseSpec, root: &Path) -> Result<Release> {
+        Ok(Release {
+            source: Source::from_spec(spec)?,
+            fetcher: fetcher_for(spec, root)?,
+            spec: spec.clone(),
+            root: root.to_path_buf(),
+        })
+    }
+
+    fn unpack_options(&self) -> archive::Options {
+        archive::Options {
             arch: self.spec.architecture.clone(),
             check_arch: !self.spec.allow_unsupported_arch,
-            ..unpack::Options::default()
+            ..archive::Options::default()
         }
     }
 
     /// The staging record of this release, in the state dir.
     fn record(&self) -> PathBuf {
-        let stem = unpack::staging_dir(Path::new("/"), Path::new(&self.source.file_name));
-        state::path(self.root, state::STAGED).join(stem.file_name().unwrap_or_default())
+        staging::record_path(&self.root, &self.source.file_name)
     }
 
     /// The download dir, made root's alone if it is new; one that others can write is refused.
     pub fn download_dir(&self, create: bool) -> Result<Option<PathBuf>> {
-        let dir = fs::under(self.root, &self.spec.download_dir);
+        let dir = fs::under(&self.root, &self.spec.download_dir);
         if !create && !dir.exists() {
             return Ok(None);
         }
-        fs::private_dir(self.root, &dir, 0o755)?;
+        fs::private_dir(&self.root, &dir, 0o755)?;
         Ok(Some(dir))
+    }
+
+    /// The release phase: a verified tarball in the download dir, and its binaries staged.
+    pub fn fetch_and_stage(&self, digests: &Digests) -> Result<(PathBuf, Sha256, Staged)> {
+        let (tarball, digest) = self.ensure_tarball(digests)?;
+        let staged = self.stage(&tarball, &digest, digests)?;
+        Ok((tarball, digest, staged))
     }
 
     /// Makes sure a verified tarball is in the download dir and returns its path and digest.
     /// A cached tarball is re-hashed and reused if it matches; a corrupt one is replaced.
-    pub fn ensure_tarball(&self, digests: &mut Digests) -> Result<(PathBuf, Sha256)> {
+    pub fn ensure_tarball(&self, digests: &Digests) -> Result<(PathBuf, Sha256)> {
         let dir = self.download_dir(true)?.context("no download dir")?;
         fs::sweep_temps(&dir, None);
-        let expected = self.source.expected_digest(self.fetcher, self.root)?;
+        let expected = self.source.expected_digest(&self.fetcher, &self.root)?;
         let dest = dir.join(&self.source.file_name);
         if std::fs::symlink_metadata(&dest).is_ok_and(|m| !m.is_file()) {
             log::warn!(
@@ -204,7 +228,7 @@ impl Release<'_> {
                     "using cached {} (sha256 {expected} verified)",
                     dest.display()
                 );
-                self.source.record(self.root, &expected)?;
+                self.source.record(&self.root, &expected)?;
                 return Ok((dest, expected));
             }
             log::warn!(
@@ -218,11 +242,11 @@ impl Release<'_> {
 
     /// Downloads into a temp file, unpacking while the bytes arrive; renames it into the cache only
     /// when its digest matches. The staged binaries are kept only then, too.
-    fn download(&self, dest: &Path, expected: Sha256, digests: &mut Digests) -> Result<()> {
+    fn download(&self, dest: &Path, expected: Sha256, digests: &Digests) -> Result<()> {
         let dir = dest.parent().context("the cache file has no dir")?;
         log::info!("downloading {}", self.source.url);
         let (file, partial) = fs::create_temp(dest)?;
-        let staging = unpack::Staging::begin(dest)?;
+        let staging = staging::Staging::begin(dest)?;
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(32);
         let (opts, tmp, label) = (
             self.unpack_options(),
@@ -230,7 +254,7 @@ impl Release<'_> {
             dest.to_path_buf(),
         );
         let worker = std::thread::spawn(move || {
-            unpack::extract(crate::util::io::ChanReader::new(rx), &label, &tmp, &opts)
+            archive::extract(crate::util::io::ChanReader::new(rx), &label, &tmp, &opts)
         });
         let mut tx = Some(tx);
         let mut tee = |t: Tee| match t {
@@ -277,11 +301,11 @@ impl Release<'_> {
         std::fs::rename(&partial, dest)
             .with_context(|| format!("renaming {} into place", partial.display()))?;
         fs::fsync_dir(dir)?;
-        self.source.record(self.root, &expected)?;
+        self.source.record(&self.root, &expected)?;
         digests.remember(dest, expected);
         match staged {
             Some(binaries) => {
-                staging.commit(&self.record(), self.root, &expected, binaries, digests)?;
+                staging.commit(&self.record(), &self.root, &expected, binaries, digests)?;
             }
             None => staging.abandon(),
         }
@@ -306,19 +330,13 @@ impl Release<'_> {
     }
 
     /// Stages the binaries of the verified tarball (reusing an earlier staging of it).
-    pub fn stage(
-        &self,
-        tarball: &Path,
-        digest: &Sha256,
-        digests: &mut Digests,
-    ) -> Result<unpack::Staged> {
-        let record = self.record();
-        unpack::stage(
+    pub fn stage(&self, tarball: &Path, digest: &Sha256, digests: &Digests) -> Result<Staged> {
+        staging::stage(
             tarball,
             digest,
             &self.unpack_options(),
-            &record,
-            self.root,
+            &self.record(),
+            &self.root,
             digests,
         )
     }
@@ -326,8 +344,8 @@ impl Release<'_> {
     /// The cached tarball's digest if it is present and matches the digest known without the
     /// network (pinned, or recorded from a SHA256SUMS before). For `--dry-run` and `check`, which
     /// change nothing and ask no mirror.
-    pub fn cached_verified(&self, digests: &mut Digests) -> Result<Option<(PathBuf, Sha256)>> {
-        let Some(expected) = self.source.known_digest(self.root) else {
+    pub fn cached_verified(&self, digests: &Digests) -> Result<Option<(PathBuf, Sha256)>> {
+        let Some(expected) = self.source.known_digest(&self.root) else {
             return Ok(None);
         };
         let Some(dir) = self.download_dir(false)? else {
@@ -345,15 +363,23 @@ impl Release<'_> {
 
     /// The staged binaries of the cached, verified tarball, each matching its record: what a dry
     /// run plans to install and `check` asks about flags. Nothing unverified.
-    pub fn verified_staged(
-        &self,
-        digests: &mut Digests,
-    ) -> Result<Option<Vec<unpack::StagedBinary>>> {
+    pub fn verified_staged(&self, digests: &Digests) -> Result<Option<Staged>> {
         Ok(match self.cached_verified(digests)? {
             Some((tarball, digest)) => {
-                unpack::already_staged(&tarball, &digest, &self.record(), digests)
+                staging::already_staged(&tarball, &digest, &self.record(), digests)
             }
             None => None,
         })
+    }
+
+    /// The etcd binary a check may run to ask about flags: the one staged from the cached release
+    /// if that tarball and the binary are verified, else the one installed by this tool (its
+    /// digest remembered, the file unchanged since), under `bin_dir`. Nothing else is ever run.
+    pub fn etcd_to_ask(&self, bin_dir: &Path, digests: &Digests) -> Result<Option<PathBuf>> {
+        if let Some(staged) = self.verified_staged(digests)? {
+            return Ok(staged.etcd().map(|b| b.path.clone()));
+        }
+        let installed = fs::under(&self.root, bin_dir).join("etcd");
+        Ok(digests.known(&installed).map(|_| installed))
     }
 }

@@ -53,7 +53,7 @@ pub fn installed_or_listed(
     root: &Path,
     listed: &[(String, Vec<u8>)],
     target: &Path,
-) -> std::result::Result<(String, Vec<u8>), String> {
+) -> std::result::Result<(String, Vec<u8>), crate::util::error::Error> {
     let name = target
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
@@ -65,10 +65,10 @@ pub fn installed_or_listed(
     }
     let at = fs::under(root, target);
     std::fs::read(&at).map(|b| (name.clone(), b)).map_err(|e| {
-        format!(
+        crate::util::error::Error::other(format!(
             "{name}: cannot read {} ({e}); list it in etcd_certificates (from etcd_ca_conf_directory) or \
              etcd_certificate_data",
             at.display()
-        )
+        ))
     })
 }

@@ -51,7 +51,7 @@ pub fn initial_cluster(members: &[Member], peer_port: u16) -> String {
 }
 
 /// What `fetch` needs: the release and where it goes. Needs no interface, so an image build can fetch.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseSpec {
     pub version: String,
     pub architecture: String,
@@ -130,6 +130,16 @@ pub struct Config {
 }
 
 impl Config {
+    /// This config with `added` settings over its own: what the day-2 steps settled (a join's
+    /// `initial-cluster`). The config itself is never changed after it is resolved.
+    pub fn with_settings(&self, added: &[(String, String)]) -> Config {
+        let mut c = self.clone();
+        for (k, v) in added {
+            c.settings.insert(k.clone(), v.clone());
+        }
+        c
+    }
+
     /// A setting's value, when set and not empty.
     pub fn setting(&self, key: &str) -> Option<&str> {
         self.settings

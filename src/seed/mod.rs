@@ -21,7 +21,7 @@ pub use defaults::{
 };
 pub use resolve::find_self;
 
-use crate::util::error::InvalidSeed;
+use crate::util::error::Error;
 use anyhow::Result;
 use schema::RawSeed;
 
@@ -38,9 +38,9 @@ impl Seed {
         let raw: RawSeed = if text.trim().is_empty() {
             RawSeed::default()
         } else {
-            size::check(text).map_err(|e| InvalidSeed(yaml_error(origin, text, &e)))?;
+            size::check(text).map_err(|e| Error::input(yaml_error(origin, text, &e)))?;
             serde_yaml::from_str::<Option<RawSeed>>(text)
-                .map_err(|e| InvalidSeed(yaml_error(origin, text, &e)))?
+                .map_err(|e| Error::input(yaml_error(origin, text, &e)))?
                 .unwrap_or_default()
         };
         Ok(Seed {
@@ -60,9 +60,18 @@ impl Seed {
         &self.text
     }
 
+    /// Reads the seed from where the command line says, and parses it. A seed file that holds
+    /// private keys but others can read is a warning (every command that reads a seed says it).
     pub fn load(arg: &source::SeedArg) -> Result<Seed> {
         let st = source::load(arg)?;
-        Seed::parse(&st.origin, &st.text)
+        let seed = Seed::parse(&st.origin, &st.text)?;
+        warn_if_keys_readable(&st.origin, &st.text);
+        Ok(seed)
+    }
+
+    /// The sha256 of the seed's text, recorded in the stamp.
+    pub fn digest(&self) -> String {
+        crate::util::io::Sha256::of(self.text.as_bytes()).to_string()
     }
 
     /// "line L column C" of the first place `needle` is written in the seed, for messages about values.
@@ -102,10 +111,26 @@ impl Seed {
         } else {
             key.to_string()
         };
-        anyhow::Error::new(InvalidSeed(format!(
+        anyhow::Error::new(Error::input(format!(
             "{}: {shown}: {msg}",
             self.locate(raw, leaf, top)
         )))
+    }
+}
+
+/// A seed that carries private keys must be readable by root alone.
+fn warn_if_keys_readable(src: &str, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    if !text.contains("PRIVATE KEY") {
+        return;
+    }
+    if let Ok(m) = std::fs::metadata(src) {
+        let mode = m.permissions().mode() & 0o777;
+        if mode & 0o044 != 0 {
+            log::warn!(
+                "seed {src} holds private keys but is readable by other users (mode {mode:04o}); chmod 0600 {src}"
+            );
+        }
     }
 }
 

@@ -56,7 +56,7 @@ pub fn resolve(arg: &SeedArg) -> Result<(String, Option<String>)> {
             log::info!("seed from the kernel command line: {src}");
             Ok((src, arg.sha256.clone().or(digest)))
         }
-        (None, _) => bail!(crate::util::error::InvalidSeed(format!(
+        (None, _) => bail!(crate::util::error::Error::input(format!(
             "no seed: {DEFAULT_SEED} does not exist, --seed was not given, and the kernel command line has no \
              etcd_bootstrap.seed=<URL>"
         ))),
@@ -69,7 +69,7 @@ pub fn load(arg: &SeedArg) -> Result<SeedText> {
     let text = read(&src, pin.is_some())?;
     if let Some(pin) = pin {
         let want: Sha256 = pin.parse().map_err(|e| {
-            crate::util::error::InvalidSeed(format!(
+            crate::util::error::Error::input(format!(
                 "--seed-sha256 / etcd_bootstrap.seed_sha256: {e}"
             ))
         })?;
@@ -107,7 +107,7 @@ pub fn read(src: &str, pinned: bool) -> Result<SeedText> {
         || src.starts_with("file://")
     {
         if src.starts_with("http://") && !pinned {
-            bail!(crate::util::error::InvalidSeed(format!(
+            bail!(crate::util::error::Error::input(format!(
                 "refusing to read the seed over plain http ({src}) without a pinned digest: anyone on the path \
                  could change it; use https://, or pin it with --seed-sha256 / etcd_bootstrap.seed_sha256"
             )));
@@ -126,12 +126,12 @@ pub fn read(src: &str, pinned: bool) -> Result<SeedText> {
         (src.to_string(), buf)
     };
     if bytes.len() as u64 > MAX_SEED_BYTES {
-        bail!(crate::util::error::InvalidSeed(format!(
+        bail!(crate::util::error::Error::input(format!(
             "seed {origin} is larger than {MAX_SEED_BYTES} bytes; a seed is a small YAML file"
         )));
     }
     let text = String::from_utf8(bytes).map_err(|e| {
-        crate::util::error::InvalidSeed(format!("seed {origin} is not UTF-8 text: {e}"))
+        crate::util::error::Error::input(format!("seed {origin} is not UTF-8 text: {e}"))
     })?;
     Ok(SeedText { origin, text })
 }

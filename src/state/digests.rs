@@ -9,6 +9,8 @@ use anyhow::Result;
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Stamp {
@@ -29,12 +31,14 @@ fn stamp(md: &std::fs::Metadata) -> Stamp {
     }
 }
 
+/// A cache, shared by reference: every layer that hashes a large file asks it (`&Digests`), and
+/// it remembers behind a lock, so no `&mut` is threaded through the layers.
 #[derive(Debug, Default)]
 pub struct Digests {
     root: PathBuf,
     file: PathBuf,
-    known: BTreeMap<PathBuf, (Stamp, Sha256)>,
-    dirty: bool,
+    known: Mutex<BTreeMap<PathBuf, (Stamp, Sha256)>>,
+    dirty: AtomicBool,
 }
 
 impl Digests {
@@ -76,20 +80,20 @@ impl Digests {
         Digests {
             root: root.to_path_buf(),
             file,
-            known,
-            dirty: false,
+            known: Mutex::new(known),
+            dirty: AtomicBool::new(false),
         }
     }
 
     /// sha256 and size of `path` (None if it does not exist), read only when it changed.
-    pub fn sha256(&mut self, path: &Path) -> Result<Option<(Sha256, u64)>> {
+    pub fn sha256(&self, path: &Path) -> Result<Option<(Sha256, u64)>> {
         let md = match std::fs::metadata(path) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e.into()),
         };
         let now = stamp(&md);
-        if let Some((s, d)) = self.known.get(path) {
+        if let Some((s, d)) = self.entries().get(path) {
             if *s == now {
                 return Ok(Some((*d, now.size)));
             }
@@ -105,29 +109,37 @@ impl Digests {
     /// this tool wrote or verified itself, not re-read.
     pub fn known(&self, path: &Path) -> Option<Sha256> {
         let md = std::fs::symlink_metadata(path).ok()?;
-        let (s, d) = self.known.get(path)?;
+        let known = self.entries();
+        let (s, d) = known.get(path)?;
         (*s == stamp(&md)).then_some(*d)
     }
 
     /// Records `digest` for `path` as it is now (after it was written with that content).
-    pub fn remember(&mut self, path: &Path, digest: Sha256) {
+    pub fn remember(&self, path: &Path, digest: Sha256) {
         if let Ok(md) = std::fs::metadata(path) {
             let s = stamp(&md);
-            if self.known.get(path) != Some(&(s.clone(), digest)) {
-                self.known.insert(path.to_path_buf(), (s, digest));
-                self.dirty = true;
+            let mut known = self.entries();
+            if known.get(path) != Some(&(s.clone(), digest)) {
+                known.insert(path.to_path_buf(), (s, digest));
+                self.dirty.store(true, Ordering::Relaxed);
             }
         }
     }
 
+    /// The entries; a panic elsewhere while they were held leaves them as they were.
+    fn entries(&self) -> std::sync::MutexGuard<'_, BTreeMap<PathBuf, (Stamp, Sha256)>> {
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Writes the record if anything changed (atomically, like every other file).
-    pub fn save(&mut self) -> Result<()> {
-        if !self.dirty {
+    pub fn save(&self) -> Result<()> {
+        if !self.dirty.load(Ordering::Relaxed) {
             return Ok(());
         }
-        self.known.retain(|p, _| p.exists());
+        let mut known = self.entries();
+        known.retain(|p, _| p.exists());
         let mut text = String::new();
-        for (p, (s, d)) in &self.known {
+        for (p, (s, d)) in known.iter() {
             text.push_str(&format!(
                 "{d} {} {} {} {} {} {}\n",
                 s.size,
@@ -142,7 +154,7 @@ impl Digests {
             fsutil::private_dir(&self.root, dir, 0o755)?;
         }
         fsutil::write_atomic(&self.file, 0o644, Ids::ROOT, &mut text.as_bytes())?;
-        self.dirty = false;
+        self.dirty.store(false, Ordering::Relaxed);
         Ok(())
     }
 }
@@ -156,12 +168,12 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let f = root.path().join("blob");
         std::fs::write(&f, b"one").unwrap();
-        let mut d = Digests::load(root.path());
+        let d = Digests::load(root.path());
         let first = d.sha256(&f).unwrap().unwrap().0;
         d.save().unwrap();
-        let mut d = Digests::load(root.path());
+        let d = Digests::load(root.path());
         assert_eq!(d.sha256(&f).unwrap().unwrap().0, first, "remembered");
-        assert!(!d.dirty);
+        assert!(!d.dirty.load(Ordering::Relaxed));
         std::thread::sleep(std::time::Duration::from_millis(5));
         std::fs::write(&f, b"two").unwrap();
         let second = d.sha256(&f).unwrap().unwrap().0;

@@ -35,16 +35,22 @@ impl fmt::Debug for Sha256 {
 }
 
 impl FromStr for Sha256 {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = crate::util::error::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
+        let not = || {
+            crate::util::error::Error::input(format!(
+                "{} is not a sha256 digest (64 hex digits)",
+                crate::util::text::excerpt(s, 80)
+            ))
+        };
         if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!("{s:?} is not a sha256 digest (64 hex digits)"));
+            return Err(not());
         }
         let mut out = [0u8; 32];
         for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
-            let hex = std::str::from_utf8(chunk).map_err(|e| e.to_string())?;
-            out[i] = u8::from_str_radix(hex, 16).map_err(|e| e.to_string())?;
+            let hex = std::str::from_utf8(chunk).map_err(|_| not())?;
+            out[i] = u8::from_str_radix(hex, 16).map_err(|_| not())?;
         }
         Ok(Sha256(out))
     }

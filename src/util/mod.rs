@@ -1,4 +1,6 @@
-//! The bottom layer: what every other module uses and that knows nothing of etcd or the seed.
+//! The bottom layer: what every other module uses and that knows nothing of etcd or the seed:
+//! the error type, logging, running programs, the retry loop, files, I/O adapters, HTTP, reports,
+//! showing untrusted text, time.
 
 pub mod cmd;
 pub mod error;
@@ -7,6 +9,7 @@ pub mod fs;
 pub mod http;
 pub mod io;
 pub mod logging;
+pub mod report;
 pub mod retry;
 pub mod text;
 pub mod time;

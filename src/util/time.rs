@@ -1,6 +1,7 @@
 //! Time as operators read and write it: durations on the command line and in the seed (`60s`, `2m`,
 //! `500ms`, `1h`, or bare seconds), and UTC dates in messages and file names.
 
+use crate::util::error::Error;
 use std::time::{Duration, SystemTime};
 
 /// The longest duration anything here waits for.
@@ -8,21 +9,21 @@ const MAX: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Parses a duration the way humantime does (`10m`, `1h 30m`, `500ms`), plus what operators also
 /// write: bare seconds (`60`) and decimals (`1.5s`). At most 30 days: anything this tool waits for.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, Error> {
     parse_duration_up_to(s, MAX)
 }
 
 /// `parse_duration` with another upper bound (certificate lifetimes run to years).
-pub fn parse_duration_up_to(s: &str, max: Duration) -> Result<Duration, String> {
+pub fn parse_duration_up_to(s: &str, max: Duration) -> Result<Duration, Error> {
     let s = s.trim();
     let split = s
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let d = if unit.is_empty() || num.contains('.') {
-        let value: f64 = num.parse().map_err(|_| {
-            format!("invalid duration {s:?}: expected a number with a unit, like 60s, 2m or 500ms")
-        })?;
+        let value: f64 = num
+            .parse()
+            .map_err(|_| invalid(s, "expected a number with a unit, like 60s, 2m or 500ms"))?;
         let per = if unit.is_empty() {
             Duration::from_secs(1)
         } else {
@@ -30,23 +31,27 @@ pub fn parse_duration_up_to(s: &str, max: Duration) -> Result<Duration, String> 
         };
         let secs = value * per.as_secs_f64();
         if !secs.is_finite() || secs > max.as_secs_f64() {
-            return Err(format!("invalid duration {s:?}: out of range"));
+            return Err(invalid(s, "out of range"));
         }
         Duration::from_secs_f64(secs)
     } else {
         humantime::parse_duration(s).map_err(|e| match e {
             humantime::DurationError::UnknownUnit { unit, .. } => unknown_unit(s, &unit),
-            other => format!("invalid duration {s:?}: {other}"),
+            other => invalid(s, &other.to_string()),
         })?
     };
     if d > max {
-        return Err(format!("invalid duration {s:?}: out of range"));
+        return Err(invalid(s, "out of range"));
     }
     Ok(d)
 }
 
-fn unknown_unit(s: &str, unit: &str) -> String {
-    format!("invalid duration {s:?}: unknown unit {unit:?} (use ms, s, m or h)")
+fn invalid(s: &str, why: &str) -> Error {
+    Error::input(format!("invalid duration {s:?}: {why}"))
+}
+
+fn unknown_unit(s: &str, unit: &str) -> Error {
+    invalid(s, &format!("unknown unit {unit:?} (use ms, s, m or h)"))
 }
 
 /// The shortest of `2h`, `10m`, `45s`, `1500ms` that says `d` exactly: the form systemd timers and
@@ -109,12 +114,15 @@ mod tests {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
         assert_eq!(parse_duration("1h 30m").unwrap(), Duration::from_secs(5400));
-        assert!(parse_duration("10x").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("10x")
+            .unwrap_err()
+            .message
+            .contains("unknown unit"));
         assert!(parse_duration("").is_err());
         assert!(parse_duration("-1s").is_err());
-        assert!(parse_duration("31days")
-            .unwrap_err()
-            .contains("out of range"));
+        let e = parse_duration("31days").unwrap_err();
+        assert!(e.message.contains("out of range"));
+        assert_eq!(e.kind, crate::util::error::Kind::Input);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The join policy, decided from the member list alone: pure, so every case is a unit test.
 
-use crate::etcd::api::ApiMember;
+use crate::etcd::member::ApiMember;
+use crate::util::error::Error;
 use anyhow::{bail, Result};
 
 /// What to do next.
@@ -34,7 +35,7 @@ pub fn decide(
     members: &[ApiMember],
     my_peer_urls: &[String],
     replace: Option<&str>,
-    gone: &dyn Fn(&ApiMember) -> std::result::Result<(), String>,
+    gone: &dyn Fn(&ApiMember) -> std::result::Result<(), Error>,
 ) -> Result<Decision> {
     fit_for_unit(members)?;
     let mine = members
@@ -159,7 +160,7 @@ mod tests {
 
     #[test]
     fn adds_when_all_started_and_reuses_an_unstarted_entry_of_its_own() {
-        let alive = |_: &ApiMember| Err("alive".to_string());
+        let alive = |_: &ApiMember| Err(Error::busy("alive"));
         assert_eq!(
             decide(&three(), &[ME.into()], None, &alive).unwrap(),
             Decision::Add
@@ -174,7 +175,7 @@ mod tests {
 
     #[test]
     fn waits_for_another_pending_join_or_learner() {
-        let alive = |_: &ApiMember| Err("alive".to_string());
+        let alive = |_: &ApiMember| Err(Error::busy("alive"));
         let mut ms = three();
         ms.push(m(9, "", "https://10.0.0.5:2380", false));
         assert!(matches!(
@@ -199,7 +200,10 @@ mod tests {
 
     #[test]
     fn replaces_only_a_member_that_is_gone() {
-        let e = decide(&three(), &[ME.into()], Some("c"), &|_| Err("x".into())).unwrap_err();
+        let e = decide(&three(), &[ME.into()], Some("c"), &|_| {
+            Err(Error::busy("x"))
+        })
+        .unwrap_err();
         assert!(e.to_string().contains("refusing"), "{e}");
         assert_eq!(
             decide(&three(), &[ME.into()], Some("c"), &|_| Ok(())).unwrap(),

@@ -5,14 +5,15 @@
 
 pub mod decide;
 
-use super::lock::{self, ClusterLock};
-use super::{Context, Step};
-use crate::etcd::api::{Api, ApiMember, CallError};
+use super::{Context, Settings, Step};
+use crate::cluster::lock::{self, ClusterLock};
+use crate::etcd::api::Api;
 use crate::etcd::client::tls_client;
-use crate::preflight::Report;
+use crate::etcd::member::ApiMember;
 use crate::seed::{Config, JoinSpec};
 use crate::state::{self, MemberRecord};
-use crate::util::error::InvalidSeed;
+use crate::util::error::Error;
+use crate::util::report::Report;
 use crate::util::retry::{Backoff, Next, Policy};
 use crate::util::time::format_duration;
 use anyhow::{anyhow, bail, Context as _, Result};
@@ -61,7 +62,7 @@ fn api_of_others(cfg: &Config, root: &Path) -> Result<Api> {
         .map(|m| m.url(cfg.client_port))
         .collect::<Vec<_>>();
     if endpoints.is_empty() {
-        bail!(InvalidSeed(format!(
+        bail!(Error::input(format!(
             "initial-cluster-state is existing, but etcd_members names no member besides {}: \
              list the running members so this node can ask one of them to add it",
             cfg.this_member.name
@@ -101,8 +102,8 @@ impl<'a> Joiner<'a> {
         &self.cfg.this_member.name
     }
 
-    fn busy(&self, e: CallError) -> Result<Next<Joined, String>> {
-        if e.busy {
+    fn busy(&self, e: Error) -> Result<Next<Joined, String>> {
+        if e.is_busy() {
             Ok(Next::Again(e.message))
         } else {
             Err(anyhow!("asking the cluster: {e}"))
@@ -333,10 +334,10 @@ pub fn promote(cfg: &Config, root: &Path, id: u64, wait: Duration) -> Result<()>
         |_| match api.promote(id) {
             Ok(()) => Ok(Next::Done(())),
             // Promoted already (a run that stopped before it recorded it).
-            Err(e) if e.message.contains("can only promote a learner member") && !e.busy => {
+            Err(e) if e.message.contains("can only promote a learner member") && !e.is_busy() => {
                 Ok(Next::Done(()))
             }
-            Err(e) if e.busy => Ok(Next::Again(e.message)),
+            Err(e) if e.is_busy() => Ok(Next::Again(e.message)),
             Err(e) => Err(promote_failed(id, &e.message)),
         },
         |why, _, _| {
@@ -387,7 +388,7 @@ impl Step for JoinStep {
 
     /// Only now, with the release verified and staged, is this node added to a running cluster;
     /// a failure before here leaves the cluster untouched.
-    fn verify(&mut self, cx: &Context, cfg: &mut Config) -> Result<()> {
+    fn verify(&mut self, cx: &Context, cfg: &Config) -> Result<Settings> {
         let j = if cx.dry_run {
             dry_run(cfg, cx.root, &self.spec)?
         } else {
@@ -395,10 +396,9 @@ impl Step for JoinStep {
             log::info!("join: {}", j.action);
             j
         };
-        cfg.settings
-            .insert("initial-cluster".into(), j.initial_cluster.clone());
+        let settled = vec![("initial-cluster".to_string(), j.initial_cluster.clone())];
         self.joined = Some(j);
-        Ok(())
+        Ok(settled)
     }
 
     fn preview(&self, _cx: &Context, _cfg: &Config) -> Vec<String> {

@@ -4,7 +4,7 @@ use super::Render;
 use crate::facts::Facts;
 use crate::seed::config::Member;
 use crate::seed::Seed;
-use crate::util::error::InvalidSeed;
+use crate::util::error::Error;
 use anyhow::Result;
 use minijinja::Value;
 use std::collections::BTreeMap;
@@ -54,10 +54,12 @@ pub(super) fn resolve(
                 .to_string(),
         });
     }
-    check_unique(&members).map_err(|m| seed.error("etcd_members", "etcd_members", m))?;
+    if let Some(m) = check_unique(&members) {
+        return Err(seed.error("etcd_members", "etcd_members", m));
+    }
     if members.is_empty() {
         if !crate::util::text::is_plain_name(&r.facts.hostname) {
-            return Err(anyhow::Error::new(InvalidSeed(format!(
+            return Err(anyhow::Error::new(Error::input(format!(
                 "{}: etcd_members is not set, so this node's hostname would be its member name, but \
                  the hostname is not {}; list the members in etcd_members",
                 seed.locate("etcd_members", "etcd_members", "etcd_members"),
@@ -70,7 +72,7 @@ pub(super) fn resolve(
         });
     }
     let this_member = find_self(&members, r.facts, address).map_err(|m| {
-        anyhow::Error::new(InvalidSeed(format!(
+        anyhow::Error::new(Error::input(format!(
             "{}: etcd_members: {m}",
             seed.locate("etcd_members", "etcd_members", "etcd_members")
         )))
@@ -89,24 +91,25 @@ pub(super) fn resolve(
     Ok((members, this_member))
 }
 
-fn check_unique(members: &[Member]) -> std::result::Result<(), String> {
+/// Why the members are not unique, if they are not.
+fn check_unique(members: &[Member]) -> Option<String> {
     for (i, a) in members.iter().enumerate() {
         for b in &members[i + 1..] {
             if a.name == b.name {
-                return Err(format!(
+                return Some(format!(
                     "member name {} is listed twice; names must be unique",
                     a.name
                 ));
             }
             if same_address(&a.address, &b.address) {
-                return Err(format!(
+                return Some(format!(
                     "address {} is listed for both {} and {}; addresses must be unique",
                     a.address, a.name, b.name
                 ));
             }
         }
     }
-    Ok(())
+    None
 }
 
 fn same_address(a: &str, b: &str) -> bool {
@@ -121,7 +124,7 @@ pub fn find_self(
     members: &[Member],
     facts: &Facts,
     address: IpAddr,
-) -> std::result::Result<Member, String> {
+) -> std::result::Result<Member, crate::util::error::Error> {
     if let Some(m) = members
         .iter()
         .find(|m| same_address(&m.address, &address.to_string()))
@@ -138,10 +141,10 @@ pub fn find_self(
         .iter()
         .map(|m| format!("{} ({})", m.name, m.address))
         .collect();
-    Err(format!(
+    Err(crate::util::error::Error::input(format!(
         "this node is not a member: its address is {address} and its hostname {}, but the members are {}; \
          add this node to etcd_members, or fix etcd_interface/etcd_address",
         facts.hostname,
         listed.join(", ")
-    ))
+    )))
 }

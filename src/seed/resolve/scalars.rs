@@ -5,7 +5,7 @@ use super::{parse_bool, Render};
 use crate::seed::config::ReleaseSpec;
 use crate::seed::schema::{When, FROM_FACTS, SCALARS};
 use crate::seed::{template, Seed};
-use crate::util::error::InvalidSeed;
+use crate::util::error::Error;
 use crate::util::http::Retry;
 use crate::util::time::parse_duration;
 use anyhow::Result;
@@ -80,7 +80,7 @@ pub(super) fn render(r: &Render) -> Result<Scalars> {
         .filter(|(_, v)| template::is_template(v))
         .map(|(k, _)| *k)
         .collect();
-    Err(anyhow::Error::new(InvalidSeed(format!(
+    Err(anyhow::Error::new(Error::input(format!(
         "seed {}: the templates of {} never settle; do they refer to each other in a circle?",
         seed.origin,
         stuck.join(", ")
@@ -136,16 +136,16 @@ pub(super) fn plain_word(seed: &Seed, s: &Scalars, key: &str) -> Result<()> {
     Ok(())
 }
 
-fn parse_port(v: &str) -> std::result::Result<u16, String> {
-    match v.trim().parse::<u16>() {
-        Ok(p) if p > 0 => Ok(p),
-        _ => Err("is not a port number (1-65535)".to_string()),
-    }
+fn parse_port(v: &str) -> Option<u16> {
+    v.trim().parse::<u16>().ok().filter(|p| *p > 0)
 }
 
 /// (client port, peer port).
 pub(super) fn ports(seed: &Seed, s: &Scalars) -> Result<(u16, u16)> {
-    let port = |key: &str| parse_port(s.get(key)).map_err(|m| seed.error(key, s.get(key), m));
+    let port = |key: &str| {
+        parse_port(s.get(key))
+            .ok_or_else(|| seed.error(key, s.get(key), "is not a port number (1-65535)"))
+    };
     Ok((port("etcd_client_port")?, port("etcd_peer_port")?))
 }
 
@@ -184,6 +184,7 @@ fn retry(seed: &Seed, s: &Scalars) -> Result<Retry> {
         attempts,
         max_time,
         read_timeout,
+        ..Retry::default()
     })
 }
 

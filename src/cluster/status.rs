@@ -3,20 +3,19 @@
 //! report line, so "all is well" is one rule: no line is a warning or an error.
 
 use super::{restart, upgrade};
-use crate::etcd::api::{self, Api};
+use crate::cert::{self, Expiry};
+use crate::etcd::api::Api;
 use crate::etcd::health::Checker;
-use crate::preflight::Report;
+use crate::etcd::version::ask_versions;
 use crate::seed::Config;
 use crate::state::{self, Stamp};
+use crate::util::report::Report;
 use crate::util::time::{format_duration, unix, unix_now, utc};
-use rustls_pki_types::{pem::PemObject, CertificateDer};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
-use x509_parser::prelude::*;
 
 /// A certificate closer than this to its end is a warning.
-const CERT_WARN: Duration = Duration::from_secs(30 * 86400);
 
 #[derive(Debug, Serialize)]
 pub struct Applied {
@@ -181,7 +180,7 @@ fn cluster(
                 let url = m
                     .client_urls
                     .iter()
-                    .find(|u| crate::etcd::api::is_member_url(u))
+                    .find(|u| crate::etcd::member::is_member_url(u))
                     .cloned()
                     .unwrap_or_default();
                 (name, url)
@@ -214,7 +213,7 @@ fn cluster(
 fn this(
     api: &Api,
     mine: &str,
-    list: Option<&[api::ApiMember]>,
+    list: Option<&[crate::etcd::member::ApiMember]>,
     cfg: &Config,
     r: &mut Report,
 ) -> Option<This> {
@@ -252,7 +251,7 @@ fn member_states(
     let urls: Vec<String> = targets.iter().map(|t| t.1.clone()).collect();
     let (health, versions) = std::thread::scope(|s| {
         let h = s.spawn(|| Checker::from_client(client.clone()).check_all(&urls));
-        let v = upgrade::ask_versions(client, targets);
+        let v = ask_versions(client, targets);
         (h.join().unwrap_or_default(), v)
     });
     let cluster = upgrade::Running::from_answers(&versions).map(|r| r.cluster.to_string());
@@ -295,7 +294,11 @@ fn certificates(cfg: &Config, root: &Path, r: &mut Report) -> Vec<CertExpiry> {
             continue;
         }
         seen.push(p.clone());
-        let not_after = match not_after(&crate::util::fs::under(root, &p)) {
+        let pem = std::fs::read(crate::util::fs::under(root, &p));
+        let not_after = match pem
+            .map_err(|e| e.to_string())
+            .and_then(|pem| cert::not_after(&pem).map_err(|e| e.to_string()))
+        {
             Ok(t) => t,
             Err(e) => {
                 r.error("certs", format!("{}: {e}", p.display()));
@@ -304,15 +307,16 @@ fn certificates(cfg: &Config, root: &Path, r: &mut Report) -> Vec<CertExpiry> {
         };
         let days_left = (not_after - now).div_euclid(86400);
         let when = utc(not_after);
-        if not_after <= now {
-            r.error("certs", format!("{} expired on {when}", p.display()));
-        } else if not_after - now < CERT_WARN.as_secs() as i64 {
-            r.warn("certs", format!("{} expires on {when}, in {days_left} days: renew it (etcd-bootstrap pki, then apply)", p.display()));
-        } else {
-            r.ok(
+        match cert::expiry(not_after, now) {
+            Expiry::Expired => r.error("certs", format!("{} expired on {when}", p.display())),
+            Expiry::Soon { days } => r.warn(
+                "certs",
+                cert::ends_soon(&p.display().to_string(), not_after, days),
+            ),
+            Expiry::Fine | Expiry::NotYet => r.ok(
                 "certs",
                 format!("{} expires on {when}, in {days_left} days", p.display()),
-            );
+            ),
         }
         out.push(CertExpiry {
             path: p,
@@ -321,19 +325,6 @@ fn certificates(cfg: &Config, root: &Path, r: &mut Report) -> Vec<CertExpiry> {
         });
     }
     out
-}
-
-fn not_after(path: &Path) -> Result<i64, String> {
-    let pem = std::fs::read(path).map_err(|e| e.to_string())?;
-    let mut earliest: Option<i64> = None;
-    for der in CertificateDer::pem_slice_iter(&pem) {
-        let der = der.map_err(|e| format!("not PEM: {e}"))?;
-        let (_, cert) =
-            X509Certificate::from_der(&der).map_err(|e| format!("not a certificate: {e}"))?;
-        let t = cert.validity().not_after.timestamp();
-        earliest = Some(earliest.map_or(t, |e| e.min(t)));
-    }
-    earliest.ok_or_else(|| "holds no certificate".to_string())
 }
 
 /// The newest snapshot's age, against the backup interval (only when the seed asks for backups).

@@ -4,7 +4,8 @@
 //! grace period, a restart waits for the member to catch up) and expires by itself if this process
 //! dies.
 
-use crate::etcd::api::{Api, CallError};
+use crate::etcd::api::Api;
+use crate::util::error::Error;
 use serde_json::json;
 use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
@@ -50,7 +51,7 @@ fn keep_alive(api: &Api, lease: u64) -> (Sender<()>, JoinHandle<()>) {
 
 impl ClusterLock {
     /// Takes `key`, written with `me`. Ok(None) when another node holds it.
-    pub fn acquire(api: &Api, key: &str, me: &str) -> Result<Option<ClusterLock>, CallError> {
+    pub fn acquire(api: &Api, key: &str, me: &str) -> Result<Option<ClusterLock>, Error> {
         let lease = api.grant(TTL_SECS)?;
         let mut lock = ClusterLock {
             api: Api::new(api.client.clone(), api.endpoints.clone()),

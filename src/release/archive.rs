@@ -1,14 +1,13 @@
-//! Unpacking the verified tarball: only `etcd`, `etcdctl` and `etcdutl`, only regular files, into a
-//! staging dir in the download dir. Everything else about the archive is checked and refused if odd:
-//! upstream tarballs hold nothing but plain files and directories.
+//! The archive rules: a verified tarball is read once, gzip inflated and tar entries walked in one
+//! pass, and only `etcd`, `etcdctl` and `etcdutl` — regular files of sane size, for this machine's
+//! architecture — come out of it. Everything else odd is refused: upstream tarballs hold nothing but
+//! plain files and directories. Hashing and writing run on a second thread beside the inflate.
 
 use super::elf;
-use crate::state::digests::Digests;
-use crate::util::fs;
 use crate::util::io::{Capped, HashingWriter, Sha256};
 use anyhow::{bail, Context, Result};
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -25,12 +24,6 @@ pub struct StagedBinary {
     pub path: PathBuf,
     pub sha256: Sha256,
     pub size: u64,
-}
-
-#[derive(Debug, Clone)]
-pub struct Staged {
-    pub dir: PathBuf,
-    pub binaries: Vec<StagedBinary>,
 }
 
 /// How to unpack: the architecture the binaries must be built for, and the size limits.
@@ -51,169 +44,6 @@ impl Default for Options {
             max_entry: MAX_ENTRY_BYTES,
             max_total: MAX_TOTAL_BYTES,
         }
-    }
-}
-
-/// The staging dir for a release: the role's layout, `<download_dir>/etcd-v<version>-linux-<arch>`.
-pub fn staging_dir(download_dir: &Path, tarball: &Path) -> PathBuf {
-    let name = tarball
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let stem = name.trim_end_matches(".tar.gz").trim_end_matches(".tgz");
-    download_dir.join(stem)
-}
-
-fn staging_dir_of(tarball: &Path) -> Result<PathBuf> {
-    let download_dir = tarball.parent().context("tarball has no parent dir")?;
-    Ok(staging_dir(download_dir, tarball))
-}
-
-/// The staged binaries of the verified tarball `tarball_digest`, as its record (in the state
-/// dir, root's alone) lists them: only the binaries this tool unpacks, each file in the staging
-/// dir still holding the recorded bytes. `None` when anything differs.
-pub fn already_staged(
-    tarball: &Path,
-    tarball_digest: &Sha256,
-    record: &Path,
-    digests: &mut Digests,
-) -> Option<Vec<StagedBinary>> {
-    let dir = staging_dir_of(tarball).ok()?;
-    let text = fs::read_nofollow(record)?;
-    let mut lines = text.lines();
-    if lines.next()? != format!("tarball {tarball_digest}") {
-        return None;
-    }
-    let mut out = Vec::new();
-    for line in lines {
-        let mut it = line.split_whitespace();
-        let (name, digest, size) = (it.next()?, it.next()?, it.next()?);
-        if !BINARIES.contains(&name) || out.iter().any(|b: &StagedBinary| b.name == name) {
-            return None;
-        }
-        let path = dir.join(name);
-        let sha256: Sha256 = digest.parse().ok()?;
-        if !std::fs::symlink_metadata(&path).ok()?.is_file() {
-            return None;
-        }
-        match digests.sha256(&path) {
-            Ok(Some((d, n))) if d == sha256 && n.to_string() == size => {}
-            _ => return None,
-        }
-        out.push(StagedBinary {
-            name: name.to_string(),
-            path,
-            sha256,
-            size: size.parse().ok()?,
-        });
-    }
-    REQUIRED
-        .iter()
-        .all(|r| out.iter().any(|b| b.name == *r))
-        .then_some(out)
-}
-
-/// Stages the binaries of a verified tarball, reusing an earlier staging of the same tarball.
-pub fn stage(
-    tarball: &Path,
-    tarball_digest: &Sha256,
-    opts: &Options,
-    record: &Path,
-    root: &Path,
-    digests: &mut Digests,
-) -> Result<Staged> {
-    let dir = staging_dir_of(tarball)?;
-    if let Some(binaries) = already_staged(tarball, tarball_digest, record, digests) {
-        return Ok(Staged { dir, binaries });
-    }
-    let staging = Staging::begin(tarball)?;
-    let f = File::open(tarball).with_context(|| format!("opening {}", tarball.display()))?;
-    match extract(
-        BufReader::with_capacity(256 * 1024, f),
-        tarball,
-        &staging.tmp,
-        opts,
-    ) {
-        Ok(b) => staging.commit(record, root, tarball_digest, b, digests),
-        Err(e) => {
-            staging.abandon();
-            Err(e)
-        }
-    }
-}
-
-/// A temp staging dir beside the final one; it becomes the staging dir only by `commit`.
-pub struct Staging {
-    pub tmp: PathBuf,
-    dir: PathBuf,
-}
-
-impl Staging {
-    /// A fresh temp staging dir (an interrupted run's leftovers removed), root's alone.
-    pub fn begin(tarball: &Path) -> Result<Staging> {
-        use std::os::unix::fs::DirBuilderExt;
-        let dir = staging_dir_of(tarball)?;
-        let parent = dir.parent().context("staging dir has no parent")?;
-        let name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        fs::sweep_temps(parent, Some(&name));
-        let tmp = fs::temp_path(&dir);
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::DirBuilder::new()
-            .mode(0o755)
-            .create(&tmp)
-            .with_context(|| format!("creating {}", tmp.display()))?;
-        Ok(Staging { tmp, dir })
-    }
-
-    pub fn abandon(self) {
-        let _ = std::fs::remove_dir_all(&self.tmp);
-    }
-
-    /// Makes the temp dir the staging dir of the verified tarball, then records what it holds in
-    /// the state dir (`record`): a staging dir without its record is never used.
-    pub fn commit(
-        self,
-        record: &Path,
-        root: &Path,
-        tarball_digest: &Sha256,
-        binaries: Vec<StagedBinary>,
-        digests: &mut Digests,
-    ) -> Result<Staged> {
-        fs::fsync_dir(&self.tmp)?;
-        if self.dir.exists() {
-            std::fs::remove_dir_all(&self.dir)
-                .with_context(|| format!("removing the old staging dir {}", self.dir.display()))?;
-        }
-        crate::failpoint!("stage-rename");
-        std::fs::rename(&self.tmp, &self.dir).with_context(|| {
-            format!("renaming {} to {}", self.tmp.display(), self.dir.display())
-        })?;
-        if let Some(parent) = self.dir.parent() {
-            fs::fsync_dir(parent)?;
-        }
-        let mut text = format!("tarball {tarball_digest}\n");
-        for b in &binaries {
-            text.push_str(&format!("{} {} {}\n", b.name, b.sha256, b.size));
-        }
-        if let Some(dir) = record.parent() {
-            fs::private_dir(root, dir, 0o755)?;
-        }
-        fs::write_state(record, &text)?;
-        let binaries = binaries
-            .into_iter()
-            .map(|b| {
-                let path = self.dir.join(&b.name);
-                digests.remember(&path, b.sha256);
-                StagedBinary { path, ..b }
-            })
-            .collect();
-        Ok(Staged {
-            dir: self.dir,
-            binaries,
-        })
     }
 }
 
@@ -386,72 +216,8 @@ pub fn extract(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flate2::write::GzEncoder;
+    use crate::release::testing::*;
     use std::fs;
-
-    /// A minimal ELF header for `machine` (enough for the architecture check).
-    fn elf(machine: u16) -> Vec<u8> {
-        let mut v = vec![0u8; 64];
-        v[..4].copy_from_slice(b"\x7fELF");
-        v[4] = 2; // 64-bit
-        v[5] = 1; // little-endian
-        v[18..20].copy_from_slice(&machine.to_le_bytes());
-        v
-    }
-
-    enum E<'a> {
-        File(&'a str, Vec<u8>, u32),
-        Link(&'a str, &'a str, tar::EntryType),
-        Dev(&'a str),
-    }
-
-    /// Writes a gzipped tarball with raw headers, so hostile names (absolute, `..`) survive.
-    fn tarball(dir: &Path, entries: &[E]) -> PathBuf {
-        let path = dir.join("etcd-v9.9.9-linux-amd64.tar.gz");
-        let gz = GzEncoder::new(File::create(&path).unwrap(), flate2::Compression::fast());
-        let mut b = tar::Builder::new(gz);
-        for e in entries {
-            let mut h = tar::Header::new_gnu();
-            let (name, data): (&str, Vec<u8>) = match e {
-                E::File(n, d, mode) => {
-                    h.set_entry_type(tar::EntryType::Regular);
-                    h.set_mode(*mode);
-                    (n, d.clone())
-                }
-                E::Link(n, target, kind) => {
-                    h.set_entry_type(*kind);
-                    h.set_mode(0o777);
-                    h.set_link_name(target).unwrap();
-                    (n, vec![])
-                }
-                E::Dev(n) => {
-                    h.set_entry_type(tar::EntryType::Char);
-                    h.set_mode(0o666);
-                    (n, vec![])
-                }
-            };
-            h.set_size(data.len() as u64);
-            // Raw bytes: set_path would refuse `..` and absolute names, which is what we test.
-            let raw = &mut h.as_old_mut().name;
-            raw.fill(0);
-            raw[..name.len()].copy_from_slice(name.as_bytes());
-            h.set_cksum();
-            b.append(&h, &data[..]).unwrap();
-        }
-        b.into_inner().unwrap().finish().unwrap();
-        path
-    }
-
-    fn good(dir: &Path) -> PathBuf {
-        tarball(
-            dir,
-            &[
-                E::File("etcd-v9.9.9-linux-amd64/etcd", elf(62), 0o755),
-                E::File("etcd-v9.9.9-linux-amd64/etcdctl", elf(62), 0o755),
-                E::File("etcd-v9.9.9-linux-amd64/README.md", b"hi".to_vec(), 0o644),
-            ],
-        )
-    }
 
     fn refused(entries: &[E]) -> String {
         let d = tempfile::tempdir().unwrap();
@@ -474,34 +240,6 @@ mod tests {
 
     fn etcd_ok() -> E<'static> {
         E::File("etcd-v9.9.9-linux-amd64/etcd", elf(62), 0o755)
-    }
-
-    #[test]
-    fn a_good_tarball_stages_only_the_binaries() {
-        let d = tempfile::tempdir().unwrap();
-        let t = good(d.path());
-        let digest = crate::util::io::sha256_file(&t).unwrap().unwrap().0;
-        let record = d.path().join("record");
-        let mut digests = Digests::load(d.path());
-        let opts = Options::default();
-        let stage_it =
-            |digests: &mut Digests| stage(&t, &digest, &opts, &record, d.path(), digests).unwrap();
-        let s = stage_it(&mut digests);
-        let names: Vec<&str> = s.binaries.iter().map(|b| b.name.as_str()).collect();
-        assert_eq!(names, vec!["etcd", "etcdctl"]);
-        assert!(!s.dir.join("README.md").exists());
-        // A second stage of the same tarball reuses the staging dir.
-        let again = stage_it(&mut digests);
-        assert_eq!(again.binaries, s.binaries);
-        assert!(already_staged(&t, &digest, &record, &mut digests).is_some());
-        // A staged file that changed is not the verified one any more.
-        std::fs::write(
-            s.dir.join("etcd"),
-            "#!/bin/sh
-",
-        )
-        .unwrap();
-        assert!(already_staged(&t, &digest, &record, &mut digests).is_none());
     }
 
     #[test]

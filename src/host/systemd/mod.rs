@@ -3,7 +3,8 @@
 //!
 //! The tool drives systemd only through `systemctl` on `PATH`, so that command line is the one seam
 //! between this tool and the service manager: a test puts a supervising `systemctl`
-//! (`tests/support/supervising-systemctl`) first on `PATH`.
+//! (`tests/support/supervising-systemctl`) first on `PATH`. The tests beside the code use `fake`,
+//! a `ServiceManager` as asynchronous as systemd.
 
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};

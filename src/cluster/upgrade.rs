@@ -1,8 +1,9 @@
 //! Changing etcd's version: only along the paths etcd supports, judged from every member's
 //! `/version` before anything is downloaded or installed.
 
-use crate::etcd::api;
+use crate::etcd::version::{ask_versions, VersionAnswer};
 use crate::seed::Config;
+use crate::util::error::Error;
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
@@ -18,8 +19,8 @@ pub struct Version {
 }
 
 impl FromStr for Version {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
         let t = s.trim().trim_start_matches('v');
         let core = t.split(['-', '+']).next().unwrap_or(t);
         let mut it = core.split('.').map(|p| p.parse::<u32>());
@@ -29,7 +30,10 @@ impl FromStr for Version {
                 minor,
                 patch: patch.and_then(|p| p.ok()).unwrap_or(0),
             }),
-            _ => Err(format!("{s:?} is not an etcd version")),
+            _ => Err(Error::input(format!(
+                "{} is not an etcd version",
+                crate::util::text::excerpt(s, 40)
+            ))),
         }
     }
 }
@@ -94,17 +98,47 @@ impl Running {
     }
 }
 
-/// Whether moving this member from `from` to `to` is a path etcd supports on `running`: Ok with a
-/// line for `check`, else the rule it breaks.
-pub fn judge(from: Version, to: Version, running: &Running) -> Result<String, String> {
-    let cluster = running.effective_cluster();
-    let refuse = |why: String| Err(format!("{from} → {to} is refused: {why}; see {GUIDE}"));
-    if to.same_minor(&from) {
-        let kind = if to >= from { "upgrade" } else { "downgrade" };
-        return Ok(format!(
-            "{from} → {to}: a patch {kind} within {}",
+/// How a version change is judged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// A path etcd supports: the line for `check`.
+    Allowed(String),
+    /// The rule it breaks, with the guide to read.
+    Refused(String),
+}
+
+impl Verdict {
+    /// The line, or the refusal as an error (nothing changed, exit 1).
+    pub fn into_result(self) -> anyhow::Result<String> {
+        match self {
+            Verdict::Allowed(line) => Ok(line),
+            Verdict::Refused(why) => Err(Error::other(why).into()),
+        }
+    }
+}
+
+/// Whether moving this member from `from` to `to` is a path etcd supports on `running`.
+pub fn judge(from: Version, to: Version, running: &Running) -> Verdict {
+    match rule_broken(from, to, running) {
+        Some(why) => Verdict::Refused(format!("{from} → {to} is refused: {why}; see {GUIDE}")),
+        None if to.same_minor(&from) => Verdict::Allowed(format!(
+            "{from} → {to}: a patch {} within {}",
+            if to >= from { "upgrade" } else { "downgrade" },
             to.minor_str()
-        ));
+        )),
+        None => Verdict::Allowed(format!(
+            "{from} → {to}: one minor, all members on {}",
+            running.effective_cluster().minor_str()
+        )),
+    }
+}
+
+/// The rule of etcd's upgrade guide that moving `from` → `to` on `running` breaks, if any.
+fn rule_broken(from: Version, to: Version, running: &Running) -> Option<String> {
+    let cluster = running.effective_cluster();
+    let refuse = Some;
+    if to.same_minor(&from) {
+        return None;
     }
     if to.major != from.major || (to.major == cluster.major && to.minor < cluster.minor) {
         return refuse(format!(
@@ -159,27 +193,7 @@ pub fn judge(from: Version, to: Version, running: &Running) -> Result<String, St
             }
         }
     }
-    Ok(format!(
-        "{from} → {to}: one minor, all members on {}",
-        cluster.minor_str()
-    ))
-}
-
-/// A member's answer at `/version`: its name, then (server version, cluster version) or why not.
-pub type VersionAnswer = (String, Result<(String, String), String>);
-
-/// `/version` of every (name, client URL), asked at once: a dead member costs one timeout.
-pub fn ask_versions(
-    client: &reqwest::blocking::Client,
-    targets: &[(String, String)],
-) -> Vec<VersionAnswer> {
-    std::thread::scope(|s| {
-        let handles: Vec<_> = targets
-            .iter()
-            .map(|(name, url)| s.spawn(move || (name.clone(), api::version(client, url))))
-            .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
-    })
+    None
 }
 
 impl Running {
@@ -223,7 +237,7 @@ pub fn running(cfg: &Config, root: &Path) -> anyhow::Result<Option<Running>> {
 /// was installed yet); else the line for `check`, or the refusal. When no member answers, the path
 /// is judged from this node's installed version alone (which still refuses a skip or a downgrade
 /// across minors).
-pub fn path(cfg: &Config, root: &Path) -> anyhow::Result<Option<Result<String, String>>> {
+pub fn path(cfg: &Config, root: &Path) -> anyhow::Result<Option<Verdict>> {
     let Some(stamp) = crate::state::Stamp::load(root) else {
         return Ok(None);
     };
@@ -234,7 +248,7 @@ pub fn path(cfg: &Config, root: &Path) -> anyhow::Result<Option<Result<String, S
     let (from, to) = match (old.parse::<Version>(), new.parse::<Version>()) {
         (Ok(f), Ok(t)) => (f, t),
         (Err(e), _) | (_, Err(e)) => {
-            return Ok(Some(Err(format!(
+            return Ok(Some(Verdict::Refused(format!(
                 "{old} → {new} cannot be judged: {e}; see {GUIDE}"
             ))))
         }
@@ -283,13 +297,16 @@ mod tests {
     fn a_cluster_version_not_decided_yet_or_held_back_by_a_silent_member() {
         // A new cluster says 3.0 until its leader has asked every member.
         let new = cluster("3.0.0", &["3.4.23", "3.4.23", "3.4.23"]);
-        assert!(judge(v("3.4.23"), v("3.5.1"), &new).is_ok());
+        assert!(judge(v("3.4.23"), v("3.5.1"), &new).into_result().is_ok());
         // One member did not answer and the cluster version is 3.3: it may still run 3.3.
         let held = Running {
             complete: false,
             ..cluster("3.3.0", &["3.4.23", "3.4.23"])
         };
-        let e = judge(v("3.4.23"), v("3.5.1"), &held).unwrap_err();
+        let e = judge(v("3.4.23"), v("3.5.1"), &held)
+            .into_result()
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains(
                 "the cluster version is still 3.3 (a member that did not answer may run it)"
@@ -309,33 +326,49 @@ mod tests {
     #[test]
     fn the_paths_etcd_supports_and_the_ones_it_does_not() {
         let on34 = cluster("3.4.0", &["3.4.23", "3.4.23", "3.4.23"]);
-        let ok = judge(v("3.4.23"), v("3.5.1"), &on34).unwrap();
+        let ok = judge(v("3.4.23"), v("3.5.1"), &on34).into_result().unwrap();
         assert_eq!(ok, "3.4.23 → 3.5.1: one minor, all members on 3.4");
-        let e = judge(v("3.4.23"), v("3.6.14"), &on34).unwrap_err();
+        let e = judge(v("3.4.23"), v("3.6.14"), &on34)
+            .into_result()
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("it skips 3.5") && e.contains(GUIDE), "{e}");
         let on35 = cluster("3.5.0", &["3.5.1", "3.5.1", "3.5.1"]);
-        let e = judge(v("3.5.1"), v("3.4.23"), &on35).unwrap_err();
+        let e = judge(v("3.5.1"), v("3.4.23"), &on35)
+            .into_result()
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("a downgrade below the cluster version 3.5"),
             "{e}"
         );
         assert!(judge(v("3.5.4"), v("3.5.1"), &on35)
+            .into_result()
             .unwrap()
             .contains("patch downgrade"));
         assert!(judge(v("3.5.1"), v("3.5.4"), &on35)
+            .into_result()
             .unwrap()
             .contains("patch upgrade"));
-        let e = judge(v("3.5.1"), v("3.6.14"), &on35).unwrap_err();
+        let e = judge(v("3.5.1"), v("3.6.14"), &on35)
+            .into_result()
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("3.6 needs every member at 3.5.26 or later first"),
             "{e}"
         );
         let ready = cluster("3.5.0", &["3.5.26", "3.5.26", "3.6.14"]);
-        assert!(judge(v("3.5.26"), v("3.6.14"), &ready).is_ok());
+        assert!(judge(v("3.5.26"), v("3.6.14"), &ready)
+            .into_result()
+            .is_ok());
         // Mid-upgrade from 3.4: a member already on 3.5 may not move on to 3.6.
         let mixed = cluster("3.4.0", &["3.4.23", "3.5.1", "3.5.1"]);
-        assert!(judge(v("3.4.23"), v("3.5.1"), &mixed).is_ok());
-        let e = judge(v("3.5.1"), v("3.6.14"), &mixed).unwrap_err();
+        assert!(judge(v("3.4.23"), v("3.5.1"), &mixed).into_result().is_ok());
+        let e = judge(v("3.5.1"), v("3.6.14"), &mixed)
+            .into_result()
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("members still run an older minor (n1 at 3.4.23)"),
             "{e}"

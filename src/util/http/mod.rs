@@ -1,6 +1,7 @@
 //! Getting bytes from a URL: `file://`, `https://` (and `http://` where the caller allows it),
 //! streamed, with timeouts and a few bounded retries for transient failures.
 
+use crate::util::error::{Error, Kind};
 use crate::util::io::{HashingWriter, Sha256};
 use crate::util::retry::{Backoff, Next, Policy};
 use anyhow::{bail, Context, Result};
@@ -18,6 +19,8 @@ pub struct Retry {
     pub max_time: Duration,
     /// A stalled mirror fails after this long without a byte, instead of hanging first boot forever.
     pub read_timeout: Duration,
+    /// The first wait between attempts (doubling, with jitter, up to 30 s).
+    pub first_wait: Duration,
 }
 
 impl Default for Retry {
@@ -26,6 +29,7 @@ impl Default for Retry {
             attempts: 5,
             max_time: Duration::from_secs(600),
             read_timeout: Duration::from_secs(60),
+            first_wait: Duration::from_millis(500),
         }
     }
 }
@@ -34,7 +38,7 @@ impl Retry {
     fn policy(&self) -> Policy {
         Policy {
             backoff: Backoff {
-                first: Duration::from_millis(500),
+                first: self.first_wait,
                 max: Duration::from_secs(30),
                 jitter: true,
             },
@@ -70,20 +74,22 @@ pub struct Fetcher {
     client: std::sync::OnceLock<reqwest::blocking::Client>,
     roots: Vec<reqwest::Certificate>,
     retry: Retry,
+    hints: Hints,
+}
+
+/// What to tell the operator, in the caller's words: which setting names the extra CA bundle,
+/// and what to check when a URL is not found. This module knows no settings of its own.
+#[derive(Debug, Clone, Default)]
+pub struct Hints {
+    /// How the caller's input names the CA bundle (e.g. the seed key that gives it).
+    pub ca_file: &'static str,
+    /// What to check on a 404.
+    pub not_found: &'static str,
 }
 
 /// A failure worth another try: the network or the server hiccuped, not a wrong URL or certificate.
-#[derive(Debug)]
-struct Transient(String);
-impl std::fmt::Display for Transient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for Transient {}
-
 fn is_transient(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.is::<Transient>())
+    crate::util::error::kind(e) == Kind::Transient
 }
 
 /// A body stream and what the server said about it.
@@ -99,25 +105,24 @@ impl Fetcher {
     /// `ca_file`: an extra trusted CA bundle (a private mirror's), added to the built-in roots.
     /// Proxies come from the standard environment variables (`https_proxy`, `no_proxy`, ...).
     pub fn new(ca_file: Option<&Path>) -> Result<Fetcher> {
-        Fetcher::with_retry(ca_file, Retry::default())
+        Fetcher::with_retry(ca_file, Retry::default(), Hints::default())
     }
 
-    pub fn with_retry(ca_file: Option<&Path>, retry: Retry) -> Result<Fetcher> {
+    pub fn with_retry(ca_file: Option<&Path>, retry: Retry, hints: Hints) -> Result<Fetcher> {
         let mut roots = Vec::new();
+        let named = if hints.ca_file.is_empty() {
+            "the CA bundle"
+        } else {
+            hints.ca_file
+        };
         if let Some(ca) = ca_file {
-            let pem = std::fs::read(ca)
-                .with_context(|| format!("reading etcd_download_ca_file {}", ca.display()))?;
+            let pem =
+                std::fs::read(ca).with_context(|| format!("reading {named} {}", ca.display()))?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem).with_context(|| {
-                format!(
-                    "etcd_download_ca_file {} holds no usable PEM certificate",
-                    ca.display()
-                )
+                format!("{named} {} holds no usable PEM certificate", ca.display())
             })?;
             if certs.is_empty() {
-                bail!(
-                    "etcd_download_ca_file {} holds no PEM certificate",
-                    ca.display()
-                );
+                bail!("{named} {} holds no PEM certificate", ca.display());
             }
             roots = certs;
         }
@@ -125,6 +130,7 @@ impl Fetcher {
             client: std::sync::OnceLock::new(),
             roots,
             retry,
+            hints,
         })
     }
 
@@ -158,7 +164,7 @@ impl Fetcher {
         })
     }
 
-    fn send_error(url: &str, e: reqwest::Error) -> anyhow::Error {
+    fn send_error(&self, url: &str, e: reqwest::Error) -> anyhow::Error {
         let detail = crate::util::error::chain_text(&e);
         if e.is_redirect() {
             return anyhow::anyhow!("fetching {url}: {detail}");
@@ -166,17 +172,19 @@ impl Fetcher {
         if e.is_connect() && e.is_timeout() {
             // Said in the tool's own words: which layer of the HTTP stack cut the connect (its
             // own timer or reqwest's) varies with load, and so does its wording.
-            return anyhow::Error::new(Transient(format!(
+            return anyhow::Error::new(Error::transient(format!(
                 "fetching {url}: no connection within {} ({detail})",
                 crate::util::time::format_duration(CONNECT_TIMEOUT)
             )));
         }
         if looks_like_tls(&detail) {
-            anyhow::anyhow!(
-                "fetching {url}: TLS failed: {detail}; if this is a private mirror, set etcd_download_ca_file to its CA"
-            )
+            let hint = match self.hints.ca_file {
+                "" => String::new(),
+                name => format!("; if this is a private mirror, set {name} to its CA"),
+            };
+            anyhow::anyhow!("fetching {url}: TLS failed: {detail}{hint}")
         } else if e.is_timeout() || e.is_connect() || e.is_request() || e.is_body() {
-            anyhow::Error::new(Transient(format!("fetching {url}: {detail}")))
+            anyhow::Error::new(Error::transient(format!("fetching {url}: {detail}")))
         } else {
             anyhow::anyhow!("fetching {url}: {detail}")
         }
@@ -193,7 +201,7 @@ impl Fetcher {
         if offset > 0 {
             req = req.header(reqwest::header::RANGE, format!("bytes={offset}-"));
         }
-        let resp = req.send().map_err(|e| Fetcher::send_error(url, e))?;
+        let resp = req.send().map_err(|e| self.send_error(url, e))?;
         let status = resp.status();
         if status.as_u16() == 416 && offset > 0 {
             // The partial file is no prefix the server knows: start over.
@@ -202,10 +210,13 @@ impl Fetcher {
         if !status.is_success() {
             let msg = format!("fetching {url}: the server answered {status}");
             if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {
-                bail!(Transient(msg));
+                bail!(Error::transient(msg));
             }
             if status.as_u16() == 404 {
-                bail!("{msg}; check etcd_version and etcd_download_url");
+                match self.hints.not_found {
+                    "" => bail!(msg),
+                    hint => bail!("{msg}; {hint}"),
+                }
             }
             bail!(msg);
         }
@@ -256,13 +267,13 @@ impl Fetcher {
             o.body
                 .take(cap + 1)
                 .read_to_end(&mut buf)
-                .map_err(|e| Transient(format!("reading {url}: {e}")))?;
+                .map_err(|e| Error::transient(format!("reading {url}: {e}")))?;
             if buf.len() as u64 > cap {
                 bail!("{url} is larger than {cap} bytes; is it the right file?");
             }
             if let Some(len) = o.len {
                 if (buf.len() as u64) < len {
-                    bail!(Transient(format!(
+                    bail!(Error::transient(format!(
                         "{url} ended after {} of {len} bytes",
                         buf.len()
                     )));
@@ -313,7 +324,7 @@ impl Fetcher {
             copy_body(url, o.body, &mut w, shown, cap, tee, &progress)?;
             if let Some(t) = total {
                 if w.written < t {
-                    bail!(Transient(format!(
+                    bail!(Error::transient(format!(
                         "{url} ended after {} of {t} bytes",
                         w.written
                     )));
@@ -332,10 +343,12 @@ impl Fetcher {
 }
 
 fn too_large(url: &str, cap: u64) -> String {
-    format!(
-        "{url} is larger than {} MiB: not what the seed means to download; nothing was installed",
-        cap >> 20
-    )
+    let size = if cap >= 1 << 20 {
+        format!("{} MiB", cap >> 20)
+    } else {
+        format!("{cap} bytes")
+    };
+    format!("{url} is larger than {size}, more than anything it should be; refusing it")
 }
 
 /// Copies a response body into the hashing file, passing each chunk on.
@@ -355,7 +368,7 @@ fn copy_body(
             Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => bail!(Transient(format!(
+            Err(e) => bail!(Error::transient(format!(
                 "reading {url} after {} bytes: {e}",
                 w.written
             ))),

@@ -9,12 +9,15 @@
 //! the service manager's main process (pid and start time), and etcd's own
 //! `process_start_time_seconds` on `/metrics`.
 
+use super::instance::Instance;
 use super::lock::{self, ClusterLock};
-use crate::etcd::api::{Api, ApiMember};
+use super::voters::{other_voters, Me};
+use crate::etcd::api::Api;
 use crate::etcd::health::Checker;
-use crate::host::systemd::{MainProcess, ServiceManager};
+use crate::host::systemd::ServiceManager;
 use crate::seed::Config;
 use crate::state;
+use crate::util::error::Error;
 use crate::util::retry::{Backoff, Next, Policy};
 use crate::util::text::printable;
 use crate::util::time::format_duration;
@@ -68,92 +71,6 @@ fn journal_tail(unit: &str) -> String {
     }
 }
 
-/// Which etcd process runs this member, as each witness tells.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Instance {
-    /// The service manager's main process.
-    pub main: Option<MainProcess>,
-    /// etcd's own `process_start_time_seconds`, from the process that answers.
-    pub started: Option<f64>,
-}
-
-impl Instance {
-    /// Whether `now` is another process than `self` (taken before the restart was asked): every
-    /// witness that spoke before must now name a process started later. Err says what still runs.
-    pub fn replaced_by(&self, now: &Instance) -> Result<(), String> {
-        if let Some(before) = self.main {
-            match now.main {
-                Some(n) if n != before && n.started_us >= before.started_us => {}
-                Some(n) => {
-                    return Err(format!(
-                        "the service manager still runs the old process (pid {})",
-                        n.pid
-                    ))
-                }
-                None => return Err("the service manager runs no etcd process yet".into()),
-            }
-        }
-        if let Some(before) = self.started {
-            match now.started {
-                Some(n) if n > before => {}
-                Some(_) => return Err("the old etcd process still answers".into()),
-                None => return Err("no etcd process answers yet".into()),
-            }
-        }
-        if self.main.is_none() && self.started.is_none() && now.main.is_none() {
-            return Err("no etcd process runs yet".into());
-        }
-        Ok(())
-    }
-}
-
-/// The other voters that keep quorum while this member restarts, from the cluster's own member
-/// list (not the seed: a voter added since, or missing from an older seed, counts too). Learners
-/// are left out: they are not part of the quorum, and one catching up may take minutes.
-/// Err names each voter that is not started, or offers no https client URL.
-pub fn other_voters(members: &[ApiMember], me: &Me) -> Result<Vec<(String, Vec<String>)>, String> {
-    let mut voters = Vec::new();
-    let mut blocked = Vec::new();
-    for m in members.iter().filter(|m| !m.learner && !me.is(m)) {
-        let who = printable(&m.describe()).into_owned();
-        if !m.started() {
-            blocked.push(format!("{who} is listed but has not started"));
-            continue;
-        }
-        let urls: Vec<String> = m
-            .client_urls
-            .iter()
-            .filter(|u| crate::etcd::api::is_member_url(u))
-            .cloned()
-            .collect();
-        if urls.is_empty() {
-            blocked.push(format!("{who} lists no https client URL"));
-            continue;
-        }
-        voters.push((printable(&m.name).into_owned(), urls));
-    }
-    if blocked.is_empty() {
-        Ok(voters)
-    } else {
-        Err(blocked.join("; "))
-    }
-}
-
-/// This member, as the member list may name it: by ID (once asked of etcd), else by name.
-pub struct Me {
-    pub id: Option<u64>,
-    pub name: String,
-}
-
-impl Me {
-    fn is(&self, m: &ApiMember) -> bool {
-        match self.id {
-            Some(id) => m.id == id,
-            None => m.name == self.name,
-        }
-    }
-}
-
 struct Restart<'a> {
     cfg: &'a Config,
     api: Api,
@@ -165,11 +82,11 @@ struct Restart<'a> {
 impl Restart<'_> {
     /// Every other voter the cluster lists is started and answers healthy (on any of its client
     /// URLs); their client URLs.
-    fn others_ready(&self) -> Result<Vec<String>, String> {
+    fn others_ready(&self) -> Result<Vec<String>, Error> {
         let members = self
             .api
             .list()
-            .map_err(|e| format!("asking the member list: {e}"))?;
+            .map_err(|e| e.about("asking the member list"))?;
         let voters = other_voters(&members, &self.me)?;
         let checker = &self.checker;
         let bad: Vec<String> = std::thread::scope(|s| {
@@ -194,10 +111,10 @@ impl Restart<'_> {
         if bad.is_empty() {
             Ok(voters.into_iter().flat_map(|(_, urls)| urls).collect())
         } else {
-            Err(format!(
+            Err(Error::busy(format!(
                 "waiting for {} to be healthy",
                 printable(&bad.join(", "))
-            ))
+            )))
         }
     }
 
@@ -255,20 +172,25 @@ impl Restart<'_> {
         unit: &str,
         before: &Instance,
         target: u64,
-    ) -> Result<Instance, String> {
+    ) -> Result<Instance, Error> {
         let now = self.instance(services, unit);
-        before.replaced_by(&now)?;
+        if let Some(why) = before.not_replaced_by(&now) {
+            return Err(Error::busy(why));
+        }
         let health = self.checker.check(&self.mine);
         if !health.healthy {
-            return Err(format!(
+            return Err(Error::busy(format!(
                 "the new process is not healthy yet: {}",
                 health.error.as_deref().unwrap_or("unhealthy")
-            ));
+            )));
         }
         match self.api.status_of(&self.mine) {
             Ok(st) if st.raft_index >= target => Ok(now),
-            Ok(st) => Err(format!("raft index {} of {target}", st.raft_index)),
-            Err(e) => Err(e.message),
+            Ok(st) => Err(Error::busy(format!(
+                "raft index {} of {target}",
+                st.raft_index
+            ))),
+            Err(e) => Err(e),
         }
     }
 }
@@ -346,7 +268,7 @@ fn wait_for_turn(r: &Restart, unit: &str, why: &str) -> Result<(ClusterLock, Vec
                     Err(e) => Next::Again(format!("asking the cluster: {e}")),
                     Ok(Some(held)) => match r.others_ready() {
                         Ok(others) => Next::Done((held, others)),
-                        Err(why) => Next::Again(why),
+                        Err(why) => Next::Again(why.message),
                     },
                 },
             )
@@ -417,7 +339,7 @@ fn wait_back(
         |_| {
             Ok(match r.back(services, unit, before, target) {
                 Ok(now) => Next::Done(now),
-                Err(why) => Next::Again(why),
+                Err(why) => Next::Again(why.message),
             })
         },
         |_, _, _| {},
@@ -442,111 +364,5 @@ fn wait_back(
             g.last,
             journal_tail(unit)
         )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn main(pid: u32, started_us: u64) -> Option<MainProcess> {
-        Some(MainProcess { pid, started_us })
-    }
-
-    #[test]
-    fn a_restart_is_over_only_when_every_witness_names_a_new_process() {
-        let before = Instance {
-            main: main(100, 5_000),
-            started: Some(1000.25),
-        };
-        // Queued, not run yet: the old process runs and answers.
-        let e = before.replaced_by(&before).unwrap_err();
-        assert!(e.contains("still runs the old process (pid 100)"), "{e}");
-        // Stopped, nothing started yet.
-        let gone = Instance {
-            main: None,
-            started: None,
-        };
-        assert!(before.replaced_by(&gone).is_err());
-        // The service manager runs a new process, but the old one still answers on the port.
-        let half = Instance {
-            main: main(200, 9_000),
-            started: Some(1000.25),
-        };
-        assert_eq!(
-            before.replaced_by(&half).unwrap_err(),
-            "the old etcd process still answers"
-        );
-        let new = Instance {
-            main: main(200, 9_000),
-            started: Some(1009.5),
-        };
-        assert_eq!(before.replaced_by(&new), Ok(()));
-        // A reused pid with a later start is a new process.
-        let reused = Instance {
-            main: main(100, 9_000),
-            started: Some(1009.5),
-        };
-        assert_eq!(before.replaced_by(&reused), Ok(()));
-        // A witness that did not speak before is not asked after.
-        let only_etcd = Instance {
-            main: None,
-            started: Some(1000.25),
-        };
-        assert!(only_etcd.replaced_by(&new).is_ok());
-        assert!(only_etcd.replaced_by(&only_etcd).is_err());
-    }
-
-    fn member(id: u64, name: &str, learner: bool, urls: &[&str]) -> ApiMember {
-        ApiMember {
-            id,
-            name: name.into(),
-            peer_urls: vec![format!("https://10.8.0.{id}:2380")],
-            client_urls: urls.iter().map(|u| u.to_string()).collect(),
-            learner,
-        }
-    }
-
-    #[test]
-    fn the_others_come_from_the_member_list_and_an_unstarted_voter_blocks() {
-        let me = Me {
-            id: Some(1),
-            name: "n1".into(),
-        };
-        let list = vec![
-            member(1, "n1", false, &["https://10.8.0.1:2379"]),
-            member(2, "n2", false, &["https://10.8.0.2:2379"]),
-            // Not in any seed: still a voter whose health counts.
-            member(3, "n3", false, &["https://10.8.0.3:2379"]),
-            member(5, "n5", true, &["https://10.8.0.5:2379"]),
-        ];
-        let v = other_voters(&list, &me).unwrap();
-        assert_eq!(
-            v.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
-            ["n2", "n3"]
-        );
-        let mut with_new = list.clone();
-        with_new.push(member(4, "", false, &[]));
-        let e = other_voters(&with_new, &me).unwrap_err();
-        assert_eq!(
-            e,
-            "(not started) 4 at https://10.8.0.4:2380 is listed but has not started"
-        );
-        // An unstarted learner is a join under way: no part of the quorum.
-        let mut with_learner = list.clone();
-        with_learner.push(member(6, "", true, &[]));
-        assert!(other_voters(&with_learner, &me).is_ok());
-        // What a member sends is shown escaped, and a URL that is no https URL is not asked.
-        let hostile = vec![member(
-            7,
-            "evil\r\nok",
-            false,
-            &["http://10.8.0.7:2379", "file:///etc"],
-        )];
-        let e = other_voters(&hostile, &me).unwrap_err();
-        assert_eq!(
-            e,
-            "evil\\r\\nok 7 at https://10.8.0.7:2380 lists no https client URL"
-        );
     }
 }

@@ -1,0 +1,180 @@
+//! Backups: `etcd-bootstrap backup` takes one snapshot (`etcdctl snapshot save`, verified, renamed
+//! into place, old ones pruned). The `etcd_backup` step (`day2::backup`) enables the timer that
+//! runs it.
+
+use crate::etcd::tools::{SnapshotStatus, Tools};
+use crate::util::fs;
+use crate::util::io::Sha256;
+use crate::util::time::{unix_now, utc_stamp};
+use anyhow::{bail, Context as _, Result};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+const PREFIX: &str = "etcd-snapshot-";
+/// The temp name a snapshot is saved under before its revision (and so its name) is known.
+const SAVING: &str = "etcd-snapshot.db";
+
+/// What `backup` needs, from flags (the timer's unit) or defaults matching a default install.
+pub struct BackupOptions {
+    pub root: PathBuf,
+    pub dir: PathBuf,
+    pub keep: u32,
+    pub conf_dir: PathBuf,
+    pub bin_dir: PathBuf,
+}
+
+/// Endpoint and TLS files from `etcdctl.env`, paths taken under `root`.
+fn etcdctl_env(root: &Path, conf_dir: &Path) -> Result<Vec<(String, String)>> {
+    let path = fs::under(root, conf_dir).join("etcdctl.env");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading {} (has apply run?)", path.display()))?;
+    let mut env = Vec::new();
+    for (k, v) in crate::render::parse_env(&text) {
+        let v = match k.as_str() {
+            // A snapshot is taken from one member: this one.
+            "ETCDCTL_ENDPOINTS" => v.split(',').next().unwrap_or("").to_string(),
+            "ETCDCTL_CACERT" | "ETCDCTL_CERT" | "ETCDCTL_KEY" => {
+                fs::under(root, Path::new(&v)).display().to_string()
+            }
+            _ => v,
+        };
+        env.push((k, v));
+    }
+    if !env.iter().any(|(k, _)| k == "ETCDCTL_ENDPOINTS") {
+        bail!("{} names no ETCDCTL_ENDPOINTS", path.display());
+    }
+    Ok(env)
+}
+
+pub struct Taken {
+    pub path: PathBuf,
+    pub sha256: Sha256,
+    pub status: SnapshotStatus,
+    pub pruned: Vec<PathBuf>,
+}
+
+/// Takes one snapshot: saved under a temp name, verified, made 0600 (it holds every key, secrets
+/// included), renamed to `etcd-snapshot-<UTC time>-rev<revision>.db` with its `.sha256` beside it;
+/// then only the newest `keep` are kept.
+pub fn take(o: &BackupOptions) -> Result<Taken> {
+    let tools = Tools::verified(&o.root, &o.bin_dir)?;
+    let env = etcdctl_env(&o.root, &o.conf_dir)?;
+    let dir = fs::under(&o.root, &o.dir);
+    // Snapshots hold every key: the dir must be root's alone (a dir another user owns would let
+    // them read the snapshot through a file they made there), then private.
+    fs::private_dir(&o.root, &dir, 0o700)?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("setting the mode of {}", dir.display()))?;
+    fs::sweep_temps(&dir, Some(SAVING));
+    let tmp = fs::temp_path(&dir.join(SAVING));
+    let result = save_verify_rename(&tools, &env, &dir, &tmp, o.keep);
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn save_verify_rename(
+    tools: &Tools,
+    env: &[(String, String)],
+    dir: &Path,
+    tmp: &Path,
+    keep: u32,
+) -> Result<Taken> {
+    let run = |c, what: &str| crate::util::cmd::run(c, what, None);
+    let endpoint = &env
+        .iter()
+        .find(|(k, _)| k == "ETCDCTL_ENDPOINTS")
+        .context("no ETCDCTL_ENDPOINTS")?
+        .1;
+    // A member that does not answer would hold `snapshot save` for its whole timeout, which must
+    // be long for a big database: ask briefly first.
+    run(
+        tools.etcdctl(env, &["--command-timeout=15s", "endpoint", "status"]),
+        &format!("etcdctl endpoint status on {endpoint} (before the snapshot)"),
+    )?;
+    let mut save = tools.etcdctl(env, &["--command-timeout=30m", "snapshot", "save"]);
+    save.arg(tmp);
+    run(save, &format!("etcdctl snapshot save from {endpoint}"))?;
+    let status = tools.snapshot_status(tmp)?;
+    std::fs::set_permissions(tmp, std::fs::Permissions::from_mode(0o600))?;
+    let (sha256, _) = crate::util::io::sha256_file(tmp)?.context("the snapshot vanished")?;
+    std::fs::File::open(tmp)?.sync_all()?;
+    let name = format!(
+        "{PREFIX}{}-rev{}.db",
+        utc_stamp(unix_now()),
+        status.revision
+    );
+    let path = dir.join(&name);
+    fs::write_atomic(
+        &dir.join(format!("{name}.sha256")),
+        0o600,
+        fs::Ids::ROOT,
+        &mut format!("{sha256}  {name}\n").as_bytes(),
+    )?;
+    std::fs::rename(tmp, &path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    fs::fsync_dir(dir)?;
+    let pruned = prune(dir, keep)?;
+    Ok(Taken {
+        path,
+        sha256,
+        status,
+        pruned,
+    })
+}
+
+/// The snapshots in `dir`, oldest first (names sort by time).
+fn snapshots(dir: &Path) -> Vec<PathBuf> {
+    let mut snaps: Vec<PathBuf> = fs::entries(dir)
+        .into_iter()
+        .filter(|n| n.starts_with(PREFIX) && n.ends_with(".db"))
+        .map(|n| dir.join(n))
+        .collect();
+    snaps.sort();
+    snaps
+}
+
+/// The newest snapshot in `dir`, and when it was written.
+pub fn newest(dir: &Path) -> Option<(PathBuf, std::time::SystemTime)> {
+    let p = snapshots(dir).pop()?;
+    let t = std::fs::metadata(&p).and_then(|m| m.modified()).ok()?;
+    Some((p, t))
+}
+
+/// Removes all but the newest `keep` snapshots (names sort by time); 0 keeps all.
+fn prune(dir: &Path, keep: u32) -> Result<Vec<PathBuf>> {
+    if keep == 0 {
+        return Ok(vec![]);
+    }
+    let snaps = snapshots(dir);
+    let excess = snaps.len().saturating_sub(keep as usize);
+    let old: Vec<PathBuf> = snaps.into_iter().take(excess).collect();
+    for p in &old {
+        std::fs::remove_file(p).with_context(|| format!("removing {}", p.display()))?;
+        let _ = std::fs::remove_file(format!("{}.sha256", p.display()));
+    }
+    Ok(old)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prunes_the_oldest_and_their_sums() {
+        let d = tempfile::tempdir().unwrap();
+        for t in ["20260101T000000Z", "20260102T000000Z", "20260103T000000Z"] {
+            let n = format!("{PREFIX}{t}-rev9.db");
+            std::fs::write(d.path().join(&n), "x").unwrap();
+            std::fs::write(d.path().join(format!("{n}.sha256")), "x").unwrap();
+        }
+        std::fs::write(d.path().join("unrelated.db"), "x").unwrap();
+        let gone = prune(d.path(), 2).unwrap();
+        assert_eq!(gone.len(), 1);
+        assert!(gone[0].ends_with(format!("{PREFIX}20260101T000000Z-rev9.db")));
+        let left = fs::entries(d.path());
+        assert_eq!(left.len(), 5, "{left:?}");
+        assert!(prune(d.path(), 0).unwrap().is_empty());
+    }
+}
