@@ -11,3 +11,6 @@ pub mod restart;
 pub mod status;
 pub mod upgrade;
 pub mod voters;
+
+#[cfg(test)]
+mod mock_tests;

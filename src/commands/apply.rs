@@ -303,3 +303,7 @@ fn stamp(run: &Run, cfg: &Config, plan: &Plan) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "apply_mock_tests.rs"]
+mod mock_tests;

@@ -85,3 +85,6 @@ pub fn verify_all(steps: &mut [Box<dyn Step>], cx: &Context, cfg: &Config) -> Re
     }
     Ok(all)
 }
+
+#[cfg(test)]
+mod mock_tests;

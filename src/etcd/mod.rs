@@ -6,5 +6,10 @@ pub mod api;
 pub mod client;
 pub mod health;
 pub mod member;
+#[cfg(test)]
+pub mod mock;
 pub mod tools;
 pub mod version;
+
+#[cfg(test)]
+mod mock_tests;

@@ -150,6 +150,72 @@ mod tests {
         assert_eq!(from_cmdline("root=/dev/vda"), (None, None));
     }
 
+    fn serve(text: &'static str) -> crate::util::testserver::Server {
+        use crate::util::testserver::{Response, Server};
+        Server::start(
+            "127.0.0.1:0",
+            None,
+            std::sync::Arc::new(move |_| Response::new(200, text)),
+        )
+        .unwrap()
+    }
+
+    fn pinned(src: &str, pin: Option<&str>) -> anyhow::Result<SeedText> {
+        load(&SeedArg {
+            src: Some(src.to_string()),
+            sha256: pin.map(str::to_string),
+        })
+    }
+
+    #[test]
+    fn a_seed_over_plain_http_is_read_only_when_pinned_and_only_if_it_is_the_pinned_one() {
+        let s = serve("etcd_version: \"3.5.1\"\n");
+        let url = format!("{}/seed.yaml", s.url("http"));
+        let e = pinned(&url, None).err().unwrap();
+        assert_eq!(crate::util::error::exit_code(&e), 2);
+        assert!(e.to_string().contains("without a pinned digest"), "{e}");
+        let right = Sha256::of(b"etcd_version: \"3.5.1\"\n").to_string();
+        assert_eq!(
+            pinned(&url, Some(&right)).unwrap().text,
+            "etcd_version: \"3.5.1\"\n"
+        );
+        let wrong = "ab".repeat(32);
+        let e = pinned(&url, Some(&wrong)).err().unwrap();
+        assert!(
+            e.to_string()
+                .contains(&format!("has sha256 {right}, but {wrong} was pinned")),
+            "{e}"
+        );
+        let e = pinned(&url, Some("not-hex")).err().unwrap();
+        assert_eq!(crate::util::error::exit_code(&e), 2, "{e}");
+    }
+
+    #[test]
+    fn a_seed_from_a_file_url_and_one_too_large_from_a_server() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("seed.yaml");
+        std::fs::write(&p, "etcd_members: []\n").unwrap();
+        let t = pinned(&format!("file://{}", p.display()), None).unwrap();
+        assert_eq!(t.text, "etcd_members: []\n");
+        use crate::util::testserver::{Response, Server};
+        let endless = Server::start(
+            "127.0.0.1:0",
+            None,
+            std::sync::Arc::new(|_| Response {
+                endless: true,
+                ..Response::new(200, vec![])
+            }),
+        )
+        .unwrap();
+        let url = format!("{}/seed.yaml", endless.url("http"));
+        let pin = "ab".repeat(32);
+        let e = pinned(&url, Some(&pin)).err().unwrap();
+        assert!(
+            format!("{e:#}").contains("is larger than 1048576 bytes"),
+            "{e:#}"
+        );
+    }
+
     #[test]
     fn an_oversized_seed_is_refused_before_parsing() {
         let d = tempfile::tempdir().unwrap();

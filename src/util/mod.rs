@@ -11,5 +11,7 @@ pub mod io;
 pub mod logging;
 pub mod report;
 pub mod retry;
+#[cfg(test)]
+pub mod testserver;
 pub mod text;
 pub mod time;

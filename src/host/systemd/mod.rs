@@ -6,6 +6,9 @@
 //! (`tests/support/supervising-systemctl`) first on `PATH`. The tests beside the code use `fake`,
 //! a `ServiceManager` as asynchronous as systemd.
 
+#[cfg(test)]
+pub mod fake;
+
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;

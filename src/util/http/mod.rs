@@ -444,3 +444,6 @@ impl Progress {
         }
     }
 }
+
+#[cfg(test)]
+mod mock_tests;

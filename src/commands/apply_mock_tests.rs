@@ -1,0 +1,267 @@
+//! `apply`'s phases on a scratch root, without root: the run context from a seed, the plan of a
+//! first install, why a running etcd restarts, and what is asked of a service manager as
+//! asynchronous as systemd (`host::systemd::fake`) — the restart first when a turn is held.
+
+use super::*;
+use crate::cluster::restart;
+use crate::etcd::mock::MockCluster;
+use crate::host::systemd::fake::FakeServices;
+use crate::install::plan::Plan;
+use crate::release::archive::StagedBinary;
+use crate::seed::source::SeedArg;
+use crate::util::error::Kind;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Scratch {
+    _seed_dir: tempfile::TempDir,
+    root: tempfile::TempDir,
+    seed: String,
+}
+
+fn scratch(c: &MockCluster, extra: &str) -> Scratch {
+    let d = tempfile::tempdir().unwrap();
+    let seed = d.path().join("seed.yaml");
+    std::fs::write(&seed, c.seed(0, extra)).unwrap();
+    Scratch {
+        seed: seed.display().to_string(),
+        _seed_dir: d,
+        root: tempfile::tempdir().unwrap(),
+    }
+}
+
+fn run_of(s: &Scratch) -> Run {
+    Run::new(&Options {
+        seed: SeedArg::path(&s.seed),
+        root: s.root.path(),
+        wait_interface: Duration::ZERO,
+        lock: None,
+    })
+    .unwrap()
+}
+
+fn cx<'a>(run: &'a Run, sm: &'a FakeServices) -> Context<'a> {
+    Context {
+        root: &run.root,
+        dry_run: false,
+        live_start: sm.live(),
+        fetcher: &run.release.fetcher,
+        services: sm,
+    }
+}
+
+fn first_plan(run: &Run) -> Plan {
+    plan(run, &run.cfg, None, true).unwrap()
+}
+
+fn tree(p: &Path) -> Vec<String> {
+    let mut out: Vec<String> = walk(p)
+        .into_iter()
+        .map(|x| x.display().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+fn walk(p: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(p)
+        .map(|d| {
+            d.flatten()
+                .flat_map(|e| {
+                    let mut v = vec![e.path()];
+                    v.extend(walk(&e.path()));
+                    v
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_dry_run_plans_a_first_install_and_changes_nothing() {
+    let c = MockCluster::start(1);
+    let s = scratch(&c, "");
+    let run = run_of(&s);
+    assert_eq!(run.cfg.this_member.name, "etcd-node1");
+    // No verified release cached: the binaries are pending, nothing is downloaded.
+    assert!(release(&run, false, true).unwrap().is_none());
+    let plan = first_plan(&run);
+    let text = plan.render();
+    for line in [
+        "create    dir    /etc/etcd (0750 root:etcd)",
+        "create    cert   /etc/etcd/ca-etcd.pem (0644 root:root)",
+        "create    key    /etc/etcd/cert-etcd-client-key.pem (0640 root:etcd)",
+        "create    binary /usr/local/bin/etcd (0755 root:root)",
+        "create    unit   /etc/systemd/system/etcd.service (0644 root:root)",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+    assert_eq!(plan.changed_lines().len(), plan.changes());
+    assert!(tree(s.root.path()).is_empty(), "{:?}", tree(s.root.path()));
+}
+
+#[test]
+fn a_running_etcd_restarts_only_for_what_it_reads_and_says_why() {
+    let c = MockCluster::start(1);
+    let s = scratch(&c, "");
+    let run = run_of(&s);
+    let plan = first_plan(&run);
+    let live = FakeServices::new(true, |_, _| {}).running("etcd.service");
+    let why = running_restart(&cx(&run, &live), &run.cfg, &plan).unwrap();
+    assert!(
+        why.contains("certificates changed")
+            && why.contains("binary changed")
+            && why.contains("unit changed"),
+        "{why}"
+    );
+    crate::state::Stamp {
+        etcd_version: "3.4.23".into(),
+        ..Default::default()
+    }
+    .save(s.root.path())
+    .unwrap();
+    let why = running_restart(&cx(&run, &live), &run.cfg, &plan).unwrap();
+    assert!(
+        why.contains(&format!(
+            "binary changed: 3.4.23 → {}",
+            run.cfg.release.version
+        )),
+        "{why}"
+    );
+    // Under --root, or with etcd not running, nothing restarts.
+    let offline = FakeServices::new(false, |_, _| {});
+    assert_eq!(running_restart(&cx(&run, &offline), &run.cfg, &plan), None);
+    let stopped = FakeServices::new(true, |_, _| {});
+    assert_eq!(running_restart(&cx(&run, &stopped), &run.cfg, &plan), None);
+    // Nothing changes, but an earlier run left a restart pending: it is done now.
+    let nothing = Plan { changes: vec![] };
+    restart::want(s.root.path(), "unit changed").unwrap();
+    assert_eq!(
+        running_restart(&cx(&run, &live), &run.cfg, &nothing).as_deref(),
+        Some("left pending by an earlier run: unit changed")
+    );
+}
+
+#[test]
+fn with_a_turn_held_the_restart_comes_before_the_enable_bookkeeping() {
+    let c = Arc::new(MockCluster::start(1));
+    let s = scratch(&c, "");
+    let run = run_of(&s);
+    let m = c.clone();
+    let live = FakeServices::new(true, move |e, _| {
+        if e == "start" {
+            m.restart(0)
+        }
+    })
+    .running("etcd.service");
+    let turn = restart::take_turn(&run.cfg, &run.root, "unit changed").unwrap();
+    service(
+        &cx(&run, &live),
+        &run.cfg,
+        &Plan { changes: vec![] },
+        Some(turn),
+    )
+    .unwrap();
+    assert_eq!(
+        *live.calls.lock().unwrap(),
+        ["restart --no-block etcd.service", "enable etcd.service"]
+    );
+    assert_eq!(restart::pending(&run.root), None);
+}
+
+#[test]
+fn a_stopped_member_is_started_without_waiting_and_nothing_starts_under_root() {
+    let c = MockCluster::start(1);
+    let s = scratch(&c, "");
+    let run = run_of(&s);
+    restart::want(&run.root, "binary changed").unwrap();
+    let live = FakeServices::new(true, |_, _| {});
+    service(&cx(&run, &live), &run.cfg, &Plan { changes: vec![] }, None).unwrap();
+    assert_eq!(
+        *live.calls.lock().unwrap(),
+        ["enable etcd.service", "start --no-block etcd.service"]
+    );
+    assert_eq!(
+        restart::pending(&run.root),
+        None,
+        "a start makes a pending restart moot"
+    );
+    let offline = FakeServices::new(false, |_, _| {});
+    service(
+        &cx(&run, &offline),
+        &run.cfg,
+        &Plan { changes: vec![] },
+        None,
+    )
+    .unwrap();
+    assert_eq!(*offline.calls.lock().unwrap(), ["enable etcd.service"]);
+}
+
+#[test]
+fn the_interface_s_wg_quick_unit_is_enabled_once_its_config_is_on_the_node() {
+    let c = MockCluster::start(1);
+    let s = scratch(&c, "");
+    let run = run_of(&s);
+    let offline = FakeServices::new(false, |_, _| {});
+    assert_eq!(interface_unit(&cx(&run, &offline), &run.cfg), None);
+    std::fs::create_dir_all(s.root.path().join("etc/wireguard")).unwrap();
+    std::fs::write(s.root.path().join("etc/wireguard/lo.conf"), "[Interface]\n").unwrap();
+    service(
+        &cx(&run, &offline),
+        &run.cfg,
+        &Plan { changes: vec![] },
+        None,
+    )
+    .unwrap();
+    assert!(offline
+        .calls
+        .lock()
+        .unwrap()
+        .contains(&"enable wg-quick@lo.service".to_string()));
+    assert_eq!(
+        interface_unit(&cx(&run, &offline), &run.cfg),
+        None,
+        "enabled twice"
+    );
+}
+
+#[test]
+fn a_staged_etcd_of_another_version_is_an_input_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let c = MockCluster::start(1);
+    let s = scratch(&c, "etcd_version: \"3.5.2\"\n");
+    let run = run_of(&s);
+    let d = tempfile::tempdir().unwrap();
+    let etcd = d.path().join("etcd");
+    std::fs::write(&etcd, "#!/bin/sh\necho 'etcd Version: 3.4.23'\n").unwrap();
+    std::fs::set_permissions(&etcd, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let staged = Staged {
+        dir: d.path().to_path_buf(),
+        binaries: vec![StagedBinary {
+            name: "etcd".into(),
+            path: etcd.clone(),
+            sha256: crate::util::io::Sha256::of(b""),
+            size: 0,
+        }],
+    };
+    let e = staged_is_the_seeds_version(&run.cfg, &staged).unwrap_err();
+    assert_eq!(crate::util::error::kind(&e), Kind::Input);
+    assert!(e.to_string().contains("etcd_version is 3.5.2, but the etcd in the release from etcd_download_url reports 3.4.23"), "{e}");
+    std::fs::write(&etcd, "#!/bin/sh\necho 'etcd Version: 3.5.2'\n").unwrap();
+    assert!(staged_is_the_seeds_version(&run.cfg, &staged).is_ok());
+}
+
+#[test]
+fn a_phase_names_itself_in_its_error() {
+    let c = MockCluster::start(1);
+    let s = scratch(&c, "");
+    let run = run_of(&s);
+    let e = run
+        .phase("release", || -> anyhow::Result<()> {
+            anyhow::bail!("the mirror is down")
+        })
+        .unwrap_err();
+    assert_eq!(crate::util::error::phase(&e), Some("release"));
+    assert_eq!(format!("{e:#}"), "release: the mirror is down");
+}
