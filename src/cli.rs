@@ -286,3 +286,27 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The defaults the README promises, as the command line parses them.
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let cli = Cli::try_parse_from(["etcd-bootstrap", "apply"]).unwrap();
+        let Command::Apply(a) = cli.command else {
+            panic!("not apply")
+        };
+        assert_eq!(a.lock_wait, Duration::from_secs(600));
+        assert_eq!(a.wait_interface, Duration::from_secs(60));
+        assert_eq!(a.common.root, PathBuf::from("/"));
+        let cli =
+            Cli::try_parse_from(["etcd-bootstrap", "pki", "--seed", "s", "--out", "o"]).unwrap();
+        let Command::Pki(p) = cli.command else {
+            panic!("not pki")
+        };
+        assert_eq!(p.renew_before, crate::cert::RENEW_WITHIN);
+        assert!(Cli::try_parse_from(["etcd-bootstrap", "apply", "--lock-wait", "banana"]).is_err());
+    }
+}

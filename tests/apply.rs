@@ -396,13 +396,20 @@ fn by_default_apply_waits_for_a_wg0_that_comes_up_late() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    // Past one 10 s period: it says so again, naming what should bring wg0 up and whether its
+    // config is there.
+    std::thread::sleep(std::time::Duration::from_secs(12));
     s.node.add_wg0();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
-        err.contains("waiting up to 60s for interface wg0 to carry an address"),
+        err.contains("waiting up to 60s for interface wg0 to carry an address (from wg-quick@wg0.service from /etc/wireguard/wg0.conf (missing))"),
+        "{err}"
+    );
+    assert!(
+        err.contains("still waiting for interface wg0 (")
+            && err.contains("interface wg0 does not exist; expected from wg-quick@wg0.service"),
         "{err}"
     );
     assert!(
@@ -526,4 +533,118 @@ fn exit_codes_come_from_the_kind_of_error_alone() {
             "{add}: something was installed"
         );
     }
+}
+
+/// `health --wait` covers the interface too: asked before wg0 is up (at boot), it waits for wg0,
+/// then for the member to answer healthy.
+#[test]
+fn health_wait_covers_a_wg0_that_comes_up_late() {
+    let node = Node::bare(NAME, ADDR, Mounts::Plain, None);
+    let mut s = Single::with_node(node, &file_release("3.5.1"));
+    let child = s
+        .tool(s.root.path(), "health", &["--wait", "90s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    s.node.add_wg0();
+    let out = s.apply(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = s.dir.path().join("etcd.log");
+    let root = s.root.path().to_path_buf();
+    s.node.start_etcd(&root, "etcd.service", &log);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stderr(&out).contains("waiting up to 90s for interface wg0"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("https://10.8.0.1:2379 is healthy"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// Seeds from URLs: `file://`, and `https://` trusted through the system's roots (here a CA given
+/// by SSL_CERT_FILE, as on a node whose image trusts an internal CA).
+#[test]
+fn seeds_from_file_and_https_urls_render_as_the_file_does() {
+    let mut s = Single::new(NAME, ADDR, &file_release("3.5.1"));
+    let root = s.root.path().to_str().unwrap().to_string();
+    let from_file = ok(&mut s.node.tool(&[
+        "render",
+        "--seed",
+        s.seed.to_str().unwrap(),
+        "--root",
+        &root,
+    ]));
+    let url = format!("file://{}", s.seed.display());
+    let out = run(&mut s.node.tool(&["render", "--seed", &url, "--root", &root]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), from_file);
+
+    let served = s.dir.path().join("served");
+    fs::create_dir_all(&served).unwrap();
+    fs::copy(&s.seed, served.join("seed.yaml")).unwrap();
+    let (base, server) = s.start_mirror("https_server.py", &served);
+    s.node.adopt(server);
+    let ca = s.root.path().join("srv/mirror-ca.pem");
+    let url = format!("{base}/seed.yaml");
+    let mut cmd = s.node.tool(&["render", "--seed", &url, "--root", &root]);
+    cmd.env("SSL_CERT_FILE", &ca);
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), from_file);
+    // Without the CA, the seed server is not trusted: refused, nothing rendered.
+    let out = run(&mut s.node.tool(&["render", "--seed", &url, "--root", &root]));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("TLS failed"), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+}
+
+/// With `--root`, systemd is driven offline and nothing is started: every `systemctl` call is
+/// `--root=DIR enable ...` (a recording systemctl first on PATH sees them all).
+#[test]
+fn under_root_systemd_is_only_enabled_offline_never_started() {
+    let s = setup(&file_release("3.5.1"));
+    let bin = s.dir.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let calls = s.dir.path().join("calls");
+    let fake = bin.join("systemctl");
+    // Nothing is enabled yet, as on a fresh image.
+    fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> {}\ncase \"$*\" in *is-enabled*) exit 1;; esac\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = s.apply_in(s.root.path(), &[], &[("PATH", path.as_str())]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = fs::read_to_string(&calls).unwrap_or_default();
+    let root = format!("--root={}", s.root.path().display());
+    assert!(!said.is_empty(), "systemctl was never asked");
+    for line in said.lines() {
+        assert!(
+            line.starts_with(&root) && (line.contains(" enable ") || line.contains(" is-enabled ")),
+            "{line:?} under --root: {said}"
+        );
+    }
+    assert!(
+        said.contains("enable --quiet --no-reload etcd.service"),
+        "{said}"
+    );
 }

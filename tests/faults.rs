@@ -694,3 +694,39 @@ fn by_default_a_second_run_waits_for_the_first() {
         .join("etc/systemd/system/etcd.service")
         .is_file());
 }
+
+/// `fetch` (image builds) takes the same run lock as `apply`: it waits for a run holding it.
+#[test]
+fn fetch_takes_the_run_lock_and_waits_for_a_run_holding_it() {
+    let s = Single::new(NAME, ADDR, &file_release("3.5.1"));
+    fs::create_dir_all(s.root.path().join("run")).unwrap();
+    let lock = s.root.path().join("run/etcd-bootstrap.lock");
+    let mut holder = Command::new("flock")
+        .arg("-o")
+        .arg(&lock)
+        .args(["sleep", "3"])
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(5), "the lock to be held", || {
+        !Command::new("flock")
+            .args(["-n"])
+            .arg(&lock)
+            .arg("true")
+            .status()
+            .unwrap()
+            .success()
+    });
+    let out = run(&mut s.tool(s.root.path(), "fetch", &[]));
+    let _ = holder.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("waiting for another etcd-bootstrap"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(s
+        .root
+        .path()
+        .join("opt/etcd/etcd-v3.5.1-linux-amd64/etcd")
+        .is_file());
+}

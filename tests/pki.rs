@@ -266,7 +266,286 @@ fn bad_input_gets_one_clear_error_and_nothing_half_written() {
         "--ca-key",
         b.join("ca-etcd-key.pem").to_str().unwrap(),
     ]);
-    assert_ne!(out.status.code(), Some(0));
+    // The command line named files that are not a pair: exit 2.
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("does not match"), "{}", stderr(&out));
     assert!(!out_dir.exists(), "something was written");
+}
+
+/// The cluster file of `names` at 10.8.0.1.. in `dir`.
+fn cluster_of(dir: &Path, file: &str, names: &[&str]) -> std::path::PathBuf {
+    let mut seed = SeedText::default();
+    for (i, n) in names.iter().enumerate() {
+        seed = seed.member(n, &format!("10.8.0.{}", i + 1));
+    }
+    seed.write(&dir.join(file))
+}
+
+fn ends_within(cert: &Path, days: u64) -> bool {
+    let secs = (days * 86400).to_string();
+    !run(Command::new("openssl")
+        .args(["x509", "-noout", "-checkend", &secs, "-in"])
+        .arg(cert))
+    .status
+    .success()
+}
+
+#[test]
+fn each_key_type_the_ca_lifetime_and_a_dry_run_that_writes_nothing() {
+    let dir = scratch("pki");
+    let seed = cluster_of(dir.path(), "c.yaml", &["etcd-node1"]);
+    for (kt, algo) in [
+        ("ecdsa-p256", "id-ecPublicKey"),
+        ("rsa2048", "rsaEncryption"),
+        ("ed25519", "ED25519"),
+    ] {
+        let out_dir = dir.path().join(kt);
+        let o = out_dir.to_str().unwrap();
+        let args = [
+            "--seed",
+            seed.to_str().unwrap(),
+            "--out",
+            o,
+            "--key-type",
+            kt,
+        ];
+        let dry = pki(&[&args[..], &["--dry-run"]].concat());
+        assert!(dry.status.success(), "{}", stderr(&dry));
+        assert!(stdout(&dry).contains("create   ca"), "{}", stdout(&dry));
+        assert!(
+            stdout(&dry).contains("nothing was written (--dry-run)"),
+            "{}",
+            stdout(&dry)
+        );
+        assert!(!out_dir.exists(), "--dry-run wrote {o}");
+        let out = pki(&[&args[..], &["--ca-days", "100"]].concat());
+        assert!(out.status.success(), "{}", stderr(&out));
+        for cert in [
+            out_dir.join("ca-etcd.pem"),
+            out_dir.join("etcd-node1/cert-etcd-server.pem"),
+            out_dir.join("client/cert-etcd-client.pem"),
+        ] {
+            let text = openssl_text(&cert);
+            assert!(
+                text.contains(&format!("Public Key Algorithm: {algo}")),
+                "{kt}: {text}"
+            );
+        }
+        // The CA for 100 days, the leaves for the default 365 (capped by nothing else).
+        let ca = out_dir.join("ca-etcd.pem");
+        assert!(
+            !ends_within(&ca, 99) && ends_within(&ca, 101),
+            "{kt}: the CA is not 100 days"
+        );
+        let leaf = out_dir.join("etcd-node1/cert-etcd-server.pem");
+        assert!(
+            !ends_within(&leaf, 364) && ends_within(&leaf, 366),
+            "{kt}: the leaf is not 365 days"
+        );
+    }
+}
+
+#[test]
+fn an_existing_ca_given_on_the_command_line_signs_and_its_key_stays_where_it_is() {
+    let dir = scratch("pki");
+    let seed = cluster_of(dir.path(), "c.yaml", &["etcd-node1", "etcd-node2"]);
+    let (a, b) = (dir.path().join("ca"), dir.path().join("b"));
+    assert!(pki(&[
+        "--seed",
+        seed.to_str().unwrap(),
+        "--out",
+        a.to_str().unwrap()
+    ])
+    .status
+    .success());
+    let out = pki(&[
+        "--seed",
+        seed.to_str().unwrap(),
+        "--out",
+        b.to_str().unwrap(),
+        "--ca-cert",
+        a.join("ca-etcd.pem").to_str().unwrap(),
+        "--ca-key",
+        a.join("ca-etcd-key.pem").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        fs::read(b.join("ca-etcd.pem")).unwrap(),
+        fs::read(a.join("ca-etcd.pem")).unwrap()
+    );
+    assert!(
+        !b.join("ca-etcd-key.pem").exists(),
+        "the CA key was copied into --out"
+    );
+    for leaf in [
+        "etcd-node1/cert-etcd-server.pem",
+        "etcd-node2/cert-etcd-peer.pem",
+        "client/cert-etcd-client.pem",
+    ] {
+        let v = run(Command::new("openssl")
+            .args(["verify", "-CAfile"])
+            .arg(a.join("ca-etcd.pem"))
+            .arg(b.join(leaf)));
+        assert!(
+            v.status.success(),
+            "{leaf}: {}",
+            String::from_utf8_lossy(&v.stdout)
+        );
+    }
+}
+
+/// Renewal touches only what ends within --renew-before (30 days by default): a leaf issued for 10
+/// days is reissued, the ones with a year left are kept byte for byte.
+#[test]
+fn renewal_reissues_only_the_leaves_that_end_soon() {
+    let dir = scratch("pki");
+    let out_dir = dir.path().join("out");
+    let o = out_dir.to_str().unwrap();
+    let one = cluster_of(dir.path(), "one.yaml", &["etcd-node1"]);
+    let two = cluster_of(dir.path(), "two.yaml", &["etcd-node1", "etcd-node2"]);
+    assert!(pki(&["--seed", one.to_str().unwrap(), "--out", o])
+        .status
+        .success());
+    let out = pki(&["--seed", two.to_str().unwrap(), "--out", o, "--days", "10"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(ends_within(
+        &out_dir.join("etcd-node2/cert-etcd-server.pem"),
+        11
+    ));
+    let before = tree(&out_dir);
+    let out = pki(&["--seed", two.to_str().unwrap(), "--out", o]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("renew    server  ")
+            && text.contains("etcd-node2/cert-etcd-server.pem: it expires on"),
+        "{text}"
+    );
+    let after = tree(&out_dir);
+    let changed: Vec<&String> = after
+        .iter()
+        .filter(|f| !before.contains(f))
+        .map(|(name, _)| name)
+        .collect();
+    let mut changed: Vec<String> = changed.into_iter().cloned().collect();
+    changed.sort();
+    assert_eq!(
+        changed,
+        [
+            "etcd-node2/cert-etcd-peer-key.pem",
+            "etcd-node2/cert-etcd-peer.pem",
+            "etcd-node2/cert-etcd-server-key.pem",
+            "etcd-node2/cert-etcd-server.pem"
+        ],
+        "{text}"
+    );
+    assert!(!ends_within(
+        &out_dir.join("etcd-node2/cert-etcd-server.pem"),
+        364
+    ));
+}
+
+fn node_config(seed: &Path, pki_dir: &Path, extra: &[&str]) -> std::process::Output {
+    run(Command::new(bin())
+        .args(["node-config", "--seed"])
+        .arg(seed)
+        .arg("--pki")
+        .arg(pki_dir)
+        .args(["--node", "etcd-node1"])
+        .args(extra))
+}
+
+/// What node-config prints, read back: user-data whose seed (with the node's certificates) parses,
+/// the WireGuard config with --wg-conf, a runcmd only with --runcmd; a seed to serve, with the pin
+/// that matches what was printed.
+#[test]
+fn node_config_prints_the_user_data_or_seed_asked_for() {
+    let dir = scratch("pki");
+    let seed = cluster_of(dir.path(), "c.yaml", &["etcd-node1", "etcd-node2"]);
+    let p = dir.path().join("pki");
+    assert!(pki(&[
+        "--seed",
+        seed.to_str().unwrap(),
+        "--out",
+        p.to_str().unwrap()
+    ])
+    .status
+    .success());
+    let wg = dir.path().join("wg0.conf");
+    fs::write(
+        &wg,
+        "[Interface]\nAddress = 10.8.0.1/24\nPrivateKey = abc\n",
+    )
+    .unwrap();
+    let user_data = |extra: &[&str]| -> serde_yaml::Value {
+        let out = node_config(&seed, &p, extra);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(stdout(&out).starts_with("#cloud-config\n"));
+        serde_yaml::from_str(&stdout(&out)).unwrap()
+    };
+    let plain = user_data(&[]);
+    assert_eq!(plain["hostname"].as_str(), Some("etcd-node1"));
+    assert!(plain.get("runcmd").is_none(), "a runcmd would apply twice");
+    let files = plain["write_files"].as_sequence().unwrap();
+    assert_eq!(files.len(), 1);
+    assert_eq!(
+        files[0]["path"].as_str(),
+        Some("/etc/etcd-bootstrap/seed.yaml")
+    );
+    assert_eq!(files[0]["permissions"].as_str(), Some("0600"));
+    let node_seed = files[0]["content"].as_str().unwrap();
+    let parsed = etcd_bootstrap::seed::Seed::parse("user-data", node_seed).unwrap();
+    let data = parsed.raw().etcd_certificate_data.clone().unwrap();
+    for f in [
+        "ca-etcd.pem",
+        "cert-etcd-server.pem",
+        "cert-etcd-server-key.pem",
+        "cert-etcd-peer.pem",
+    ] {
+        assert!(data.contains_key(f), "{f} missing from the node's seed");
+    }
+    assert!(
+        !node_seed.contains("ca-etcd-key"),
+        "the CA key reached a node"
+    );
+
+    let with_wg = user_data(&["--wg-conf", wg.to_str().unwrap()]);
+    let files = with_wg["write_files"].as_sequence().unwrap();
+    assert_eq!(files[1]["path"].as_str(), Some("/etc/wireguard/wg0.conf"));
+    assert_eq!(
+        files[1]["content"].as_str(),
+        Some(fs::read_to_string(&wg).unwrap().as_str())
+    );
+    assert!(with_wg.get("runcmd").is_none());
+
+    let with_runcmd = user_data(&["--wg-conf", wg.to_str().unwrap(), "--runcmd"]);
+    let cmds: Vec<String> = with_runcmd["runcmd"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|c| serde_yaml::to_string(c).unwrap().replace('\n', " "))
+        .collect();
+    assert_eq!(cmds.len(), 2, "{cmds:?}");
+    assert!(
+        cmds[0].contains("wg-quick@wg0") && cmds[1].contains("etcd-bootstrap"),
+        "{cmds:?}"
+    );
+
+    let out = node_config(&seed, &p, &["--format", "seed"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = stdout(&out);
+    let pin = etcd_bootstrap::util::io::Sha256::of(printed.as_bytes()).to_string();
+    assert!(
+        stderr(&out).contains(&format!("etcd_bootstrap.seed_sha256={pin}")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("holds etcd-node1's private keys"),
+        "{}",
+        stderr(&out)
+    );
+    etcd_bootstrap::seed::Seed::parse("served", &printed).unwrap();
+    let out = node_config(&seed, &p, &["--format", "seed", "--runcmd"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }

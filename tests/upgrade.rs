@@ -318,6 +318,19 @@ fn certificates_rotated_on_all_members_at_once_roll_and_status_warns_of_their_en
             "{w}"
         );
     }
+    // `check` says the same of the same certificates (one threshold, one sentence), and only
+    // warns: the node works meanwhile.
+    let out = run(&mut c.tool(1, &seed, "check", &[]));
+    assert!(out.status.success(), "{}", stdout(&out));
+    for name in ["cert-etcd-server.pem", "cert-etcd-peer.pem"] {
+        assert!(
+            stdout(&out).lines().any(|l| l.starts_with("warning  certs")
+                && l.contains(name)
+                && l.contains("days: renew it (etcd-bootstrap pki, then apply)")),
+            "{name}: {}",
+            stdout(&out)
+        );
+    }
 
     // Renewed as the warning says (`pki` with its defaults reissues what ends within 30 days,
     // keeping the CA), applied everywhere at once: rolling again, and then all is well.

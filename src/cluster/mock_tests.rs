@@ -376,3 +376,50 @@ fn status_says_a_restart_is_pending() {
     let sm = FakeServices::new(true, |_, _| {});
     assert!(!sm.is_active(UNIT));
 }
+
+#[test]
+fn status_warns_of_a_pending_promotion_and_a_backup_twice_as_old_as_its_interval() {
+    let c = MockCluster::start(2);
+    c.with(|s| s.members[0].learner = true);
+    let cfg = c.config(0, "etcd_backup: {dir: /var/backups/etcd, interval: 1h}\n");
+    let r = root();
+    stamp(r.path(), "3.5.1");
+    let dir = r.path().join("var/backups/etcd");
+    std::fs::create_dir_all(&dir).unwrap();
+    let snap = dir.join("etcd-snapshot-20260101T000000Z-rev9.db");
+    std::fs::write(&snap, "x").unwrap();
+    let three_hours_ago = std::time::SystemTime::now() - Duration::from_secs(3 * 3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&snap)
+        .unwrap()
+        .set_modified(three_hours_ago)
+        .unwrap();
+    let s = super::status::gather(&cfg, r.path());
+    let text = s.checks.text();
+    assert!(
+        text.contains(
+            "warning  pending  this member is a learner: promotion is pending (run apply)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "is 3h old, more than twice the interval (1h): is etcd-backup.timer running?"
+        ),
+        "{text}"
+    );
+    assert!(!s.well());
+    // A fresh snapshot is fine.
+    std::fs::File::options()
+        .write(true)
+        .open(&snap)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now())
+        .unwrap();
+    let text = super::status::gather(&cfg, r.path()).checks.text();
+    assert!(
+        text.contains("ok       backup   the newest snapshot"),
+        "{text}"
+    );
+}

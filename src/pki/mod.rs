@@ -103,9 +103,14 @@ fn existing_ca(o: &Options) -> Result<Option<Ca>> {
         Some(k) if key_pem.is_some() => format!("{} with {}", cert.display(), k.display()),
         _ => cert.display().to_string(),
     };
-    Ca::load(&cert_pem, key_pem.as_deref())
-        .map(Some)
-        .with_context(|| format!("the CA {shown}"))
+    match Ca::load(&cert_pem, key_pem.as_deref()) {
+        Ok(ca) => Ok(Some(ca)),
+        // Files given on the command line that are no CA, or not a pair: the command line is wrong.
+        Err(e) if o.ca_cert.is_some() => Err(crate::util::error::invalid(format!(
+            "the CA {shown}: {e:#}"
+        ))),
+        Err(e) => Err(e.context(format!("the CA {shown}"))),
+    }
 }
 
 impl Plan {

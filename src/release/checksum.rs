@@ -124,10 +124,32 @@ mod tests {
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig { cases: 400, failure_persistence: None, .. proptest::prelude::ProptestConfig::default() })]
+    /// Whatever the text, a spec is accepted only as sha256 with 64 hex digits or a URL, and a
+    /// digest is found only on a line that names the file.
     #[test]
-    fn checksum_parsers_never_panic(spec in proptest::prelude::any::<String>(), sums in proptest::prelude::any::<String>(), name in "[a-z.0-9-]{0,30}") {
-        let _ = parse_spec(&spec);
-        let _ = find_in_sums(&sums, &name);
+    fn checksum_parsers_accept_only_what_they_should(spec in proptest::prelude::any::<String>(), sums in proptest::prelude::any::<String>(), name in "[a-z.0-9-]{1,30}") {
+        match parse_spec(&spec) {
+            Ok(ChecksumSpec::Digest(d)) => {
+                let t = spec.trim();
+                proptest::prop_assert!(t.to_ascii_lowercase().starts_with("sha256:"));
+                proptest::prop_assert_eq!(d.to_string(), t[7..].trim().to_ascii_lowercase());
+            }
+            Ok(ChecksumSpec::SumsUrl(u)) => {
+                proptest::prop_assert!(spec.trim().to_ascii_lowercase().starts_with("sha256:"));
+                proptest::prop_assert!(u.contains("://"));
+            }
+            Err(_) => {}
+        }
+        if let Ok(d) = find_in_sums(&sums, &name) {
+            let hex = d.to_string();
+            proptest::prop_assert!(
+                sums.lines().any(|l| l.trim().to_ascii_lowercase().starts_with(&hex) && l.contains(name.as_str())),
+                "{} found in no line naming {}", hex, name
+            );
+        }
+        // A listing made for the name is always read back.
+        let listed = format!("{}  ./{name}\n", "ab".repeat(32));
+        proptest::prop_assert_eq!(find_in_sums(&listed, &name).unwrap().to_string(), "ab".repeat(32));
     }
     }
 }

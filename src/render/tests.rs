@@ -95,6 +95,29 @@ fn control_characters_are_escaped_in_a_unit_word() {
     assert_eq!(argv[1], "--a=n2\r--data-dir=/etc\n\t\u{1b}x");
 }
 
+/// The backup timer runs every interval and spreads members a tenth of it (1 s to 5 min), so
+/// members installed together do not snapshot at the same moment.
+#[test]
+fn the_backup_timer_spreads_members_by_a_tenth_of_the_interval() {
+    for (interval, spread) in [("1h", "5m"), ("10m", "1m"), ("1m", "6s"), ("30m", "3m")] {
+        let cfg = config(&format!("etcd_backup: {{interval: {interval}, keep: 3}}\n"));
+        let b = cfg.backup.clone().unwrap();
+        let (service, timer) = crate::render::backup_units(&cfg, &b);
+        assert!(
+            timer.contains(&format!("OnUnitActiveSec={interval}\n")),
+            "{timer}"
+        );
+        assert!(
+            timer.contains(&format!("RandomizedDelaySec={spread}\n")),
+            "{interval}: {timer}"
+        );
+        assert!(
+            service.contains("backup --dir=/var/backups/etcd --keep=3 "),
+            "{service}"
+        );
+    }
+}
+
 #[test]
 fn etcdctl_env_prefers_a_client_certificate() {
     let e = etcdctl_env(&config(""));
@@ -144,10 +167,16 @@ mod hostile {
             option in "[^\\x00-\\x1f\\x7f]{0,20}",
         ) {
             let f = facts();
-            let Ok(cfg) = Seed::parse("t", &seed(&value, &option))
+            let cfg = match Seed::parse("t", &seed(&value, &option))
                 .and_then(|s| s.resolve(&f, "10.8.0.1".parse().unwrap()))
-            else {
-                return Ok(()); // refused as a seed error: nothing rendered
+            {
+                Ok(cfg) => cfg,
+                Err(e) => {
+                    // Refused, then only as a seed error (exit 2) saying where: nothing rendered.
+                    prop_assert_eq!(crate::util::error::exit_code(&e), 2, "{:#}", e);
+                    prop_assert!(format!("{e:#}").starts_with("seed t"), "{:#}", e);
+                    return Ok(());
+                }
             };
             let u = unit(&cfg);
             let mut exec = 0;

@@ -1,6 +1,7 @@
 //! Property tests (a short fuzzing run in every `make test`). They prove no more than this: the
 //! seed parser and resolver take any input without panicking, any refusal is a seed error (exit
-//! 2), and hostile YAML (an alias bomb) is refused. They check no output value.
+//! 2) that says which seed, and hostile YAML (an alias bomb) is refused. They check no output
+//! value.
 
 use super::*;
 use crate::facts::Facts;
@@ -46,8 +47,17 @@ proptest! {
     #[test]
     fn seed_shaped_text_resolves_or_fails_cleanly(text in seedish()) {
         if let Ok(seed) = Seed::parse("fuzz", &text) {
-            let _ = seed.resolve(&facts(), "10.8.0.1".parse().unwrap());
-            let _ = seed.release(&facts());
+            // A refusal is a seed error (exit 2) naming where: never a panic, never exit 1.
+            for e in [
+                seed.resolve(&facts(), "10.8.0.1".parse().unwrap()).err(),
+                seed.release(&facts()).err(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                prop_assert_eq!(crate::util::error::exit_code(&e), 2, "{:#}", e);
+                prop_assert!(format!("{e:#}").starts_with("seed fuzz"), "{:#}", e);
+            }
         }
     }
 }

@@ -147,6 +147,26 @@ pub fn refs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
+/// Whether a test that needs arm64 programs runs: true when they run here. Otherwise, under CI
+/// (`CI` set, as `.ci/run` sets it) the test fails: a skip there would hide that nothing was
+/// proven. Elsewhere it is skipped loudly: said on stderr, and counted in
+/// `target/test-skips.log`, which `make test` prints after the run.
+pub fn need_arm64(test: &str) -> bool {
+    let Err(why) = arm64_runs() else {
+        return true;
+    };
+    if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") {
+        panic!("{test} cannot run here and CI does not skip: {why}");
+    }
+    eprintln!("SKIPPED {test}: {why}");
+    let log = repo().join("target/test-skips.log");
+    if let Ok(mut f) = fs::OpenOptions::new().create(true).append(true).open(log) {
+        use std::io::Write;
+        let _ = writeln!(f, "{test}: {why}");
+    }
+    false
+}
+
 /// Whether arm64 programs run here: binfmt_misc with qemu-aarch64 registered (tried as
 /// install-deps.sh does, as root). Err says why not: the arm64 tests skip only then.
 pub fn arm64_runs() -> Result<(), String> {

@@ -48,6 +48,10 @@ PY
 while [ "$(prop etcd-bootstrap.service ActiveState)" = activating ]; do sleep 1; done
 result=$(prop etcd-bootstrap.service Result)
 journal=$(journalctl -b -t etcd-bootstrap 2>/dev/null | grep -q 'change(s) applied' && echo yes || echo no)
+# No secret in the journal: a line of this node's private key (its seed carried it) appears
+# nowhere in this boot's journal, nor does any PEM private key header.
+key_line=$(sed -n 2p /etc/etcd/cert-etcd-server-key.pem 2>/dev/null)
+secrets=$(journalctl -b 2>/dev/null | grep -c -F -e 'PRIVATE KEY' -e "${key_line:-no key here}")
 
 if [ "$h" = etcd-vm5 ]; then
   # Its seed names wg1, which nothing creates: the bootstrap fails, saying why; the boot goes on.
@@ -76,7 +80,7 @@ if [ "$n" = 1 ]; then
     p=$(journalctl -b -t etcd-bootstrap 2>/dev/null | grep -q 'promoted member' && echo yes || echo no)
     extra=" members=$(echo "$m" | grep -c ', started, ') learners=$(echo "$m" | grep -c ', true$') promoted=$p backup-rc=$b snapshots=$(ls /var/backups/etcd/etcd-snapshot-*.db 2>/dev/null | wc -l) timer=$(systemctl is-enabled etcd-backup.timer)/$(systemctl is-active etcd-backup.timer)"
   fi
-  say "E2E $h boot1 health-rc=$rc etcd-enabled=$enabled bootstrap-result=$result journal=$journal$extra"
+  say "E2E $h boot1 health-rc=$rc etcd-enabled=$enabled bootstrap-result=$result journal=$journal secrets-in-journal=$secrets$extra"
   journalctl -b -t etcd-bootstrap -o short-monotonic 2>/dev/null | sed "s/^/E2E $h journal: /" > /dev/ttyS0
   wait_multiuser
   # What the first-boot unit waited for: the units on its critical chain, with their times.

@@ -239,7 +239,7 @@ start_watcher() {
 
 for i in 1 2 3; do boot_vm $i base; done
 log "phase 1: booting vm1-3 (vm3 takes its seed from the kernel command line)"
-for i in 1 2 3; do want $i boot1 "health-rc=0 etcd-enabled=enabled bootstrap-result=success journal=yes"; done
+for i in 1 2 3; do want $i boot1 "health-rc=0 etcd-enabled=enabled bootstrap-result=success journal=yes secrets-in-journal=0"; done
 log "the 3-member cluster is healthy; vm1 reboots"
 want 1 boot2 "health-rc=0 etcd-enabled=enabled bootstrap-condition=no stamp=yes"
 want 1 restart "restart-apply-rc=0 etcd-pids=2 heartbeat=150 restart-health-rc=0"
@@ -265,7 +265,7 @@ echo "E2E host upgrade-watch rounds=$rounds most-down=$most rounds-one-down=$one
 [ "$one" -gt 0 ] || fail "the watcher never saw a member restart"
 log "the upgrade rolled (never more than one member down); booting vm4 (joins as a learner) and vm5 (wg1)"
 boot_vm 4 base; boot_vm 5 base
-want 4 boot1 "health-rc=0 etcd-enabled=enabled bootstrap-result=success journal=yes members=4 learners=0 promoted=yes backup-rc=0 snapshots=1 timer=enabled/active"
+want 4 boot1 "health-rc=0 etcd-enabled=enabled bootstrap-result=success journal=yes secrets-in-journal=0 members=4 learners=0 promoted=yes backup-rc=0 snapshots=1 timer=enabled/active"
 want 5 wg1 "bootstrap-result=exit-code multiuser=active names-wg1=yes"
 log "phase 1 passed; phase 2: the old runcmd-only layout, timed"
 for i in 1 2 3 4 5; do stop_vm $i; done

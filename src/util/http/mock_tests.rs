@@ -279,3 +279,24 @@ fn a_ca_file_that_holds_no_certificate_is_named_as_the_caller_names_it() {
         .unwrap();
     assert!(format!("{e:#}").contains("the_ca_setting"), "{e:#}");
 }
+
+/// `max_time` bounds the retries: no new attempt starts after it, however many are left.
+#[test]
+fn no_attempt_starts_after_the_max_time() {
+    let (s, n) = serve(|_, _| Response::new(503, "busy"));
+    let f = Fetcher::with_retry(
+        None,
+        Retry {
+            attempts: 1000,
+            max_time: Duration::from_millis(300),
+            read_timeout: Duration::from_secs(2),
+            first_wait: Duration::from_millis(50),
+        },
+        Hints::default(),
+    )
+    .unwrap();
+    let e = download(&f, &s.url("http"), 1 << 30).unwrap_err();
+    assert!(e.contains("giving up on"), "{e}");
+    let tries = n.load(Ordering::SeqCst);
+    assert!((2..10).contains(&tries), "{tries} attempts within 300 ms");
+}
