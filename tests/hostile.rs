@@ -31,10 +31,6 @@ fn cluster_file(dir: &Path, file: &str, name: &str, address: &str, extra: &str) 
     p
 }
 
-fn all_output(out: &std::process::Output) -> String {
-    stdout(out) + &stderr(out)
-}
-
 /// Row 1 and 7: a member's name is a name, never a path, in `pki` and `node-config`; and what
 /// someone pasted into a name or address is never echoed.
 #[test]

@@ -379,7 +379,7 @@ fn a_downgrade_or_a_skipped_minor_is_refused_before_anything_changes() {
     let apply = |seed: &Path| run(&mut s.node.tool(&["apply", "--seed", seed.to_str().unwrap()]));
     let out = apply(&s.seed);
     assert!(out.status.success(), "{}", stderr(&out));
-    wait_healthy_live(&s);
+    s.wait_healthy_live();
 
     // 3.4 → 3.6: refused before any download (no 3.6 release exists here).
     let skip = SeedText::new(
@@ -389,7 +389,7 @@ fn a_downgrade_or_a_skipped_minor_is_refused_before_anything_changes() {
     )
     .member("etcd-node1", "10.8.0.1")
     .write(&s.dir.path().join("seed-3.6.yaml"));
-    let before = live_tree(&s.node);
+    let before = s.node.live_tree();
     let out = apply(&skip);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
@@ -403,7 +403,7 @@ fn a_downgrade_or_a_skipped_minor_is_refused_before_anything_changes() {
     );
     assert!(err.contains("nothing was changed"), "{err}");
     assert_eq!(
-        changed_paths(&before, &live_tree(&s.node)),
+        changed_paths(&before, &s.node.live_tree()),
         Vec::<String>::new()
     );
     let out = run(&mut s.node.tool(&["check", "--seed", skip.to_str().unwrap()]));
@@ -419,12 +419,7 @@ fn a_downgrade_or_a_skipped_minor_is_refused_before_anything_changes() {
         .member("etcd-node1", "10.8.0.1")
         .write(&s.dir.path().join("seed-3.5.yaml"));
     let out = apply(&up);
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        stderr(&out),
-        s.node.unit_log("etcd.service")
-    );
+    s.assert_applied(&out);
     assert!(
         stderr(&out).contains("restarting etcd.service: binary changed: 3.4.23 → 3.5.1"),
         "{}",
@@ -447,7 +442,7 @@ fn a_downgrade_or_a_skipped_minor_is_refused_before_anything_changes() {
     );
 
     // 3.5 → 3.4 on a 3.5 cluster: refused, nothing changed.
-    let before = live_tree(&s.node);
+    let before = s.node.live_tree();
     let out = apply(&s.seed);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
@@ -456,39 +451,13 @@ fn a_downgrade_or_a_skipped_minor_is_refused_before_anything_changes() {
         "{err}"
     );
     assert_eq!(
-        changed_paths(&before, &live_tree(&s.node)),
+        changed_paths(&before, &s.node.live_tree()),
         Vec::<String>::new()
     );
     assert!(s
         .node
         .curl(&s.pki, url)
         .is_some_and(|b| b.contains("\"etcdserver\":\"3.5.1\"")));
-}
-
-fn wait_healthy_live(s: &Single) {
-    wait_until(Duration::from_secs(60), "etcd to be healthy", || {
-        s.node
-            .curl(&s.pki, "https://10.8.0.1:2379/health")
-            .is_some_and(|b| b.contains("\"health\":\"true\""))
-    });
-}
-
-/// The live node's install: every private dir the tool writes, but etcd's own data dir (etcd
-/// writes it as it runs).
-fn live_tree(node: &Node) -> Vec<String> {
-    let mut all = Vec::new();
-    for d in ["/etc", "/var/lib", "/opt", "/usr/local/bin", "/srv"] {
-        let dir = node.private(d);
-        let etcds_own =
-            |l: &String| d == "/var/lib" && (l.starts_with("etcd/") || l.starts_with("etcd "));
-        all.extend(
-            content_manifest(&dir)
-                .into_iter()
-                .filter(|l| !etcds_own(l))
-                .map(|l| format!("{d}/{l}")),
-        );
-    }
-    all
 }
 
 #[test]
@@ -503,7 +472,7 @@ fn a_restart_waits_for_its_turn_and_a_member_that_does_not_come_back_frees_it() 
 
     // Another member is down: no turn, and nothing changes.
     ok(c.nodes[2].cmd("systemctl").args(["stop", "etcd.service"]));
-    let before = live_tree(&c.nodes[0]);
+    let before = c.nodes[0].live_tree();
     let out = run(&mut c.tool(0, &bad, "apply", &[]));
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
@@ -514,7 +483,7 @@ fn a_restart_waits_for_its_turn_and_a_member_that_does_not_come_back_frees_it() 
     );
     assert!(err.contains("; nothing was changed"), "{err}");
     assert_eq!(
-        changed_paths(&before, &live_tree(&c.nodes[0])),
+        changed_paths(&before, &c.nodes[0].live_tree()),
         Vec::<String>::new()
     );
     ok(c.nodes[2].cmd("systemctl").args(["start", "etcd.service"]));
@@ -527,7 +496,7 @@ fn a_restart_waits_for_its_turn_and_a_member_that_does_not_come_back_frees_it() 
         n.set_stop_delay(SLOW_STOP);
     }
     let from: Vec<usize> = c.nodes.iter().map(|n| n.systemctl_events().len()).collect();
-    let trees: Vec<Vec<String>> = c.nodes.iter().map(live_tree).collect();
+    let trees: Vec<Vec<String>> = c.nodes.iter().map(Node::live_tree).collect();
     let watcher = c.watch(1, WATCH);
     let outs = c.apply_all_at_once(&bad, &[]);
     let seen = watcher.stop();
@@ -551,7 +520,7 @@ fn a_restart_waits_for_its_turn_and_a_member_that_does_not_come_back_frees_it() 
                 "{err}"
             );
             assert_eq!(
-                changed_paths(&trees[i], &live_tree(&c.nodes[i])),
+                changed_paths(&trees[i], &c.nodes[i].live_tree()),
                 Vec::<String>::new(),
                 "{}",
                 c.nodes[i].name

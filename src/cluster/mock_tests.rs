@@ -296,7 +296,9 @@ fn the_upgrade_path_is_judged_from_what_every_member_says() {
     assert_eq!(
         upgrade::path(&cfg, r.path()).unwrap(),
         Some(Verdict::Allowed(
-            "3.4.23 → 3.5.1: one minor, all members on 3.4".into()
+            "3.4.23 → 3.5.1: one minor, all members on 3.4 at 3.4.0 or later \
+             (https://etcd.io/docs/v3.5/upgrades/upgrade_3_5/)"
+                .into()
         ))
     );
     c.with(|s| s.members[2].version = "3.3.27".into());

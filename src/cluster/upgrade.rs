@@ -1,76 +1,17 @@
-//! Changing etcd's version: only along the paths etcd supports, judged from every member's
-//! `/version` before anything is downloaded or installed.
+//! Changing etcd's version: only along the paths etcd's guides support (`etcd::guide`), judged
+//! from every member's `/version` before anything is downloaded or installed. A minor downgrade
+//! is an explicit act (`etcd_allow_downgrade`) done through etcd's downgrade API.
 
-use crate::etcd::version::{ask_versions, VersionAnswer};
+use crate::etcd::api::Api;
+use crate::etcd::guide;
+use crate::etcd::version::{ask_versions, Version, VersionAnswer};
 use crate::seed::Config;
 use crate::util::error::Error;
-use std::fmt;
+use crate::util::text::printable;
 use std::path::Path;
-use std::str::FromStr;
 
-/// etcd's upgrade guide, named in every refusal.
+/// etcd's upgrade guides, named in every refusal.
 pub const GUIDE: &str = "https://etcd.io/docs/latest/upgrades/";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Version {
-    pub major: u32,
-    pub minor: u32,
-    pub patch: u32,
-}
-
-impl FromStr for Version {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        let t = s.trim().trim_start_matches('v');
-        let core = t.split(['-', '+']).next().unwrap_or(t);
-        let mut it = core.split('.').map(|p| p.parse::<u32>());
-        match (it.next(), it.next(), it.next()) {
-            (Some(Ok(major)), Some(Ok(minor)), patch) => Ok(Version {
-                major,
-                minor,
-                patch: patch.and_then(|p| p.ok()).unwrap_or(0),
-            }),
-            _ => Err(Error::input(format!(
-                "{} is not an etcd version",
-                crate::util::text::excerpt(s, 40)
-            ))),
-        }
-    }
-}
-
-impl fmt::Display for Version {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
-    }
-}
-
-impl Version {
-    fn minor_str(&self) -> String {
-        format!("{}.{}", self.major, self.minor)
-    }
-    fn next_minor(&self) -> Version {
-        Version {
-            major: self.major,
-            minor: self.minor + 1,
-            patch: 0,
-        }
-    }
-    fn same_minor(&self, o: &Version) -> bool {
-        self.major == o.major && self.minor == o.minor
-    }
-}
-
-/// The versions every member must run before any member moves to a minor: (that minor, the
-/// minimum, where upstream says so). One table, so the next checklist is one line.
-pub const MINIMUMS: &[((u32, u32), Version, &str)] = &[(
-    (3, 6),
-    Version {
-        major: 3,
-        minor: 5,
-        patch: 26,
-    },
-    "https://etcd.io/docs/v3.6/upgrades/upgrade_3_6/",
-)];
 
 /// What the running cluster says: each member's server version and the cluster version.
 #[derive(Debug, Clone)]
@@ -81,6 +22,10 @@ pub struct Running {
     /// version below all of them is one etcd has not decided yet (a new cluster says 3.0 for its
     /// first seconds).
     pub complete: bool,
+    /// False when no member answered and this node's installed version stands in for them.
+    pub answered: bool,
+    /// The target of the downgrade a 3.6+ member says is enabled.
+    pub downgrade: Option<Version>,
 }
 
 impl Running {
@@ -92,9 +37,17 @@ impl Running {
             .map(|(_, v)| Version { patch: 0, ..*v })
             .min();
         match lowest {
-            Some(low) if self.complete && low > self.cluster => low,
+            Some(low) if self.complete && low > self.cluster && self.downgrade.is_none() => low,
             _ => self.cluster,
         }
+    }
+
+    fn named(&self, pick: impl Fn(&Version) -> bool) -> Vec<String> {
+        self.members
+            .iter()
+            .filter(|(_, v)| pick(v))
+            .map(|(n, v)| format!("{} at {v}", printable(n)))
+            .collect()
     }
 }
 
@@ -103,6 +56,14 @@ impl Running {
 pub enum Verdict {
     /// A path etcd supports: the line for `check`.
     Allowed(String),
+    /// One minor back, through etcd's downgrade API: `enabled` when the cluster already has the
+    /// downgrade to `target` enabled, else apply validates and enables it before its binaries
+    /// change.
+    Downgrade {
+        line: String,
+        target: Version,
+        enabled: bool,
+    },
     /// The rule it breaks, with the guide to read.
     Refused(String),
 }
@@ -111,89 +72,192 @@ impl Verdict {
     /// The line, or the refusal as an error (nothing changed, exit 1).
     pub fn into_result(self) -> anyhow::Result<String> {
         match self {
-            Verdict::Allowed(line) => Ok(line),
+            Verdict::Allowed(line) | Verdict::Downgrade { line, .. } => Ok(line),
             Verdict::Refused(why) => Err(Error::other(why).into()),
         }
     }
 }
 
-/// Whether moving this member from `from` to `to` is a path etcd supports on `running`.
-pub fn judge(from: Version, to: Version, running: &Running) -> Verdict {
-    match rule_broken(from, to, running) {
-        Some(why) => Verdict::Refused(format!("{from} → {to} is refused: {why}; see {GUIDE}")),
-        None if to.same_minor(&from) => Verdict::Allowed(format!(
+/// Whether moving this member from `from` to `to` is a path etcd supports on `running`;
+/// `allow_downgrade` is the seed's `etcd_allow_downgrade`.
+pub fn judge(from: Version, to: Version, running: &Running, allow_downgrade: bool) -> Verdict {
+    let refused = |why: String| Verdict::Refused(format!("{from} → {to} is refused: {why}"));
+    if to.same_minor(&from) {
+        return Verdict::Allowed(format!(
             "{from} → {to}: a patch {} within {}",
             if to >= from { "upgrade" } else { "downgrade" },
             to.minor_str()
-        )),
+        ));
+    }
+    let cluster = running.effective_cluster();
+    if to.major != from.major {
+        return refused(format!(
+            "a change of major version (etcd supports one minor at a time); see {GUIDE}"
+        ));
+    }
+    if to < from {
+        return match downgrade(from, to, running, cluster, allow_downgrade) {
+            Ok(v) => v,
+            Err(why) => refused(why),
+        };
+    }
+    match upgrade(from, to, running, cluster) {
+        Some(why) => refused(why),
         None => Verdict::Allowed(format!(
-            "{from} → {to}: one minor, all members on {}",
-            running.effective_cluster().minor_str()
+            "{from} → {to}: one minor, all members on {} at {} or later ({})",
+            from.minor_str(),
+            guide::upgrade_to(to).map_or(from, |s| s.floor),
+            guide::upgrade_to(to).map_or(GUIDE, |s| s.source)
         )),
     }
 }
 
-/// The rule of etcd's upgrade guide that moving `from` → `to` on `running` breaks, if any.
-fn rule_broken(from: Version, to: Version, running: &Running) -> Option<String> {
-    let cluster = running.effective_cluster();
-    let refuse = Some;
-    if to.same_minor(&from) {
-        return None;
-    }
-    if to.major != from.major || (to.major == cluster.major && to.minor < cluster.minor) {
-        return refuse(format!(
-            "a downgrade below the cluster version {} (etcd does not support it)",
-            cluster.minor_str()
-        ));
-    }
-    if to < from {
-        return refuse("a downgrade to an older minor (etcd does not support it)".into());
-    }
+/// The rule of etcd's upgrade guide that moving up `from` → `to` on `running` breaks, if any.
+fn upgrade(from: Version, to: Version, running: &Running, cluster: Version) -> Option<String> {
     if to.minor > from.minor + 1 {
-        return refuse(format!(
-            "it skips {} (upgrade one minor at a time)",
+        return Some(format!(
+            "it skips {} (upgrade one minor at a time); see {GUIDE}",
             from.next_minor().minor_str()
         ));
     }
-    let behind: Vec<String> = running
-        .members
-        .iter()
-        .filter(|(_, v)| v.major == cluster.major && v.minor < to.minor - 1)
-        .map(|(n, v)| format!("{n} at {v}"))
-        .collect();
+    if let Some(target) = running.downgrade {
+        return Some(format!(
+            "etcd's downgrade to {} is enabled on this cluster: finish it (every member on {}), or              cancel it (`etcdctl downgrade cancel`) and put the downgraded members back on {} first",
+            target.minor_str(),
+            target.minor_str(),
+            from.minor_str()
+        ));
+    }
+    if to.major == cluster.major && to.minor < cluster.minor {
+        return Some(format!(
+            "a downgrade below the cluster version {}; see {GUIDE}",
+            cluster.minor_str()
+        ));
+    }
+    let behind = running.named(|v| v.major == to.major && v.minor + 1 < to.minor);
     if !behind.is_empty() {
-        return refuse(format!(
-            "members still run an older minor ({}): upgrade every member to {} first",
+        return Some(format!(
+            "members still run an older minor ({}): upgrade every member to {} first; see {GUIDE}",
             behind.join(", "),
             from.minor_str()
         ));
     }
     if to.minor > cluster.minor + 1 {
-        return refuse(format!(
+        return Some(format!(
             "the cluster version is still {} (a member that did not answer may run it): upgrade \
-             every member to {} first",
+             every member to {} first; see {GUIDE}",
             cluster.minor_str(),
             from.minor_str()
         ));
     }
-    for ((maj, min), need, source) in MINIMUMS {
-        if to.major == *maj && to.minor == *min {
-            let low: Vec<String> = running
-                .members
-                .iter()
-                .filter(|(_, v)| v < need)
-                .map(|(n, v)| format!("{n} at {v}"))
-                .collect();
-            if !low.is_empty() {
-                return refuse(format!(
-                    "{} needs every member at {need} or later first ({}; {source})",
-                    to.minor_str(),
-                    low.join(", ")
-                ));
-            }
-        }
+    let Some(step) = guide::upgrade_to(to) else {
+        return Some(format!(
+            "this etcd-bootstrap knows etcd's upgrade guides up to {} only; use a newer etcd-bootstrap \
+             for {}; see {GUIDE}",
+            guide::UPGRADES
+                .last()
+                .map_or(String::new(), |s| format!("{}.{}", s.to.0, s.to.1)),
+            to.minor_str()
+        ));
+    };
+    let low = running.named(|v| v.same_minor(&from) && *v < step.floor);
+    if low.is_empty() {
+        return None;
     }
-    None
+    let names: Vec<String> = running
+        .members
+        .iter()
+        .filter(|(_, v)| v.same_minor(&from) && *v < step.floor)
+        .map(|(n, _)| printable(n).into_owned())
+        .collect();
+    Some(format!(
+        "{} needs every member at {} or later first ({}; {}): set etcd_version: \"{}\" in the seed \
+         and run `etcd-bootstrap apply` on {} (a patch upgrade, one member at a time), then \
+         etcd_version: \"{to}\"",
+        to.minor_str(),
+        step.floor,
+        low.join(", "),
+        step.source,
+        step.floor,
+        names.join(", ")
+    ))
+}
+
+/// Moving down one minor: only through etcd's downgrade API, only when the seed allows it.
+fn downgrade(
+    from: Version,
+    to: Version,
+    running: &Running,
+    cluster: Version,
+    allow: bool,
+) -> Result<Verdict, String> {
+    if to.minor + 1 != from.minor {
+        return Err(format!(
+            "a downgrade across more than one minor (etcd downgrades one minor at a time); see {GUIDE}"
+        ));
+    }
+    let Some(source) = guide::downgrade_from(from) else {
+        return Err(format!(
+            "a downgrade below the cluster version {} (etcd {} has no downgrade API; etcd's guide \
+             replaces binaries by hand: https://etcd.io/docs/v3.5/downgrades/downgrade_3_5/)",
+            cluster.minor_str(),
+            from.minor_str()
+        ));
+    };
+    if !allow {
+        return Err(format!(
+            "a downgrade to {}: etcd supports it through its downgrade API ({source}), and apply \
+             does it only when the seed says etcd_allow_downgrade: true (take a snapshot first)",
+            to.minor_str()
+        ));
+    }
+    if !running.answered {
+        return Err(format!(
+            "a downgrade needs etcd's downgrade API on the running cluster, and no member answered \
+             ({source})"
+        ));
+    }
+    let target = Version { patch: 0, ..to };
+    let older = running.named(|v| v.major == to.major && v.minor < to.minor);
+    if !older.is_empty() {
+        return Err(format!(
+            "members run a minor older than {} ({})",
+            to.minor_str(),
+            older.join(", ")
+        ));
+    }
+    let enabled = match running.downgrade {
+        Some(t) if t.same_minor(&to) => true,
+        Some(t) => {
+            return Err(format!(
+                "etcd's downgrade to {} is enabled on this cluster, not to {}",
+                t.minor_str(),
+                to.minor_str()
+            ))
+        }
+        None if cluster.same_minor(&from) => false,
+        None => {
+            return Err(format!(
+                "the cluster version is {} and no downgrade is enabled: etcd's downgrade goes from \
+                 {} to {} ({source})",
+                cluster.minor_str(),
+                from.minor_str(),
+                to.minor_str()
+            ))
+        }
+    };
+    Ok(Verdict::Downgrade {
+        line: format!(
+            "{from} → {to}: a downgrade through etcd's downgrade API ({}; {source})",
+            if enabled {
+                format!("enabled, cluster at {}", cluster.minor_str())
+            } else {
+                "apply validates and enables it before this member's binaries change".to_string()
+            }
+        ),
+        target,
+        enabled,
+    })
 }
 
 impl Running {
@@ -214,6 +278,8 @@ impl Running {
         match (members.is_empty(), cluster) {
             (false, Some(cluster)) => Some(Running {
                 complete: answers.iter().all(|(_, a)| a.is_ok()),
+                answered: true,
+                downgrade: None,
                 members,
                 cluster,
             }),
@@ -222,7 +288,8 @@ impl Running {
     }
 }
 
-/// Every member's versions, asked at once.
+/// Every member's versions, asked at once; and, from a member on 3.6 or later (the first to
+/// answer), whether a downgrade is enabled.
 pub fn running(cfg: &Config, root: &Path) -> anyhow::Result<Option<Running>> {
     let client = crate::etcd::client::tls_client(cfg, root)?;
     let targets: Vec<(String, String)> = cfg
@@ -230,7 +297,26 @@ pub fn running(cfg: &Config, root: &Path) -> anyhow::Result<Option<Running>> {
         .iter()
         .map(|m| (m.name.clone(), m.url(cfg.client_port)))
         .collect();
-    Ok(Running::from_answers(&ask_versions(&client, &targets)))
+    let Some(mut r) = Running::from_answers(&ask_versions(&client, &targets)) else {
+        return Ok(None);
+    };
+    let api = Api::new(client, Vec::new());
+    let with_api: Vec<&str> = targets
+        .iter()
+        .filter(|(n, _)| {
+            r.members
+                .iter()
+                .any(|(m, v)| m == n && (v.major, v.minor) >= (3, 6))
+        })
+        .map(|(_, url)| url.as_str())
+        .collect();
+    for url in with_api {
+        if let Ok(st) = api.status_of(url) {
+            r.downgrade = st.downgrade_target.and_then(|t| t.parse().ok());
+            break;
+        }
+    }
+    Ok(Some(r))
 }
 
 /// This node's version change, judged: None when the seed names the installed version (or nothing
@@ -267,10 +353,12 @@ pub fn path(cfg: &Config, root: &Path) -> anyhow::Result<Option<Verdict>> {
                 members: vec![(cfg.this_member.name.clone(), from)],
                 cluster: Version { patch: 0, ..from },
                 complete: true,
+                answered: false,
+                downgrade: None,
             }
         }
     };
-    Ok(Some(judge(from, to, &cluster)))
+    Ok(Some(judge(from, to, &cluster, cfg.allow_downgrade)))
 }
 
 #[cfg(test)]
@@ -284,6 +372,8 @@ mod tests {
     fn cluster(c: &str, members: &[&str]) -> Running {
         Running {
             complete: true,
+            answered: true,
+            downgrade: None,
             cluster: v(c),
             members: members
                 .iter()
@@ -293,20 +383,28 @@ mod tests {
         }
     }
 
+    fn refusal(from: &str, to: &str, on: &Running) -> String {
+        match judge(v(from), v(to), on, false) {
+            Verdict::Refused(why) => why,
+            other => panic!("{from} → {to} was not refused: {other:?}"),
+        }
+    }
+
+    fn allowed(from: &str, to: &str, on: &Running) -> String {
+        judge(v(from), v(to), on, false).into_result().unwrap()
+    }
+
     #[test]
     fn a_cluster_version_not_decided_yet_or_held_back_by_a_silent_member() {
         // A new cluster says 3.0 until its leader has asked every member.
         let new = cluster("3.0.0", &["3.4.23", "3.4.23", "3.4.23"]);
-        assert!(judge(v("3.4.23"), v("3.5.1"), &new).into_result().is_ok());
+        allowed("3.4.23", "3.5.1", &new);
         // One member did not answer and the cluster version is 3.3: it may still run 3.3.
         let held = Running {
             complete: false,
             ..cluster("3.3.0", &["3.4.23", "3.4.23"])
         };
-        let e = judge(v("3.4.23"), v("3.5.1"), &held)
-            .into_result()
-            .unwrap_err()
-            .to_string();
+        let e = refusal("3.4.23", "3.5.1", &held);
         assert!(
             e.contains(
                 "the cluster version is still 3.3 (a member that did not answer may run it)"
@@ -319,6 +417,7 @@ mod tests {
     fn versions_parse_as_etcd_writes_them() {
         assert_eq!(v("v3.5.1"), v("3.5.1"));
         assert_eq!(v("3.5.0"), v("3.5"));
+        assert_eq!(v("3.7.0-rc.0"), v("3.7.0"));
         assert!(v("3.5.26") > v("3.5.4"));
         assert!("three".parse::<Version>().is_err());
     }
@@ -326,52 +425,108 @@ mod tests {
     #[test]
     fn the_paths_etcd_supports_and_the_ones_it_does_not() {
         let on34 = cluster("3.4.0", &["3.4.23", "3.4.23", "3.4.23"]);
-        let ok = judge(v("3.4.23"), v("3.5.1"), &on34).into_result().unwrap();
-        assert_eq!(ok, "3.4.23 → 3.5.1: one minor, all members on 3.4");
-        let e = judge(v("3.4.23"), v("3.6.14"), &on34)
-            .into_result()
-            .unwrap_err()
-            .to_string();
+        let ok = allowed("3.4.23", "3.5.1", &on34);
+        assert!(
+            ok.starts_with("3.4.23 → 3.5.1: one minor, all members on 3.4 at 3.4.0 or later")
+                && ok.contains("upgrade_3_5"),
+            "{ok}"
+        );
+        let e = refusal("3.4.23", "3.6.14", &on34);
         assert!(e.contains("it skips 3.5") && e.contains(GUIDE), "{e}");
         let on35 = cluster("3.5.0", &["3.5.1", "3.5.1", "3.5.1"]);
-        let e = judge(v("3.5.1"), v("3.4.23"), &on35)
-            .into_result()
-            .unwrap_err()
-            .to_string();
+        let e = refusal("3.5.1", "3.4.23", &on35);
         assert!(
-            e.contains("a downgrade below the cluster version 3.5"),
+            e.contains("a downgrade below the cluster version 3.5")
+                && e.contains("3.5 has no downgrade API"),
             "{e}"
         );
-        assert!(judge(v("3.5.4"), v("3.5.1"), &on35)
-            .into_result()
-            .unwrap()
-            .contains("patch downgrade"));
-        assert!(judge(v("3.5.1"), v("3.5.4"), &on35)
-            .into_result()
-            .unwrap()
-            .contains("patch upgrade"));
-        let e = judge(v("3.5.1"), v("3.6.14"), &on35)
-            .into_result()
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("3.6 needs every member at 3.5.26 or later first"),
-            "{e}"
-        );
-        let ready = cluster("3.5.0", &["3.5.26", "3.5.26", "3.6.14"]);
-        assert!(judge(v("3.5.26"), v("3.6.14"), &ready)
-            .into_result()
-            .is_ok());
+        assert!(allowed("3.5.4", "3.5.1", &on35).contains("patch downgrade"));
+        assert!(allowed("3.5.1", "3.5.4", &on35).contains("patch upgrade"));
         // Mid-upgrade from 3.4: a member already on 3.5 may not move on to 3.6.
         let mixed = cluster("3.4.0", &["3.4.23", "3.5.1", "3.5.1"]);
-        assert!(judge(v("3.4.23"), v("3.5.1"), &mixed).into_result().is_ok());
-        let e = judge(v("3.5.1"), v("3.6.14"), &mixed)
-            .into_result()
-            .unwrap_err()
-            .to_string();
+        allowed("3.4.23", "3.5.1", &mixed);
+        let e = refusal("3.5.1", "3.6.14", &mixed);
         assert!(
             e.contains("members still run an older minor (n1 at 3.4.23)"),
             "{e}"
         );
+        // No guide known for the minor after 3.7: refused rather than guessed.
+        let on37 = cluster("3.7.0", &["3.7.1"]);
+        let e = refusal("3.7.1", "3.8.0", &on37);
+        assert!(e.contains("knows etcd's upgrade guides up to 3.7"), "{e}");
+    }
+
+    /// The floors of etcd's guides (the issue named 3.5.26; the 3.6 guide asks 3.5.32 since
+    /// etcd 3.5.32): each member below is named, with the exact patch to apply first.
+    #[test]
+    fn every_member_below_the_floor_is_named_with_the_patch_to_install_first() {
+        let on35 = cluster("3.5.0", &["3.5.25", "3.5.32", "3.5.26"]);
+        let e = refusal("3.5.32", "3.6.14", &on35);
+        assert!(
+            e.contains("3.6 needs every member at 3.5.32 or later first (n1 at 3.5.25, n3 at 3.5.26;")
+                && e.contains("https://etcd.io/docs/v3.6/upgrades/upgrade_3_6/")
+                && e.contains("set etcd_version: \"3.5.32\" in the seed and run `etcd-bootstrap apply` on n1, n3")
+                && e.contains("then etcd_version: \"3.6.14\""),
+            "{e}"
+        );
+        let ready = cluster("3.5.0", &["3.5.32", "3.5.33", "3.6.14"]);
+        allowed("3.5.32", "3.6.14", &ready);
+        let on36 = cluster("3.6.0", &["3.6.10", "3.6.14", "3.6.14"]);
+        let e = refusal("3.6.14", "3.7.1", &on36);
+        assert!(
+            e.contains("3.7 needs every member at 3.6.11 or later first (n1 at 3.6.10;")
+                && e.contains("upgrade_3_7"),
+            "{e}"
+        );
+        allowed("3.6.11", "3.7.1", &cluster("3.6.0", &["3.6.11", "3.6.14"]));
+        // 3.5 → 3.7 is a skip, whatever the patch.
+        let e = refusal("3.5.33", "3.7.1", &cluster("3.5.0", &["3.5.33"]));
+        assert!(e.contains("it skips 3.6"), "{e}");
+    }
+
+    #[test]
+    fn a_minor_downgrade_only_when_the_seed_allows_it_and_through_etcds_api() {
+        let on36 = cluster("3.6.0", &["3.6.14", "3.6.14", "3.6.14"]);
+        let e = refusal("3.6.14", "3.5.33", &on36);
+        assert!(
+            e.contains("etcd_allow_downgrade: true") && e.contains("downgrade_3_6"),
+            "{e}"
+        );
+        match judge(v("3.6.14"), v("3.5.33"), &on36, true) {
+            Verdict::Downgrade {
+                target, enabled, ..
+            } => assert_eq!((target, enabled), (v("3.5.0"), false)),
+            other => panic!("{other:?}"),
+        }
+        // Enabled already (another member went first): the cluster says 3.5, members are mixed.
+        let going = Running {
+            downgrade: Some(v("3.5.0")),
+            ..cluster("3.5.0", &["3.5.33", "3.6.14", "3.6.14"])
+        };
+        match judge(v("3.6.14"), v("3.5.33"), &going, true) {
+            Verdict::Downgrade { enabled, .. } => assert!(enabled),
+            other => panic!("{other:?}"),
+        }
+        // An upgrade while a downgrade is enabled: refused, naming the way out.
+        let e = match judge(v("3.5.33"), v("3.6.14"), &going, true) {
+            Verdict::Refused(why) => why,
+            other => panic!("{other:?}"),
+        };
+        assert!(e.contains("etcdctl downgrade cancel"), "{e}");
+        // Two minors back, or with no member answering: refused even when allowed.
+        let e = match judge(v("3.7.1"), v("3.5.33"), &on36, true) {
+            Verdict::Refused(why) => why,
+            other => panic!("{other:?}"),
+        };
+        assert!(e.contains("one minor at a time"), "{e}");
+        let silent = Running {
+            answered: false,
+            ..cluster("3.6.0", &["3.6.14"])
+        };
+        let e = match judge(v("3.6.14"), v("3.5.33"), &silent, true) {
+            Verdict::Refused(why) => why,
+            other => panic!("{other:?}"),
+        };
+        assert!(e.contains("no member answered"), "{e}");
     }
 }

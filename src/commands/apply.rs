@@ -12,8 +12,10 @@
 
 use super::run::{Options, Run};
 use crate::cli::ApplyArgs;
-use crate::cluster::{restart, upgrade};
+use crate::cluster::upgrade::{self, Verdict};
+use crate::cluster::{downgrade, restart, v2store};
 use crate::day2::{self, Context, Step};
+use crate::etcd::version::Version;
 use crate::host::systemd::ServiceManager;
 use crate::host::users;
 use crate::install::apply::Prepared;
@@ -40,7 +42,7 @@ pub fn run(o: &ApplyArgs) -> Result<()> {
         run.services.check_running()?;
     }
     run.phase("preflight", || preflight(&run))?;
-    run.phase("upgrade path", || upgrade_path(&run))?;
+    let verdict = run.phase("upgrade path", || upgrade_path(&run))?;
     let staged = run.phase("release", || release(&run, live_start, o.dry_run))?;
     run.phase("flags", || flags(&run, staged.as_ref()))?;
     let cx = Context {
@@ -60,10 +62,13 @@ pub fn run(o: &ApplyArgs) -> Result<()> {
         return Ok(());
     }
     let prepared = run.phase("prepare", || plan.prepare(&run.root))?;
-    let turn = run.phase("restart turn", || turn(&cx, &cfg, &plan))?;
+    let turn = run.phase("restart turn", || turn(&cx, &cfg, &plan, verdict.as_ref()))?;
     run.phase("install", || install(&run, &cfg, &plan, prepared))?;
     run.phase("day 2", || each(&mut steps, |s| s.before_start(&cx, &cfg)))?;
     run.phase("service", || service(&cx, &cfg, &plan, turn))?;
+    if let Some(Verdict::Downgrade { target, .. }) = verdict {
+        downgrade::report(&cfg, &run.root, target);
+    }
     run.phase("day 2", || each(&mut steps, |s| s.after_start(&cx, &cfg)))?;
     run.phase("stamp", || stamp(&run, &cfg, &plan))
 }
@@ -82,14 +87,16 @@ fn preflight(run: &Run) -> Result<()> {
 }
 
 /// A version change is judged against the running cluster before anything is downloaded.
-fn upgrade_path(run: &Run) -> Result<()> {
-    if let Some(v) = upgrade::path(&run.cfg, &run.root)? {
-        let line = v
-            .into_result()
-            .map_err(|refused| anyhow::anyhow!("{refused:#}; nothing was changed"))?;
-        log::info!("upgrade {line}");
-    }
-    Ok(())
+fn upgrade_path(run: &Run) -> Result<Option<Verdict>> {
+    let Some(v) = upgrade::path(&run.cfg, &run.root)? else {
+        return Ok(None);
+    };
+    let line = v
+        .clone()
+        .into_result()
+        .map_err(|refused| anyhow::anyhow!("{refused:#}; nothing was changed"))?;
+    log::info!("upgrade {line}");
+    Ok(Some(v))
 }
 
 /// The verified release, staged. A dry run downloads nothing: it uses a verified cached tarball if
@@ -183,11 +190,47 @@ fn print_dry_run(cx: &Context, cfg: &Config, plan: &Plan, steps: &[Box<dyn Step>
     );
 }
 
-/// A running member that must restart waits for its turn before any file changes.
-fn turn<'a>(cx: &Context, cfg: &'a Config, plan: &Plan) -> Result<Option<restart::Turn<'a>>> {
-    running_restart(cx, cfg, plan)
+/// A running member that must restart waits for its turn before any file changes. Leaving 3.5
+/// for 3.6, its v2 store is checked first; a minor downgrade is enabled through etcd's API once
+/// the turn is held (the other members healthy), before any binary changes.
+fn turn<'a>(
+    cx: &Context,
+    cfg: &'a Config,
+    plan: &Plan,
+    verdict: Option<&Verdict>,
+) -> Result<Option<restart::Turn<'a>>> {
+    let why = running_restart(cx, cfg, plan);
+    if let (Some(_), Some((from, to))) = (&why, version_change(cx.root, cfg)) {
+        if v2store::applies(from, to) {
+            v2store::check(cfg, cx.root, cx.services)?;
+        }
+    }
+    let pending_before = restart::pending(cx.root);
+    let turn = why
         .map(|why| restart::take_turn(cfg, cx.root, &why))
-        .transpose()
+        .transpose()?;
+    if let Some(Verdict::Downgrade {
+        target,
+        enabled: false,
+        ..
+    }) = verdict
+    {
+        if let Err(e) = downgrade::enable(cfg, cx.root, *target) {
+            if pending_before.is_none() {
+                restart::done(cx.root);
+            }
+            return Err(e);
+        }
+    }
+    Ok(turn)
+}
+
+/// The installed version and the seed's, when they differ.
+fn version_change(root: &std::path::Path, cfg: &Config) -> Option<(Version, Version)> {
+    let old = Stamp::load(root)?.etcd_version;
+    let from = old.parse::<Version>().ok()?;
+    let to = cfg.release.version.parse::<Version>().ok()?;
+    (from != to).then_some((from, to))
 }
 
 /// The prepared plan applied (temp files renamed into place, the rest written), the account made

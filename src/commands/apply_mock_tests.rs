@@ -265,3 +265,208 @@ fn a_phase_names_itself_in_its_error() {
     assert_eq!(crate::util::error::phase(&e), Some("release"));
     assert_eq!(format!("{e:#}"), "release: the mirror is down");
 }
+
+fn installed(root: &Path, version: &str) {
+    crate::state::Stamp {
+        etcd_version: version.into(),
+        ..Default::default()
+    }
+    .save(root)
+    .unwrap();
+}
+
+/// Every member of `c` runs `version`, the cluster version its minor.
+fn all_on(c: &MockCluster, version: &str) {
+    c.with(|s| {
+        for m in s.members.iter_mut() {
+            m.version = version.into();
+        }
+        let mut parts = version.split('.');
+        s.cluster_version = format!("{}.{}.0", parts.next().unwrap(), parts.next().unwrap());
+    });
+}
+
+#[test]
+fn a_minor_downgrade_is_enabled_through_etcds_api_before_the_first_binary_changes() {
+    let c = Arc::new(MockCluster::start(3));
+    all_on(&c, "3.6.14");
+    // Without the seed's consent: refused, etcd's API never asked.
+    let s = scratch(&c, "etcd_version: \"3.5.33\"\n");
+    installed(s.root.path(), "3.6.14");
+    let e = upgrade_path(&run_of(&s)).unwrap_err().to_string();
+    assert!(
+        e.contains("3.6.14 → 3.5.33 is refused")
+            && e.contains("etcd_allow_downgrade: true")
+            && e.contains("nothing was changed"),
+        "{e}"
+    );
+    assert!(c.with(|s| s.downgrade_actions.is_empty()));
+
+    let s = scratch(&c, "etcd_version: \"3.5.33\"\netcd_allow_downgrade: true\n");
+    installed(s.root.path(), "3.6.14");
+    let run = run_of(&s);
+    let verdict = upgrade_path(&run).unwrap();
+    assert!(
+        matches!(verdict, Some(Verdict::Downgrade { enabled: false, .. })),
+        "{verdict:?}"
+    );
+    let (m, armed) = (
+        c.clone(),
+        Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    );
+    let arm = armed.clone();
+    let live = FakeServices::new(true, move |e, _| {
+        // Its first start is the etcd 3.6 running before this run; the next one runs 3.5.
+        if e == "start" && arm.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            m.with(|s| s.members[0].version = "3.5.33".into());
+            m.restart(0);
+        }
+    })
+    .running("etcd.service");
+    assert!(armed.load(std::sync::atomic::Ordering::SeqCst));
+    let plan = first_plan(&run);
+    let turn = turn(&cx(&run, &live), &run.cfg, &plan, verdict.as_ref()).unwrap();
+    // Validated, then enabled, with the turn held and before any binary changed or restarted.
+    assert_eq!(
+        c.with(|s| s.downgrade_actions.clone()),
+        ["VALIDATE 3.5", "ENABLE 3.5"]
+    );
+    assert_eq!(c.with(|s| s.cluster_version.clone()), "3.5.0");
+    assert!(live.calls.lock().unwrap().is_empty(), "{:?}", live.calls);
+    assert!(!s.root.path().join("usr/local/bin/etcd").exists());
+    service(&cx(&run, &live), &run.cfg, &Plan { changes: vec![] }, turn).unwrap();
+    assert_eq!(
+        live.calls.lock().unwrap().first().map(String::as_str),
+        Some("restart --no-block etcd.service")
+    );
+
+    // The next member finds the downgrade enabled: nothing more asked of the API.
+    let s2 = scratch(&c, "etcd_version: \"3.5.33\"\netcd_allow_downgrade: true\n");
+    installed(s2.root.path(), "3.6.14");
+    match upgrade_path(&run_of(&s2)).unwrap() {
+        Some(Verdict::Downgrade {
+            enabled: true,
+            line,
+            ..
+        }) => {
+            assert!(line.contains("enabled, cluster at 3.5"), "{line}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.with(|s| s.downgrade_actions.len()), 2);
+}
+
+#[test]
+fn etcd_refusing_the_downgrade_stops_the_run_before_anything_changes() {
+    let c = Arc::new(MockCluster::start(1));
+    all_on(&c, "3.6.14");
+    let s = scratch(&c, "etcd_version: \"3.5.33\"\netcd_allow_downgrade: true\n");
+    installed(s.root.path(), "3.6.14");
+    let run = run_of(&s);
+    let verdict = upgrade_path(&run).unwrap();
+    c.with(|s| {
+        s.overrides.insert(
+            "/v3/maintenance/downgrade".into(),
+            crate::util::testserver::Response::json(
+                400,
+                &serde_json::json!({"error": "etcdserver: invalid downgrade target version", "code": 9}),
+            ),
+        )
+    });
+    let live = FakeServices::new(true, |_, _| {}).running("etcd.service");
+    let e = turn(
+        &cx(&run, &live),
+        &run.cfg,
+        &first_plan(&run),
+        verdict.as_ref(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        e.contains("etcd refused to validate the downgrade to 3.5")
+            && e.contains("invalid downgrade target version")
+            && e.contains("nothing was changed"),
+        "{e}"
+    );
+    assert_eq!(
+        restart::pending(&run.root),
+        None,
+        "no restart left pending for a run that changed nothing"
+    );
+    assert!(live.calls.lock().unwrap().is_empty());
+}
+
+/// Leaving 3.5 with the v2 API on: the installed (verified) etcdutl checks a private copy of the
+/// member's snapshots and WAL; custom v2 data refuses the turn with the guide's remedy.
+#[test]
+fn custom_v2_data_refuses_the_move_to_3_6_before_the_turn() {
+    use std::os::unix::fs::PermissionsExt;
+    let c = Arc::new(MockCluster::start(1));
+    all_on(&c, "3.5.32");
+    let s = scratch(&c, "etcd_version: \"3.6.14\"\n");
+    let root = s.root.path();
+    installed(root, "3.5.32");
+    let run = run_of(&s);
+    // What an earlier apply installed: the unit with --enable-v2, etcdctl and etcdutl (digests
+    // recorded), and the member's data.
+    let unit = root.join("etc/systemd/system/etcd.service");
+    std::fs::create_dir_all(unit.parent().unwrap()).unwrap();
+    std::fs::write(
+        &unit,
+        "[Service]\nExecStart=/usr/local/bin/etcd \\\n  --enable-v2=\"true\" \\\n  --name=\"etcd-node1\"\n\n[Install]\n",
+    )
+    .unwrap();
+    let bin = root.join("usr/local/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    // A stand-in etcdutl 3.5: "custom" when the copied WAL holds the marker, as the real check
+    // exits 1 with "detected custom content in v2store".
+    let etcdutl = "#!/bin/sh\n[ \"$1 $2 $3\" = \"check v2store --data-dir\" ] || exit 3\n\
+                   if grep -rqs v2-custom-data \"$4/member\"; then echo 'Error: detected custom content in v2store' >&2; exit 1; fi\n\
+                   echo 'No custom content found in both v2store and WAL records.'\n";
+    let digests = crate::state::digests::Digests::load(root);
+    for (name, text) in [("etcdctl", "#!/bin/sh\nexit 0\n"), ("etcdutl", etcdutl)] {
+        let p = bin.join(name);
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        digests.remember(&p, crate::util::io::Sha256::of(text.as_bytes()));
+    }
+    digests.save().unwrap();
+    let wal = root.join("var/lib/etcd/member/wal");
+    std::fs::create_dir_all(&wal).unwrap();
+    std::fs::create_dir_all(root.join("var/lib/etcd/member/snap")).unwrap();
+    std::fs::write(
+        wal.join("0000000000000000-0000000000000000.wal"),
+        "entries v2-custom-data",
+    )
+    .unwrap();
+    let live = FakeServices::new(true, |_, _| {}).running("etcd.service");
+    let plan = first_plan(&run);
+    let e = turn(&cx(&run, &live), &run.cfg, &plan, None)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("keeps custom data in its v2 store")
+            && e.contains("detected custom content in v2store")
+            && e.contains("v2-migration")
+            && e.contains("nothing was changed"),
+        "{e}"
+    );
+    assert!(live.calls.lock().unwrap().is_empty());
+    assert_eq!(restart::pending(&run.root), None);
+    assert!(
+        crate::util::fs::entries(&root.join("var/lib/etcd-bootstrap"))
+            .iter()
+            .all(|n| !n.starts_with("v2store-check")),
+        "the copy of etcd's data is removed"
+    );
+    // No custom data: the check passes and the turn is taken (one member: no lock).
+    std::fs::write(
+        wal.join("0000000000000000-0000000000000000.wal"),
+        "membership only",
+    )
+    .unwrap();
+    let turn = turn(&cx(&run, &live), &run.cfg, &plan, None).unwrap();
+    assert!(turn.is_some());
+}

@@ -18,7 +18,9 @@ pub fn run(o: &CheckArgs) -> Result<()> {
     let bin = run.release.etcd_to_ask(&run.cfg.bin_dir, &run.digests)?;
     let mut report = run.preflight(&run.cfg, bin, Only::All);
     match upgrade::path(&run.cfg, &run.root)? {
-        Some(Verdict::Allowed(line)) => report.ok("upgrade", line),
+        Some(Verdict::Allowed(line) | Verdict::Downgrade { line, .. }) => {
+            report.ok("upgrade", line)
+        }
         Some(Verdict::Refused(why)) => report.error("upgrade", why),
         None => {}
     }

@@ -210,20 +210,52 @@ impl Api {
     pub fn status_of(&self, endpoint: &str) -> Result<MemberStatus, Error> {
         let v = self.post_to(endpoint, "/v3/maintenance/status", &json!({}))?;
         let num = |x: Option<&Value>| x.and_then(id_of).unwrap_or(0);
+        let text = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+        let downgrade = v.get("downgradeInfo");
         Ok(MemberStatus {
             member_id: num(v.get("header").and_then(|h| h.get("member_id"))),
             leader: num(v.get("leader")),
             raft_index: num(v.get("raftIndex")),
-            version: v
-                .get("version")
-                .and_then(|x| x.as_str())
-                .unwrap_or("")
-                .to_string(),
+            version: text("version"),
             is_learner: v
                 .get("isLearner")
                 .and_then(|b| b.as_bool())
                 .unwrap_or(false),
+            db_size: num(v.get("dbSize")),
+            db_size_in_use: num(v.get("dbSizeInUse")),
+            db_size_quota: num(v.get("dbSizeQuota")),
+            errors: v
+                .get("errors")
+                .and_then(|e| e.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str())
+                        .map(|x| crate::util::text::excerpt(x, 200))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            downgrade_target: downgrade
+                .filter(|d| d.get("enabled").and_then(|e| e.as_bool()) == Some(true))
+                .map(|d| {
+                    d.get("targetVersion")
+                        .and_then(|t| t.as_str())
+                        .unwrap_or("")
+                        .to_string()
+                }),
         })
+    }
+
+    /// etcd's downgrade API (3.6 on): `VALIDATE`, `ENABLE` or `CANCEL` a downgrade of the cluster
+    /// to the minor `version`; the cluster version the member answers with.
+    pub fn downgrade(&self, action: &str, version: &str) -> Result<String, Error> {
+        let v = self.post(
+            "/v3/maintenance/downgrade",
+            &json!({"action": action, "version": version}),
+        )?;
+        Ok(v.get("version")
+            .and_then(|x| x.as_str())
+            .unwrap_or("")
+            .to_string())
     }
 
     /// Asks the leader at `endpoint` to hand leadership to `target`.

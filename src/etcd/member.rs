@@ -131,6 +131,15 @@ pub struct MemberStatus {
     pub raft_index: u64,
     pub version: String,
     pub is_learner: bool,
+    /// The backend file's size, and how much of it holds data (3.4 on).
+    pub db_size: u64,
+    pub db_size_in_use: u64,
+    /// The member's `--quota-backend-bytes` as it runs (3.6 on; 0 when it does not say).
+    pub db_size_quota: u64,
+    /// Alarms and errors the member reports (`NOSPACE`, `CORRUPT`, ...).
+    pub errors: Vec<String>,
+    /// The target of an enabled downgrade (3.6 on).
+    pub downgrade_target: Option<String>,
 }
 
 #[cfg(test)]

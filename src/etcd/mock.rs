@@ -39,6 +39,10 @@ pub struct State {
     pub leases: Vec<u64>,
     pub leader: u64,
     pub cluster_version: String,
+    /// The target of an enabled downgrade.
+    pub downgrade: Option<String>,
+    /// Every downgrade action asked (`VALIDATE 3.5`, ...), in order.
+    pub downgrade_actions: Vec<String>,
     /// path → what every member answers there instead (a hostile member).
     pub overrides: BTreeMap<String, Response>,
     /// (member index, path) of every request, in order.
@@ -322,6 +326,7 @@ fn answer(state: &Mutex<State>, i: usize, r: &Request) -> Response {
     };
     match r.path.as_str() {
         "/health" | "/version" | "/metrics" | "/v3/maintenance/status" => node(&s, &q, &r.path),
+        "/v3/maintenance/downgrade" => downgrade(&mut s, &q),
         p if p.starts_with("/v3/lease/") || p.starts_with("/v3/kv/") => keys(&mut s, &q, p),
         p if p.starts_with("/v3/cluster/") || p.ends_with("transfer-leadership") => {
             membership(&mut s, &q, p)
@@ -373,11 +378,54 @@ fn node(s: &State, q: &Asked, path: &str) -> Response {
                 me.started_at
             ),
         ),
-        _ => ok(json!({
-            "header": q.header(), "leader": s.leader.to_string(),
-            "raftIndex": me.raft_index.to_string(), "version": me.version, "isLearner": me.learner,
-        })),
+        _ => {
+            let mut v = json!({
+                "header": q.header(), "leader": s.leader.to_string(),
+                "raftIndex": me.raft_index.to_string(), "version": me.version, "isLearner": me.learner,
+            });
+            if minor(&me.version) >= 6 {
+                v["downgradeInfo"] = json!({
+                    "enabled": s.downgrade.is_some(),
+                    "targetVersion": s.downgrade.clone().unwrap_or_default(),
+                });
+            }
+            ok(v)
+        }
     }
+}
+
+fn minor(version: &str) -> u32 {
+    version
+        .split('.')
+        .nth(1)
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0)
+}
+
+/// etcd's downgrade API as 3.6 answers it: one minor below the cluster version, once.
+fn downgrade(s: &mut State, q: &Asked) -> Response {
+    if minor(&q.me.version) < 6 {
+        return Response::new(404, "404 page not found");
+    }
+    let action = q.body["action"].as_str().unwrap_or("VALIDATE").to_string();
+    let target = q.body["version"].as_str().unwrap_or("").to_string();
+    s.downgrade_actions.push(format!("{action} {target}"));
+    let header = q.header();
+    if action == "CANCEL" {
+        s.downgrade = None;
+        return ok(json!({"header": header, "version": s.cluster_version}));
+    }
+    if action == "ENABLE" && s.downgrade.is_some() {
+        return err(400, "etcdserver: cluster has a downgrade job in progress");
+    }
+    if minor(&target) + 1 != minor(&s.cluster_version) {
+        return err(400, "etcdserver: invalid downgrade target version");
+    }
+    if action == "ENABLE" {
+        s.downgrade = Some(format!("{target}.0"));
+        s.cluster_version = format!("{target}.0");
+    }
+    ok(json!({"header": header, "version": s.cluster_version}))
 }
 
 /// Leases and keys: enough for the cluster lock.

@@ -1,9 +1,11 @@
 //! Talking to etcd: the TLS client for its client port, the v3 JSON API (`api`), the member model
-//! it returns (`member`), what members say of their versions (`version`), health checks, and
-//! running the etcd programs themselves (`tools`: etcd, etcdctl, etcdutl).
+//! it returns (`member`), what members say of their versions (`version`), what etcd's upgrade
+//! guides say of versions and flags (`guide`), health checks, and running the etcd programs
+//! themselves (`tools`: etcd, etcdctl, etcdutl).
 
 pub mod api;
 pub mod client;
+pub mod guide;
 pub mod health;
 pub mod member;
 #[cfg(test)]

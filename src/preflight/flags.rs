@@ -1,26 +1,15 @@
-//! Flags: every rendered flag is asked of the etcd binary that will run (`etcd --help`). A table of
-//! known renames only adds the explanation; it never decides what is valid.
+//! Flags: every rendered flag is asked of the etcd binary that will run (`etcd --help`). What etcd's
+//! guides say of a flag (`etcd::guide`) is judged before that, from the seed's version
+//! (`preflight::versions`); here a flag the binary lacks that the guides already explain is not
+//! said twice.
 
 use super::Report;
+use crate::etcd::guide::{self, Fate};
 use crate::etcd::tools;
+use crate::etcd::version::Version;
 use crate::render;
 use crate::seed::Config;
 use std::path::Path;
-
-/// Known renames and removals, for the message: (flag, what happened).
-const HISTORY: &[(&str, &str)] = &[
-    ("log-output", "renamed to --log-outputs in etcd 3.4"),
-    (
-        "log-package-levels",
-        "removed in etcd 3.5 (use --log-level)",
-    ),
-    ("debug", "removed in etcd 3.5 (use --log-level=debug)"),
-    ("enable-v2", "removed in etcd 3.6 (the v2 API is gone)"),
-    (
-        "experimental-enable-v2v3",
-        "removed in etcd 3.6 (the v2 API is gone)",
-    ),
-];
 
 /// Flags named in `etcd --help` output (lines starting with `--name`).
 pub fn parse_help(help: &str) -> Vec<String> {
@@ -70,6 +59,19 @@ pub fn nearest<'a>(flag: &str, known: &'a [String]) -> Option<&'a str> {
         .map(|k| k.as_str())
 }
 
+/// A flag `etcd <version>` lacks, with the nearest one it has.
+fn unknown(flag: &str, version: &str, known: &[String]) -> String {
+    let mut msg = format!("etcd {version} has no flag --{flag} (setting {flag:?})");
+    let renamed = flag
+        .strip_prefix("experimental-")
+        .filter(|n| known.iter().any(|k| k == n));
+    match renamed.or_else(|| nearest(flag, known)) {
+        Some(n) => msg.push_str(&format!("; the nearest flag it has is --{n}")),
+        None => msg.push_str("; remove it from etcd_settings / etcd_settings_user"),
+    }
+    msg
+}
+
 pub fn check(r: &mut Report, cfg: &Config, bin: Option<&Path>) {
     let Some(bin) = bin else {
         r.warn(
@@ -103,6 +105,26 @@ pub fn check(r: &mut Report, cfg: &Config, bin: Option<&Path>) {
         );
         return;
     }
+    let target = cfg.release.version.parse::<Version>().ok();
+    let version = tools::etcd_version(bin);
+    let reported = version.as_deref().and_then(|v| v.parse::<Version>().ok());
+    // An installed etcd of another minor (the seed moves to a new one, not downloaded yet) does
+    // not speak for the seed's version: its flags were judged from etcd's guides.
+    if let (Some(t), Some(b)) = (target, reported) {
+        if !t.same_minor(&b) {
+            r.warn(
+                "flags",
+                format!(
+                    "{} is etcd {b}, not the seed's {t}: the flags were judged from etcd's guides for {} only; \
+                     `etcd-bootstrap fetch` stages {t} to ask its own --help",
+                    bin.display(),
+                    t.minor_str()
+                ),
+            );
+            return;
+        }
+    }
+    let version = version.unwrap_or_else(|| cfg.release.version.clone());
     let flags = render::flags(&cfg.settings);
     let mut bad = 0;
     for f in &flags {
@@ -110,28 +132,12 @@ pub fn check(r: &mut Report, cfg: &Config, bin: Option<&Path>) {
             continue;
         }
         bad += 1;
-        // Only on an error is the binary asked its version: one process less on every good run.
-        let version = tools::etcd_version(bin).unwrap_or_else(|| cfg.release.version.clone());
-        let mut msg = format!(
-            "etcd {version} has no flag --{} (setting {:?})",
-            f.name, f.name
-        );
-        if let Some((_, what)) = HISTORY.iter().find(|(n, _)| *n == f.name) {
-            msg.push_str(&format!(": {what}"));
-        } else if f.name.starts_with("experimental-") {
-            msg.push_str(
-                ": etcd 3.6 dropped the experimental- prefix of most flags, 3.7 the old names",
-            );
+        if let Some(Fate::Removed(_) | Fate::NotYet(_)) =
+            target.and_then(|t| guide::fate(&f.name, &f.value, t))
+        {
+            continue; // said by `versions`, with what to use instead
         }
-        let renamed = f
-            .name
-            .strip_prefix("experimental-")
-            .filter(|n| known.iter().any(|k| k == n));
-        match renamed.or_else(|| nearest(&f.name, &known)) {
-            Some(n) => msg.push_str(&format!("; the nearest flag it has is --{n}")),
-            None => msg.push_str("; remove it from etcd_settings / etcd_settings_user"),
-        }
-        r.input_error("flags", msg);
+        r.input_error("flags", unknown(&f.name, &version, &known));
     }
     if bad == 0 {
         r.ok(
@@ -139,7 +145,7 @@ pub fn check(r: &mut Report, cfg: &Config, bin: Option<&Path>) {
             format!(
                 "all {} flags are known to etcd {} ({})",
                 flags.len(),
-                cfg.release.version,
+                version,
                 bin.display()
             ),
         );
@@ -166,7 +172,7 @@ mod tests {
     fn no_default_setting_is_a_flag_some_version_renamed_or_removed() {
         for (name, _) in crate::seed::defaults::DEFAULT_SETTINGS {
             assert!(
-                !name.starts_with("experimental-") && !HISTORY.iter().any(|(h, _)| h == name),
+                !name.starts_with("experimental-") && !guide::FLAGS.iter().any(|r| r.flag == *name),
                 "default --{name} is renamed or removed in some etcd version"
             );
         }

@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod flags;
 pub mod members;
 pub mod ports;
+pub mod versions;
 
 use crate::facts::Facts;
 use crate::seed::Config;
@@ -36,6 +37,7 @@ pub fn run(i: &Inputs) -> Report {
     let mut r = Report::default();
     if i.only != Only::Flags {
         members::check(&mut r, i.cfg);
+        versions::check(&mut r, i.cfg);
         certs::check(&mut r, i.cfg, i.root, i.now);
     }
     if i.only != Only::AllButFlags {

@@ -127,6 +127,9 @@ pub struct Config {
     pub restore: Option<RestoreSpec>,
     /// How long a restart waits for its turn, and for this member to come back.
     pub restart_timeout: Duration,
+    /// `etcd_allow_downgrade`: apply may take the cluster one minor back through etcd's
+    /// downgrade API.
+    pub allow_downgrade: bool,
 }
 
 impl Config {

@@ -132,6 +132,7 @@ schema! {
         etcd_join_timeout: Late = "10m",
         etcd_replace_grace: Late = "60s",
         etcd_restart_timeout: Late = "10m",
+        etcd_allow_downgrade: Late = "false",
     }
     others {
         etcd_service_options: Vec<Scalar>,

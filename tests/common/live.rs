@@ -71,6 +71,24 @@ impl Node {
             .collect()
     }
 
+    /// The live node's install: every private dir the tool writes, but etcd's own data dir (etcd
+    /// writes it as it runs).
+    pub fn live_tree(&self) -> Vec<String> {
+        let mut all = Vec::new();
+        for d in ["/etc", "/var/lib", "/opt", "/usr/local/bin", "/srv"] {
+            let dir = self.private(d);
+            let etcds_own =
+                |l: &String| d == "/var/lib" && (l.starts_with("etcd/") || l.starts_with("etcd "));
+            all.extend(
+                content_manifest(&dir)
+                    .into_iter()
+                    .filter(|l| !etcds_own(l))
+                    .map(|l| format!("{d}/{l}")),
+            );
+        }
+        all
+    }
+
     /// The calls the supervising `systemctl` of a live node got, one line each, in order.
     pub fn systemctl_calls(&self) -> Vec<String> {
         fs::read_to_string(self.scratch.path().join("live/systemctl.calls"))
@@ -101,4 +119,26 @@ pub fn live_mounts(name: &str, scratch: &Path) -> String {
          mount -t tmpfs -o mode=0755 tmpfs /run && mkdir -p /run/systemd/system /run/wireguard && \
          hostname {name} && echo ready && exec sleep 100000"
     )
+}
+
+impl Single {
+    /// `out` of a live apply succeeded; else the failure with what etcd wrote.
+    pub fn assert_applied(&self, out: &Output) {
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            stderr(out),
+            self.node.unit_log("etcd.service")
+        );
+    }
+
+    /// Waits until the member of a live single node answers healthy on its client port.
+    pub fn wait_healthy_live(&self) {
+        let url = format!("https://{}:2379/health", self.node.addr);
+        wait_until(Duration::from_secs(60), "etcd to be healthy", || {
+            self.node
+                .curl(&self.pki, &url)
+                .is_some_and(|b| b.contains("\"health\":\"true\""))
+        });
+    }
 }

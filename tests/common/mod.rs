@@ -84,6 +84,11 @@ pub fn stderr(o: &Output) -> String {
 }
 
 /// The lines of `text` that are errors (a report's `error` lines, wherever they stand).
+/// stdout, then stderr.
+pub fn all_output(o: &Output) -> String {
+    stdout(o) + &stderr(o)
+}
+
 pub fn error_lines(text: &str) -> Vec<&str> {
     text.lines().filter(|l| l.starts_with("error")).collect()
 }

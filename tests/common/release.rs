@@ -17,11 +17,17 @@ pub fn fixtures() -> PathBuf {
 
 /// Seed lines naming the fixture release `version` by file:// URL, checked against its SHA256SUMS.
 pub fn file_release(version: &str) -> String {
+    release_in(&fixtures(), version)
+}
+
+/// Seed lines naming release `version` in the release dir `dir` (`v<version>/...`) by file://
+/// URL, checked against its SHA256SUMS.
+fn release_in(dir: &Path, version: &str) -> String {
     format!(
         "etcd_version: \"{version}\"\n\
          etcd_download_url: \"file://{0}/v{{{{ etcd_version }}}}/etcd-v{{{{ etcd_version }}}}-linux-amd64.tar.gz\"\n\
          etcd_download_url_checksum: \"sha256:file://{0}/v{{{{ etcd_version }}}}/SHA256SUMS\"\n",
-        fixtures().display()
+        dir.display()
     )
 }
 
@@ -36,4 +42,24 @@ pub fn pinned_release(version: &str) -> String {
         fx.display(),
         sums.split_whitespace().next().unwrap()
     )
+}
+
+/// Stand-in etcd releases (tests/support/standin) for versions no real build of reaches this
+/// machine: `etcd --version`/`--help` answer as that version, `etcd` with flags serves a one-member
+/// stand-in cluster. Built on demand into target/fixtures/standin, one build at a time.
+pub fn standin(version: &str) -> PathBuf {
+    let dir = repo().join("target/fixtures/standin");
+    fs::create_dir_all(&dir).unwrap();
+    ok(Command::new("flock")
+        .arg(dir.join(".lock"))
+        .arg("bash")
+        .arg(support("standin/build.sh"))
+        .arg(version)
+        .arg(&dir));
+    dir
+}
+
+/// Seed lines naming the stand-in release `version` by file:// URL, checked against its SHA256SUMS.
+pub fn standin_release(version: &str) -> String {
+    release_in(&standin(version), version)
 }

@@ -24,6 +24,12 @@ fn scalar(r: &Render, key: &str) -> Result<Got> {
     })
 }
 
+/// A true-or-false key.
+pub(super) fn boolean(seed: &Seed, r: &Render, key: &str) -> Result<bool> {
+    let got = scalar(r, key)?;
+    parse_bool(&got.value).ok_or_else(|| seed.error(key, &got.raw, "must be true or false"))
+}
+
 fn nested(r: &Render, key: &str, v: &Option<Scalar>, default: &str) -> Result<Got> {
     let raw = v
         .as_ref()
@@ -62,14 +68,7 @@ fn join(seed: &Seed, r: &Render, settings: &BTreeMap<String, String>) -> Result<
         .get("initial-cluster-state")
         .map(|s| s.trim())
         .unwrap_or("new");
-    let learner = scalar(r, "etcd_join_as_learner")?;
-    let as_learner = parse_bool(&learner.value).ok_or_else(|| {
-        seed.error(
-            "etcd_join_as_learner",
-            &learner.raw,
-            "must be true or false",
-        )
-    })?;
+    let as_learner = boolean(seed, r, "etcd_join_as_learner")?;
     let replace = scalar(r, "etcd_replace_member")?;
     let timeout = scalar(r, "etcd_join_timeout")?;
     let timeout_d = parse_duration(&timeout.value)

@@ -94,6 +94,7 @@ impl Seed {
         }
         let day2 = day2::resolve(self, &r, &settings)?;
         let restart_timeout = day2::duration(self, &r, "etcd_restart_timeout")?;
+        let allow_downgrade = day2::boolean(self, &r, "etcd_allow_downgrade")?;
         let cfg = Config {
             release: scalars::release(self, &s)?,
             bin_dir: scalars::abs(self, &s, "etcd_bin_dir")?,
@@ -120,6 +121,7 @@ impl Seed {
             backup: day2.backup,
             restore: day2.restore,
             restart_timeout,
+            allow_downgrade,
         };
         dirs::not_system_dirs(self, &cfg)?;
         Ok(cfg)

@@ -1,0 +1,251 @@
+//! Before a member leaves 3.5 for 3.6: etcd 3.6 has no v2 store, and a member whose v2 store holds
+//! custom (non-membership) data does not start on it. etcd's guide: when `--enable-v2` is set, run
+//! `etcdutl check v2store` on the member's data first; with custom data, migrate it
+//! (https://etcd.io/docs/v3.6/upgrades/upgrade_3_6/#v2-store).
+//!
+//! Which flags the member runs with is asked of the running process itself (its command line
+//! and environment), else read from the installed unit. The check runs the installed (verified)
+//! etcdutl of 3.5 on a private copy of the member's snapshots and WAL: etcdutl wants "a data
+//! directory not in use by etcd", and the member keeps serving meanwhile.
+
+use crate::etcd::tools::Tools;
+use crate::etcd::version::Version;
+use crate::host::systemd::ServiceManager;
+use crate::seed::Config;
+use crate::util::fs;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+const GUIDE: &str = "https://etcd.io/docs/v3.6/upgrades/upgrade_3_6/#v2-store";
+const MIGRATION: &str = "https://etcd.io/docs/v3.4/op-guide/v2-migration/";
+
+/// Whether this move leaves the v2 store behind: from before 3.6 to 3.6 or later.
+pub fn applies(from: Version, to: Version) -> bool {
+    (from.major, from.minor) < (3, 6) && (to.major, to.minor) >= (3, 6)
+}
+
+/// Go's flag package: `-flag`, `--flag`, `--flag=true|1|t|T|TRUE|True`.
+fn truthy(v: &str) -> bool {
+    matches!(v, "1" | "t" | "T" | "true" | "TRUE" | "True")
+}
+
+/// Whether etcd given `args` and `env` serves the v2 API: the flag wins over `ETCD_ENABLE_V2`.
+pub fn enabled_in(args: &[String], env: &[(String, String)]) -> Option<String> {
+    let mut from_flag = None;
+    for a in args {
+        let Some(rest) = a.strip_prefix("--").or_else(|| a.strip_prefix('-')) else {
+            continue;
+        };
+        if rest == "enable-v2" {
+            from_flag = Some(true);
+        } else if let Some(v) = rest.strip_prefix("enable-v2=") {
+            from_flag = Some(truthy(v));
+        }
+    }
+    match from_flag {
+        Some(true) => Some("--enable-v2".to_string()),
+        Some(false) => None,
+        None => env
+            .iter()
+            .find(|(k, v)| k == "ETCD_ENABLE_V2" && truthy(v))
+            .map(|(k, v)| format!("{k}={v}")),
+    }
+}
+
+/// NUL-separated fields of a /proc file.
+fn proc_fields(path: &Path) -> Option<Vec<String>> {
+    let bytes = std::fs::read(path).ok()?;
+    Some(
+        bytes
+            .split(|b| *b == 0)
+            .filter(|f| !f.is_empty())
+            .map(|f| String::from_utf8_lossy(f).into_owned())
+            .collect(),
+    )
+}
+
+/// The unit's `ExecStart=` words and `Environment=` pairs.
+fn from_unit(text: &str) -> (Vec<String>, Vec<(String, String)>) {
+    let args = crate::render::parse_exec_start(text).unwrap_or_default();
+    let env = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Environment="))
+        .flat_map(|e| e.split_whitespace())
+        .filter_map(|w| w.trim_matches('"').split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    (args, env)
+}
+
+/// How the member runs now: from its process when the service manager names one, else from the
+/// installed unit. (What enables the v2 API, and where that was seen.)
+pub fn running_enables_v2(
+    cfg: &Config,
+    root: &Path,
+    services: &dyn ServiceManager,
+) -> Option<(String, String)> {
+    let unit = cfg.unit_name();
+    if let Some(p) = services.main_process(&unit) {
+        let proc = PathBuf::from(format!("/proc/{}", p.pid));
+        if let (Some(args), Some(env)) = (
+            proc_fields(&proc.join("cmdline")),
+            proc_fields(&proc.join("environ")),
+        ) {
+            let env: Vec<(String, String)> = env
+                .iter()
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            return enabled_in(&args, &env)
+                .map(|what| (what, format!("the running etcd (pid {})", p.pid)));
+        }
+    }
+    let path = fs::under(root, &cfg.unit_path());
+    let text = fs::read_nofollow(&path)?;
+    let (args, env) = from_unit(&text);
+    enabled_in(&args, &env).map(|what| (what, path.display().to_string()))
+}
+
+/// The member's snapshot and WAL files, copied (regular files only: a link or FIFO in etcd's dir
+/// is refused, never followed or waited on) into a fresh dir root alone can read.
+fn copy_for_check(cfg: &Config, root: &Path, into: &Path) -> Result<usize> {
+    let data = fs::under(root, &cfg.data_dir).join("member");
+    let wal = match cfg.setting("wal-dir") {
+        Some(w) => fs::under(root, Path::new(w)),
+        None => data.join("wal"),
+    };
+    let mut n = 0;
+    // Snapshots first: a WAL copied after them names every snapshot they hold.
+    for (from, to, ext) in [(data.join("snap"), "snap", ".snap"), (wal, "wal", ".wal")] {
+        let dest = into.join("member").join(to);
+        std::fs::create_dir_all(&dest)?;
+        for name in fs::entries(&from) {
+            if !name.ends_with(ext) {
+                continue;
+            }
+            let src = fs::child(&from, &name, "an etcd data file")?;
+            let Some(mut f) = fs::open_regular(&src, false)? else {
+                continue; // etcd removed it (purged) meanwhile
+            };
+            let mut out = std::fs::File::create(dest.join(&name))?;
+            std::io::copy(&mut f, &mut out)
+                .with_context(|| format!("copying {}", src.display()))?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Refuses the move to 3.6 when the member serves the v2 API and its v2 store holds custom data.
+pub fn check(cfg: &Config, root: &Path, services: &dyn ServiceManager) -> Result<()> {
+    let Some((what, seen)) = running_enables_v2(cfg, root, services) else {
+        return Ok(());
+    };
+    let tools = Tools::verified(root, &cfg.bin_dir)?;
+    let Some(etcdutl) = tools.etcdutl else {
+        bail!(
+            "{what} is set ({seen}) and there is no etcdutl in {} to run `etcdutl check v2store` \
+             with, as etcd's guide asks before 3.6 ({GUIDE}); nothing was changed",
+            cfg.bin_dir.display()
+        );
+    };
+    let state = crate::state::path(root, crate::state::DIR);
+    fs::private_dir(root, &state, 0o755)?;
+    let scratch = state.join(format!("v2store-check.{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&scratch)
+            .with_context(|| format!("creating {}", scratch.display()))?;
+    }
+    let result = copy_for_check(cfg, root, &scratch).and_then(|files| {
+        let mut c = std::process::Command::new(&etcdutl);
+        c.args(["check", "v2store", "--data-dir"]).arg(&scratch);
+        let out = c
+            .output()
+            .with_context(|| format!("running {}", etcdutl.display()))?;
+        Ok((files, out))
+    });
+    let _ = std::fs::remove_dir_all(&scratch);
+    let (files, out) = result?;
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = crate::util::text::excerpt(said.trim(), 400);
+    if out.status.success() {
+        log::info!(
+            "{what} is set ({seen}); `etcdutl check v2store` on a copy of this member's data ({files} files): {said}"
+        );
+        return Ok(());
+    }
+    if said.contains("custom") {
+        bail!(
+            "{} keeps custom data in its v2 store (`etcdutl check v2store`: {said}): etcd 3.6 has no \
+             v2 store and would not start on it. The guide's remedy ({GUIDE}): migrate the v2 data \
+             ({MIGRATION}), then remove {what}; nothing was changed",
+            crate::util::text::printable(&cfg.this_member.name)
+        );
+    }
+    bail!(
+        "{what} is set ({seen}) and `etcdutl check v2store` could not tell whether the v2 store holds \
+         custom data ({said}; etcdutl 3.5.18 and later have the check); nothing was changed ({GUIDE})"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn the_v2_api_is_on_as_go_reads_flags_and_the_environment() {
+        let env = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
+        assert!(enabled_in(&s(&["etcd", "--enable-v2"]), &[]).is_some());
+        assert!(enabled_in(&s(&["etcd", "-enable-v2=true"]), &[]).is_some());
+        assert!(enabled_in(&s(&["etcd", "--enable-v2=1"]), &[]).is_some());
+        assert!(enabled_in(&s(&["etcd", "--enable-v2=false"]), &[]).is_none());
+        assert!(enabled_in(&s(&["etcd", "--enable-v2x=true"]), &[]).is_none());
+        assert_eq!(
+            enabled_in(&s(&["etcd"]), &env("ETCD_ENABLE_V2", "true")).as_deref(),
+            Some("ETCD_ENABLE_V2=true")
+        );
+        // The flag wins over the environment, as in etcd.
+        assert!(enabled_in(
+            &s(&["etcd", "--enable-v2=false"]),
+            &env("ETCD_ENABLE_V2", "true")
+        )
+        .is_none());
+        assert!(applies(
+            "3.5.32".parse().unwrap(),
+            "3.6.14".parse().unwrap()
+        ));
+        assert!(!applies(
+            "3.6.11".parse().unwrap(),
+            "3.7.1".parse().unwrap()
+        ));
+        assert!(!applies(
+            "3.4.23".parse().unwrap(),
+            "3.5.1".parse().unwrap()
+        ));
+    }
+
+    #[test]
+    fn reads_the_unit_this_tool_writes() {
+        let unit = "[Service]\nEnvironment=ETCD_UNSUPPORTED_ARCH=arm64\nExecStart=/usr/local/bin/etcd \\\n  \
+                    --enable-v2=\"true\" \\\n  --name=\"n1\"\n\n[Install]\n";
+        let (args, env) = from_unit(unit);
+        assert_eq!(
+            args,
+            s(&["/usr/local/bin/etcd", "--enable-v2=true", "--name=n1"])
+        );
+        assert_eq!(env, vec![("ETCD_UNSUPPORTED_ARCH".into(), "arm64".into())]);
+        assert!(enabled_in(&args, &env).is_some());
+    }
+}
