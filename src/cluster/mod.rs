@@ -12,6 +12,7 @@ pub mod instance;
 pub mod lock;
 pub mod restart;
 pub mod status;
+pub mod turn;
 pub mod upgrade;
 pub mod v2store;
 pub mod voters;

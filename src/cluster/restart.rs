@@ -11,38 +11,18 @@
 
 use super::instance::Instance;
 use super::lock::{self, ClusterLock};
-use super::voters::{other_voters, Me};
-use crate::etcd::api::Api;
-use crate::etcd::health::Checker;
+use super::turn::{poll, Peers};
 use crate::host::systemd::ServiceManager;
 use crate::seed::Config;
 use crate::state;
 use crate::util::error::Error;
-use crate::util::retry::{Backoff, Next, Policy};
+use crate::util::retry::Next;
 use crate::util::text::printable;
 use crate::util::time::format_duration;
 use anyhow::{anyhow, Result};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Polls at most every `max` (jitter included): a waiting member notices a freed turn, and the
-/// holder notices its new process, within that.
-fn poll(within: Duration, max: Duration) -> Policy {
-    Policy {
-        backoff: Backoff {
-            first: max / 4,
-            max: max * 2 / 3,
-            jitter: true,
-        },
-        attempts: None,
-        within,
-        last_try_at_deadline: true,
-    }
-}
-
-/// How often, at most, a waiting member asks for the turn (a read of one key while it is held:
-/// a few requests a second are nothing to etcd, and the turn passes on without a gap).
-const TURN_POLL: Duration = Duration::from_millis(250);
 /// How often, at most, the holder asks whether its new process is up.
 const BACK_POLL: Duration = Duration::from_millis(200);
 
@@ -73,88 +53,13 @@ fn journal_tail(unit: &str) -> String {
 
 struct Restart<'a> {
     cfg: &'a Config,
-    api: Api,
-    checker: Checker,
-    me: Me,
-    mine: String,
+    peers: Peers,
 }
 
 impl Restart<'_> {
-    /// Every other voter the cluster lists is started and answers healthy (on any of its client
-    /// URLs); their client URLs.
-    fn others_ready(&self) -> Result<Vec<String>, Error> {
-        let members = self
-            .api
-            .list()
-            .map_err(|e| e.about("asking the member list"))?;
-        let voters = other_voters(&members, &self.me)?;
-        let checker = &self.checker;
-        let bad: Vec<String> = std::thread::scope(|s| {
-            let checks: Vec<_> = voters
-                .iter()
-                .map(|(name, urls)| {
-                    s.spawn(move || {
-                        let all = checker.check_all(urls);
-                        (!all.iter().any(|h| h.healthy)).then(|| match all.first() {
-                            Some(h) => format!(
-                                "{name} ({}: {})",
-                                h.endpoint,
-                                h.error.as_deref().unwrap_or("unhealthy")
-                            ),
-                            None => name.clone(),
-                        })
-                    })
-                })
-                .collect();
-            checks.into_iter().filter_map(|h| h.join().ok()?).collect()
-        });
-        if bad.is_empty() {
-            Ok(voters.into_iter().flat_map(|(_, urls)| urls).collect())
-        } else {
-            Err(Error::busy(format!(
-                "waiting for {} to be healthy",
-                printable(&bad.join(", "))
-            )))
-        }
-    }
-
-    /// When this member leads, leadership goes to a healthy other voter first: the rest never go
-    /// through an election while this one restarts.
-    fn hand_over_leadership(&self) {
-        let Ok(st) = self.api.status_of(&self.mine) else {
-            return;
-        };
-        if st.leader != st.member_id {
-            return;
-        }
-        let Ok(members) = self.api.list() else { return };
-        if let Some(next) = members
-            .iter()
-            .find(|m| m.id != st.member_id && m.started() && !m.learner)
-        {
-            match self.api.move_leader(&self.mine, next.id) {
-                Ok(()) => log::info!(
-                    "handed leadership to {} before restarting",
-                    printable(&next.name)
-                ),
-                Err(e) => log::warn!("could not hand leadership over ({e}); restarting anyway"),
-            }
-        }
-    }
-
-    /// The highest raft index the other voters report now: the leader's (0 when none says).
-    fn leader_index(&self, others: &[String]) -> u64 {
-        others
-            .iter()
-            .filter_map(|e| self.api.status_of(e).ok())
-            .map(|st| st.raft_index)
-            .max()
-            .unwrap_or(0)
-    }
-
     /// Both witnesses asked at once.
     fn instance(&self, services: &dyn ServiceManager, unit: &str) -> Instance {
-        let (api, mine) = (&self.api.client, &self.mine);
+        let (api, mine) = (&self.peers.api.client, &self.peers.mine);
         std::thread::scope(|s| {
             let started = s.spawn(|| crate::etcd::api::process_start(api, mine).ok());
             let main = services.main_process(unit);
@@ -177,14 +82,14 @@ impl Restart<'_> {
         if let Some(why) = before.not_replaced_by(&now) {
             return Err(Error::busy(why));
         }
-        let health = self.checker.check(&self.mine);
+        let health = self.peers.checker.check(&self.peers.mine);
         if !health.healthy {
             return Err(Error::busy(format!(
                 "the new process is not healthy yet: {}",
                 health.error.as_deref().unwrap_or("unhealthy")
             )));
         }
-        match self.api.status_of(&self.mine) {
+        match self.peers.api.status_of(&self.peers.mine) {
             Ok(st) if st.raft_index >= target => Ok(now),
             Ok(st) => Err(Error::busy(format!(
                 "raft index {} of {target}",
@@ -205,35 +110,27 @@ pub struct Turn<'a> {
     why: String,
 }
 
-/// How many members the cluster has, as it says (None when no member answers).
-fn cluster_size(api: &Api) -> Option<usize> {
-    api.list().ok().map(|m| m.len())
-}
-
 /// Waits (up to `etcd_restart_timeout`) for this member's turn to restart etcd, then marks the
 /// restart as wanted. Without a turn it fails having changed nothing.
 pub fn take_turn<'a>(cfg: &'a Config, root: &Path, why: &str) -> Result<Turn<'a>> {
     let unit = cfg.unit_name();
-    let client = crate::etcd::client::tls_client(cfg, root)?;
-    let mine = cfg.this_member.url(cfg.client_port);
-    let api = Api::new(client.clone(), cfg.client_urls());
-    let me = Me {
-        id: api.status_of(&mine).ok().map(|s| s.member_id),
-        name: cfg.this_member.name.clone(),
-    };
     let r = Restart {
         cfg,
-        api,
-        checker: Checker::from_client(client),
-        me,
-        mine,
+        peers: Peers::new(cfg, root, false)?,
     };
-    // Alone by the cluster's own word (or by the seed's, when nothing answers): no one to wait for.
-    let alone = cluster_size(&r.api).map_or(cfg.members.len() <= 1, |n| n <= 1);
-    let (held, others) = if alone {
+    let (held, others) = if r.peers.alone(cfg) {
         (None, Vec::new())
     } else {
-        let (held, others) = wait_for_turn(&r, &unit, why)?;
+        let (held, others) = r
+            .peers
+            .wait_for_turn(cfg.restart_timeout, &format!("restart of {unit}"), &|| None)?
+            .map_err(|last| {
+                anyhow!(
+                    "{unit} was not restarted ({why}): no turn within etcd_restart_timeout ({}): \
+                     {last}; nothing was changed",
+                    format_duration(cfg.restart_timeout),
+                )
+            })?;
         (Some(held), others)
     };
     want(root, why)?;
@@ -242,51 +139,6 @@ pub fn take_turn<'a>(cfg: &'a Config, root: &Path, why: &str) -> Result<Turn<'a>
         held,
         others,
         why: why.to_string(),
-    })
-}
-
-/// Polls (at most every second) until the restart lock is free and taken, with every other
-/// voter started and healthy.
-fn wait_for_turn(r: &Restart, unit: &str, why: &str) -> Result<(ClusterLock, Vec<String>)> {
-    let mut last = String::new();
-    let me = printable(&r.me.name).into_owned();
-    let turn = poll(r.cfg.restart_timeout, TURN_POLL).run(
-        |_| {
-            match r.api.get(lock::RESTART) {
-                Ok(Some(holder)) => {
-                    return Ok(Next::Again(format!(
-                        "{} is restarting",
-                        crate::util::text::excerpt(&holder, 64)
-                    )))
-                }
-                Ok(None) => {}
-                Err(e) => return Ok(Next::Again(format!("asking the cluster: {e}"))),
-            }
-            Ok(
-                match ClusterLock::acquire(&r.api, lock::RESTART, &r.me.name) {
-                    Ok(None) => Next::Again("another member took the turn first".to_string()),
-                    Err(e) => Next::Again(format!("asking the cluster: {e}")),
-                    Ok(Some(held)) => match r.others_ready() {
-                        Ok(others) => Next::Done((held, others)),
-                        Err(why) => Next::Again(why.message),
-                    },
-                },
-            )
-        },
-        |why, _, _| {
-            if *why != last {
-                log::info!("restart of {unit} on {me} waits for its turn: {why}");
-                last = why.clone();
-            }
-        },
-    )?;
-    turn.map_err(|g| {
-        anyhow!(
-            "{unit} was not restarted ({why}): no turn within etcd_restart_timeout ({}): {}; \
-             nothing was changed",
-            format_duration(r.cfg.restart_timeout),
-            g.last
-        )
     })
 }
 
@@ -300,8 +152,9 @@ impl Turn<'_> {
             let before = s.spawn(|| self.r.instance(services, &unit));
             let target = match &self.held {
                 Some(_) => {
-                    self.r.hand_over_leadership();
-                    self.r.leader_index(&self.others)
+                    let p = &self.r.peers;
+                    p.hand_over_leadership(&p.mine, "restarting", &[]);
+                    p.leader_index(&self.others)
                 }
                 None => 0,
             };
@@ -353,7 +206,7 @@ fn wait_back(
             log::info!(
                 "{} is back: a new etcd process{pid} is healthy and caught up with the leader, \
                  {:.1} s after the restart was asked",
-                printable(&r.me.name),
+                printable(&r.peers.me.name),
                 asked.elapsed().as_secs_f64()
             );
             Ok(())

@@ -45,21 +45,33 @@ fn fmt_ms(ms: f64) -> String {
 
 pub struct Checker {
     client: reqwest::blocking::Client,
+    /// `?exclude=NOSPACE` when an alarm must not count as unhealthy (etcd 3.5 on; older members
+    /// ignore it and answer unhealthy while the alarm is raised).
+    query: String,
 }
 
 impl Checker {
     pub fn new(cfg: &Config, root: &Path) -> Result<Checker> {
-        Ok(Checker {
-            client: super::client::tls_client(cfg, root)?,
-        })
+        Ok(Checker::from_client(super::client::tls_client(cfg, root)?))
     }
 
     pub fn from_client(client: reqwest::blocking::Client) -> Checker {
-        Checker { client }
+        Checker {
+            client,
+            query: String::new(),
+        }
+    }
+
+    /// The same checks, not counting a raised `alarm` against a member.
+    pub fn excluding(self, alarm: &str) -> Checker {
+        Checker {
+            query: format!("?exclude={alarm}"),
+            ..self
+        }
     }
 
     pub fn check(&self, endpoint: &str) -> EndpointHealth {
-        let url = format!("{}/health", endpoint.trim_end_matches('/'));
+        let url = format!("{}/health{}", endpoint.trim_end_matches('/'), self.query);
         let start = Instant::now();
         let result = self
             .client

@@ -1,0 +1,203 @@
+//! The cluster turn: one member at a time does what costs it its service (a restart, a
+//! defragmentation), holding the restart lock, only while every other voter the cluster lists is
+//! started and healthy. `restart` and `maintain` take it the same way, so neither ever overlaps
+//! the other.
+
+use super::lock::{self, ClusterLock};
+use super::voters::{other_voters, Me};
+use crate::etcd::api::Api;
+use crate::etcd::health::Checker;
+use crate::seed::Config;
+use crate::util::error::Error;
+use crate::util::retry::{Backoff, Next, Policy};
+use crate::util::text::printable;
+use anyhow::Result;
+use std::path::Path;
+use std::time::Duration;
+
+/// Polls at most every `max` (jitter included): a waiting member notices a freed turn, and the
+/// holder notices what it waits for, within that.
+pub fn poll(within: Duration, max: Duration) -> Policy {
+    Policy {
+        backoff: Backoff {
+            first: max / 4,
+            max: max * 2 / 3,
+            jitter: true,
+        },
+        attempts: None,
+        within,
+        last_try_at_deadline: true,
+    }
+}
+
+/// How often, at most, a waiting member asks for the turn (a read of one key while it is held:
+/// a few requests a second are nothing to etcd, and the turn passes on without a gap).
+pub const TURN_POLL: Duration = Duration::from_millis(250);
+
+/// This member and the rest of its cluster, as one member sees them.
+pub struct Peers {
+    pub api: Api,
+    pub checker: Checker,
+    pub me: Me,
+    /// This member's client URL.
+    pub mine: String,
+}
+
+impl Peers {
+    /// This member, asked for its ID, and the client for the cluster. `checker` judges health:
+    /// maintenance under a NOSPACE alarm needs one that does not count the alarm as unhealthy.
+    pub fn new(cfg: &Config, root: &Path, tolerate_nospace: bool) -> Result<Peers> {
+        let client = crate::etcd::client::tls_client(cfg, root)?;
+        let mine = cfg.this_member.url(cfg.client_port);
+        let api = Api::new(client.clone(), cfg.client_urls());
+        let me = Me {
+            id: api.status_of(&mine).ok().map(|s| s.member_id),
+            name: cfg.this_member.name.clone(),
+        };
+        let mut checker = Checker::from_client(client);
+        if tolerate_nospace {
+            checker = checker.excluding("NOSPACE");
+        }
+        Ok(Peers {
+            api,
+            checker,
+            me,
+            mine,
+        })
+    }
+
+    /// Alone by the cluster's own word (or by the seed's, when nothing answers): no one to wait for.
+    pub fn alone(&self, cfg: &Config) -> bool {
+        self.api
+            .list()
+            .ok()
+            .map_or(cfg.members.len() <= 1, |m| m.len() <= 1)
+    }
+
+    /// Every other voter the cluster lists is started and answers healthy (on any of its client
+    /// URLs); their client URLs.
+    pub fn others_ready(&self) -> Result<Vec<String>, Error> {
+        let members = self
+            .api
+            .list()
+            .map_err(|e| e.about("asking the member list"))?;
+        let voters = other_voters(&members, &self.me)?;
+        let checker = &self.checker;
+        let bad: Vec<String> = std::thread::scope(|s| {
+            let checks: Vec<_> = voters
+                .iter()
+                .map(|(name, urls)| {
+                    s.spawn(move || {
+                        let all = checker.check_all(urls);
+                        (!all.iter().any(|h| h.healthy)).then(|| match all.first() {
+                            Some(h) => format!(
+                                "{name} ({}: {})",
+                                h.endpoint,
+                                h.error.as_deref().unwrap_or("unhealthy")
+                            ),
+                            None => name.clone(),
+                        })
+                    })
+                })
+                .collect();
+            checks.into_iter().filter_map(|h| h.join().ok()?).collect()
+        });
+        if bad.is_empty() {
+            Ok(voters.into_iter().flat_map(|(_, urls)| urls).collect())
+        } else {
+            Err(Error::busy(format!(
+                "waiting for {} to be healthy",
+                printable(&bad.join(", "))
+            )))
+        }
+    }
+
+    /// Whether the member at `endpoint` leads; its ID with it.
+    pub fn leads(&self, endpoint: &str) -> Option<u64> {
+        let st = self.api.status_of(endpoint).ok()?;
+        (st.leader == st.member_id && st.leader != 0).then_some(st.member_id)
+    }
+
+    /// When the member at `endpoint` leads, leadership goes to a started voter (one of
+    /// `preferred` when it can) first: the rest never go through an election while it is busy.
+    pub fn hand_over_leadership(&self, endpoint: &str, before: &str, preferred: &[u64]) {
+        let Some(id) = self.leads(endpoint) else {
+            return;
+        };
+        let Ok(members) = self.api.list() else { return };
+        let candidates: Vec<_> = members
+            .iter()
+            .filter(|m| m.id != id && m.started() && !m.learner)
+            .collect();
+        let next = candidates
+            .iter()
+            .find(|m| preferred.contains(&m.id))
+            .or(candidates.first());
+        if let Some(next) = next {
+            match self.api.move_leader(endpoint, next.id) {
+                Ok(()) => log::info!(
+                    "handed leadership to {} before {before}",
+                    printable(&next.name)
+                ),
+                Err(e) => log::warn!("could not hand leadership over ({e}); {before} anyway"),
+            }
+        }
+    }
+
+    /// The highest raft index the other voters report now: the leader's (0 when none says).
+    pub fn leader_index(&self, others: &[String]) -> u64 {
+        others
+            .iter()
+            .filter_map(|e| self.api.status_of(e).ok())
+            .map(|st| st.raft_index)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Polls until the restart lock is free and taken, with every other voter started and
+    /// healthy, and `hold_back` (asked while the lock is free) has no reason to wait. Ok(Err)
+    /// with the last reason when `within` passes.
+    pub fn wait_for_turn(
+        &self,
+        within: Duration,
+        what: &str,
+        hold_back: &dyn Fn() -> Option<String>,
+    ) -> Result<Result<(ClusterLock, Vec<String>), String>> {
+        let mut last = String::new();
+        let me = printable(&self.me.name).into_owned();
+        let turn = poll(within, TURN_POLL).run(
+            |_| {
+                match self.api.get(lock::RESTART) {
+                    Ok(Some(holder)) => {
+                        return Ok(Next::Again(format!(
+                            "{} holds the turn",
+                            crate::util::text::excerpt(&holder, 64)
+                        )))
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Ok(Next::Again(format!("asking the cluster: {e}"))),
+                }
+                if let Some(why) = hold_back() {
+                    return Ok(Next::Again(why));
+                }
+                Ok(
+                    match ClusterLock::acquire(&self.api, lock::RESTART, &self.me.name) {
+                        Ok(None) => Next::Again("another member took the turn first".to_string()),
+                        Err(e) => Next::Again(format!("asking the cluster: {e}")),
+                        Ok(Some(held)) => match self.others_ready() {
+                            Ok(others) => Next::Done((held, others)),
+                            Err(why) => Next::Again(why.message),
+                        },
+                    },
+                )
+            },
+            |why, _, _| {
+                if *why != last {
+                    log::info!("{what} on {me} waits for its turn: {why}");
+                    last = why.clone();
+                }
+            },
+        )?;
+        Ok(turn.map_err(|g| g.last))
+    }
+}
