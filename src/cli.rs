@@ -98,6 +98,18 @@ pub enum Command {
     /// DIR/etcd-snapshot-<UTC time>-rev<revision>.db with a .sha256 beside it; then only the newest
     /// --keep are kept. Prints "<sha256>  <path>" (the sha256 etcd_restore wants).
     Backup(BackupArgs),
+    /// Look after this member's database (what the etcd_maintenance timer runs).
+    ///
+    /// Reads the member's db size and how much of it holds data, and the cluster's alarms. Over
+    /// the fragmentation threshold (and the minimum size), it defragments this member in the same
+    /// cluster turn as restarts (never two members at once, never during a rolling restart, the
+    /// others healthy, leadership handed away first; a leader lets fragmented followers go
+    /// first), then prints the bytes reclaimed and how long the member was busy; otherwise it
+    /// says why it did nothing. Under a NOSPACE alarm it compacts (if
+    /// etcd_maintenance.compact_keep_revisions is set), defragments every member one at a time,
+    /// the leader last, and disarms the alarm only when under 80% of the quota is in use; else it
+    /// keeps the alarm, says what is needed, and exits 1. Each run is recorded for `status`.
+    Maintain(MaintainArgs),
     /// Write the man pages and shell completions into DIR (for packaging).
     #[command(hide = true)]
     GenerateAssets(AssetsArgs),
@@ -267,6 +279,32 @@ pub struct BackupArgs {
     /// The paths above are under this root.
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct MaintainArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Defragment when this share (percent) of the db file holds no data. Default: the seed's
+    /// etcd_maintenance.fragmentation (50).
+    #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(1..=99))]
+    pub fragmentation: Option<u8>,
+    /// ...and the db file is at least this large (like 100MiB). Default: the seed's
+    /// etcd_maintenance.min_db_size (100MiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub min_db_size: Option<u64>,
+    /// Before recovering from NOSPACE, compact to the current revision minus N (0: never).
+    /// Default: the seed's etcd_maintenance.compact_keep_revisions (0).
+    #[arg(long, value_name = "N")]
+    pub compact_keep_revisions: Option<u64>,
+    /// How long to wait for the turn, and for a member to answer again. Default: the seed's
+    /// etcd_restart_timeout (10m).
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub timeout: Option<Duration>,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    crate::util::size::parse_bytes(s).ok_or_else(|| format!("{s}: not a size like 100MiB"))
 }
 
 #[derive(Args, Debug)]

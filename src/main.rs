@@ -28,6 +28,7 @@ fn main() {
         Command::Check(o) => commands::check::run(o),
         Command::Status(o) => commands::status::run(o),
         Command::Backup(o) => commands::backup::run(o),
+        Command::Maintain(o) => commands::maintain::run(o),
         Command::GenerateAssets(o) => commands::assets::run(o),
         Command::Pki(o) => commands::pki::run(o),
         Command::NodeConfig(o) => commands::node_config::run(o),

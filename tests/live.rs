@@ -27,7 +27,7 @@ fn without_root_apply_enables_and_starts_and_restarts_only_when_etcd_reads_a_cha
     fs::write(etc.join("wireguard/wg0.conf"), "[Interface]\n").unwrap();
 
     // First install: enable (no reload: systemd reads a new unit when it starts it), start
-    // without blocking.
+    // without blocking; then the maintenance timer, live.
     let out = apply();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
@@ -35,11 +35,17 @@ fn without_root_apply_enables_and_starts_and_restarts_only_when_etcd_reads_a_cha
         vec![
             "enable --quiet --no-reload etcd.service",
             "enable --quiet --no-reload wg-quick@wg0.service",
-            "start --no-block etcd.service"
+            "start --no-block etcd.service",
+            // etcd_maintenance is on by default: its timer, once etcd runs.
+            "enable --quiet --no-reload etcd-maintain.timer",
+            "start --no-block etcd-maintain.timer"
         ]
     );
     assert!(etc.join("etcd/etcdctl.env").is_file());
     assert!(etc.join("systemd/system/etcd.service").is_file());
+    for unit in ["etcd-maintain.service", "etcd-maintain.timer"] {
+        assert!(etc.join("systemd/system").join(unit).is_file(), "{unit}");
+    }
     assert!(s.node.private("/usr/local/bin").join("etcd").is_file());
     assert!(s
         .node

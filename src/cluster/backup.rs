@@ -1,5 +1,5 @@
 //! Backups: `etcd-bootstrap backup` takes one snapshot (`etcdctl snapshot save`, verified, renamed
-//! into place, old ones pruned). The `etcd_backup` step (`day2::backup`) enables the timer that
+//! into place, old ones pruned). The `etcd_backup` step (`day2::timer`) enables the timer that
 //! runs it.
 
 use crate::etcd::tools::{SnapshotStatus, Tools};

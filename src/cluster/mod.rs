@@ -10,6 +10,7 @@ pub mod backup;
 pub mod downgrade;
 pub mod instance;
 pub mod lock;
+pub mod maintain;
 pub mod restart;
 pub mod status;
 pub mod turn;

@@ -7,6 +7,7 @@ pub mod backup;
 pub mod check;
 pub mod fetch;
 pub mod health;
+pub mod maintain;
 pub mod node_config;
 pub mod pki;
 pub mod render;

@@ -1,5 +1,5 @@
 //! Day 2: what a seed asks beyond a first install — join a running cluster (replacing a dead
-//! member), restore a snapshot, keep backups. Each is a `Step` that `apply` calls at the same
+//! member), restore a snapshot, keep backups, run maintenance. Each is a `Step` that `apply` calls at the same
 //! points, in order; `check` and `--dry-run` ask each what it would do.
 //!
 //! To add a step: a type implementing `Step` (every hook defaults to doing nothing, so it
@@ -9,15 +9,16 @@
 //! with what all steps returned. Cluster-wide services the steps use (the lock, restarts, the
 //! upgrade path, status, backups) live in `crate::cluster`.
 
-pub mod backup;
 pub mod join;
 pub mod replace;
 pub mod restore;
+pub mod timer;
 
 use crate::host::systemd::ServiceManager;
 use crate::seed::Config;
 use crate::util::http::Fetcher;
 use crate::util::report::Report;
+use crate::util::time::format_duration;
 use anyhow::Result;
 use std::path::Path;
 
@@ -68,7 +69,18 @@ pub fn steps(cfg: &Config) -> Vec<Box<dyn Step>> {
         out.push(Box::new(restore::RestoreStep::new(spec.clone())));
     }
     if let Some(spec) = &cfg.backup {
-        out.push(Box::new(backup::BackupStep::new(spec.clone())));
+        let does = format!("a snapshot every {}", format_duration(spec.interval));
+        let (_, timer) = cfg.backup_unit_names();
+        out.push(Box::new(timer::TimerStep::new(timer, does)));
+    }
+    if let Some(spec) = &cfg.maintenance {
+        let does = format!(
+            "maintenance every {} (defragment over {}% fragmented, recover NOSPACE)",
+            format_duration(spec.interval),
+            spec.fragmentation
+        );
+        let (_, timer) = cfg.maintenance_unit_names();
+        out.push(Box::new(timer::TimerStep::new(timer, does)));
     }
     out
 }

@@ -216,6 +216,7 @@ impl Api {
             member_id: num(v.get("header").and_then(|h| h.get("member_id"))),
             leader: num(v.get("leader")),
             raft_index: num(v.get("raftIndex")),
+            revision: num(v.get("header").and_then(|h| h.get("revision"))),
             version: text("version"),
             is_learner: v
                 .get("isLearner")
@@ -256,6 +257,58 @@ impl Api {
             .and_then(|x| x.as_str())
             .unwrap_or("")
             .to_string())
+    }
+
+    /// The alarms raised in the cluster: (member ID, alarm name as etcd says it: `NOSPACE`,
+    /// `CORRUPT`).
+    pub fn alarms(&self) -> Result<Vec<(u64, String)>, Error> {
+        let v = self.post("/v3/maintenance/alarm", &json!({"action": "GET"}))?;
+        Ok(v.get("alarms")
+            .and_then(|a| a.as_array())
+            .map(|a| {
+                a.iter()
+                    .map(|x| {
+                        let id = x.get("memberID").and_then(id_of).unwrap_or(0);
+                        let name = x.get("alarm").and_then(|n| n.as_str()).unwrap_or("NONE");
+                        (id, crate::util::text::excerpt(name, 40))
+                    })
+                    .filter(|(_, n)| n != "NONE")
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Disarms `alarm` raised by `member`.
+    pub fn disarm(&self, member: u64, alarm: &str) -> Result<(), Error> {
+        self.post(
+            "/v3/maintenance/alarm",
+            &json!({"action": "DEACTIVATE", "memberID": member.to_string(), "alarm": alarm}),
+        )
+        .map(|_| ())
+    }
+
+    /// Compacts the key space up to `revision` (physically: the space is free to reuse once it
+    /// returns). A revision compacted before is not an error.
+    pub fn compact(&self, revision: u64) -> Result<(), Error> {
+        match self.post(
+            "/v3/kv/compaction",
+            &json!({"revision": revision.to_string(), "physical": true}),
+        ) {
+            Err(e) if e.message.contains("has been compacted") => Ok(()),
+            r => r.map(|_| ()),
+        }
+    }
+
+    /// Asks the member at `endpoint` to defragment its backend. It answers nothing else until
+    /// done, so `client` must allow for that (a second or more per GiB).
+    pub fn defragment(
+        &self,
+        client: &reqwest::blocking::Client,
+        endpoint: &str,
+    ) -> Result<(), Error> {
+        Api::new(client.clone(), vec![endpoint.to_string()])
+            .post_to(endpoint, "/v3/maintenance/defragment", &json!({}))
+            .map(|_| ())
     }
 
     /// Asks the leader at `endpoint` to hand leadership to `target`.

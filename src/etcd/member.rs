@@ -129,6 +129,8 @@ pub struct MemberStatus {
     pub member_id: u64,
     pub leader: u64,
     pub raft_index: u64,
+    /// The store's revision as this member answered (its header).
+    pub revision: u64,
     pub version: String,
     pub is_learner: bool,
     /// The backend file's size, and how much of it holds data (3.4 on).

@@ -206,16 +206,31 @@ pub fn build(cfg: &Config, root: &Path, binaries: Binaries) -> Result<Vec<Item>>
         render::unit(cfg),
         FileKind::Unit,
     ));
+    items.extend(timer_items(cfg));
+    Ok(items)
+}
+
+/// The backup and maintenance units the seed asks for. Config, not Unit: etcd does not read
+/// these, so a change needs no etcd restart.
+fn timer_items(cfg: &Config) -> Vec<Item> {
+    let mut units = Vec::new();
     if let Some(b) = &cfg.backup {
         let (service, timer) = render::backup_units(cfg, b);
         let (sname, tname) = cfg.backup_unit_names();
-        // Config, not Unit: etcd does not read these, so a change needs no etcd restart.
-        for (name, text) in [(sname, service), (tname, timer)] {
-            let path = PathBuf::from("/etc/systemd/system").join(name);
-            items.push(file(path, Meta::root(0o644), text, FileKind::Config));
-        }
+        units.extend([(sname, service), (tname, timer)]);
     }
-    Ok(items)
+    if let Some(m) = &cfg.maintenance {
+        let (service, timer) = render::maintenance_units(cfg, m);
+        let (sname, tname) = cfg.maintenance_unit_names();
+        units.extend([(sname, service), (tname, timer)]);
+    }
+    units
+        .into_iter()
+        .map(|(name, text)| {
+            let path = PathBuf::from("/etc/systemd/system").join(name);
+            file(path, Meta::root(0o644), text, FileKind::Config)
+        })
+        .collect()
 }
 
 /// The certificates and keys, into the conf dir: keys readable by the etcd group only.

@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod flags;
 pub mod members;
 pub mod ports;
+pub mod quota;
 pub mod versions;
 
 use crate::facts::Facts;
@@ -46,6 +47,7 @@ pub fn run(i: &Inputs) -> Report {
     if i.only != Only::Flags {
         ports::check(&mut r, i.cfg);
         datadir::check(&mut r, i.cfg, i.root, i.seed_digest);
+        quota::check(&mut r, i.cfg, i.root);
         discovery::check(&mut r, i.cfg, i.root);
     }
     r

@@ -2,6 +2,7 @@
 
 use crate::seed::{BackupSpec, Config};
 use crate::util::time::format_duration;
+use std::time::Duration;
 
 /// `--flag=<path>` as one unit word, quoted when the path needs it.
 fn arg(flag: &str, path: &std::path::Path) -> String {
@@ -30,15 +31,21 @@ pub fn backup_units(cfg: &Config, b: &BackupSpec) -> (String, String) {
         bin = arg("--bin-dir=", &cfg.bin_dir),
         exe = SELF_PATH,
     );
-    let iv = format_duration(b.interval);
     // Members of one cluster were often installed together: spread their snapshots a little.
-    let spread = format_duration(std::time::Duration::from_secs(
-        (b.interval.as_secs() / 10).clamp(1, 300),
-    ));
-    let timer = format!(
+    let spread = std::time::Duration::from_secs((b.interval.as_secs() / 10).clamp(1, 300));
+    let timer = timer_unit("etcd snapshot", b.interval, spread);
+    (service, timer)
+}
+
+/// A timer that runs its service `interval` after boot and after each run, each time up to
+/// `spread` later.
+pub(super) fn timer_unit(what: &str, interval: Duration, spread: Duration) -> String {
+    let iv = format_duration(interval);
+    let spread = format_duration(spread);
+    format!(
         "# Written by etcd-bootstrap from its seed; edit the seed, not this file.\n\
          [Unit]\n\
-         Description=etcd snapshot every {iv}\n\
+         Description={what} every {iv}\n\
          \n\
          [Timer]\n\
          OnBootSec={iv}\n\
@@ -47,6 +54,5 @@ pub fn backup_units(cfg: &Config, b: &BackupSpec) -> (String, String) {
          \n\
          [Install]\n\
          WantedBy=timers.target\n"
-    );
-    (service, timer)
+    )
 }

@@ -119,6 +119,28 @@ fn the_backup_timer_spreads_members_by_a_tenth_of_the_interval() {
 }
 
 #[test]
+fn the_maintenance_timer_runs_maintain_spread_by_a_tenth_between_1_and_30_min() {
+    for (interval, spread) in [("6h", "30m"), ("2h", "12m"), ("1m", "1m")] {
+        let cfg = config(&format!("etcd_maintenance: {{interval: {interval}}}\n"));
+        let m = cfg.maintenance.clone().unwrap();
+        let (service, timer) = crate::render::maintenance_units(&cfg, &m);
+        assert!(
+            timer.contains(&format!("OnUnitActiveSec={interval}\n")),
+            "{timer}"
+        );
+        assert!(
+            timer.contains(&format!("RandomizedDelaySec={spread}\n")),
+            "{interval}: {timer}"
+        );
+        assert!(
+            service.contains("ExecStart=/usr/local/bin/etcd-bootstrap maintain\n")
+                && service.contains("Requisite=etcd.service\n"),
+            "{service}"
+        );
+    }
+}
+
+#[test]
 fn etcdctl_env_prefers_a_client_certificate() {
     let e = etcdctl_env(&config(""));
     assert!(

@@ -82,6 +82,18 @@ pub struct BackupSpec {
     pub keep: u32,
 }
 
+/// `etcd_maintenance`: the timer that runs `etcd-bootstrap maintain`, and what that run does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaintenanceSpec {
+    pub interval: std::time::Duration,
+    /// Defragment once this share of the db file (percent) holds no data...
+    pub fragmentation: u8,
+    /// ...and the file is at least this large (bytes).
+    pub min_db_size: u64,
+    /// Compact to the current revision minus this before recovering from NOSPACE; 0: never.
+    pub compact_keep_revisions: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestoreSpec {
     /// A path on the target system, or a file:// or https:// URL.
@@ -98,6 +110,7 @@ pub struct Day2 {
     pub join: Option<JoinSpec>,
     pub backup: Option<BackupSpec>,
     pub restore: Option<RestoreSpec>,
+    pub maintenance: Option<MaintenanceSpec>,
 }
 
 #[derive(Debug, Clone)]
@@ -125,6 +138,7 @@ pub struct Config {
     pub join: Option<JoinSpec>,
     pub backup: Option<BackupSpec>,
     pub restore: Option<RestoreSpec>,
+    pub maintenance: Option<MaintenanceSpec>,
     /// How long a restart waits for its turn, and for this member to come back.
     pub restart_timeout: Duration,
     /// `etcd_allow_downgrade`: apply may take the cluster one minor back through etcd's
@@ -247,6 +261,26 @@ impl Config {
     }
 
     /// The backup service and timer names.
+    pub fn maintenance_unit_names(&self) -> (String, String) {
+        (
+            format!("{}-maintain.service", self.service_name),
+            format!("{}-maintain.timer", self.service_name),
+        )
+    }
+
+    /// The backend quota etcd runs with, and whether it is etcd's default (`quota-backend-bytes`
+    /// unset or 0 means 2 GiB; etcd caps it at 8 GiB with a warning, which it is left to say).
+    pub fn quota_bytes(&self) -> (u64, bool) {
+        const ETCD_DEFAULT: u64 = 2 << 30;
+        match self
+            .setting("quota-backend-bytes")
+            .and_then(crate::util::size::parse_bytes)
+        {
+            Some(q) if q > 0 => (q, false),
+            _ => (ETCD_DEFAULT, true),
+        }
+    }
+
     pub fn backup_unit_names(&self) -> (String, String) {
         (
             format!("{}-backup.service", self.service_name),

@@ -66,3 +66,11 @@ pub const DEFAULT_CERTIFICATES: &[&str] = &[
 pub const BACKUP_DIR: &str = "/var/backups/etcd";
 pub const BACKUP_INTERVAL: &str = "1h";
 pub const BACKUP_KEEP: &str = "24";
+
+/// `etcd_maintenance`'s keys when the seed leaves them out. A defragmentation stalls the member
+/// for about a second per GiB: 50 % of a file over 100 MiB is worth it, every 6 h is often enough
+/// for a Kubernetes cluster (which compacts every 5 min).
+pub const MAINTENANCE_INTERVAL: &str = "6h";
+pub const MAINTENANCE_FRAGMENTATION: &str = "50";
+pub const MAINTENANCE_MIN_DB_SIZE: &str = "100MiB";
+pub const MAINTENANCE_COMPACT_KEEP: &str = "0";

@@ -13,8 +13,8 @@ pub mod source;
 pub mod template;
 
 pub use config::{
-    initial_cluster, url_host, url_host_port, BackupSpec, Config, Day2, JoinSpec, Member,
-    ReleaseSpec, RestoreSpec,
+    initial_cluster, url_host, url_host_port, BackupSpec, Config, Day2, JoinSpec, MaintenanceSpec,
+    Member, ReleaseSpec, RestoreSpec,
 };
 pub use defaults::{
     DEFAULT_CERTIFICATES, DEFAULT_SERVICE_OPTIONS, DEFAULT_SETTINGS, DEFAULT_VERSION,

@@ -143,6 +143,7 @@ schema! {
         etcd_members: Vec<RawMember>,
         etcd_backup: RawBackup,
         etcd_restore: RawRestore,
+        etcd_maintenance: RawMaintenance,
     }
 }
 
@@ -173,6 +174,16 @@ pub struct RawBackup {
     pub dir: Option<Scalar>,
     pub interval: Option<Scalar>,
     pub keep: Option<Scalar>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMaintenance {
+    pub enabled: Option<Scalar>,
+    pub interval: Option<Scalar>,
+    pub fragmentation: Option<Scalar>,
+    pub min_db_size: Option<Scalar>,
+    pub compact_keep_revisions: Option<Scalar>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -332,6 +332,45 @@ fn day2_keys_resolve_with_defaults_and_join_follows_the_cluster_state() {
 }
 
 #[test]
+fn maintenance_is_on_by_default_and_each_key_can_be_set() {
+    use crate::seed::MaintenanceSpec;
+    let c = resolve(MEMBERS).unwrap();
+    assert_eq!(
+        c.maintenance,
+        Some(MaintenanceSpec {
+            interval: std::time::Duration::from_secs(6 * 3600),
+            fragmentation: 50,
+            min_db_size: 100 << 20,
+            compact_keep_revisions: 0,
+        })
+    );
+    let c = resolve(&format!(
+        "{MEMBERS}etcd_maintenance: {{interval: 2h, fragmentation: \"30%\", min_db_size: 1GiB, \
+         compact_keep_revisions: 1000}}\n"
+    ))
+    .unwrap();
+    let m = c.maintenance.unwrap();
+    assert_eq!(
+        (
+            m.interval.as_secs(),
+            m.fragmentation,
+            m.min_db_size,
+            m.compact_keep_revisions
+        ),
+        (7200, 30, 1 << 30, 1000)
+    );
+    let c = resolve(&format!("{MEMBERS}etcd_maintenance: {{enabled: false}}\n")).unwrap();
+    assert_eq!(c.maintenance, None);
+    // The quota etcd runs with: 0 (the role's default) is etcd's 2 GiB.
+    assert_eq!(c.quota_bytes(), (2 << 30, true));
+    let c = resolve(&format!(
+        "{MEMBERS}etcd_settings_user: {{quota-backend-bytes: \"8589934592\"}}\n"
+    ))
+    .unwrap();
+    assert_eq!(c.quota_bytes(), (8 << 30, false));
+}
+
+#[test]
 fn day2_mistakes_are_seed_errors_with_their_place() {
     let sha = "0".repeat(64);
     for (yaml, want) in [
@@ -368,6 +407,30 @@ fn day2_mistakes_are_seed_errors_with_their_place() {
         ),
         (
             format!("{MEMBERS}etcd_backup: {{dir: /b, every: 1h}}\n"),
+            "unknown field `every`",
+        ),
+        (
+            format!("{MEMBERS}etcd_maintenance: {{fragmentation: 100}}\n"),
+            "etcd_maintenance.fragmentation: must be a percentage from 1 to 99",
+        ),
+        (
+            format!("{MEMBERS}etcd_maintenance: {{min_db_size: lots}}\n"),
+            "etcd_maintenance.min_db_size: must be a size like 100MiB",
+        ),
+        (
+            format!("{MEMBERS}etcd_maintenance: {{interval: 5s}}\n"),
+            "etcd_maintenance.interval: must be a duration of at least 1m",
+        ),
+        (
+            format!("{MEMBERS}etcd_maintenance: {{enabled: sometimes}}\n"),
+            "etcd_maintenance.enabled: must be true or false",
+        ),
+        (
+            format!("{MEMBERS}etcd_maintenance: {{compact_keep_revisions: -1}}\n"),
+            "etcd_maintenance.compact_keep_revisions: must be a number of revisions",
+        ),
+        (
+            format!("{MEMBERS}etcd_maintenance: {{every: 1h}}\n"),
             "unknown field `every`",
         ),
         (

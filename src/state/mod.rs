@@ -21,6 +21,8 @@ pub const DIR: &str = "/var/lib/etcd-bootstrap";
 pub const STAGED: &str = "/var/lib/etcd-bootstrap/staged";
 /// A restart of etcd that is wanted (new files installed) but not done yet.
 pub const RESTART_PENDING: &str = "/var/lib/etcd-bootstrap/restart-pending";
+/// The last `maintain` run: when, and what it did.
+pub const MAINTENANCE: &str = "/var/lib/etcd-bootstrap/maintenance";
 /// Release digests read from a SHA256SUMS file, so an image pre-staged with `fetch` boots offline.
 pub const RELEASE_DIGESTS: &str = "/var/lib/etcd-bootstrap/release-digests";
 
@@ -127,6 +129,36 @@ impl MemberRecord {
                 "id={:x}\nlearner={}\ninitial_cluster={}\n",
                 self.id, self.learner, self.initial_cluster
             ),
+        )
+    }
+}
+
+/// The record of the last `maintain` run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaintenanceRecord {
+    /// Unix seconds.
+    pub at: i64,
+    pub ok: bool,
+    /// What it did, in one line.
+    pub result: String,
+}
+
+impl MaintenanceRecord {
+    pub fn load(root: &Path) -> Option<MaintenanceRecord> {
+        let text = read(root, MAINTENANCE)?;
+        Some(MaintenanceRecord {
+            at: field(&text, "at")?.parse().ok()?,
+            ok: field(&text, "ok")? == "true",
+            result: field(&text, "result").unwrap_or_default(),
+        })
+    }
+
+    pub fn save(&self, root: &Path) -> Result<()> {
+        let one_line = self.result.replace(['\n', '\r'], " ");
+        write(
+            root,
+            MAINTENANCE,
+            &format!("at={}\nok={}\nresult={one_line}\n", self.at, self.ok),
         )
     }
 }

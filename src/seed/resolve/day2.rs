@@ -1,8 +1,12 @@
 //! The day-2 keys: join (from `initial-cluster-state: existing`), backup and restore.
 
 use super::{parse_bool, Render};
-use crate::seed::config::{BackupSpec, Day2, JoinSpec, RestoreSpec};
-use crate::seed::defaults::{BACKUP_DIR, BACKUP_INTERVAL, BACKUP_KEEP};
+use crate::seed::config::{BackupSpec, Day2, JoinSpec, MaintenanceSpec, RestoreSpec};
+use crate::seed::defaults::{
+    BACKUP_DIR, BACKUP_INTERVAL, BACKUP_KEEP, MAINTENANCE_COMPACT_KEEP, MAINTENANCE_FRAGMENTATION,
+    MAINTENANCE_INTERVAL, MAINTENANCE_MIN_DB_SIZE,
+};
+use crate::seed::schema::RawMaintenance;
 use crate::seed::schema::Scalar;
 use crate::seed::Seed;
 use crate::util::time::parse_duration;
@@ -49,6 +53,7 @@ pub(super) fn resolve(
     let join = join(seed, r, settings)?;
     let backup = backup(seed, r)?;
     let restore = restore(seed, r)?;
+    let maintenance = maintenance(seed, r)?;
     if restore.is_some() && join.is_some() {
         return Err(seed.error(
             "etcd_restore",
@@ -60,6 +65,7 @@ pub(super) fn resolve(
         join,
         backup,
         restore,
+        maintenance,
     })
 }
 
@@ -150,6 +156,74 @@ fn backup(seed: &Seed, r: &Render) -> Result<Option<BackupSpec>> {
         dir: PathBuf::from(dir.value),
         interval,
         keep: keep_n,
+    }))
+}
+
+/// On unless `enabled: false`: a seed without the key gets the defaults.
+fn maintenance(seed: &Seed, r: &Render) -> Result<Option<MaintenanceSpec>> {
+    let none = RawMaintenance::default();
+    let m = seed.raw.etcd_maintenance.as_ref().unwrap_or(&none);
+    let enabled = nested(r, "etcd_maintenance.enabled", &m.enabled, "true")?;
+    match parse_bool(&enabled.value) {
+        Some(true) => {}
+        Some(false) => return Ok(None),
+        None => {
+            return Err(seed.error(
+                "etcd_maintenance.enabled",
+                &enabled.raw,
+                "must be true or false",
+            ))
+        }
+    }
+    let iv = nested(
+        r,
+        "etcd_maintenance.interval",
+        &m.interval,
+        MAINTENANCE_INTERVAL,
+    )?;
+    let interval = parse_duration(&iv.value)
+        .ok()
+        .filter(|d| d.as_secs() >= 60)
+        .ok_or_else(|| {
+            seed.error(
+                "etcd_maintenance.interval",
+                &iv.raw,
+                "must be a duration of at least 1m, like 6h",
+            )
+        })?;
+    let key = "etcd_maintenance.fragmentation";
+    let frag = nested(r, key, &m.fragmentation, MAINTENANCE_FRAGMENTATION)?;
+    let fragmentation = frag
+        .value
+        .trim_end_matches('%')
+        .parse::<u8>()
+        .ok()
+        .filter(|p| (1..=99).contains(p))
+        .ok_or_else(|| {
+            seed.error(
+                key,
+                &frag.raw,
+                "must be a percentage from 1 to 99 (the share of the db file that holds no data)",
+            )
+        })?;
+    let key = "etcd_maintenance.min_db_size";
+    let min = nested(r, key, &m.min_db_size, MAINTENANCE_MIN_DB_SIZE)?;
+    let min_db_size = crate::util::size::parse_bytes(&min.value)
+        .ok_or_else(|| seed.error(key, &min.raw, "must be a size like 100MiB or 2GiB"))?;
+    let key = "etcd_maintenance.compact_keep_revisions";
+    let keep = nested(r, key, &m.compact_keep_revisions, MAINTENANCE_COMPACT_KEEP)?;
+    let compact_keep_revisions = keep.value.parse::<u64>().map_err(|_| {
+        seed.error(
+            key,
+            &keep.raw,
+            "must be a number of revisions (0: never compact; Kubernetes compacts on its own)",
+        )
+    })?;
+    Ok(Some(MaintenanceSpec {
+        interval,
+        fragmentation,
+        min_db_size,
+        compact_keep_revisions,
     }))
 }
 

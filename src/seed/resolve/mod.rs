@@ -120,6 +120,7 @@ impl Seed {
             join: day2.join,
             backup: day2.backup,
             restore: day2.restore,
+            maintenance: day2.maintenance,
             restart_timeout,
             allow_downgrade,
         };

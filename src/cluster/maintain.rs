@@ -1,0 +1,526 @@
+//! `maintain`: the database looked after without a person at 3 a.m.
+//!
+//! - A member whose db file is mostly free pages (over `fragmentation` percent, and at least
+//!   `min_db_size`) is defragmented in the **same cluster turn as restarts**: never two members at
+//!   once, never during a rolling restart, only while every other voter is healthy, and never
+//!   while it leads (leadership is handed away first; a leading member also lets fragmented
+//!   followers go first, so the leader goes last).
+//! - A NOSPACE alarm (the cluster refuses writes) is recovered: optionally compacted first, then
+//!   every member defragmented one at a time, followers first, the leader last, and the alarm
+//!   disarmed only when the space in use is back under 80 % of the quota. etcd refuses new
+//!   leases while the alarm is raised, so the turn cannot be held as a lock then: the run waits,
+//!   before each member, until no turn is held and every other member answers (a member that is
+//!   defragmenting does not), and every run goes through the members in the same order.
+
+use super::lock::{self, ClusterLock};
+use super::turn::{poll, Peers};
+use super::voters::{other_voters, Me};
+use crate::etcd::member::{is_member_url, ApiMember};
+use crate::seed::Config;
+use crate::state::MaintenanceRecord;
+use crate::util::error::Error;
+use crate::util::retry::Next;
+use crate::util::size::format_bytes;
+use crate::util::text::printable;
+use crate::util::time::{format_duration, unix_now};
+use anyhow::{anyhow, bail, Result};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Disarm NOSPACE only when in use is under this share of the quota (percent): headroom, so the
+/// alarm does not fire again with the next writes.
+pub const HEADROOM_PERCENT: u64 = 80;
+
+/// What one run is asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub fragmentation: u8,
+    pub min_db_size: u64,
+    /// Compact to the current revision minus this before recovering from NOSPACE; 0: never.
+    pub compact_keep_revisions: u64,
+    /// How long to wait for the turn, and for a member to answer again after defragmenting.
+    pub timeout: Duration,
+}
+
+/// A member's backend, as it reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Db {
+    pub size: u64,
+    pub in_use: u64,
+}
+
+impl Db {
+    /// The share of the file (percent) that holds no data.
+    pub fn fragmentation(&self) -> f64 {
+        if self.size == 0 {
+            return 0.0;
+        }
+        self.size.saturating_sub(self.in_use) as f64 * 100.0 / self.size as f64
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "{} db, {} in use ({:.0}% fragmented)",
+            format_bytes(self.size),
+            format_bytes(self.in_use),
+            self.fragmentation()
+        )
+    }
+}
+
+/// Whether a member needs defragmenting: Err says why not.
+pub fn needs_defrag(db: &Db, o: &Options) -> Result<(), String> {
+    if db.size < o.min_db_size {
+        return Err(format!(
+            "{}: under the {} it takes to be worth a defragmentation",
+            db.describe(),
+            format_bytes(o.min_db_size)
+        ));
+    }
+    if db.fragmentation() < f64::from(o.fragmentation) {
+        return Err(format!(
+            "{}: under the {}% threshold",
+            db.describe(),
+            o.fragmentation
+        ));
+    }
+    Ok(())
+}
+
+/// The order NOSPACE recovery goes through the members: by ID, the leader last. Every run
+/// computes the same order, so two runs at once work on the same member, never on two.
+pub fn recovery_order(members: &[ApiMember], leader: u64) -> Vec<&ApiMember> {
+    let mut order: Vec<&ApiMember> = members.iter().collect();
+    order.sort_by_key(|m| (m.id == leader, m.id));
+    order
+}
+
+/// A member's first plain https client URL.
+fn url_of(m: &ApiMember) -> Option<&String> {
+    m.client_urls.iter().find(|u| is_member_url(u))
+}
+
+struct Maintainer<'a> {
+    cfg: &'a Config,
+    o: &'a Options,
+    peers: Peers,
+    /// A client that waits as long as a defragmentation may take.
+    slow: reqwest::blocking::Client,
+}
+
+/// One member defragmented: its name, its db before and after, how long it was busy.
+struct Defragmented {
+    name: String,
+    before: Db,
+    after: Db,
+    busy: Duration,
+}
+
+impl Defragmented {
+    fn line(&self) -> String {
+        format!(
+            "defragmented {}: {} → {} ({} reclaimed), busy {:.1} s",
+            self.name,
+            format_bytes(self.before.size),
+            format_bytes(self.after.size),
+            format_bytes(self.before.size.saturating_sub(self.after.size)),
+            self.busy.as_secs_f64()
+        )
+    }
+}
+
+impl Maintainer<'_> {
+    fn db_at(&self, endpoint: &str) -> Result<Db, Error> {
+        let st = self.peers.api.status_of(endpoint)?;
+        Ok(Db {
+            size: st.db_size,
+            in_use: st.db_size_in_use,
+        })
+    }
+
+    /// The other started voters over the threshold, by name.
+    fn others_fragmented(&self) -> Vec<String> {
+        let Ok(members) = self.peers.api.list() else {
+            return vec![];
+        };
+        members
+            .iter()
+            .filter(|m| Some(m.id) != self.peers.me.id && m.started() && !m.learner)
+            .filter(|m| {
+                url_of(m)
+                    .and_then(|u| self.db_at(u).ok())
+                    .is_some_and(|db| needs_defrag(&db, self.o).is_ok())
+            })
+            .map(|m| printable(&m.name).into_owned())
+            .collect()
+    }
+
+    /// Defragments the member at `endpoint` and waits until it answers healthy again.
+    fn defragment(&self, name: &str, endpoint: &str) -> Result<Defragmented> {
+        let before = self
+            .db_at(endpoint)
+            .map_err(|e| anyhow!("asking {name} for its db size: {e}"))?;
+        log::info!("defragmenting {name} ({})", before.describe());
+        let start = Instant::now();
+        self.peers
+            .api
+            .defragment(&self.slow, endpoint)
+            .map_err(|e| anyhow!("defragmenting {name} at {endpoint}: {e}"))?;
+        let busy = start.elapsed();
+        self.wait_healthy(name, endpoint)?;
+        let after = self.db_at(endpoint).unwrap_or(before);
+        Ok(Defragmented {
+            name: name.to_string(),
+            before,
+            after,
+            busy,
+        })
+    }
+
+    fn wait_healthy(&self, name: &str, endpoint: &str) -> Result<()> {
+        let back = poll(self.o.timeout, Duration::from_millis(200)).run(
+            |_| {
+                let h = self.peers.checker.check(endpoint);
+                Ok(match h.healthy {
+                    true => Next::Done(()),
+                    false => Next::Again(h.error.unwrap_or_default()),
+                })
+            },
+            |_, _, _| {},
+        )?;
+        back.map_err(|g| {
+            anyhow!(
+                "{name} did not answer healthy within {} of its defragmentation: {}",
+                format_duration(self.o.timeout),
+                printable(&g.last)
+            )
+        })
+    }
+
+    /// This member, when it needs it, in its turn.
+    fn routine(&self) -> Result<String> {
+        let name = printable(&self.cfg.this_member.name).into_owned();
+        let db = self
+            .db_at(&self.peers.mine)
+            .map_err(|e| anyhow!("asking {name} ({}) for its status: {e}", self.peers.mine))?;
+        if let Err(why) = needs_defrag(&db, self.o) {
+            return Ok(format!("nothing to do on {name}: {why}"));
+        }
+        let held = self.take_turn(&name)?;
+        if held.is_some() {
+            let p = &self.peers;
+            p.hand_over_leadership(&p.mine, "defragmenting", &[]);
+        }
+        let done = self.defragment(&name, &self.peers.mine);
+        drop(held);
+        Ok(done?.line())
+    }
+
+    /// The restart lock with every other voter healthy; none when this member is alone. A leader
+    /// lets fragmented followers go first, for up to half the timeout.
+    fn take_turn(&self, name: &str) -> Result<Option<ClusterLock>> {
+        if self.peers.alone(self.cfg) {
+            log::warn!(
+                "{name} is the only member: the cluster answers nothing while it defragments"
+            );
+            return Ok(None);
+        }
+        let start = Instant::now();
+        let hold_back = || {
+            if start.elapsed() >= self.o.timeout / 2 {
+                return None;
+            }
+            self.peers.leads(&self.peers.mine)?;
+            let waiting = self.others_fragmented();
+            (!waiting.is_empty()).then(|| {
+                format!(
+                    "this member leads, so it goes last: {} over the threshold first",
+                    waiting.join(", ")
+                )
+            })
+        };
+        let (held, _) = self
+            .peers
+            .wait_for_turn(self.o.timeout, "defragmentation", &hold_back)?
+            .map_err(|last| {
+                anyhow!(
+                    "{name} was not defragmented: no turn within {}: {last}; nothing was changed",
+                    format_duration(self.o.timeout)
+                )
+            })?;
+        Ok(Some(held))
+    }
+
+    /// Before each member under NOSPACE: no turn held (a rolling restart finishes first) and every
+    /// other voter answers (one that is defragmenting does not).
+    fn wait_quiet(&self, members: &[ApiMember], m: &ApiMember) -> Result<()> {
+        let them = Me {
+            id: Some(m.id),
+            name: m.name.clone(),
+        };
+        let quiet = poll(self.o.timeout, Duration::from_millis(250)).run(
+            |_| {
+                if let Ok(Some(holder)) = self.peers.api.get(lock::RESTART) {
+                    return Ok(Next::Again(format!(
+                        "{} holds the turn",
+                        crate::util::text::excerpt(&holder, 64)
+                    )));
+                }
+                let voters = match other_voters(members, &them) {
+                    Ok(v) => v,
+                    Err(e) => return Ok(Next::Again(e.message)),
+                };
+                let down: Vec<String> = voters
+                    .iter()
+                    .filter(|(_, urls)| {
+                        !self.peers.checker.check_all(urls).iter().any(|h| h.healthy)
+                    })
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                Ok(match down.is_empty() {
+                    true => Next::Done(()),
+                    false => Next::Again(format!("waiting for {} to answer", down.join(", "))),
+                })
+            },
+            |_, _, _| {},
+        )?;
+        quiet.map_err(|g| {
+            anyhow!(
+                "NOSPACE recovery stopped before {}: {} for {}",
+                printable(&m.name),
+                g.last,
+                format_duration(self.o.timeout)
+            )
+        })
+    }
+
+    fn compact(&self) -> Result<Option<String>> {
+        let keep = self.o.compact_keep_revisions;
+        if keep == 0 {
+            return Ok(None);
+        }
+        let st = self.peers.api.status_of(&self.peers.mine)?;
+        let Some(to) = st.revision.checked_sub(keep).filter(|r| *r > 0) else {
+            return Ok(None);
+        };
+        self.peers
+            .api
+            .compact(to)
+            .map_err(|e| anyhow!("compacting to revision {to}: {e}"))?;
+        Ok(Some(format!(
+            "compacted to revision {to} (keeping the last {keep} of {})",
+            st.revision
+        )))
+    }
+
+    /// Every member defragmented in turn, then the alarm disarmed if there is room again.
+    fn nospace(&self, raised_by: &[(u64, String)]) -> Result<String> {
+        let members = self.peers.api.list()?;
+        let name_of = |id: u64| {
+            members
+                .iter()
+                .find(|m| m.id == id)
+                .map(|m| printable(&m.name).into_owned())
+                .unwrap_or_else(|| format!("{id:x}"))
+        };
+        let by: Vec<String> = raised_by.iter().map(|(id, _)| name_of(*id)).collect();
+        log::warn!(
+            "the cluster has a NOSPACE alarm (raised by {}): it refuses writes until the alarm is \
+             disarmed; defragmenting every member, the leader last",
+            by.join(", ")
+        );
+        let mut lines: Vec<String> = self.compact()?.into_iter().collect();
+        let leader = self.peers.api.status_of(&self.peers.mine)?.leader;
+        let mut done = Vec::new();
+        for m in recovery_order(&members, leader) {
+            let Some(url) = url_of(m) else {
+                log::warn!(
+                    "{} lists no https client URL: not defragmented",
+                    printable(&m.describe())
+                );
+                continue;
+            };
+            self.wait_quiet(&members, m)?;
+            if m.id == leader {
+                self.peers.hand_over_leadership(url, "defragmenting", &done);
+            }
+            let d = self.defragment(&printable(&m.name), url)?;
+            log::info!("{}", d.line());
+            lines.push(d.line());
+            done.push(m.id);
+        }
+        lines.push(self.disarm_if_room(&members, raised_by)?);
+        Ok(lines.join("; "))
+    }
+
+    fn disarm_if_room(&self, members: &[ApiMember], raised: &[(u64, String)]) -> Result<String> {
+        let in_use = members
+            .iter()
+            .filter_map(url_of)
+            .filter_map(|u| self.db_at(u).ok())
+            .map(|db| db.in_use)
+            .max()
+            .unwrap_or(0);
+        let (quota, default) = self.quota();
+        let quota_text = match default {
+            true => format!(
+                "{} (etcd's default: quota-backend-bytes is 0)",
+                format_bytes(quota)
+            ),
+            false => format!("{} (quota-backend-bytes)", format_bytes(quota)),
+        };
+        if in_use.saturating_mul(100) >= quota.saturating_mul(HEADROOM_PERCENT) {
+            bail!(
+                "kept the NOSPACE alarm: {} still in use of the {quota_text} quota after \
+                 defragmenting every member, over the {HEADROOM_PERCENT}% it takes to disarm it \
+                 safely. The space holds live keys or their history: {}",
+                format_bytes(in_use),
+                self.advice(quota)
+            );
+        }
+        for (id, alarm) in raised.iter().filter(|(_, a)| a == "NOSPACE") {
+            self.peers
+                .api
+                .disarm(*id, alarm)
+                .map_err(|e| anyhow!("disarming NOSPACE of member {id:x}: {e}"))?;
+        }
+        Ok(format!(
+            "disarmed the NOSPACE alarm: {} in use of the {quota_text} quota",
+            format_bytes(in_use)
+        ))
+    }
+
+    /// The quota the members run with: as they say it (3.6 on), else as the seed sets it.
+    fn quota(&self) -> (u64, bool) {
+        match self.peers.api.status_of(&self.peers.mine) {
+            Ok(st) if st.db_size_quota > 0 => (st.db_size_quota, false),
+            _ => self.cfg.quota_bytes(),
+        }
+    }
+
+    fn advice(&self, quota: u64) -> String {
+        let retention = self.cfg.setting("auto-compaction-retention").unwrap_or("0");
+        let bigger = format!(
+            "or give etcd more room: quota-backend-bytes (now {}; etcd suggests at most 8 GiB) in \
+             etcd_settings_user, then apply",
+            format_bytes(quota)
+        );
+        if retention.trim().is_empty() || retention.trim() == "0" {
+            format!(
+                "etcd never compacts on its own here (auto-compaction-retention is 0): compact \
+                 (etcd_maintenance.compact_keep_revisions, or etcd_settings_user: \
+                 {{auto-compaction-retention: \"1h\"}}), delete what is not needed, {bigger}"
+            )
+        } else {
+            format!("delete what is not needed, {bigger}")
+        }
+    }
+}
+
+/// One maintenance run on this member; the line that says what it did, also recorded for
+/// `status`. An error (kept alarm, no turn) is recorded too.
+pub fn run(cfg: &Config, root: &Path, o: &Options) -> Result<String> {
+    let result = run_once(cfg, root, o);
+    let record = MaintenanceRecord {
+        at: unix_now(),
+        ok: result.is_ok(),
+        result: match &result {
+            Ok(line) => line.clone(),
+            Err(e) => format!("{e:#}"),
+        },
+    };
+    if let Err(e) = record.save(root) {
+        log::warn!("could not record the maintenance run: {e:#}");
+    }
+    result
+}
+
+fn run_once(cfg: &Config, root: &Path, o: &Options) -> Result<String> {
+    let slow = crate::etcd::client::tls_client_waiting(
+        cfg,
+        root,
+        o.timeout.max(Duration::from_secs(600)),
+    )?;
+    let m = Maintainer {
+        cfg,
+        o,
+        peers: Peers::new(cfg, root, true)?,
+        slow,
+    };
+    let alarms = m
+        .peers
+        .api
+        .alarms()
+        .map_err(|e| anyhow!("asking the cluster for its alarms: {e}"))?;
+    let nospace: Vec<(u64, String)> = alarms
+        .iter()
+        .filter(|(_, a)| a == "NOSPACE")
+        .cloned()
+        .collect();
+    if let Some((id, other)) = alarms.iter().find(|(_, a)| a != "NOSPACE") {
+        bail!(
+            "the cluster has a {other} alarm (member {id:x}): not maintaining it; see etcd's \
+             docs on data corruption before anything else"
+        );
+    }
+    if nospace.is_empty() {
+        m.routine()
+    } else {
+        m.nospace(&nospace)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn o() -> Options {
+        Options {
+            fragmentation: 50,
+            min_db_size: 100 << 20,
+            compact_keep_revisions: 0,
+            timeout: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn defragments_only_a_large_fragmented_db() {
+        let big = |in_use| Db {
+            size: 200 << 20,
+            in_use,
+        };
+        assert!(needs_defrag(&big(50 << 20), &o()).is_ok());
+        assert!(
+            needs_defrag(&big(100 << 20), &o()).is_ok(),
+            "exactly at the threshold"
+        );
+        let why = needs_defrag(&big(150 << 20), &o()).unwrap_err();
+        assert!(
+            why.contains("25% fragmented") && why.contains("50% threshold"),
+            "{why}"
+        );
+        let small = Db {
+            size: 10 << 20,
+            in_use: 1 << 20,
+        };
+        let why = needs_defrag(&small, &o()).unwrap_err();
+        assert!(why.contains("under the 100.0 MiB"), "{why}");
+        assert_eq!(Db { size: 0, in_use: 0 }.fragmentation(), 0.0);
+    }
+
+    #[test]
+    fn recovery_goes_by_id_with_the_leader_last() {
+        let m = |id: u64| ApiMember {
+            id,
+            name: format!("n{id}"),
+            peer_urls: vec![],
+            client_urls: vec![],
+            learner: false,
+        };
+        let members = [m(7), m(3), m(9)];
+        let ids: Vec<u64> = recovery_order(&members, 3).iter().map(|m| m.id).collect();
+        assert_eq!(ids, [7, 9, 3]);
+        let ids: Vec<u64> = recovery_order(&members, 0).iter().map(|m| m.id).collect();
+        assert_eq!(ids, [3, 7, 9]);
+    }
+}

@@ -1,0 +1,57 @@
+//! The backend quota and the room to use it: `quota-backend-bytes: 0` is etcd's 2 GiB default,
+//! said so; a data dir's filesystem with less free space than the quota plus the db's current
+//! size cannot hold a defragmentation (it writes a full copy) nor let the db grow to its quota.
+
+use super::Report;
+use crate::seed::Config;
+use crate::util::size::format_bytes;
+use std::path::Path;
+
+/// `check`'s and `status`'s lines on the quota and the data dir's free space.
+pub fn check(r: &mut Report, cfg: &Config, root: &Path) {
+    let (quota, default) = cfg.quota_bytes();
+    if default {
+        r.ok(
+            "quota",
+            format!(
+                "quota-backend-bytes is 0: etcd's default, {} (set it in etcd_settings_user for \
+                 more; etcd suggests at most 8 GiB)",
+                format_bytes(quota)
+            ),
+        );
+    } else {
+        r.ok(
+            "quota",
+            format!("quota-backend-bytes {}", format_bytes(quota)),
+        );
+    }
+    let db = crate::host::disk::db_file_size(root, &cfg.data_dir);
+    let Some((at, free)) = crate::host::disk::free_at(root, &cfg.data_dir) else {
+        return;
+    };
+    // Room for a full copy of the db (a defragmentation) and for the db to reach its quota.
+    let need = quota.saturating_add(db);
+    if free < need {
+        r.warn(
+            "disk",
+            format!(
+                "{} has {} free; the quota ({}) plus the db's current size ({}) needs {}: a \
+                 defragmentation writes a full copy, and a db that grows to its quota has no room",
+                at.display(),
+                format_bytes(free),
+                format_bytes(quota),
+                format_bytes(db),
+                format_bytes(need)
+            ),
+        );
+    } else {
+        r.ok(
+            "disk",
+            format!(
+                "{} has {} free, room for the quota plus the db's current size",
+                at.display(),
+                format_bytes(free)
+            ),
+        );
+    }
+}
