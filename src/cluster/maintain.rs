@@ -119,7 +119,7 @@ struct Defragmented {
 impl Defragmented {
     fn line(&self) -> String {
         format!(
-            "defragmented {}: {} → {} ({} reclaimed), busy {:.1} s",
+            "defragmented {}: {} → {} ({} reclaimed), busy {:.2} s",
             self.name,
             format_bytes(self.before.size),
             format_bytes(self.after.size),
