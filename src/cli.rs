@@ -303,8 +303,9 @@ pub struct MaintainArgs {
     pub timeout: Option<Duration>,
 }
 
-fn parse_size(s: &str) -> Result<u64, String> {
-    crate::util::size::parse_bytes(s).ok_or_else(|| format!("{s}: not a size like 100MiB"))
+fn parse_size(s: &str) -> Result<u64, crate::util::error::Error> {
+    crate::util::size::parse_bytes(s)
+        .ok_or_else(|| crate::util::error::Error::input(format!("{s}: not a size like 100MiB")))
 }
 
 #[derive(Args, Debug)]

@@ -121,17 +121,18 @@ pub fn take_turn<'a>(cfg: &'a Config, root: &Path, why: &str) -> Result<Turn<'a>
     let (held, others) = if r.peers.alone(cfg) {
         (None, Vec::new())
     } else {
-        let (held, others) = r
+        let held = r
             .peers
             .wait_for_turn(cfg.restart_timeout, &format!("restart of {unit}"), &|| None)?
-            .map_err(|last| {
+            .map_err(|no| {
                 anyhow!(
                     "{unit} was not restarted ({why}): no turn within etcd_restart_timeout ({}): \
-                     {last}; nothing was changed",
+                     {}; nothing was changed",
                     format_duration(cfg.restart_timeout),
+                    no.last
                 )
             })?;
-        (Some(held), others)
+        (Some(held.lock), held.others)
     };
     want(root, why)?;
     Ok(Turn {

@@ -34,6 +34,18 @@ pub fn poll(within: Duration, max: Duration) -> Policy {
 /// a few requests a second are nothing to etcd, and the turn passes on without a gap).
 pub const TURN_POLL: Duration = Duration::from_millis(250);
 
+/// The turn, held: the lock and the other voters' client URLs when it was taken.
+pub struct Held {
+    pub lock: ClusterLock,
+    pub others: Vec<String>,
+}
+
+/// No turn within the time given: the last reason to wait.
+#[derive(Debug)]
+pub struct NoTurn {
+    pub last: String,
+}
+
 /// This member and the rest of its cluster, as one member sees them.
 pub struct Peers {
     pub api: Api,
@@ -155,14 +167,14 @@ impl Peers {
     }
 
     /// Polls until the restart lock is free and taken, with every other voter started and
-    /// healthy, and `hold_back` (asked while the lock is free) has no reason to wait. Ok(Err)
+    /// healthy, and `hold_back` (asked while the lock is free) has no reason to wait. NoTurn
     /// with the last reason when `within` passes.
     pub fn wait_for_turn(
         &self,
         within: Duration,
         what: &str,
         hold_back: &dyn Fn() -> Option<String>,
-    ) -> Result<Result<(ClusterLock, Vec<String>), String>> {
+    ) -> Result<Result<Held, NoTurn>> {
         let mut last = String::new();
         let me = printable(&self.me.name).into_owned();
         let turn = poll(within, TURN_POLL).run(
@@ -184,8 +196,8 @@ impl Peers {
                     match ClusterLock::acquire(&self.api, lock::RESTART, &self.me.name) {
                         Ok(None) => Next::Again("another member took the turn first".to_string()),
                         Err(e) => Next::Again(format!("asking the cluster: {e}")),
-                        Ok(Some(held)) => match self.others_ready() {
-                            Ok(others) => Next::Done((held, others)),
+                        Ok(Some(lock)) => match self.others_ready() {
+                            Ok(others) => Next::Done(Held { lock, others }),
                             Err(why) => Next::Again(why.message),
                         },
                     },
@@ -198,6 +210,6 @@ impl Peers {
                 }
             },
         )?;
-        Ok(turn.map_err(|g| g.last))
+        Ok(turn.map_err(|g| NoTurn { last: g.last }))
     }
 }

@@ -4,6 +4,7 @@
 //! cluster nothing and renders the same `initial-cluster`, so it changes nothing.
 
 pub mod decide;
+mod quota;
 
 use super::{Context, Settings, Step};
 use crate::cluster::lock::{self, ClusterLock};
@@ -151,7 +152,7 @@ impl<'a> Joiner<'a> {
             Ok(m) => m,
             Err(e) => return self.busy(e),
         };
-        self.quota_fits(&members)?;
+        quota::fits(self.cfg, &self.api, &members)?;
         let urls = self.cfg.my_peer_urls();
         // A preview looks once; apply waits out the grace period.
         let grace = if self.dry_run {
@@ -173,42 +174,6 @@ impl<'a> Joiner<'a> {
             Decision::Remove(old) => self.remove(old, &members),
             Decision::Add => self.add(&members),
         }
-    }
-
-    /// This node's quota holds the cluster's db: a member whose quota is below it raises NOSPACE
-    /// as soon as it has caught up, and the whole cluster then refuses writes.
-    fn quota_fits(&self, members: &[ApiMember]) -> Result<()> {
-        use crate::util::size::format_bytes;
-        let (quota, default) = self.cfg.quota_bytes();
-        let largest = members
-            .iter()
-            .filter_map(|m| {
-                let url = m
-                    .client_urls
-                    .iter()
-                    .find(|u| crate::etcd::member::is_member_url(u))?;
-                Some((m, self.api.status_of(url).ok()?.db_size))
-            })
-            .max_by_key(|(_, size)| *size);
-        let Some((m, size)) = largest.filter(|(_, size)| *size > quota) else {
-            return Ok(());
-        };
-        let quota_text = match default {
-            true => format!(
-                "{} (etcd's default: quota-backend-bytes is 0)",
-                format_bytes(quota)
-            ),
-            false => format_bytes(quota),
-        };
-        bail!(Error::input(format!(
-            "this node's quota-backend-bytes, {quota_text}, is below the running cluster's \
-             db ({} on {}): once caught up it would raise NOSPACE and the cluster would refuse \
-             every write. Set etcd_settings_user: {{quota-backend-bytes: \"{}\"}} (at least the db's \
-             size; the other members' value), then apply; nothing was changed",
-            format_bytes(size),
-            crate::util::text::printable(&m.name),
-            size.next_power_of_two().max(quota)
-        )))
     }
 
     fn remove(&self, old: ApiMember, members: &[ApiMember]) -> Result<Next<Joined, String>> {

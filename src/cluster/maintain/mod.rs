@@ -12,9 +12,8 @@
 //!   before each member, until no turn is held and every other member answers (a member that is
 //!   defragmenting does not), and every run goes through the members in the same order.
 
-use super::lock::{self, ClusterLock};
-use super::turn::{poll, Peers};
-use super::voters::{other_voters, Me};
+use crate::cluster::lock::ClusterLock;
+use crate::cluster::turn::{poll, Peers};
 use crate::etcd::member::{is_member_url, ApiMember};
 use crate::seed::Config;
 use crate::state::MaintenanceRecord;
@@ -68,23 +67,23 @@ impl Db {
     }
 }
 
-/// Whether a member needs defragmenting: Err says why not.
-pub fn needs_defrag(db: &Db, o: &Options) -> Result<(), String> {
+/// Why a member needs no defragmenting; None when it does.
+pub fn why_not_defrag(db: &Db, o: &Options) -> Option<String> {
     if db.size < o.min_db_size {
-        return Err(format!(
+        return Some(format!(
             "{}: under the {} it takes to be worth a defragmentation",
             db.describe(),
             format_bytes(o.min_db_size)
         ));
     }
     if db.fragmentation() < f64::from(o.fragmentation) {
-        return Err(format!(
+        return Some(format!(
             "{}: under the {}% threshold",
             db.describe(),
             o.fragmentation
         ));
     }
-    Ok(())
+    None
 }
 
 /// The order NOSPACE recovery goes through the members: by ID, the leader last. Every run
@@ -149,7 +148,7 @@ impl Maintainer<'_> {
             .filter(|m| {
                 url_of(m)
                     .and_then(|u| self.db_at(u).ok())
-                    .is_some_and(|db| needs_defrag(&db, self.o).is_ok())
+                    .is_some_and(|db| why_not_defrag(&db, self.o).is_none())
             })
             .map(|m| printable(&m.name).into_owned())
             .collect()
@@ -203,7 +202,7 @@ impl Maintainer<'_> {
         let db = self
             .db_at(&self.peers.mine)
             .map_err(|e| anyhow!("asking {name} ({}) for its status: {e}", self.peers.mine))?;
-        if let Err(why) = needs_defrag(&db, self.o) {
+        if let Some(why) = why_not_defrag(&db, self.o) {
             return Ok(format!("nothing to do on {name}: {why}"));
         }
         let held = self.take_turn(&name)?;
@@ -239,181 +238,17 @@ impl Maintainer<'_> {
                 )
             })
         };
-        let (held, _) = self
+        let held = self
             .peers
             .wait_for_turn(self.o.timeout, "defragmentation", &hold_back)?
-            .map_err(|last| {
+            .map_err(|no| {
                 anyhow!(
-                    "{name} was not defragmented: no turn within {}: {last}; nothing was changed",
-                    format_duration(self.o.timeout)
+                    "{name} was not defragmented: no turn within {}: {}; nothing was changed",
+                    format_duration(self.o.timeout),
+                    no.last
                 )
             })?;
-        Ok(Some(held))
-    }
-
-    /// Before each member under NOSPACE: no turn held (a rolling restart finishes first) and every
-    /// other voter answers (one that is defragmenting does not).
-    fn wait_quiet(&self, members: &[ApiMember], m: &ApiMember) -> Result<()> {
-        let them = Me {
-            id: Some(m.id),
-            name: m.name.clone(),
-        };
-        let quiet = poll(self.o.timeout, Duration::from_millis(250)).run(
-            |_| {
-                if let Ok(Some(holder)) = self.peers.api.get(lock::RESTART) {
-                    return Ok(Next::Again(format!(
-                        "{} holds the turn",
-                        crate::util::text::excerpt(&holder, 64)
-                    )));
-                }
-                let voters = match other_voters(members, &them) {
-                    Ok(v) => v,
-                    Err(e) => return Ok(Next::Again(e.message)),
-                };
-                let down: Vec<String> = voters
-                    .iter()
-                    .filter(|(_, urls)| {
-                        !self.peers.checker.check_all(urls).iter().any(|h| h.healthy)
-                    })
-                    .map(|(n, _)| n.clone())
-                    .collect();
-                Ok(match down.is_empty() {
-                    true => Next::Done(()),
-                    false => Next::Again(format!("waiting for {} to answer", down.join(", "))),
-                })
-            },
-            |_, _, _| {},
-        )?;
-        quiet.map_err(|g| {
-            anyhow!(
-                "NOSPACE recovery stopped before {}: {} for {}",
-                printable(&m.name),
-                g.last,
-                format_duration(self.o.timeout)
-            )
-        })
-    }
-
-    fn compact(&self) -> Result<Option<String>> {
-        let keep = self.o.compact_keep_revisions;
-        if keep == 0 {
-            return Ok(None);
-        }
-        let st = self.peers.api.status_of(&self.peers.mine)?;
-        let Some(to) = st.revision.checked_sub(keep).filter(|r| *r > 0) else {
-            return Ok(None);
-        };
-        self.peers
-            .api
-            .compact(to)
-            .map_err(|e| anyhow!("compacting to revision {to}: {e}"))?;
-        Ok(Some(format!(
-            "compacted to revision {to} (keeping the last {keep} of {})",
-            st.revision
-        )))
-    }
-
-    /// Every member defragmented in turn, then the alarm disarmed if there is room again.
-    fn nospace(&self, raised_by: &[(u64, String)]) -> Result<String> {
-        let members = self.peers.api.list()?;
-        let name_of = |id: u64| {
-            members
-                .iter()
-                .find(|m| m.id == id)
-                .map(|m| printable(&m.name).into_owned())
-                .unwrap_or_else(|| format!("{id:x}"))
-        };
-        let by: Vec<String> = raised_by.iter().map(|(id, _)| name_of(*id)).collect();
-        log::warn!(
-            "the cluster has a NOSPACE alarm (raised by {}): it refuses writes until the alarm is \
-             disarmed; defragmenting every member, the leader last",
-            by.join(", ")
-        );
-        let mut lines: Vec<String> = self.compact()?.into_iter().collect();
-        let leader = self.peers.api.status_of(&self.peers.mine)?.leader;
-        let mut done = Vec::new();
-        for m in recovery_order(&members, leader) {
-            let Some(url) = url_of(m) else {
-                log::warn!(
-                    "{} lists no https client URL: not defragmented",
-                    printable(&m.describe())
-                );
-                continue;
-            };
-            self.wait_quiet(&members, m)?;
-            if m.id == leader {
-                self.peers.hand_over_leadership(url, "defragmenting", &done);
-            }
-            let d = self.defragment(&printable(&m.name), url)?;
-            log::info!("{}", d.line());
-            lines.push(d.line());
-            done.push(m.id);
-        }
-        lines.push(self.disarm_if_room(&members, raised_by)?);
-        Ok(lines.join("; "))
-    }
-
-    fn disarm_if_room(&self, members: &[ApiMember], raised: &[(u64, String)]) -> Result<String> {
-        let in_use = members
-            .iter()
-            .filter_map(url_of)
-            .filter_map(|u| self.db_at(u).ok())
-            .map(|db| db.in_use)
-            .max()
-            .unwrap_or(0);
-        let (quota, default) = self.quota();
-        let quota_text = match default {
-            true => format!(
-                "{} (etcd's default: quota-backend-bytes is 0)",
-                format_bytes(quota)
-            ),
-            false => format!("{} (quota-backend-bytes)", format_bytes(quota)),
-        };
-        if in_use.saturating_mul(100) >= quota.saturating_mul(HEADROOM_PERCENT) {
-            bail!(
-                "kept the NOSPACE alarm: {} still in use of the {quota_text} quota after \
-                 defragmenting every member, over the {HEADROOM_PERCENT}% it takes to disarm it \
-                 safely. The space holds live keys or their history: {}",
-                format_bytes(in_use),
-                self.advice(quota)
-            );
-        }
-        for (id, alarm) in raised.iter().filter(|(_, a)| a == "NOSPACE") {
-            self.peers
-                .api
-                .disarm(*id, alarm)
-                .map_err(|e| anyhow!("disarming NOSPACE of member {id:x}: {e}"))?;
-        }
-        Ok(format!(
-            "disarmed the NOSPACE alarm: {} in use of the {quota_text} quota",
-            format_bytes(in_use)
-        ))
-    }
-
-    /// The quota the members run with: as they say it (3.6 on), else as the seed sets it.
-    fn quota(&self) -> (u64, bool) {
-        match self.peers.api.status_of(&self.peers.mine) {
-            Ok(st) if st.db_size_quota > 0 => (st.db_size_quota, false),
-            _ => self.cfg.quota_bytes(),
-        }
-    }
-
-    fn advice(&self, quota: u64) -> String {
-        let retention = self.cfg.setting("auto-compaction-retention").unwrap_or("0");
-        let bigger = format!(
-            "or give etcd more room: quota-backend-bytes (now {}; etcd suggests at most 8 GiB) in \
-             etcd_settings_user, then apply",
-            format_bytes(quota)
-        );
-        if retention.trim().is_empty() || retention.trim() == "0" {
-            format!(
-                "etcd never compacts on its own here (auto-compaction-retention is 0): compact \
-                 (etcd_maintenance.compact_keep_revisions, or etcd_settings_user: \
-                 {{auto-compaction-retention: \"1h\"}}), delete what is not needed, {bigger}"
-            )
-        } else {
-            format!("delete what is not needed, {bigger}")
-        }
+        Ok(Some(held.lock))
     }
 }
 
@@ -470,57 +305,6 @@ fn run_once(cfg: &Config, root: &Path, o: &Options) -> Result<String> {
     }
 }
 
+mod nospace;
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn o() -> Options {
-        Options {
-            fragmentation: 50,
-            min_db_size: 100 << 20,
-            compact_keep_revisions: 0,
-            timeout: Duration::from_secs(60),
-        }
-    }
-
-    #[test]
-    fn defragments_only_a_large_fragmented_db() {
-        let big = |in_use| Db {
-            size: 200 << 20,
-            in_use,
-        };
-        assert!(needs_defrag(&big(50 << 20), &o()).is_ok());
-        assert!(
-            needs_defrag(&big(100 << 20), &o()).is_ok(),
-            "exactly at the threshold"
-        );
-        let why = needs_defrag(&big(150 << 20), &o()).unwrap_err();
-        assert!(
-            why.contains("25% fragmented") && why.contains("50% threshold"),
-            "{why}"
-        );
-        let small = Db {
-            size: 10 << 20,
-            in_use: 1 << 20,
-        };
-        let why = needs_defrag(&small, &o()).unwrap_err();
-        assert!(why.contains("under the 100.0 MiB"), "{why}");
-        assert_eq!(Db { size: 0, in_use: 0 }.fragmentation(), 0.0);
-    }
-
-    #[test]
-    fn recovery_goes_by_id_with_the_leader_last() {
-        let m = |id: u64| ApiMember {
-            id,
-            name: format!("n{id}"),
-            peer_urls: vec![],
-            client_urls: vec![],
-            learner: false,
-        };
-        let members = [m(7), m(3), m(9)];
-        let ids: Vec<u64> = recovery_order(&members, 3).iter().map(|m| m.id).collect();
-        assert_eq!(ids, [7, 9, 3]);
-        let ids: Vec<u64> = recovery_order(&members, 0).iter().map(|m| m.id).collect();
-        assert_eq!(ids, [3, 7, 9]);
-    }
-}
+mod tests;

@@ -1,0 +1,181 @@
+//! NOSPACE recovered: compaction when asked, every member defragmented in the same order as any
+//! other run (by ID, the leader last), the alarm disarmed only with headroom under the quota.
+
+use super::{recovery_order, url_of, Maintainer, HEADROOM_PERCENT};
+use crate::cluster::lock;
+use crate::cluster::turn::poll;
+use crate::cluster::voters::{other_voters, Me};
+use crate::etcd::member::ApiMember;
+use crate::util::retry::Next;
+use crate::util::size::format_bytes;
+use crate::util::text::printable;
+use crate::util::time::format_duration;
+use anyhow::{anyhow, bail, Result};
+use std::time::Duration;
+
+impl Maintainer<'_> {
+    /// Before each member under NOSPACE: no turn held (a rolling restart finishes first) and every
+    /// other voter answers (one that is defragmenting does not).
+    fn wait_quiet(&self, members: &[ApiMember], m: &ApiMember) -> Result<()> {
+        let them = Me {
+            id: Some(m.id),
+            name: m.name.clone(),
+        };
+        let quiet = poll(self.o.timeout, Duration::from_millis(250)).run(
+            |_| {
+                if let Ok(Some(holder)) = self.peers.api.get(lock::RESTART) {
+                    return Ok(Next::Again(format!(
+                        "{} holds the turn",
+                        crate::util::text::excerpt(&holder, 64)
+                    )));
+                }
+                let voters = match other_voters(members, &them) {
+                    Ok(v) => v,
+                    Err(e) => return Ok(Next::Again(e.message)),
+                };
+                let down: Vec<String> = voters
+                    .iter()
+                    .filter(|(_, urls)| {
+                        !self.peers.checker.check_all(urls).iter().any(|h| h.healthy)
+                    })
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                Ok(match down.is_empty() {
+                    true => Next::Done(()),
+                    false => Next::Again(format!("waiting for {} to answer", down.join(", "))),
+                })
+            },
+            |_, _, _| {},
+        )?;
+        quiet.map_err(|g| {
+            anyhow!(
+                "NOSPACE recovery stopped before {}: {} for {}",
+                printable(&m.name),
+                g.last,
+                format_duration(self.o.timeout)
+            )
+        })
+    }
+
+    fn compact(&self) -> Result<Option<String>> {
+        let keep = self.o.compact_keep_revisions;
+        if keep == 0 {
+            return Ok(None);
+        }
+        let st = self.peers.api.status_of(&self.peers.mine)?;
+        let Some(to) = st.revision.checked_sub(keep).filter(|r| *r > 0) else {
+            return Ok(None);
+        };
+        self.peers
+            .api
+            .compact(to)
+            .map_err(|e| anyhow!("compacting to revision {to}: {e}"))?;
+        Ok(Some(format!(
+            "compacted to revision {to} (keeping the last {keep} of {})",
+            st.revision
+        )))
+    }
+
+    /// Every member defragmented in turn, then the alarm disarmed if there is room again.
+    pub(super) fn nospace(&self, raised_by: &[(u64, String)]) -> Result<String> {
+        let members = self.peers.api.list()?;
+        let name_of = |id: u64| {
+            members
+                .iter()
+                .find(|m| m.id == id)
+                .map(|m| printable(&m.name).into_owned())
+                .unwrap_or_else(|| format!("{id:x}"))
+        };
+        let by: Vec<String> = raised_by.iter().map(|(id, _)| name_of(*id)).collect();
+        log::warn!(
+            "the cluster has a NOSPACE alarm (raised by {}): it refuses writes until the alarm is \
+             disarmed; defragmenting every member, the leader last",
+            by.join(", ")
+        );
+        let mut lines: Vec<String> = self.compact()?.into_iter().collect();
+        let leader = self.peers.api.status_of(&self.peers.mine)?.leader;
+        let mut done = Vec::new();
+        for m in recovery_order(&members, leader) {
+            let Some(url) = url_of(m) else {
+                log::warn!(
+                    "{} lists no https client URL: not defragmented",
+                    printable(&m.describe())
+                );
+                continue;
+            };
+            self.wait_quiet(&members, m)?;
+            if m.id == leader {
+                self.peers.hand_over_leadership(url, "defragmenting", &done);
+            }
+            let d = self.defragment(&printable(&m.name), url)?;
+            log::info!("{}", d.line());
+            lines.push(d.line());
+            done.push(m.id);
+        }
+        lines.push(self.disarm_if_room(&members, raised_by)?);
+        Ok(lines.join("; "))
+    }
+
+    fn disarm_if_room(&self, members: &[ApiMember], raised: &[(u64, String)]) -> Result<String> {
+        let in_use = members
+            .iter()
+            .filter_map(url_of)
+            .filter_map(|u| self.db_at(u).ok())
+            .map(|db| db.in_use)
+            .max()
+            .unwrap_or(0);
+        let (quota, default) = self.quota();
+        let quota_text = match default {
+            true => format!(
+                "{} (etcd's default: quota-backend-bytes is 0)",
+                format_bytes(quota)
+            ),
+            false => format!("{} (quota-backend-bytes)", format_bytes(quota)),
+        };
+        if in_use.saturating_mul(100) >= quota.saturating_mul(HEADROOM_PERCENT) {
+            bail!(
+                "kept the NOSPACE alarm: {} still in use of the {quota_text} quota after \
+                 defragmenting every member, over the {HEADROOM_PERCENT}% it takes to disarm it \
+                 safely. The space holds live keys or their history: {}",
+                format_bytes(in_use),
+                self.advice(quota)
+            );
+        }
+        for (id, alarm) in raised.iter().filter(|(_, a)| a == "NOSPACE") {
+            self.peers
+                .api
+                .disarm(*id, alarm)
+                .map_err(|e| anyhow!("disarming NOSPACE of member {id:x}: {e}"))?;
+        }
+        Ok(format!(
+            "disarmed the NOSPACE alarm: {} in use of the {quota_text} quota",
+            format_bytes(in_use)
+        ))
+    }
+
+    /// The quota the members run with: as they say it (3.6 on), else as the seed sets it.
+    fn quota(&self) -> (u64, bool) {
+        match self.peers.api.status_of(&self.peers.mine) {
+            Ok(st) if st.db_size_quota > 0 => (st.db_size_quota, false),
+            _ => self.cfg.quota_bytes(),
+        }
+    }
+
+    fn advice(&self, quota: u64) -> String {
+        let retention = self.cfg.setting("auto-compaction-retention").unwrap_or("0");
+        let bigger = format!(
+            "or give etcd more room: quota-backend-bytes (now {}; etcd suggests at most 8 GiB) in \
+             etcd_settings_user, then apply",
+            format_bytes(quota)
+        );
+        if retention.trim().is_empty() || retention.trim() == "0" {
+            format!(
+                "etcd never compacts on its own here (auto-compaction-retention is 0): compact \
+                 (etcd_maintenance.compact_keep_revisions, or etcd_settings_user: \
+                 {{auto-compaction-retention: \"1h\"}}), delete what is not needed, {bigger}"
+            )
+        } else {
+            format!("delete what is not needed, {bigger}")
+        }
+    }
+}
