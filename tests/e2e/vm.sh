@@ -104,7 +104,9 @@ make_image() { # name, first-boot unit file, with the wg-quick drop-in (yes|no),
   printf '[Unit]\nAfter=etcd-bootstrap.service\n[Service]\nExecStart=/usr/local/sbin/e2e-report\n[Install]\nWantedBy=multi-user.target\n' \
     > "$img_root/etc/systemd/system/e2e-report.service"
   chroot "$img_root" systemctl enable e2e-report.service >/dev/null 2>&1
-  truncate -s 3G "$run/$1.img"
+  # Room for etcd's default 2 GiB quota plus a defragmentation's copy, as on a real node (check and
+  # status warn otherwise). Sparse: the VMs' copies cost only what is written.
+  truncate -s 5G "$run/$1.img"
   mkfs.ext4 -q -F -d "$img_root" "$run/$1.img"
   rm -rf "$img_root"
 }
