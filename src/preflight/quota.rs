@@ -55,3 +55,53 @@ pub fn check(r: &mut Report, cfg: &Config, root: &Path) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::{Facts, Interface};
+    use crate::seed::Seed;
+
+    fn config(yaml: &str) -> Config {
+        let facts = Facts {
+            hostname: "n1".into(),
+            nodename: "n1".into(),
+            machine: "x86_64".into(),
+            interfaces: vec![Interface {
+                name: "wg0".into(),
+                ipv4: vec!["10.8.0.1".parse().unwrap()],
+                ipv6: vec![],
+            }],
+            home: "/root".into(),
+        };
+        Seed::parse("t", yaml)
+            .unwrap()
+            .resolve(&facts, "10.8.0.1".parse().unwrap())
+            .unwrap()
+    }
+
+    #[test]
+    fn a_zero_quota_is_said_to_be_etcds_2_gib_and_no_room_for_the_quota_is_a_warning() {
+        let root = tempfile::tempdir().unwrap();
+        let mut r = Report::default();
+        check(&mut r, &config(""), root.path());
+        let text = r.text();
+        assert!(
+            text.contains("quota-backend-bytes is 0: etcd's default, 2.0 GiB"),
+            "{text}"
+        );
+
+        // A quota no disk here can hold (1 EiB): the data dir's filesystem is named, with both sizes.
+        let huge = config("etcd_settings_user: {quota-backend-bytes: \"1152921504606846976\"}\n");
+        let mut r = Report::default();
+        check(&mut r, &huge, root.path());
+        let text = r.text();
+        assert_eq!(r.warnings().len(), 1, "{text}");
+        assert!(
+            text.contains("quota-backend-bytes 1024.0 PiB")
+                && text.contains(&format!("{} has ", root.path().display()))
+                && text.contains("a defragmentation writes a full copy"),
+            "{text}"
+        );
+    }
+}
