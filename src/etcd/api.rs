@@ -87,12 +87,27 @@ impl Api {
     /// POSTs to one endpoint. Busy when it does not answer, or answers with an error that passes
     /// by itself (no leader, a learner catching up); any other refusal is not.
     pub fn post_to(&self, endpoint: &str, path: &str, body: &Value) -> Result<Value, Error> {
+        self.post_waiting(endpoint, path, body, None)
+    }
+
+    /// `post_to`, waiting up to `timeout` for the answer instead of the client's own timeout.
+    fn post_waiting(
+        &self,
+        endpoint: &str,
+        path: &str,
+        body: &Value,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<Value, Error> {
         let url = format!("{}{path}", endpoint.trim_end_matches('/'));
-        let resp = self
+        let mut req = self
             .client
             .post(&url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_string())
+            .body(body.to_string());
+        if let Some(t) = timeout {
+            req = req.timeout(t);
+        }
+        let resp = req
             .send()
             .map_err(|e| Error::busy(format!("{url}: {}", crate::util::error::chain_text(&e))))?;
         let status = resp.status();
@@ -299,16 +314,16 @@ impl Api {
         }
     }
 
-    /// Asks the member at `endpoint` to defragment its backend. It answers nothing else until
-    /// done, so `client` must allow for that (a second or more per GiB).
-    pub fn defragment(
-        &self,
-        client: &reqwest::blocking::Client,
-        endpoint: &str,
-    ) -> Result<(), Error> {
-        Api::new(client.clone(), vec![endpoint.to_string()])
-            .post_to(endpoint, "/v3/maintenance/defragment", &json!({}))
-            .map(|_| ())
+    /// Asks the member at `endpoint` to defragment its backend, waiting up to `wait`: it answers
+    /// only when done (a second or more per GiB).
+    pub fn defragment(&self, endpoint: &str, wait: std::time::Duration) -> Result<(), Error> {
+        self.post_waiting(
+            endpoint,
+            "/v3/maintenance/defragment",
+            &json!({}),
+            Some(wait),
+        )
+        .map(|_| ())
     }
 
     /// Asks the leader at `endpoint` to hand leadership to `target`.

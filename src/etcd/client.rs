@@ -9,15 +9,6 @@ use std::time::Duration;
 /// A TLS client for etcd's client port, its files read under `root`. The seed's certificates are
 /// used first: a node that joins talks to the cluster before it installs them.
 pub fn tls_client(cfg: &Config, root: &Path) -> Result<reqwest::blocking::Client> {
-    tls_client_waiting(cfg, root, Duration::from_secs(5))
-}
-
-/// The same client, waiting up to `timeout` for an answer (a defragmentation answers when done).
-pub fn tls_client_waiting(
-    cfg: &Config,
-    root: &Path,
-    timeout: Duration,
-) -> Result<reqwest::blocking::Client> {
     let ca = cfg.trusted_ca();
     let (cert, key) = cfg.client_cert_and_key();
     let listed = certificates::read(cfg, root).unwrap_or_default();
@@ -38,7 +29,7 @@ pub fn tls_client_waiting(
         .redirect(reqwest::redirect::Policy::none())
         .tls_built_in_root_certs(false)
         .connect_timeout(Duration::from_secs(3))
-        .timeout(timeout);
+        .timeout(Duration::from_secs(5));
     for c in reqwest::Certificate::from_pem_bundle(&ca_pem)
         .with_context(|| format!("{} holds no usable PEM certificate", ca.display()))?
     {

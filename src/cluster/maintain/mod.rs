@@ -30,6 +30,9 @@ use std::time::{Duration, Instant};
 /// alarm does not fire again with the next writes.
 pub const HEADROOM_PERCENT: u64 = 80;
 
+/// The least a defragmentation is waited for: about a second per GiB, and etcd allows 8 GiB.
+const DEFRAG_WAIT: Duration = Duration::from_secs(600);
+
 /// What one run is asked to do.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -103,8 +106,6 @@ struct Maintainer<'a> {
     cfg: &'a Config,
     o: &'a Options,
     peers: Peers,
-    /// A client that waits as long as a defragmentation may take.
-    slow: reqwest::blocking::Client,
 }
 
 /// One member defragmented: its name, its db before and after, how long it was busy.
@@ -163,7 +164,7 @@ impl Maintainer<'_> {
         let start = Instant::now();
         self.peers
             .api
-            .defragment(&self.slow, endpoint)
+            .defragment(endpoint, self.o.timeout.max(DEFRAG_WAIT))
             .map_err(|e| anyhow!("defragmenting {name} at {endpoint}: {e}"))?;
         let busy = start.elapsed();
         self.wait_healthy(name, endpoint)?;
@@ -271,16 +272,10 @@ pub fn run(cfg: &Config, root: &Path, o: &Options) -> Result<String> {
 }
 
 fn run_once(cfg: &Config, root: &Path, o: &Options) -> Result<String> {
-    let slow = crate::etcd::client::tls_client_waiting(
-        cfg,
-        root,
-        o.timeout.max(Duration::from_secs(600)),
-    )?;
     let m = Maintainer {
         cfg,
         o,
         peers: Peers::new(cfg, root, true)?,
-        slow,
     };
     let alarms = m
         .peers
