@@ -3,13 +3,16 @@
 //! size cannot hold a defragmentation (it writes a full copy) nor let the db grow to its quota.
 
 use super::Report;
-use crate::seed::Config;
+use crate::seed::{Config, Quota};
 use crate::util::size::format_bytes;
 use std::path::Path;
 
 /// `check`'s and `status`'s lines on the quota and the data dir's free space.
 pub fn check(r: &mut Report, cfg: &Config, root: &Path) {
-    let (quota, default) = cfg.quota_bytes();
+    let Quota {
+        bytes: quota,
+        default,
+    } = cfg.quota();
     if default {
         r.ok(
             "quota",

@@ -113,6 +113,37 @@ pub struct Day2 {
     pub maintenance: Option<MaintenanceSpec>,
 }
 
+/// A backend quota, and whether it is etcd's default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub bytes: u64,
+    pub default: bool,
+}
+
+impl Quota {
+    /// The quota a member says it runs with (`dbSizeQuota`, 3.6 on; 0 when it does not say),
+    /// else the one the seed gives it.
+    pub fn running(reported: u64, cfg: &Config) -> Quota {
+        match reported {
+            0 => cfg.quota(),
+            bytes => Quota {
+                bytes,
+                default: false,
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Quota {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::util::size::format_bytes(self.bytes))?;
+        if self.default {
+            f.write_str(" (etcd's default: quota-backend-bytes is 0)")?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub release: ReleaseSpec,
@@ -268,16 +299,22 @@ impl Config {
         )
     }
 
-    /// The backend quota etcd runs with, and whether it is etcd's default (`quota-backend-bytes`
-    /// unset or 0 means 2 GiB; etcd caps it at 8 GiB with a warning, which it is left to say).
-    pub fn quota_bytes(&self) -> (u64, bool) {
+    /// The backend quota the seed gives etcd (`quota-backend-bytes` unset or 0 means etcd's
+    /// 2 GiB; etcd caps it at 8 GiB with a warning, which it is left to say).
+    pub fn quota(&self) -> Quota {
         const ETCD_DEFAULT: u64 = 2 << 30;
         match self
             .setting("quota-backend-bytes")
             .and_then(crate::util::size::parse_bytes)
         {
-            Some(q) if q > 0 => (q, false),
-            _ => (ETCD_DEFAULT, true),
+            Some(bytes) if bytes > 0 => Quota {
+                bytes,
+                default: false,
+            },
+            _ => Quota {
+                bytes: ETCD_DEFAULT,
+                default: true,
+            },
         }
     }
 

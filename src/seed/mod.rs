@@ -14,7 +14,7 @@ pub mod template;
 
 pub use config::{
     initial_cluster, url_host, url_host_port, BackupSpec, Config, Day2, JoinSpec, MaintenanceSpec,
-    Member, ReleaseSpec, RestoreSpec,
+    Member, Quota, ReleaseSpec, RestoreSpec,
 };
 pub use defaults::{
     DEFAULT_CERTIFICATES, DEFAULT_SERVICE_OPTIONS, DEFAULT_SETTINGS, DEFAULT_VERSION,

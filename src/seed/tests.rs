@@ -362,12 +362,17 @@ fn maintenance_is_on_by_default_and_each_key_can_be_set() {
     let c = resolve(&format!("{MEMBERS}etcd_maintenance: {{enabled: false}}\n")).unwrap();
     assert_eq!(c.maintenance, None);
     // The quota etcd runs with: 0 (the role's default) is etcd's 2 GiB.
-    assert_eq!(c.quota_bytes(), (2 << 30, true));
+    assert_eq!((c.quota().bytes, c.quota().default), (2 << 30, true));
+    assert_eq!(
+        c.quota().to_string(),
+        "2.0 GiB (etcd's default: quota-backend-bytes is 0)"
+    );
     let c = resolve(&format!(
         "{MEMBERS}etcd_settings_user: {{quota-backend-bytes: \"8589934592\"}}\n"
     ))
     .unwrap();
-    assert_eq!(c.quota_bytes(), (8 << 30, false));
+    assert_eq!((c.quota().bytes, c.quota().default), (8 << 30, false));
+    assert_eq!(c.quota().to_string(), "8.0 GiB");
 }
 
 #[test]

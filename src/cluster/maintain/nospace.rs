@@ -6,6 +6,7 @@ use crate::cluster::lock;
 use crate::cluster::turn::poll;
 use crate::cluster::voters::{other_voters, Me};
 use crate::etcd::member::ApiMember;
+use crate::seed::Quota;
 use crate::util::retry::Next;
 use crate::util::size::format_bytes;
 use crate::util::text::printable;
@@ -124,21 +125,14 @@ impl Maintainer<'_> {
             .map(|db| db.in_use)
             .max()
             .unwrap_or(0);
-        let (quota, default) = self.quota();
-        let quota_text = match default {
-            true => format!(
-                "{} (etcd's default: quota-backend-bytes is 0)",
-                format_bytes(quota)
-            ),
-            false => format!("{} (quota-backend-bytes)", format_bytes(quota)),
-        };
-        if in_use.saturating_mul(100) >= quota.saturating_mul(HEADROOM_PERCENT) {
+        let quota = self.quota();
+        if in_use.saturating_mul(100) >= quota.bytes.saturating_mul(HEADROOM_PERCENT) {
             bail!(
-                "kept the NOSPACE alarm: {} still in use of the {quota_text} quota after \
+                "kept the NOSPACE alarm: {} still in use of the {quota} quota after \
                  defragmenting every member, over the {HEADROOM_PERCENT}% it takes to disarm it \
                  safely. The space holds live keys or their history: {}",
                 format_bytes(in_use),
-                self.advice(quota)
+                self.advice(quota.bytes)
             );
         }
         for (id, alarm) in raised.iter().filter(|(_, a)| a == "NOSPACE") {
@@ -148,17 +142,15 @@ impl Maintainer<'_> {
                 .map_err(|e| anyhow!("disarming NOSPACE of member {id:x}: {e}"))?;
         }
         Ok(format!(
-            "disarmed the NOSPACE alarm: {} in use of the {quota_text} quota",
+            "disarmed the NOSPACE alarm: {} in use of the {quota} quota",
             format_bytes(in_use)
         ))
     }
 
     /// The quota the members run with: as they say it (3.6 on), else as the seed sets it.
-    fn quota(&self) -> (u64, bool) {
-        match self.peers.api.status_of(&self.peers.mine) {
-            Ok(st) if st.db_size_quota > 0 => (st.db_size_quota, false),
-            _ => self.cfg.quota_bytes(),
-        }
+    fn quota(&self) -> Quota {
+        let reported = self.peers.api.status_of(&self.peers.mine);
+        Quota::running(reported.map_or(0, |st| st.db_size_quota), self.cfg)
     }
 
     fn advice(&self, quota: u64) -> String {

@@ -34,26 +34,16 @@ pub(super) fn database(cfg: &Config, root: &Path, r: &mut Report) -> Option<Data
     let client = crate::etcd::client::tls_client(cfg, root).ok()?;
     let api = Api::new(client, cfg.client_urls());
     let st = api.status_of(&cfg.this_member.url(cfg.client_port)).ok()?;
-    let (quota, quota_is_default) = match st.db_size_quota {
-        0 => cfg.quota_bytes(),
-        q => (q, false),
-    };
+    let quota = crate::seed::Quota::running(st.db_size_quota, cfg);
     let db = crate::cluster::maintain::Db {
         size: st.db_size,
         in_use: st.db_size_in_use,
     };
-    let of_quota = format!(
-        "{} of the {} quota{}",
-        format_bytes(db.in_use),
-        format_bytes(quota),
-        if quota_is_default {
-            " (etcd's default)"
-        } else {
-            ""
-        }
-    );
+    let of_quota = format!("{} of the {quota} quota", format_bytes(db.in_use));
     if db.in_use.saturating_mul(100)
-        >= quota.saturating_mul(crate::cluster::maintain::HEADROOM_PERCENT)
+        >= quota
+            .bytes
+            .saturating_mul(crate::cluster::maintain::HEADROOM_PERCENT)
     {
         r.warn(
             "database",
@@ -102,8 +92,8 @@ pub(super) fn database(cfg: &Config, root: &Path, r: &mut Report) -> Option<Data
         db_size: db.size,
         db_size_in_use: db.in_use,
         fragmentation_percent: (db.fragmentation() * 10.0).round() / 10.0,
-        quota,
-        quota_is_default,
+        quota: quota.bytes,
+        quota_is_default: quota.default,
         alarms,
     })
 }

@@ -11,7 +11,7 @@ use anyhow::{bail, Result};
 /// as soon as it has caught up, and the whole cluster then refuses writes.
 pub(super) fn fits(cfg: &Config, api: &Api, members: &[ApiMember]) -> Result<()> {
     use crate::util::size::format_bytes;
-    let (quota, default) = cfg.quota_bytes();
+    let quota = cfg.quota();
     let largest = members
         .iter()
         .filter_map(|m| {
@@ -22,23 +22,16 @@ pub(super) fn fits(cfg: &Config, api: &Api, members: &[ApiMember]) -> Result<()>
             Some((m, api.status_of(url).ok()?.db_size))
         })
         .max_by_key(|(_, size)| *size);
-    let Some((m, size)) = largest.filter(|(_, size)| *size > quota) else {
+    let Some((m, size)) = largest.filter(|(_, size)| *size > quota.bytes) else {
         return Ok(());
     };
-    let quota_text = match default {
-        true => format!(
-            "{} (etcd's default: quota-backend-bytes is 0)",
-            format_bytes(quota)
-        ),
-        false => format_bytes(quota),
-    };
     bail!(Error::input(format!(
-        "this node's quota-backend-bytes, {quota_text}, is below the running cluster's \
+        "this node's quota-backend-bytes, {quota}, is below the running cluster's \
          db ({} on {}): once caught up it would raise NOSPACE and the cluster would refuse \
          every write. Set etcd_settings_user: {{quota-backend-bytes: \"{}\"}} (at least the db's \
          size; the other members' value), then apply; nothing was changed",
         format_bytes(size),
         crate::util::text::printable(&m.name),
-        size.next_power_of_two().max(quota)
+        size.next_power_of_two().max(quota.bytes)
     )))
 }
