@@ -4,7 +4,6 @@
 use super::run::{Options, Run};
 use crate::cli::MaintainArgs;
 use crate::cluster::maintain;
-use crate::seed::defaults::{MAINTENANCE_FRAGMENTATION, MAINTENANCE_MIN_DB_SIZE};
 use anyhow::Result;
 use std::time::Duration;
 
@@ -16,23 +15,14 @@ pub fn run(o: &MaintainArgs) -> Result<()> {
         lock: None,
     })?;
     let cfg = &run.cfg;
-    // A seed with `enabled: false` still allows a run by hand, with the defaults.
-    let spec = cfg.maintenance.as_ref();
+    // The seed's values whether or not its timer is on (a run by hand), each flag over them.
+    let spec = &cfg.maintenance;
     let options = maintain::Options {
-        fragmentation: o
-            .fragmentation
-            .or(spec.map(|s| s.fragmentation))
-            .unwrap_or_else(|| MAINTENANCE_FRAGMENTATION.parse().unwrap_or(50)),
-        min_db_size: o
-            .min_db_size
-            .or(spec.map(|s| s.min_db_size))
-            .unwrap_or_else(|| {
-                crate::util::size::parse_bytes(MAINTENANCE_MIN_DB_SIZE).unwrap_or(100 << 20)
-            }),
+        fragmentation: o.fragmentation.unwrap_or(spec.fragmentation),
+        min_db_size: o.min_db_size.unwrap_or(spec.min_db_size),
         compact_keep_revisions: o
             .compact_keep_revisions
-            .or(spec.map(|s| s.compact_keep_revisions))
-            .unwrap_or(0),
+            .unwrap_or(spec.compact_keep_revisions),
         timeout: o.timeout.unwrap_or(cfg.restart_timeout),
     };
     let line = maintain::run(cfg, &run.root, &options)?;

@@ -73,7 +73,7 @@ pub fn steps(cfg: &Config) -> Vec<Box<dyn Step>> {
         let (_, timer) = cfg.backup_unit_names();
         out.push(Box::new(timer::TimerStep::new(timer, does)));
     }
-    if let Some(spec) = &cfg.maintenance {
+    if let Some(spec) = Some(&cfg.maintenance).filter(|m| m.enabled) {
         let does = format!(
             "maintenance every {} (defragment over {}% fragmented, recover NOSPACE)",
             format_duration(spec.interval),

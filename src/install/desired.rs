@@ -219,7 +219,7 @@ fn timer_items(cfg: &Config) -> Vec<Item> {
         let (sname, tname) = cfg.backup_unit_names();
         units.extend([(sname, service), (tname, timer)]);
     }
-    if let Some(m) = &cfg.maintenance {
+    if let Some(m) = Some(&cfg.maintenance).filter(|m| m.enabled) {
         let (service, timer) = render::maintenance_units(cfg, m);
         let (sname, tname) = cfg.maintenance_unit_names();
         units.extend([(sname, service), (tname, timer)]);

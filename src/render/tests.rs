@@ -122,7 +122,7 @@ fn the_backup_timer_spreads_members_by_a_tenth_of_the_interval() {
 fn the_maintenance_timer_runs_maintain_spread_by_a_tenth_between_1_and_30_min() {
     for (interval, spread) in [("6h", "30m"), ("2h", "12m"), ("1m", "1m")] {
         let cfg = config(&format!("etcd_maintenance: {{interval: {interval}}}\n"));
-        let m = cfg.maintenance.clone().unwrap();
+        let m = cfg.maintenance.clone();
         let (service, timer) = crate::render::maintenance_units(&cfg, &m);
         assert!(
             timer.contains(&format!("OnUnitActiveSec={interval}\n")),

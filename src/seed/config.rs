@@ -85,6 +85,8 @@ pub struct BackupSpec {
 /// `etcd_maintenance`: the timer that runs `etcd-bootstrap maintain`, and what that run does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MaintenanceSpec {
+    /// The timer is installed (`enabled: false`: none; `maintain` by hand still uses the rest).
+    pub enabled: bool,
     pub interval: std::time::Duration,
     /// Defragment once this share of the db file (percent) holds no data...
     pub fragmentation: u8,
@@ -104,13 +106,13 @@ pub struct RestoreSpec {
 }
 
 /// The day-2 parts of a seed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Day2 {
     /// Set when `initial-cluster-state` is `existing`: join a running cluster through its API.
     pub join: Option<JoinSpec>,
     pub backup: Option<BackupSpec>,
     pub restore: Option<RestoreSpec>,
-    pub maintenance: Option<MaintenanceSpec>,
+    pub maintenance: MaintenanceSpec,
 }
 
 /// A backend quota, and whether it is etcd's default.
@@ -169,7 +171,7 @@ pub struct Config {
     pub join: Option<JoinSpec>,
     pub backup: Option<BackupSpec>,
     pub restore: Option<RestoreSpec>,
-    pub maintenance: Option<MaintenanceSpec>,
+    pub maintenance: MaintenanceSpec,
     /// How long a restart waits for its turn, and for this member to come back.
     pub restart_timeout: Duration,
     /// `etcd_allow_downgrade`: apply may take the cluster one minor back through etcd's

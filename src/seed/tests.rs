@@ -337,19 +337,20 @@ fn maintenance_is_on_by_default_and_each_key_can_be_set() {
     let c = resolve(MEMBERS).unwrap();
     assert_eq!(
         c.maintenance,
-        Some(MaintenanceSpec {
+        MaintenanceSpec {
+            enabled: true,
             interval: std::time::Duration::from_secs(6 * 3600),
             fragmentation: 50,
             min_db_size: 100 << 20,
             compact_keep_revisions: 0,
-        })
+        }
     );
     let c = resolve(&format!(
         "{MEMBERS}etcd_maintenance: {{interval: 2h, fragmentation: \"30%\", min_db_size: 1GiB, \
          compact_keep_revisions: 1000}}\n"
     ))
     .unwrap();
-    let m = c.maintenance.unwrap();
+    let m = c.maintenance;
     assert_eq!(
         (
             m.interval.as_secs(),
@@ -360,7 +361,7 @@ fn maintenance_is_on_by_default_and_each_key_can_be_set() {
         (7200, 30, 1 << 30, 1000)
     );
     let c = resolve(&format!("{MEMBERS}etcd_maintenance: {{enabled: false}}\n")).unwrap();
-    assert_eq!(c.maintenance, None);
+    assert!(!c.maintenance.enabled);
     // The quota etcd runs with: 0 (the role's default) is etcd's 2 GiB.
     assert_eq!((c.quota().bytes, c.quota().default), (2 << 30, true));
     assert_eq!(

@@ -102,7 +102,7 @@ pub(super) fn database(cfg: &Config, root: &Path, r: &mut Report) -> Option<Data
 pub(super) fn maintenance(cfg: &Config, root: &Path, r: &mut Report) -> Option<LastMaintenance> {
     let last = crate::state::MaintenanceRecord::load(root);
     let Some(last) = last else {
-        if let Some(m) = &cfg.maintenance {
+        if let Some(m) = Some(&cfg.maintenance).filter(|m| m.enabled) {
             r.ok(
                 "maintain",
                 format!("not run yet (every {})", format_duration(m.interval)),

@@ -159,22 +159,19 @@ fn backup(seed: &Seed, r: &Render) -> Result<Option<BackupSpec>> {
     }))
 }
 
-/// On unless `enabled: false`: a seed without the key gets the defaults.
-fn maintenance(seed: &Seed, r: &Render) -> Result<Option<MaintenanceSpec>> {
+/// On unless `enabled: false`: a seed without the key gets the defaults (which `maintain` uses
+/// even when the timer is off).
+fn maintenance(seed: &Seed, r: &Render) -> Result<MaintenanceSpec> {
     let none = RawMaintenance::default();
     let m = seed.raw.etcd_maintenance.as_ref().unwrap_or(&none);
     let enabled = nested(r, "etcd_maintenance.enabled", &m.enabled, "true")?;
-    match parse_bool(&enabled.value) {
-        Some(true) => {}
-        Some(false) => return Ok(None),
-        None => {
-            return Err(seed.error(
-                "etcd_maintenance.enabled",
-                &enabled.raw,
-                "must be true or false",
-            ))
-        }
-    }
+    let enabled = parse_bool(&enabled.value).ok_or_else(|| {
+        seed.error(
+            "etcd_maintenance.enabled",
+            &enabled.raw,
+            "must be true or false",
+        )
+    })?;
     let iv = nested(
         r,
         "etcd_maintenance.interval",
@@ -219,12 +216,13 @@ fn maintenance(seed: &Seed, r: &Render) -> Result<Option<MaintenanceSpec>> {
             "must be a number of revisions (0: never compact; Kubernetes compacts on its own)",
         )
     })?;
-    Ok(Some(MaintenanceSpec {
+    Ok(MaintenanceSpec {
+        enabled,
         interval,
         fragmentation,
         min_db_size,
         compact_keep_revisions,
-    }))
+    })
 }
 
 fn restore(seed: &Seed, r: &Render) -> Result<Option<RestoreSpec>> {
