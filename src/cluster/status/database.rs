@@ -29,10 +29,8 @@ pub struct LastMaintenance {
 }
 
 /// This member's db: its size, how much holds data, the quota, and the cluster's alarms.
-pub(super) fn database(cfg: &Config, root: &Path, r: &mut Report) -> Option<Database> {
+pub(super) fn database(cfg: &Config, api: &Api, r: &mut Report) -> Option<Database> {
     use crate::util::size::format_bytes;
-    let client = crate::etcd::client::tls_client(cfg, root).ok()?;
-    let api = Api::new(client, cfg.client_urls());
     let st = api.status_of(&cfg.this_member.url(cfg.client_port)).ok()?;
     let quota = crate::seed::Quota::running(st.db_size_quota, cfg);
     let db = crate::cluster::maintain::Db {

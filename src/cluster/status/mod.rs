@@ -87,10 +87,21 @@ pub fn gather(cfg: &Config, root: &Path) -> Status {
     let mut r = Report::default();
     let stamp = Stamp::load(root);
     let applied = applied(root, cfg, stamp.as_ref(), &mut r);
-    let (member, members, cluster_version) = cluster(cfg, root, &mut r);
+    // One client for every question to the cluster.
+    let api = match crate::etcd::client::tls_client(cfg, root) {
+        Ok(c) => Some(Api::new(c, cfg.client_urls())),
+        Err(e) => {
+            r.error("member", format!("cannot talk to the cluster: {e:#}"));
+            None
+        }
+    };
+    let (member, members, cluster_version) = match &api {
+        Some(api) => cluster(cfg, api, &mut r),
+        None => (None, vec![], None),
+    };
     let certificates = certificates(cfg, root, &mut r);
     let backup = backup(cfg, root, &mut r);
-    let database = database(cfg, root, &mut r);
+    let database = api.as_ref().and_then(|api| database(cfg, api, &mut r));
     crate::preflight::quota::check(&mut r, cfg, root);
     let maintenance = maintenance(cfg, root, &mut r);
     let mut pending = Vec::new();
@@ -162,20 +173,12 @@ fn applied(root: &Path, cfg: &Config, stamp: Option<&Stamp>, r: &mut Report) -> 
 /// the cluster version.
 fn cluster(
     cfg: &Config,
-    root: &Path,
+    api: &Api,
     r: &mut Report,
 ) -> (Option<This>, Vec<MemberState>, Option<String>) {
-    let client = match crate::etcd::client::tls_client(cfg, root) {
-        Ok(c) => c,
-        Err(e) => {
-            r.error("member", format!("cannot talk to the cluster: {e:#}"));
-            return (None, vec![], None);
-        }
-    };
-    let api = Api::new(client.clone(), cfg.client_urls());
     let mine = cfg.this_member.url(cfg.client_port);
     let list = api.list().ok();
-    let me = this(&api, &mine, list.as_deref(), cfg, r);
+    let me = this(api, &mine, list.as_deref(), cfg, r);
     // The cluster's own list names the members; the seed's stands in when nobody answers.
     let targets: Vec<(String, String)> = match &list {
         Some(l) if !l.is_empty() => l
@@ -203,7 +206,7 @@ fn cluster(
             .map(|m| (m.name.clone(), m.url(cfg.client_port)))
             .collect(),
     };
-    let (members, cluster_version) = member_states(&client, &targets);
+    let (members, cluster_version) = member_states(&api.client, &targets);
     for m in &members {
         let at = format!("{} at {}", m.name, m.endpoint);
         match (&m.error, &m.version) {
