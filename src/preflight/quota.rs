@@ -62,26 +62,7 @@ pub fn check(r: &mut Report, cfg: &Config, root: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::{Facts, Interface};
-    use crate::seed::Seed;
-
-    fn config(yaml: &str) -> Config {
-        let facts = Facts {
-            hostname: "n1".into(),
-            nodename: "n1".into(),
-            machine: "x86_64".into(),
-            interfaces: vec![Interface {
-                name: "wg0".into(),
-                ipv4: vec!["10.8.0.1".parse().unwrap()],
-                ipv6: vec![],
-            }],
-            home: "/root".into(),
-        };
-        Seed::parse("t", yaml)
-            .unwrap()
-            .resolve(&facts, "10.8.0.1".parse().unwrap())
-            .unwrap()
-    }
+    use crate::seed::testing::config;
 
     #[test]
     fn a_zero_quota_is_said_to_be_etcds_2_gib_and_no_room_for_the_quota_is_a_warning() {

@@ -1,29 +1,6 @@
 use super::*;
-use crate::facts::{Facts, Interface};
-use crate::seed::Config;
+use crate::seed::testing::{config, facts};
 use crate::seed::Seed;
-
-/// Node n1 with 10.8.0.1 on wg0.
-fn facts() -> Facts {
-    Facts {
-        hostname: "n1".into(),
-        nodename: "n1".into(),
-        machine: "x86_64".into(),
-        interfaces: vec![Interface {
-            name: "wg0".into(),
-            ipv4: vec!["10.8.0.1".parse().unwrap()],
-            ipv6: vec![],
-        }],
-        home: "/root".into(),
-    }
-}
-
-fn config(yaml: &str) -> Config {
-    Seed::parse("t", yaml)
-        .unwrap()
-        .resolve(&facts(), "10.8.0.1".parse().unwrap())
-        .unwrap()
-}
 
 #[test]
 fn empty_settings_render_no_flag() {

@@ -11,6 +11,8 @@ pub mod schema;
 mod size;
 pub mod source;
 pub mod template;
+#[cfg(test)]
+pub mod testing;
 
 pub use config::{
     initial_cluster, url_host, url_host_port, BackupSpec, Config, Day2, JoinSpec, MaintenanceSpec,
