@@ -285,10 +285,16 @@ fn nospace_is_kept_while_live_data_fills_the_quota_and_recovered_once_it_is_gone
     assert!(written < 400, "the 16 MiB quota never filled");
     assert!(alarms(&c).contains("NOSPACE"), "{}", alarms(&c));
     let status = c.run(0, "status", &[]);
+    let text = stdout(&status);
     assert!(
-        stdout(&status).contains("NOSPACE on ") && !status.status.success(),
-        "{}",
-        stdout(&status)
+        text.contains("error    alarms   NOSPACE on ") && !status.status.success(),
+        "{text}"
+    );
+    // The db at its quota: a warning naming the 80 % and what to do.
+    assert!(
+        text.contains("warning  database ")
+            && text.contains("of the 16.0 MiB quota in use, over 80%: compact, delete, or raise"),
+        "{text}"
     );
 
     // Live data: every member defragmented, the alarm kept, and why.
@@ -303,6 +309,12 @@ fn nospace_is_kept_while_live_data_fills_the_quota_and_recovered_once_it_is_gone
     );
     assert_eq!(err.matches("defragmented etcd-node").count(), 3, "{err}");
     assert!(alarms(&c).contains("NOSPACE"), "{}", alarms(&c));
+    // status keeps the failed run, as a warning.
+    let text = stdout(&c.run(2, "status", &[]));
+    assert!(
+        text.contains("warning  maintain last run ") && text.contains("kept the NOSPACE alarm"),
+        "{text}"
+    );
     let refused = sh(&c, 0, "$E put after-full x");
     assert!(!refused.status.success());
 
