@@ -7,6 +7,7 @@ use super::lock::{self, ClusterLock};
 use super::voters::{other_voters, Me};
 use crate::etcd::api::Api;
 use crate::etcd::health::Checker;
+use crate::etcd::member::ApiMember;
 use crate::seed::Config;
 use crate::util::error::Error;
 use crate::util::retry::{Backoff, Next, Policy};
@@ -93,7 +94,13 @@ impl Peers {
             .api
             .list()
             .map_err(|e| e.about("asking the member list"))?;
-        let voters = other_voters(&members, &self.me)?;
+        self.ready_besides(&members, &self.me)
+    }
+
+    /// Every voter in `members` but `me` is started and answers healthy, all asked at once; their
+    /// client URLs.
+    pub fn ready_besides(&self, members: &[ApiMember], me: &Me) -> Result<Vec<String>, Error> {
+        let voters = other_voters(members, me)?;
         let checker = &self.checker;
         let bad: Vec<String> = std::thread::scope(|s| {
             let checks: Vec<_> = voters

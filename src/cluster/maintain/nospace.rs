@@ -4,7 +4,7 @@
 use super::{recovery_order, url_of, Maintainer, HEADROOM_PERCENT};
 use crate::cluster::lock;
 use crate::cluster::turn::poll;
-use crate::cluster::voters::{other_voters, Me};
+use crate::cluster::voters::Me;
 use crate::etcd::member::ApiMember;
 use crate::seed::Quota;
 use crate::util::retry::Next;
@@ -30,20 +30,9 @@ impl Maintainer<'_> {
                         crate::util::text::excerpt(&holder, 64)
                     )));
                 }
-                let voters = match other_voters(members, &them) {
-                    Ok(v) => v,
-                    Err(e) => return Ok(Next::Again(e.message)),
-                };
-                let down: Vec<String> = voters
-                    .iter()
-                    .filter(|(_, urls)| {
-                        !self.peers.checker.check_all(urls).iter().any(|h| h.healthy)
-                    })
-                    .map(|(n, _)| n.clone())
-                    .collect();
-                Ok(match down.is_empty() {
-                    true => Next::Done(()),
-                    false => Next::Again(format!("waiting for {} to answer", down.join(", "))),
+                Ok(match self.peers.ready_besides(members, &them) {
+                    Ok(_) => Next::Done(()),
+                    Err(e) => Next::Again(e.message),
                 })
             },
             |_, _, _| {},
