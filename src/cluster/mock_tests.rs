@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const UNIT: &str = "etcd.service";
+const HOLD: Duration = Duration::from_secs(60);
 
 fn api(c: &MockCluster) -> Api {
     let n = c.with(|s| s.members.len());
@@ -39,16 +40,16 @@ fn services_of(c: &Arc<MockCluster>, i: usize, stop_delay: Duration) -> FakeServ
 fn the_lock_is_taken_once_and_freed_when_dropped() {
     let c = MockCluster::start(3);
     let a = api(&c);
-    let held = ClusterLock::acquire(&a, lock::RESTART, "etcd-node1")
+    let held = ClusterLock::acquire(&a, lock::RESTART, "etcd-node1", HOLD)
         .unwrap()
         .unwrap();
     assert_eq!(a.get(lock::RESTART).unwrap().as_deref(), Some("etcd-node1"));
-    assert!(ClusterLock::acquire(&a, lock::RESTART, "etcd-node2")
+    assert!(ClusterLock::acquire(&a, lock::RESTART, "etcd-node2", HOLD)
         .unwrap()
         .is_none());
     drop(held);
     assert_eq!(a.get(lock::RESTART).unwrap(), None);
-    assert!(ClusterLock::acquire(&a, lock::RESTART, "etcd-node2")
+    assert!(ClusterLock::acquire(&a, lock::RESTART, "etcd-node2", HOLD)
         .unwrap()
         .is_some());
 }
@@ -59,7 +60,7 @@ fn a_single_member_restarts_without_a_lock_and_waits_for_the_new_process() {
     let cfg = c.config(0, "");
     let r = root();
     let sm = services_of(&c, 0, Duration::from_millis(200));
-    let turn = restart::take_turn(&cfg, r.path(), "unit changed").unwrap();
+    let turn = restart::take_turn(&cfg, r.path(), &sm, "unit changed").unwrap();
     assert_eq!(restart::pending(r.path()).as_deref(), Some("unit changed"));
     let before = c.with(|s| s.members[0].started_at);
     turn.restart(r.path(), &sm).unwrap();
@@ -82,7 +83,7 @@ fn the_turn_is_held_until_a_new_process_answers_not_the_old_one() {
     let cfg = c.config(0, "etcd_restart_timeout: 10s\n");
     let r = root();
     let sm = services_of(&c, 0, Duration::from_millis(500));
-    let turn = restart::take_turn(&cfg, r.path(), "binary changed").unwrap();
+    let turn = restart::take_turn(&cfg, r.path(), &sm, "binary changed").unwrap();
     assert_eq!(
         api(&c).get(lock::RESTART).unwrap().as_deref(),
         Some("etcd-node1")
@@ -120,7 +121,7 @@ fn the_leader_hands_leadership_over_before_it_restarts() {
     let cfg = c.config(0, "");
     let r = root();
     let sm = services_of(&c, 0, Duration::ZERO);
-    restart::take_turn(&cfg, r.path(), "x")
+    restart::take_turn(&cfg, r.path(), &sm, "x")
         .unwrap()
         .restart(r.path(), &sm)
         .unwrap();
@@ -132,18 +133,19 @@ fn the_leader_hands_leadership_over_before_it_restarts() {
 fn a_turn_waits_for_the_holder_and_is_taken_once_it_is_freed() {
     let c = Arc::new(MockCluster::start(3));
     let a = api(&c);
-    let other = ClusterLock::acquire(&a, lock::RESTART, "etcd-node2")
+    let other = ClusterLock::acquire(&a, lock::RESTART, "etcd-node2", HOLD)
         .unwrap()
         .unwrap();
     let cfg = c.config(0, "etcd_restart_timeout: 10s\n");
     let r = root();
+    let sm = FakeServices::new(true, |_, _| {}).running(UNIT);
     let freed = std::thread::scope(|s| {
         let t = s.spawn(|| {
             std::thread::sleep(Duration::from_millis(700));
             drop(other);
             Instant::now()
         });
-        let turn = restart::take_turn(&cfg, r.path(), "x").unwrap();
+        let turn = restart::take_turn(&cfg, r.path(), &sm, "x").unwrap();
         let taken = Instant::now();
         drop(turn);
         (t.join().unwrap(), taken)
@@ -157,6 +159,7 @@ fn a_turn_waits_for_the_holder_and_is_taken_once_it_is_freed() {
 #[test]
 fn an_unstarted_voter_or_an_unhealthy_one_blocks_the_turn_and_nothing_is_marked() {
     let c = MockCluster::start(3);
+    let sm = FakeServices::new(true, |_, _| {}).running(UNIT);
     let id = c.with(|s| {
         let mut m = s.members[2].clone();
         m.id = 0x4242;
@@ -170,7 +173,7 @@ fn an_unstarted_voter_or_an_unhealthy_one_blocks_the_turn_and_nothing_is_marked(
     let r = root();
     let e = format!(
         "{:#}",
-        restart::take_turn(&cfg, r.path(), "unit changed")
+        restart::take_turn(&cfg, r.path(), &sm, "unit changed")
             .err()
             .unwrap()
     );
@@ -189,7 +192,7 @@ fn an_unstarted_voter_or_an_unhealthy_one_blocks_the_turn_and_nothing_is_marked(
     });
     let e = format!(
         "{:#}",
-        restart::take_turn(&cfg, r.path(), "unit changed")
+        restart::take_turn(&cfg, r.path(), &sm, "unit changed")
             .err()
             .unwrap()
     );
@@ -209,7 +212,8 @@ fn a_learner_is_not_waited_for() {
         s.members[2].unhealthy = Some("not caught up".into());
     });
     let cfg = c.config(0, "etcd_restart_timeout: 1s\n");
-    assert!(restart::take_turn(&cfg, root().path(), "x").is_ok());
+    let sm = FakeServices::new(true, |_, _| {}).running(UNIT);
+    assert!(restart::take_turn(&cfg, root().path(), &sm, "x").is_ok());
 }
 
 #[test]
@@ -225,7 +229,7 @@ fn a_member_that_does_not_come_back_frees_the_turn_and_leaves_the_restart_pendin
     .running(UNIT);
     let cfg = c.config(0, "etcd_restart_timeout: 1s\n");
     let r = root();
-    let turn = restart::take_turn(&cfg, r.path(), "unit changed").unwrap();
+    let turn = restart::take_turn(&cfg, r.path(), &sm, "unit changed").unwrap();
     let e = format!("{:#}", turn.restart(r.path(), &sm).err().unwrap());
     assert!(
         e.contains(
@@ -261,7 +265,7 @@ fn a_new_process_behind_the_leader_is_not_back_until_it_caught_up() {
     .running(UNIT);
     let cfg = c.config(0, "etcd_restart_timeout: 10s\n");
     let r = root();
-    restart::take_turn(&cfg, r.path(), "x")
+    restart::take_turn(&cfg, r.path(), &sm, "x")
         .unwrap()
         .restart(r.path(), &sm)
         .unwrap();

@@ -11,8 +11,8 @@
 
 use super::instance::Instance;
 use super::lock::{self, ClusterLock};
-use super::turn::{poll, Peers};
-use crate::host::systemd::ServiceManager;
+use super::turn::{poll, Peers, Standing};
+use crate::host::systemd::{Active, ServiceManager};
 use crate::seed::Config;
 use crate::state;
 use crate::util::error::Error;
@@ -71,16 +71,22 @@ impl Restart<'_> {
     }
 
     /// A new process runs this member, answers healthy, and its raft index reached `target`.
+    /// In a cluster without quorum (`quorum` false) no member can be healthy: a new process is
+    /// all there is to wait for.
     fn back(
         &self,
         services: &dyn ServiceManager,
         unit: &str,
         before: &Instance,
         target: u64,
+        quorum: bool,
     ) -> Result<Instance, Error> {
         let now = self.instance(services, unit);
         if let Some(why) = before.not_replaced_by(&now) {
             return Err(Error::busy(why));
+        }
+        if !quorum {
+            return Ok(now);
         }
         let health = self.peers.checker.check(&self.peers.mine);
         if !health.healthy {
@@ -107,38 +113,69 @@ pub struct Turn<'a> {
     held: Option<ClusterLock>,
     /// The other voters' client URLs when the turn was taken.
     others: Vec<String>,
+    /// Whether the cluster had quorum (else this member was still starting, and nothing answered).
+    quorum: bool,
     why: String,
 }
 
+/// The longest a restart turn is held past its taking: the install, then the restart and its
+/// wait (`etcd_restart_timeout`). A holder that hangs past it loses the lock to its expiry.
+fn hold_for(cfg: &Config) -> Duration {
+    cfg.restart_timeout + Duration::from_secs(120)
+}
+
 /// Waits (up to `etcd_restart_timeout`) for this member's turn to restart etcd, then marks the
-/// restart as wanted. Without a turn it fails having changed nothing.
-pub fn take_turn<'a>(cfg: &'a Config, root: &Path, why: &str) -> Result<Turn<'a>> {
+/// restart as wanted. Without a turn it fails having changed nothing. A member still
+/// `activating` whose cluster has no quorum yet (the first member waiting for its peers, or one
+/// in a crash loop) restarts at once: there is no turn to take, and no service to lose.
+pub fn take_turn<'a>(
+    cfg: &'a Config,
+    root: &Path,
+    services: &dyn ServiceManager,
+    why: &str,
+) -> Result<Turn<'a>> {
     let unit = cfg.unit_name();
+    let activating = services.active_state(&unit) == Active::Activating;
     let r = Restart {
         cfg,
         peers: Peers::new(cfg, root, false)?,
     };
-    let (held, others) = if r.peers.alone(cfg) {
-        (None, Vec::new())
-    } else {
-        let held = r
-            .peers
-            .wait_for_turn(cfg.restart_timeout, &format!("restart of {unit}"), &|| None)?
-            .map_err(|no| {
-                anyhow!(
-                    "{unit} was not restarted ({why}): no turn within etcd_restart_timeout ({}): \
-                     {}; nothing was changed",
-                    format_duration(cfg.restart_timeout),
-                    no.last
-                )
-            })?;
-        (Some(held.lock), held.others)
+    let (held, others, quorum) = match r.peers.standing(cfg, activating)? {
+        Standing::Alone => (None, Vec::new(), true),
+        Standing::NoQuorum(nobody) => {
+            log::info!(
+                "{unit} is still starting and no member answers ({}): restarting it at once, \
+                 there is no quorum to keep",
+                printable(&crate::util::text::excerpt(&nobody, 200))
+            );
+            (None, Vec::new(), false)
+        }
+        Standing::Cluster => {
+            let held = r
+                .peers
+                .wait_for_turn(
+                    cfg.restart_timeout,
+                    hold_for(cfg),
+                    &format!("restart of {unit}"),
+                    &|| None,
+                )?
+                .map_err(|no| {
+                    anyhow!(
+                        "{unit} was not restarted ({why}): no turn within etcd_restart_timeout ({}): \
+                         {}; nothing was changed",
+                        format_duration(cfg.restart_timeout),
+                        no.last
+                    )
+                })?;
+            (Some(held.lock), held.others, true)
+        }
     };
     want(root, why)?;
     Ok(Turn {
         r,
         held,
         others,
+        quorum,
         why: why.to_string(),
     })
 }
@@ -162,6 +199,16 @@ impl Turn<'_> {
             (target, before.join())
         });
         let before = before.map_err(|_| anyhow!("asking which etcd process runs {unit}"))?;
+        if let Some(held) = &self.held {
+            // A holder whose lease expired (paused, cut off) may no longer restart: another
+            // member may be restarting now. The restart stays pending for the next run.
+            held.still_held().map_err(|e| {
+                anyhow!(
+                    "{unit} was not restarted ({}): {e}; the restart is left pending",
+                    self.why
+                )
+            })?;
+        }
         let asked = Instant::now();
         services.restart(&unit)?;
         match &self.held {
@@ -172,7 +219,15 @@ impl Turn<'_> {
             ),
             None => log::info!("restarting {unit}: {}", self.why),
         }
-        let back = wait_back(&self.r, services, &unit, &before, target, asked);
+        let back = wait_back(
+            &self.r,
+            services,
+            &unit,
+            &before,
+            target,
+            self.quorum,
+            asked,
+        );
         drop(self.held);
         back.map(|_| done(root))
     }
@@ -186,12 +241,13 @@ fn wait_back(
     unit: &str,
     before: &Instance,
     target: u64,
+    quorum: bool,
     asked: Instant,
 ) -> Result<()> {
     let within = r.cfg.restart_timeout.saturating_sub(asked.elapsed());
     let back = poll(within, BACK_POLL).run(
         |_| {
-            Ok(match r.back(services, unit, before, target) {
+            Ok(match r.back(services, unit, before, target, quorum) {
                 Ok(now) => Next::Done(now),
                 Err(why) => Next::Again(why.message),
             })
@@ -204,9 +260,13 @@ fn wait_back(
                 .main
                 .map(|p| format!(" (pid {})", p.pid))
                 .unwrap_or_default();
+            let state = if quorum {
+                "is healthy and caught up with the leader"
+            } else {
+                "runs (it waits for its peers: the cluster has no quorum yet)"
+            };
             log::info!(
-                "{} is back: a new etcd process{pid} is healthy and caught up with the leader, \
-                 {:.1} s after the restart was asked",
+                "{} is back: a new etcd process{pid} {state}, {:.1} s after the restart was asked",
                 printable(&r.peers.me.name),
                 asked.elapsed().as_secs_f64()
             );

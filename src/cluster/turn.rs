@@ -47,6 +47,18 @@ pub struct NoTurn {
     pub last: String,
 }
 
+/// Where a member stands before it does what costs it its service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    /// The only member: no one to wait for, no lock.
+    Alone,
+    /// A member of a cluster with others: it waits for its turn.
+    Cluster,
+    /// Still starting, and no member answers: the cluster has no quorum yet, so there is no turn
+    /// to take and no service to lose (the reason no member answered).
+    NoQuorum(String),
+}
+
 /// This member and the rest of its cluster, as one member sees them.
 pub struct Peers {
     pub api: Api,
@@ -79,12 +91,38 @@ impl Peers {
         })
     }
 
-    /// Alone by the cluster's own word (or by the seed's, when nothing answers): no one to wait for.
-    pub fn alone(&self, cfg: &Config) -> bool {
-        self.api
-            .list()
-            .ok()
-            .map_or(cfg.members.len() <= 1, |m| m.len() <= 1)
+    /// Where this member stands, by the cluster's own word. Fails closed: a member list that
+    /// answers but does not parse, or does not hold this member, is an error, never "alone".
+    /// When no member answers at all: a member still `activating` (waiting for its peers) is in a
+    /// cluster without quorum; otherwise the seed says whether it is alone, and a turn is waited
+    /// for (and not had) when it is not.
+    pub fn standing(&self, cfg: &Config, activating: bool) -> Result<Standing, Error> {
+        match self.api.list() {
+            Ok(members) => {
+                let mine = cfg.my_peer_urls();
+                let holds_me = members.iter().any(|m| match self.me.id {
+                    Some(id) => m.id == id,
+                    None => m.peer_urls.iter().any(|u| mine.contains(u)),
+                });
+                if !holds_me {
+                    return Err(Error::other(format!(
+                        "the member list the cluster answered does not hold {} ({}): not taking \
+                         it as this member's cluster",
+                        printable(&self.me.name),
+                        mine.join(",")
+                    )));
+                }
+                Ok(if members.len() == 1 {
+                    Standing::Alone
+                } else {
+                    Standing::Cluster
+                })
+            }
+            Err(e) if !e.is_busy() => Err(e.about("asking the member list")),
+            Err(e) if activating => Ok(Standing::NoQuorum(e.message)),
+            Err(_) if cfg.members.len() <= 1 => Ok(Standing::Alone),
+            Err(_) => Ok(Standing::Cluster),
+        }
     }
 
     /// Every other voter the cluster lists is started and answers healthy (on any of its client
@@ -175,10 +213,12 @@ impl Peers {
 
     /// Polls until the restart lock is free and taken, with every other voter started and
     /// healthy, and `hold_back` (asked while the lock is free) has no reason to wait. NoTurn
-    /// with the last reason when `within` passes.
+    /// with the last reason when `within` passes. The lock is kept for at most `hold_for`: the
+    /// holder's own deadline.
     pub fn wait_for_turn(
         &self,
         within: Duration,
+        hold_for: Duration,
         what: &str,
         hold_back: &dyn Fn() -> Option<String>,
     ) -> Result<Result<Held, NoTurn>> {
@@ -200,7 +240,7 @@ impl Peers {
                     return Ok(Next::Again(why));
                 }
                 Ok(
-                    match ClusterLock::acquire(&self.api, lock::RESTART, &self.me.name) {
+                    match ClusterLock::acquire(&self.api, lock::RESTART, &self.me.name, hold_for) {
                         Ok(None) => Next::Again("another member took the turn first".to_string()),
                         Err(e) => Next::Again(format!("asking the cluster: {e}")),
                         Ok(Some(lock)) => match self.others_ready() {

@@ -181,7 +181,7 @@ fn print_dry_run(cx: &Context, cfg: &Config, plan: &Plan, steps: &[Box<dyn Step>
     }
     if let Some(why) = running_restart(cx, cfg, plan) {
         println!("restart   unit   {unit} ({why}), waits for its turn");
-    } else if cx.live_start && !cx.services.is_active(&unit) {
+    } else if cx.live_start && !cx.services.active_state(&unit).running() {
         println!("start     unit   {unit}");
     }
     println!(
@@ -207,7 +207,7 @@ fn turn<'a>(
     }
     let pending_before = restart::pending(cx.root);
     let turn = why
-        .map(|why| restart::take_turn(cfg, cx.root, &why))
+        .map(|why| restart::take_turn(cfg, cx.root, cx.services, &why))
         .transpose()?;
     if let Some(Verdict::Downgrade {
         target,
@@ -248,11 +248,13 @@ fn install(run: &Run, cfg: &Config, plan: &Plan, prepared: Prepared) -> Result<(
 }
 
 /// Reload, then restart etcd in its turn, or enable and (on a live system) start it. With a turn
-/// held the restart comes first: the other members wait on this one for nothing else.
+/// held the restart comes first: the other members wait on this one for nothing else. systemd is
+/// reloaded when this run replaced the unit, or when the unit it loaded differs from the one on
+/// disk (an earlier run wrote it and died before its reload).
 fn service(cx: &Context, cfg: &Config, plan: &Plan, turn: Option<restart::Turn>) -> Result<()> {
     let sd = cx.services;
     let unit = cfg.unit_name();
-    if plan.unit_replaced() {
+    if plan.unit_replaced() || sd.needs_reload(&unit) {
         sd.daemon_reload()?;
     }
     let restarted = turn.is_some();
@@ -269,7 +271,7 @@ fn service(cx: &Context, cfg: &Config, plan: &Plan, turn: Option<restart::Turn>)
     if !cx.live_start || restarted {
         return Ok(());
     }
-    if !sd.is_active(&unit) {
+    if !sd.active_state(&unit).running() {
         sd.start(&unit)?;
         // etcd was not running: it starts with every file installed, a restart is moot.
         restart::done(cx.root);
@@ -280,9 +282,10 @@ fn service(cx: &Context, cfg: &Config, plan: &Plan, turn: Option<restart::Turn>)
 
 /// Why a running etcd must restart, on a live system: what it reads gets new content in this run
 /// (the binary's versions from the last stamp), or an earlier run installed for a restart it did
-/// not finish.
+/// not finish. Running includes `activating`: an etcd waiting for its peers, or between the
+/// tries of `Restart=`, read its flags already, and a start would change nothing.
 fn running_restart(cx: &Context, cfg: &Config, plan: &Plan) -> Option<String> {
-    if !cx.live_start || !cx.services.is_active(&cfg.unit_name()) {
+    if !cx.live_start || !cx.services.active_state(&cfg.unit_name()).running() {
         return None;
     }
     let root = cx.root;

@@ -155,7 +155,7 @@ fn with_a_turn_held_the_restart_comes_before_the_enable_bookkeeping() {
         }
     })
     .running("etcd.service");
-    let turn = restart::take_turn(&run.cfg, &run.root, "unit changed").unwrap();
+    let turn = restart::take_turn(&run.cfg, &run.root, &live, "unit changed").unwrap();
     service(
         &cx(&run, &live),
         &run.cfg,

@@ -110,6 +110,17 @@ fn a_learner_joins_and_is_promoted() {
     assert!(j.learner);
     let id = j.id.unwrap();
     assert!(c.with(|s| s.members.iter().any(|m| m.id == id && m.learner)));
+    // Not before it started: the promotion waits for the learner to run and catch up.
+    let e = format!(
+        "{:#}",
+        join::promote(&cfg, r.path(), id, std::time::Duration::from_millis(600)).unwrap_err()
+    );
+    assert!(e.contains("in sync with leader"), "{e}");
+    c.with(|s| {
+        let m = s.members.iter_mut().find(|m| m.id == id).unwrap();
+        m.started = true;
+        m.name = "etcd-node4".into();
+    });
     join::promote(&cfg, r.path(), id, std::time::Duration::from_secs(5)).unwrap();
     assert!(c.with(|s| s.members.iter().all(|m| !m.learner)));
     assert!(!MemberRecord::load(r.path()).unwrap().learner);
@@ -155,7 +166,7 @@ fn a_member_list_that_cannot_go_into_a_unit_stops_the_join() {
     c.with(|s| {
         s.overrides.insert(
             "/v3/cluster/member/list".into(),
-            Response::json(200, &json!({"members": [{"ID": "4660", "name": "n1\r--data-dir=/etc",
+            Response::json(200, &json!({"header": {}, "members": [{"ID": "4660", "name": "n1\r--data-dir=/etc",
                 "peerURLs": ["https://127.0.0.1:2380"], "clientURLs": ["https://127.0.0.1:2379"]}]})),
         )
     });

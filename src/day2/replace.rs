@@ -3,7 +3,7 @@
 //! node, at its client or its peer URL, and not the other members, whose own metrics say they hold
 //! no connection to it — and that for the whole grace period.
 
-use crate::etcd::api::body_text;
+use crate::etcd::api::get_text;
 use crate::etcd::member::is_member_url;
 use crate::etcd::member::ApiMember;
 use crate::seed::url_host_port;
@@ -32,13 +32,7 @@ fn reachable(url: &str) -> bool {
 fn sees(client: &reqwest::blocking::Client, via: &ApiMember, id: u64) -> Option<bool> {
     let want = format!("Remote=\"{id:x}\"");
     for url in via.client_urls.iter().filter(|u| is_member_url(u)) {
-        let Ok(resp) = client
-            .get(format!("{}/metrics", url.trim_end_matches('/')))
-            .send()
-        else {
-            continue;
-        };
-        let Ok(text) = body_text(resp, url) else {
+        let Ok(text) = get_text(client, &format!("{}/metrics", url.trim_end_matches('/'))) else {
             continue;
         };
         let active = text.lines().any(|l| {

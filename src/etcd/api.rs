@@ -5,6 +5,7 @@
 use super::member::{id_of, parse_member, parse_members, ApiMember, MemberStatus};
 use crate::util::error::{Error, Kind};
 use serde_json::{json, Value};
+use std::time::{Duration, Instant};
 
 /// The most a member's answer may hold: every answer the tool reads is far smaller (a member
 /// list, a status, `/metrics`), and a member can send anything.
@@ -40,31 +41,95 @@ fn unb64(s: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(s).ok()
 }
 
-/// A response body as text, refused past `MAX_BODY` rather than read without end.
-pub fn body_text(resp: reqwest::blocking::Response, url: &str) -> Result<String, Error> {
+/// The longest one answer of a member may take, whole: connect, headers and body. A member that
+/// trickles its answer is a member that did not answer.
+pub const ANSWER: Duration = Duration::from_secs(5);
+
+/// An answer read whole within its deadline: the status and the body (capped) as text.
+pub struct Answer {
+    pub status: reqwest::StatusCode,
+    pub text: String,
+}
+
+/// Sends `req` and reads its whole answer within `within`, or says the member did not answer.
+///
+/// reqwest's blocking timeout bounds each read, not the answer: a member that sends a byte every
+/// few seconds would hold a root process (and a cluster turn it holds) forever. So the exchange
+/// runs on its own thread and the caller waits for it no longer than `within`; the thread left
+/// behind stops at its next read past the deadline (each read is bounded by the same time).
+pub fn exchange(
+    req: reqwest::blocking::RequestBuilder,
+    url: &str,
+    within: Duration,
+) -> Result<Answer, Error> {
+    let deadline = Instant::now() + within;
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let owned = url.to_string();
+    let spawned = std::thread::Builder::new()
+        .name("etcd-answer".into())
+        .spawn(move || {
+            let r = req
+                .timeout(within)
+                .send()
+                .map_err(|e| {
+                    Error::busy(format!("{owned}: {}", crate::util::error::chain_text(&e)))
+                })
+                .and_then(|resp| {
+                    let status = resp.status();
+                    read_capped(resp, &owned, deadline).map(|text| Answer { status, text })
+                });
+            let _ = tx.send(r);
+        });
+    if let Err(e) = spawned {
+        return Err(Error::other(format!("{url}: no thread to ask it on: {e}")));
+    }
+    match rx.recv_timeout(within) {
+        Ok(r) => r,
+        Err(_) => Err(Error::busy(format!(
+            "{url}: no whole answer within {} (a member that trickles did not answer)",
+            crate::util::time::format_duration(within)
+        ))),
+    }
+}
+
+/// A response body as text, refused past `MAX_BODY`, and cut off at `deadline`.
+fn read_capped(
+    mut resp: reqwest::blocking::Response,
+    url: &str,
+    deadline: Instant,
+) -> Result<String, Error> {
     use std::io::Read;
     let mut buf = Vec::new();
-    resp.take(MAX_BODY + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| Error::busy(format!("{url}: reading the answer: {e}")))?;
-    if buf.len() as u64 > MAX_BODY {
-        return Err(Error::other(format!(
-            "{url}: the answer is larger than {MAX_BODY} bytes"
-        )));
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        if Instant::now() >= deadline {
+            return Err(Error::busy(format!(
+                "{url}: the answer did not end in time"
+            )));
+        }
+        let n = resp
+            .read(&mut chunk)
+            .map_err(|e| Error::busy(format!("{url}: reading the answer: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if buf.len() as u64 > MAX_BODY {
+            return Err(Error::other(format!(
+                "{url}: the answer is larger than {MAX_BODY} bytes"
+            )));
+        }
     }
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
-/// GETs `url` and reads its body (capped); a member that does not answer is busy.
+/// GETs `url` and reads its body (capped, within `ANSWER`); a member that does not answer is busy.
 pub fn get_text(client: &reqwest::blocking::Client, url: &str) -> Result<String, Error> {
-    let resp = client
-        .get(url)
-        .send()
-        .map_err(|e| Error::busy(format!("{url}: {}", crate::util::error::chain_text(&e))))?;
-    if !resp.status().is_success() {
-        return Err(Error::busy(format!("{url}: {}", resp.status())));
+    let a = exchange(client.get(url), url, ANSWER)?;
+    if !a.status.is_success() {
+        return Err(Error::busy(format!("{url}: {}", a.status)));
     }
-    body_text(resp, url)
+    Ok(a.text)
 }
 
 /// The v3 JSON API of a cluster, asked through whichever endpoint answers.
@@ -96,26 +161,28 @@ impl Api {
         endpoint: &str,
         path: &str,
         body: &Value,
-        timeout: Option<std::time::Duration>,
+        timeout: Option<Duration>,
     ) -> Result<Value, Error> {
         let url = format!("{}{path}", endpoint.trim_end_matches('/'));
-        let mut req = self
+        let req = self
             .client
             .post(&url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body.to_string());
-        if let Some(t) = timeout {
-            req = req.timeout(t);
-        }
-        let resp = req
-            .send()
-            .map_err(|e| Error::busy(format!("{url}: {}", crate::util::error::chain_text(&e))))?;
-        let status = resp.status();
-        let text = body_text(resp, &url)?;
-        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let Answer { status, text } = exchange(req, &url, timeout.unwrap_or(ANSWER))?;
+        let parsed = serde_json::from_str::<Value>(&text);
         if status.is_success() {
-            return Ok(v);
+            // Fail closed: a 200 that is not etcd's JSON says nothing ("no members", "no
+            // alarms", "renewed" would all be read from it otherwise).
+            return match parsed {
+                Ok(v) if v.is_object() => Ok(v),
+                _ => Err(Error::other(format!(
+                    "{url}: the answer is not etcd's JSON: {}",
+                    crate::util::text::printable(&crate::util::text::excerpt(text.trim(), 80))
+                ))),
+            };
         }
+        let v = parsed.unwrap_or(Value::Null);
         let message = v
             .get("message")
             .or_else(|| v.get("error"))
@@ -152,8 +219,8 @@ impl Api {
     pub fn list(&self) -> Result<Vec<ApiMember>, Error> {
         // `linearizable` so a member added a moment ago through another endpoint is seen (3.5+;
         // older gateways ignore the field).
-        self.post("/v3/cluster/member/list", &json!({"linearizable": true}))
-            .map(|v| parse_members(&v))
+        let v = self.post("/v3/cluster/member/list", &json!({"linearizable": true}))?;
+        parse_members(&v)
     }
 
     /// A lease of `ttl` seconds; its ID.
@@ -172,13 +239,28 @@ impl Api {
 
     /// The value of `key` (None when there is none), as text.
     pub fn get(&self, key: &str) -> Result<Option<String>, Error> {
+        Ok(self.get_with_lease(key)?.map(|(v, _)| v))
+    }
+
+    /// The value of `key` as text and the lease it is held under (0: none); None when there is
+    /// no such key. An answer that is not a range answer is an error, never "no key".
+    pub fn get_with_lease(&self, key: &str) -> Result<Option<(String, u64)>, Error> {
         let r = self.post("/v3/kv/range", &json!({ "key": b64(key) }))?;
+        if r.get("header").is_none() {
+            return Err(Error::other(format!(
+                "reading {key}: the answer is not etcd's (no header)"
+            )));
+        }
         Ok(r.get("kvs")
             .and_then(|k| k.as_array())
             .and_then(|k| k.first())
             .map(|kv| {
                 let v = kv.get("value").and_then(|v| v.as_str()).unwrap_or("");
-                String::from_utf8_lossy(&unb64(v).unwrap_or_default()).into_owned()
+                let lease = kv.get("lease").and_then(id_of).unwrap_or(0);
+                (
+                    String::from_utf8_lossy(&unb64(v).unwrap_or_default()).into_owned(),
+                    lease,
+                )
             }))
     }
 
@@ -208,7 +290,7 @@ impl Api {
             .get("member")
             .and_then(parse_member)
             .ok_or_else(|| Error::other("member/add answered without the new member"))?;
-        Ok((added, parse_members(&r)))
+        Ok((added, parse_members(&r)?))
     }
 
     pub fn remove(&self, id: u64) -> Result<(), Error> {
@@ -316,7 +398,7 @@ impl Api {
 
     /// Asks the member at `endpoint` to defragment its backend, waiting up to `wait`: it answers
     /// only when done (a second or more per GiB).
-    pub fn defragment(&self, endpoint: &str, wait: std::time::Duration) -> Result<(), Error> {
+    pub fn defragment(&self, endpoint: &str, wait: Duration) -> Result<(), Error> {
         self.post_waiting(
             endpoint,
             "/v3/maintenance/defragment",

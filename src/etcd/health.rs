@@ -73,13 +73,9 @@ impl Checker {
     pub fn check(&self, endpoint: &str) -> EndpointHealth {
         let url = format!("{}/health{}", endpoint.trim_end_matches('/'), self.query);
         let start = Instant::now();
-        let result = self
-            .client
-            .get(&url)
-            .send()
-            .map_err(|e| crate::util::error::chain_text(&e))
-            .and_then(|r| super::api::body_text(r, &url).map_err(|e| e.message))
-            .map(|t| (r_status(&t), t));
+        let result = super::api::exchange(self.client.get(&url), &url, super::api::ANSWER)
+            .map_err(|e| e.message)
+            .map(|a| (r_status(&a.text), a.text));
         let took_ms = start.elapsed().as_secs_f64() * 1000.0;
         let (healthy, error) = match result {
             Ok((Some(true), _)) => (true, None),

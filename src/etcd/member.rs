@@ -116,11 +116,29 @@ pub fn parse_member(v: &Value) -> Option<ApiMember> {
     })
 }
 
-pub fn parse_members(v: &Value) -> Vec<ApiMember> {
-    v.get("members")
-        .and_then(|m| m.as_array())
-        .map(|a| a.iter().filter_map(parse_member).collect())
-        .unwrap_or_default()
+/// The member list of an answer. Fails closed: an answer without etcd's header, without members
+/// (a cluster has at least one) or with an entry that is no member is an error, never an empty
+/// or shorter list (which would read as "alone").
+pub fn parse_members(v: &Value) -> Result<Vec<ApiMember>, Error> {
+    let bad = |why: &str| {
+        Err(Error::other(format!(
+            "the member list is not etcd's: {why}"
+        )))
+    };
+    if !v.get("header").is_some_and(Value::is_object) {
+        return bad("no header");
+    }
+    let Some(entries) = v.get("members").and_then(|m| m.as_array()) else {
+        return bad("no members");
+    };
+    if entries.is_empty() {
+        return bad("no members");
+    }
+    let members: Option<Vec<ApiMember>> = entries.iter().map(parse_member).collect();
+    match members {
+        Some(m) => Ok(m),
+        None => bad("an entry without a member ID"),
+    }
 }
 
 /// What `/v3/maintenance/status` says of the member that answers.
@@ -181,11 +199,27 @@ mod tests {
             {"ID":"42","peerURLs":["https://10.8.0.4:2380"],"isLearner":true}]}"#,
         )
         .unwrap();
-        let ms = parse_members(&v);
+        let ms = parse_members(&v).unwrap();
         assert_eq!(ms.len(), 2);
         assert_eq!(ms[0].id, 10276657743932975437);
         assert!(ms[0].started() && !ms[0].learner);
         assert!(!ms[1].started() && ms[1].learner);
+    }
+
+    #[test]
+    fn a_member_list_that_is_not_etcd_s_is_an_error_never_empty() {
+        for bad in [
+            "{}",
+            r#"{"header":{}}"#,
+            r#"{"header":{},"members":[]}"#,
+            r#"{"header":{},"members":{}}"#,
+            r#"{"members":[{"ID":"1","name":"n1"}]}"#,
+            r#"{"header":{},"members":[{"ID":"1","name":"n1"},{"name":"x"}]}"#,
+            "null",
+        ] {
+            let v: Value = serde_json::from_str(bad).unwrap();
+            assert!(parse_members(&v).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -79,6 +79,14 @@ fn members_are_added_removed_and_promoted() {
     let (added, all) = a.add(&["https://127.0.0.4:2380".into()], true).unwrap();
     assert!(!added.started() && added.learner);
     assert_eq!(all.len(), 4);
+    // A learner that never started is not in sync with the leader: etcd refuses it.
+    let e = a.promote(added.id).unwrap_err();
+    assert!(e.message.contains("in sync with leader"), "{e}");
+    c.with(|s| {
+        let m = s.members.iter_mut().find(|m| m.id == added.id).unwrap();
+        m.started = true;
+        m.name = "etcd-node4".into();
+    });
     a.promote(added.id).unwrap();
     assert!(!a.list().unwrap().iter().any(|m| m.learner));
     let e = a.promote(added.id).unwrap_err();

@@ -13,7 +13,7 @@
 //!   defragmenting does not), and every run goes through the members in the same order.
 
 use crate::cluster::lock::ClusterLock;
-use crate::cluster::turn::{poll, Peers};
+use crate::cluster::turn::{poll, Peers, Standing};
 use crate::etcd::member::{is_member_url, ApiMember};
 use crate::seed::Config;
 use crate::state::MaintenanceRecord;
@@ -197,6 +197,12 @@ impl Maintainer<'_> {
         })
     }
 
+    /// The longest a defragmentation turn is held: the defragmentation's wait, then the wait for
+    /// the member to answer again.
+    fn hold_for(&self) -> Duration {
+        self.o.timeout.max(DEFRAG_WAIT) + self.o.timeout + Duration::from_secs(60)
+    }
+
     /// This member, when it needs it, in its turn.
     fn routine(&self) -> Result<String> {
         let name = printable(&self.cfg.this_member.name).into_owned();
@@ -207,9 +213,11 @@ impl Maintainer<'_> {
             return Ok(format!("nothing to do on {name}: {why}"));
         }
         let held = self.take_turn(&name)?;
-        if held.is_some() {
+        if let Some(lock) = &held {
             let p = &self.peers;
             p.hand_over_leadership(&p.mine, "defragmenting", &[]);
+            lock.still_held()
+                .map_err(|e| anyhow!("{name} was not defragmented: {e}"))?;
         }
         let done = self.defragment(&name, &self.peers.mine);
         drop(held);
@@ -219,7 +227,7 @@ impl Maintainer<'_> {
     /// The restart lock with every other voter healthy; none when this member is alone. A leader
     /// lets fragmented followers go first, for up to half the timeout.
     fn take_turn(&self, name: &str) -> Result<Option<ClusterLock>> {
-        if self.peers.alone(self.cfg) {
+        if self.peers.standing(self.cfg, false)? == Standing::Alone {
             log::warn!(
                 "{name} is the only member: the cluster answers nothing while it defragments"
             );
@@ -241,7 +249,12 @@ impl Maintainer<'_> {
         };
         let held = self
             .peers
-            .wait_for_turn(self.o.timeout, "defragmentation", &hold_back)?
+            .wait_for_turn(
+                self.o.timeout,
+                self.hold_for(),
+                "defragmentation",
+                &hold_back,
+            )?
             .map_err(|no| {
                 anyhow!(
                     "{name} was not defragmented: no turn within {}: {}; nothing was changed",

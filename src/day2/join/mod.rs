@@ -137,7 +137,8 @@ impl<'a> Joiner<'a> {
         let _lock = if self.dry_run {
             None
         } else {
-            match ClusterLock::acquire(&self.api, lock::JOIN, self.me()) {
+            let hold_for = self.spec.replace_grace + Duration::from_secs(120);
+            match ClusterLock::acquire(&self.api, lock::JOIN, self.me(), hold_for) {
                 Ok(Some(l)) => Some(l),
                 Ok(None) => {
                     return Ok(Next::Again(format!(

@@ -42,9 +42,11 @@ fn member_json(m: &Member, port: u16) -> Value {
 pub(super) fn answer(state: &Mutex<State>, i: usize, r: &Request) -> Response {
     let mut s = lock(state);
     s.log.push((i, r.path.clone()));
+    s.expire();
     if let Some(o) = s.overrides.get(&r.path) {
         return o.clone();
     }
+    let (path, query) = r.path.split_once('?').unwrap_or((&r.path, ""));
     let port: u16 = r
         .header("host")
         .and_then(|h| h.rsplit(':').next())
@@ -55,8 +57,9 @@ pub(super) fn answer(state: &Mutex<State>, i: usize, r: &Request) -> Response {
         port,
         body: r.json(),
     };
-    match r.path.as_str() {
-        "/health" | "/version" | "/metrics" | "/v3/maintenance/status" => node(&s, &q, &r.path),
+    match path {
+        "/health" => health(&q, query),
+        "/version" | "/metrics" | "/v3/maintenance/status" => node(&s, &q, path),
         "/v3/maintenance/downgrade" => downgrade(&mut s, &q),
         p if p.starts_with("/v3/lease/") || p.starts_with("/v3/kv/") => keys(&mut s, &q, p),
         p if p.starts_with("/v3/cluster/") || p.ends_with("transfer-leadership") => {
@@ -93,14 +96,24 @@ fn err(code: u16, msg: &str) -> Response {
     Response::json(code, &json!({"error": msg, "message": msg, "code": 14}))
 }
 
+/// `/health`, `?exclude=ALARM` as 3.5 on: an unhealthy reason that is that alarm is not counted.
+fn health(q: &Asked, query: &str) -> Response {
+    let excluded = query
+        .split('&')
+        .filter_map(|kv| kv.strip_prefix("exclude="))
+        .collect::<Vec<_>>();
+    match &q.me.unhealthy {
+        Some(why) if !excluded.iter().any(|x| why.contains(x)) => {
+            Response::json(503, &json!({"health": "false", "reason": why}))
+        }
+        _ => ok(json!({"health": "true", "reason": ""})),
+    }
+}
+
 /// What one member says of itself.
 fn node(s: &State, q: &Asked, path: &str) -> Response {
     let me = &q.me;
     match path {
-        "/health" => match &me.unhealthy {
-            None => ok(json!({"health": "true", "reason": ""})),
-            Some(why) => Response::json(503, &json!({"health": "false", "reason": why})),
-        },
         "/version" => ok(json!({"etcdserver": me.version, "etcdcluster": s.cluster_version})),
         "/metrics" => Response::new(
             200,
@@ -166,22 +179,38 @@ fn keys(s: &mut State, q: &Asked, path: &str) -> Response {
         "/v3/lease/grant" => {
             s.next += 1;
             let id = s.next;
-            s.leases.push(id);
-            ok(json!({"header": header, "ID": id.to_string(), "TTL": q.body["TTL"]}))
+            let ttl = q.body["TTL"].as_u64().unwrap_or(0).max(1);
+            let until = s.clock() + ttl as f64;
+            s.leases.insert(id, (ttl, until));
+            ok(json!({"header": header, "ID": id.to_string(), "TTL": ttl.to_string()}))
         }
         "/v3/lease/revoke" => {
             let id = q.id("ID");
-            s.leases.retain(|l| *l != id);
+            if s.leases.remove(&id).is_none() {
+                return err(404, "etcdserver: requested lease not found");
+            }
             s.kv.retain(|_, (_, lease)| *lease != id);
             ok(json!({"header": header}))
         }
-        "/v3/lease/keepalive" => ok(json!({"result": {"header": header}})),
+        // As etcd answers it: 200 either way; an expired lease gets no TTL (0, left out).
+        "/v3/lease/keepalive" => {
+            let id = q.id("ID");
+            let clock = s.clock();
+            match s.leases.get_mut(&id) {
+                Some((ttl, until)) => {
+                    *until = clock + *ttl as f64;
+                    ok(
+                        json!({"result": {"header": header, "ID": id.to_string(), "TTL": ttl.to_string()}}),
+                    )
+                }
+                None => ok(json!({"result": {"header": header, "ID": id.to_string()}})),
+            }
+        }
         "/v3/kv/range" => {
             let key = b64(&q.body["key"]);
             match s.kv.get(&key) {
-                Some((v, _)) => ok(
-                    json!({"header": header, "kvs": [{"key": enc(&key), "value": enc(v)}], "count": "1"}),
-                ),
+                Some((v, lease)) => ok(json!({"header": header, "kvs": [{"key": enc(&key),
+                    "value": enc(v), "lease": lease.to_string()}], "count": "1"})),
                 None => ok(json!({"header": header})),
             }
         }
@@ -189,11 +218,14 @@ fn keys(s: &mut State, q: &Asked, path: &str) -> Response {
             let key = b64(&q.body["compare"][0]["key"]);
             let put = &q.body["success"][0]["request_put"];
             let free = !s.kv.contains_key(&key);
+            let lease = put["lease"]
+                .as_str()
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(0);
+            if lease != 0 && !s.leases.contains_key(&lease) {
+                return err(404, "etcdserver: requested lease not found");
+            }
             if free {
-                let lease = put["lease"]
-                    .as_str()
-                    .and_then(|l| l.parse().ok())
-                    .unwrap_or(0);
                 s.kv.insert(key, (b64(&put["value"]), lease));
             }
             ok(json!({"header": header, "succeeded": free}))
@@ -240,6 +272,11 @@ fn membership(s: &mut State, q: &Asked, path: &str) -> Response {
                 s.members.remove(k);
             } else if !s.members[k].learner {
                 return err(400, "etcdserver: can only promote a learner member");
+            } else if !s.members[k].started {
+                return err(
+                    400,
+                    "etcdserver: can only promote a learner member which is in sync with leader",
+                );
             } else {
                 s.members[k].learner = false;
             }

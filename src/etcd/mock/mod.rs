@@ -38,7 +38,12 @@ pub struct State {
     pub members: Vec<Member>,
     /// key → (value, lease)
     pub kv: BTreeMap<String, (String, u64)>,
-    pub leases: Vec<u64>,
+    /// lease → (TTL in seconds, when it expires on the mock's clock). An expired lease is gone,
+    /// with its keys, at the next request, as etcd's lessor revokes it.
+    pub leases: BTreeMap<u64, (u64, f64)>,
+    /// Added to the wall clock: a test moves time on (a holder paused past its TTL) without
+    /// sleeping.
+    pub skew: f64,
     pub leader: u64,
     pub cluster_version: String,
     /// The target of an enabled downgrade.
@@ -55,6 +60,26 @@ pub struct State {
 impl State {
     fn index_of(&self, id: u64) -> Option<usize> {
         self.members.iter().position(|m| m.id == id)
+    }
+
+    /// The mock's clock: the wall clock plus `skew`.
+    pub fn clock(&self) -> f64 {
+        now() + self.skew
+    }
+
+    /// Expired leases revoked, their keys deleted.
+    fn expire(&mut self) {
+        let t = self.clock();
+        let gone: Vec<u64> = self
+            .leases
+            .iter()
+            .filter(|(_, (_, until))| *until <= t)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            self.leases.remove(&id);
+            self.kv.retain(|_, (_, lease)| *lease != id);
+        }
     }
 }
 
@@ -182,9 +207,33 @@ impl MockCluster {
         format!("https://127.0.0.{}:{}", i + 1, self.port)
     }
 
-    /// Member `i`'s process stops: its port refuses.
+    /// Member `i`'s process stops: its port refuses. A leader that stops is followed by another
+    /// started voter (etcd elects one within an election timeout).
     pub fn stop(&self, i: usize) {
         self.servers.lock().unwrap()[i] = None;
+        let down: Vec<bool> = self
+            .servers
+            .lock()
+            .unwrap()
+            .iter()
+            .map(Option::is_none)
+            .collect();
+        self.with(|s| {
+            if s.leader != s.members[i].id {
+                return;
+            }
+            s.leader = s
+                .members
+                .iter()
+                .enumerate()
+                .find(|(k, m)| !down[*k] && m.started && !m.learner)
+                .map_or(0, |(_, m)| m.id);
+        });
+    }
+
+    /// Moves the mock's clock on by `secs` (leases expire as they would have).
+    pub fn advance(&self, secs: f64) {
+        self.with(|s| s.skew += secs);
     }
 
     /// Member `i` runs a new process: started now, caught up with the leader.

@@ -22,7 +22,15 @@ pub trait ServiceManager: Sync {
     fn daemon_reload(&self) -> Result<()>;
     fn enable(&self, unit: &str) -> Result<()>;
     fn is_enabled(&self, unit: &str) -> bool;
-    fn is_active(&self, unit: &str) -> bool;
+    /// The unit's `ActiveState` (live systems; `Inactive` offline).
+    fn active_state(&self, unit: &str) -> Active;
+    /// Active and ready (for etcd, `Type=notify`: it said READY).
+    fn is_active(&self, unit: &str) -> bool {
+        self.active_state(unit) == Active::Active
+    }
+    /// Whether the unit file on disk differs from what systemd loaded (`NeedDaemonReload=yes`):
+    /// whatever run wrote it, a start or restart before a reload would run the old unit.
+    fn needs_reload(&self, unit: &str) -> bool;
     /// Never blocks: under cloud-init's runcmd a blocking start would wait on boot to finish,
     /// which waits on us.
     fn start(&self, unit: &str) -> Result<()>;
@@ -32,6 +40,47 @@ pub trait ServiceManager: Sync {
     /// The unit's main process as the service manager knows it (None: none runs, or it cannot
     /// tell). A restart is over only once this is another process than before.
     fn main_process(&self, unit: &str) -> Option<MainProcess>;
+}
+
+/// A unit's `ActiveState=` as systemd says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Active {
+    Active,
+    /// Started, not ready yet: a `Type=notify` etcd until it sends READY (the first member
+    /// waiting for its peers), or a unit between the tries of `Restart=`.
+    Activating,
+    Reloading,
+    Deactivating,
+    Inactive,
+    Failed,
+}
+
+impl Active {
+    pub fn parse(s: &str) -> Active {
+        match s.trim() {
+            "active" => Active::Active,
+            "activating" => Active::Activating,
+            "reloading" => Active::Reloading,
+            "deactivating" => Active::Deactivating,
+            "failed" => Active::Failed,
+            _ => Active::Inactive,
+        }
+    }
+
+    /// A process runs, or is about to under `Restart=`: what it reads changing needs a restart
+    /// (a start would be merged into the job that runs, and change nothing).
+    pub fn running(self) -> bool {
+        matches!(
+            self,
+            Active::Active | Active::Activating | Active::Reloading
+        )
+    }
+}
+
+/// The value of `key=` in `systemctl show` output.
+fn shown<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(key)?.strip_prefix('='))
 }
 
 /// A unit's main process: its pid and when it was started (µs of the monotonic clock), which
@@ -144,8 +193,22 @@ impl ServiceManager for Systemd {
         self.ctl(&["is-enabled", "--quiet", unit]).is_ok()
     }
 
-    fn is_active(&self, unit: &str) -> bool {
-        self.live() && systemctl(&["is-active", "--quiet", unit]).is_ok()
+    /// From `show`, not `is-active`: that exits 3 for `activating` as for `inactive`.
+    fn active_state(&self, unit: &str) -> Active {
+        if !self.live() {
+            return Active::Inactive;
+        }
+        systemctl(&["show", "--property=ActiveState", unit])
+            .ok()
+            .and_then(|t| shown(&t, "ActiveState").map(Active::parse))
+            .unwrap_or(Active::Inactive)
+    }
+
+    fn needs_reload(&self, unit: &str) -> bool {
+        self.live()
+            && systemctl(&["show", "--property=NeedDaemonReload", unit])
+                .ok()
+                .is_some_and(|t| shown(&t, "NeedDaemonReload") == Some("yes"))
     }
 
     /// A unit file written since systemd last read its unit dirs may be "not found" to an older
@@ -208,5 +271,21 @@ mod tests {
             None
         );
         assert_eq!(MainProcess::parse_show("garbage"), None);
+    }
+
+    #[test]
+    fn reads_the_active_state_and_whether_a_reload_is_needed() {
+        assert_eq!(
+            shown("ActiveState=activating\n", "ActiveState").map(Active::parse),
+            Some(Active::Activating)
+        );
+        assert!(Active::Activating.running() && Active::Active.running());
+        assert!(!Active::Deactivating.running() && !Active::Failed.running());
+        assert_eq!(Active::parse("garbage"), Active::Inactive);
+        assert_eq!(
+            shown("NeedDaemonReload=yes", "NeedDaemonReload"),
+            Some("yes")
+        );
+        assert_eq!(shown("X=1", "NeedDaemonReload"), None);
     }
 }
