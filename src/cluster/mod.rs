@@ -20,3 +20,5 @@ pub mod voters;
 
 #[cfg(test)]
 mod mock_tests;
+#[cfg(test)]
+mod promise_tests;

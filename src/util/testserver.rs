@@ -41,6 +41,8 @@ pub struct Response {
     pub delay: Duration,
     /// After the body, keep sending this many zero bytes (a server that never stops).
     pub endless: bool,
+    /// Send the body one byte at a time, this long apart (a server that trickles).
+    pub trickle: Option<Duration>,
 }
 
 impl Response {
@@ -52,6 +54,7 @@ impl Response {
             cut_at: None,
             delay: Duration::ZERO,
             endless: false,
+            trickle: None,
         }
     }
     pub fn json(status: u16, v: &serde_json::Value) -> Response {
@@ -202,7 +205,16 @@ fn serve(mut s: impl Read + Write, h: &Handler, served: &AtomicUsize) -> std::io
     head.push_str("Connection: close\r\n\r\n");
     s.write_all(head.as_bytes())?;
     let n = resp.cut_at.unwrap_or(resp.body.len()).min(resp.body.len());
-    s.write_all(&resp.body[..n])?;
+    match resp.trickle {
+        Some(pause) => {
+            for b in &resp.body[..n] {
+                s.write_all(&[*b])?;
+                s.flush()?;
+                std::thread::sleep(pause);
+            }
+        }
+        None => s.write_all(&resp.body[..n])?,
+    }
     if resp.endless {
         let zeros = vec![0u8; 64 * 1024];
         loop {
