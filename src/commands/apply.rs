@@ -254,6 +254,7 @@ fn install(run: &Run, cfg: &Config, plan: &Plan, prepared: Prepared) -> Result<(
 fn service(cx: &Context, cfg: &Config, plan: &Plan, turn: Option<restart::Turn>) -> Result<()> {
     let sd = cx.services;
     let unit = cfg.unit_name();
+    crate::failpoint!("before-reload");
     if plan.unit_replaced() || sd.needs_reload(&unit) {
         sd.daemon_reload()?;
     }
