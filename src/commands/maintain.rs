@@ -25,6 +25,8 @@ pub fn run(o: &MaintainArgs) -> Result<()> {
             .unwrap_or(spec.compact_keep_revisions),
         timeout: o.timeout.unwrap_or(cfg.restart_timeout),
     };
+    // The timer's run and one by hand never at once (a second waits for the first).
+    let _one = crate::host::lock::maintenance(&run.root, options.timeout)?;
     let line = maintain::run(cfg, &run.root, &options)?;
     println!("{line}");
     Ok(())

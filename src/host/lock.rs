@@ -20,7 +20,20 @@ pub fn path(root: &Path) -> PathBuf {
 }
 
 pub fn acquire(root: &Path, wait: Duration) -> Result<Lock> {
-    let path = path(root);
+    acquire_at(root, path(root), wait)
+}
+
+/// One maintenance run at a time on this node (`state::MAINTAIN_LOCK`), apart from `apply`'s lock:
+/// a run by hand and the timer's never work on the cluster at once.
+pub fn maintenance(root: &Path, wait: Duration) -> Result<Lock> {
+    acquire_at(
+        root,
+        crate::state::path(root, crate::state::MAINTAIN_LOCK),
+        wait,
+    )
+}
+
+fn acquire_at(root: &Path, path: PathBuf, wait: Duration) -> Result<Lock> {
     if let Some(dir) = path.parent() {
         crate::util::fs::private_dir(root, dir, 0o755)?;
     }

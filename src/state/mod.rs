@@ -15,6 +15,7 @@ pub const MEMBER: &str = "/var/lib/etcd-bootstrap/member";
 pub const DIGESTS: &str = "/var/lib/etcd-bootstrap/digests";
 /// One run at a time per root.
 pub const LOCK: &str = "/run/etcd-bootstrap.lock";
+pub const MAINTAIN_LOCK: &str = "/run/etcd-bootstrap-maintain.lock";
 /// The dir all of the above but the lock live in: root's alone.
 pub const DIR: &str = "/var/lib/etcd-bootstrap";
 /// What was staged from which verified tarball (`release::unpack`), one record per release.

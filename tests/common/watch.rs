@@ -307,6 +307,13 @@ impl Cluster {
 
     /// Every acknowledged put of `w` is in the cluster (read through node `i`'s etcdctl).
     pub fn assert_writes_kept(&self, i: usize, w: &Written) {
+        // "No acknowledged write lost" proves nothing with nothing acknowledged.
+        assert!(
+            w.acked.len() >= 20,
+            "only {} puts were acknowledged: too few to say none was lost ({})",
+            w.acked.len(),
+            w.summary()
+        );
         let out = self.etcdctl(i, "get --prefix writer/ --keys-only");
         assert!(out.status.success(), "get: {}", stderr(&out));
         let stored: std::collections::HashSet<u64> = stdout(&out)

@@ -97,6 +97,15 @@ pub fn recovery_order(members: &[ApiMember], leader: u64) -> Vec<&ApiMember> {
     order
 }
 
+/// Who coordinates NOSPACE recovery: the started voter with the lowest ID. Every run computes
+/// it from the same list, whatever it sees of the leader or of who answers.
+pub fn coordinator(members: &[ApiMember]) -> Option<&ApiMember> {
+    members
+        .iter()
+        .filter(|m| m.started() && !m.learner)
+        .min_by_key(|m| m.id)
+}
+
 /// A member's first plain https client URL.
 fn url_of(m: &ApiMember) -> Option<&String> {
     m.client_urls.iter().find(|u| is_member_url(u))

@@ -1,7 +1,13 @@
-//! NOSPACE recovered: compaction when asked, every member defragmented in the same order as any
-//! other run (by ID, the leader last), the alarm disarmed only with headroom under the quota.
+//! NOSPACE recovered: compaction when asked, every member defragmented one after another (by ID,
+//! the leader last, leadership handed away from whoever leads then), the alarm disarmed only when
+//! every member said it has headroom under the quota.
+//!
+//! etcd refuses leases under NOSPACE, so no lock can keep two runs apart. Instead one run
+//! coordinates: the run on the started voter with the lowest ID. Every other run defers to it,
+//! whatever it sees of the leader or of who answers, so two runs never defragment at once; a run
+//! that stops being the coordinator (the member list changed) stops before its next member.
 
-use super::{recovery_order, url_of, Maintainer, HEADROOM_PERCENT};
+use super::{coordinator, recovery_order, url_of, Maintainer, HEADROOM_PERCENT};
 use crate::cluster::lock;
 use crate::cluster::turn::poll;
 use crate::cluster::voters::Me;
@@ -15,8 +21,8 @@ use anyhow::{anyhow, bail, Result};
 use std::time::Duration;
 
 impl Maintainer<'_> {
-    /// Before each member under NOSPACE: no turn held (a rolling restart finishes first) and every
-    /// other voter answers (one that is defragmenting does not).
+    /// Before each member under NOSPACE: no turn held (a rolling restart finishes first), every
+    /// other voter answers (one that is defragmenting does not), and so does the member itself.
     fn wait_quiet(&self, members: &[ApiMember], m: &ApiMember) -> Result<()> {
         let them = Me {
             id: Some(m.id),
@@ -30,9 +36,18 @@ impl Maintainer<'_> {
                         crate::util::text::excerpt(&holder, 64)
                     )));
                 }
-                Ok(match self.peers.ready_besides(members, &them) {
-                    Ok(_) => Next::Done(()),
-                    Err(e) => Next::Again(e.message),
+                if let Err(e) = self.peers.ready_besides(members, &them) {
+                    return Ok(Next::Again(e.message));
+                }
+                // And the member itself: one that was stopped meanwhile is waited for.
+                let h = url_of(m).map(|u| self.peers.checker.check(u));
+                Ok(match h {
+                    Some(h) if !h.healthy => Next::Again(format!(
+                        "{} does not answer: {}",
+                        printable(&m.name),
+                        h.error.as_deref().unwrap_or("unhealthy")
+                    )),
+                    _ => Next::Done(()),
                 })
             },
             |_, _, _| {},
@@ -66,7 +81,19 @@ impl Maintainer<'_> {
         )))
     }
 
-    /// Every member defragmented in turn, then the alarm disarmed if there is room again.
+    /// Whether this run coordinates NOSPACE recovery; Err names the member whose run does.
+    fn coordinates(&self, members: &[ApiMember]) -> Result<(), String> {
+        let Some(c) = coordinator(members) else {
+            return Err("no started voter".into());
+        };
+        if self.peers.me.id == Some(c.id) {
+            return Ok(());
+        }
+        Err(printable(&c.describe()).into_owned())
+    }
+
+    /// Every member defragmented in turn, then the alarm disarmed if there is room again; or,
+    /// on any other member than the coordinator, nothing.
     pub(super) fn nospace(&self, raised_by: &[(u64, String)]) -> Result<String> {
         let members = self.peers.api.list()?;
         let name_of = |id: u64| {
@@ -77,6 +104,14 @@ impl Maintainer<'_> {
                 .unwrap_or_else(|| format!("{id:x}"))
         };
         let by: Vec<String> = raised_by.iter().map(|(id, _)| name_of(*id)).collect();
+        if let Err(who) = self.coordinates(&members) {
+            return Ok(format!(
+                "the cluster has a NOSPACE alarm (raised by {}): its recovery is the run of {who} \
+                 (the voter with the lowest ID coordinates it, so no two runs defragment at once); \
+                 nothing done here",
+                by.join(", ")
+            ));
+        }
         log::warn!(
             "the cluster has a NOSPACE alarm (raised by {}): it refuses writes until the alarm is \
              disarmed; defragmenting every member, the leader last",
@@ -94,9 +129,16 @@ impl Maintainer<'_> {
                 continue;
             };
             self.wait_quiet(&members, m)?;
-            if m.id == leader {
-                self.peers.hand_over_leadership(url, "defragmenting", &done);
+            let now = self.peers.api.list()?;
+            if let Err(who) = self.coordinates(&now) {
+                bail!(
+                    "NOSPACE recovery stopped before {}: the member list changed, and {who} \
+                     coordinates it now",
+                    printable(&m.name)
+                );
             }
+            // Whoever leads now (a leader may have changed since the order was made).
+            self.peers.hand_over_leadership(url, "defragmenting", &done);
             let d = self.defragment(&printable(&m.name), url)?;
             log::info!("{}", d.line());
             lines.push(d.line());
@@ -107,13 +149,20 @@ impl Maintainer<'_> {
     }
 
     fn disarm_if_room(&self, members: &[ApiMember], raised: &[(u64, String)]) -> Result<String> {
-        let in_use = members
-            .iter()
-            .filter_map(url_of)
-            .filter_map(|u| self.db_at(u).ok())
-            .map(|db| db.in_use)
-            .max()
-            .unwrap_or(0);
+        // Fail closed: a member that does not say how much of its db is in use keeps the alarm.
+        let mut in_use = 0;
+        for m in members {
+            let db = url_of(m)
+                .ok_or_else(|| anyhow!("lists no https client URL"))
+                .and_then(|u| self.db_at(u).map_err(|e| anyhow!("{e}")))
+                .map_err(|e| {
+                    anyhow!(
+                        "kept the NOSPACE alarm: {} did not say how much of its db is in use: {e}",
+                        printable(&m.name)
+                    )
+                })?;
+            in_use = in_use.max(db.in_use);
+        }
         let quota = self.quota();
         if in_use.saturating_mul(100) >= quota.bytes.saturating_mul(HEADROOM_PERCENT) {
             bail!(

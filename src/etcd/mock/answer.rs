@@ -46,6 +46,16 @@ pub(super) fn answer(state: &Mutex<State>, i: usize, r: &Request) -> Response {
     if let Some(o) = s.overrides.get(&r.path) {
         return o.clone();
     }
+    if s.defragmenting.contains(&i) || s.silent.contains(&i) {
+        // etcd holds every request while its backend is being rewritten.
+        return Response {
+            delay: std::time::Duration::from_secs(6),
+            ..Response::new(503, "defragmenting")
+        };
+    }
+    if r.path == "/v3/maintenance/defragment" {
+        return super::maintenance::defragment(state, s, i);
+    }
     let (path, query) = r.path.split_once('?').unwrap_or((&r.path, ""));
     let port: u16 = r
         .header("host")
@@ -56,11 +66,14 @@ pub(super) fn answer(state: &Mutex<State>, i: usize, r: &Request) -> Response {
         me: s.members[i].clone(),
         port,
         body: r.json(),
+        revision: s.revision,
     };
     match path {
         "/health" => health(&q, query),
         "/version" | "/metrics" | "/v3/maintenance/status" => node(&s, &q, path),
         "/v3/maintenance/downgrade" => downgrade(&mut s, &q),
+        "/v3/maintenance/alarm" => super::maintenance::alarm(&mut s, &q.body, q.header()),
+        "/v3/kv/compaction" => super::maintenance::compact(&mut s, &q.body, q.header()),
         p if p.starts_with("/v3/lease/") || p.starts_with("/v3/kv/") => keys(&mut s, &q, p),
         p if p.starts_with("/v3/cluster/") || p.ends_with("transfer-leadership") => {
             membership(&mut s, &q, p)
@@ -74,11 +87,12 @@ struct Asked {
     me: Member,
     port: u16,
     body: Value,
+    revision: u64,
 }
 
 impl Asked {
     fn header(&self) -> Value {
-        json!({"member_id": self.me.id.to_string(), "revision": "1"})
+        json!({"member_id": self.me.id.to_string(), "revision": self.revision.to_string()})
     }
     fn id(&self, key: &str) -> u64 {
         self.body[key]
@@ -126,6 +140,7 @@ fn node(s: &State, q: &Asked, path: &str) -> Response {
             let mut v = json!({
                 "header": q.header(), "leader": s.leader.to_string(),
                 "raftIndex": me.raft_index.to_string(), "version": me.version, "isLearner": me.learner,
+                "dbSize": me.db_size.to_string(), "dbSizeInUse": me.db_in_use.to_string(),
             });
             if minor(&me.version) >= 6 {
                 v["downgradeInfo"] = json!({
@@ -260,6 +275,8 @@ fn membership(s: &mut State, q: &Asked, path: &str) -> Response {
                 version: "3.5.1".into(),
                 started_at: 0.0,
                 raft_index: 0,
+                db_size: 0,
+                db_in_use: 0,
             };
             s.members.push(m.clone());
             ok(json!({"header": header, "member": member_json(&m, port), "members": list(s)}))

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 mod answer;
+mod maintenance;
 use answer::{answer, lock};
 
 /// One member as the cluster knows it.
@@ -31,6 +32,9 @@ pub struct Member {
     /// Its etcd process's start (seconds since the epoch, as `/metrics` says).
     pub started_at: f64,
     pub raft_index: u64,
+    /// Its backend file's size and the part of it in use.
+    pub db_size: u64,
+    pub db_in_use: u64,
 }
 
 #[derive(Debug, Default)]
@@ -54,6 +58,21 @@ pub struct State {
     pub overrides: BTreeMap<String, Response>,
     /// (member index, path) of every request, in order.
     pub log: Vec<(usize, String)>,
+    /// Raised alarms: (member ID, `NOSPACE` | `CORRUPT`).
+    pub alarms: Vec<(u64, String)>,
+    /// How long a defragmentation takes; the member answers nothing else meanwhile.
+    pub defrag_time: std::time::Duration,
+    /// Every defragmentation: (member index, start, end) on the mock's clock.
+    pub defrags: Vec<(usize, f64, f64)>,
+    /// Members defragmenting now.
+    pub defragmenting: Vec<usize>,
+    /// Members that answer nothing (a hung process), and (n, member): that member hangs once the
+    /// n-th defragmentation is over.
+    pub silent: Vec<usize>,
+    pub silent_after_defrags: Option<(usize, usize)>,
+    /// The revision compacted to (physically), and the store's revision.
+    pub compacted: u64,
+    pub revision: u64,
     next: u64,
 }
 
@@ -145,6 +164,8 @@ impl MockCluster {
                 version: "3.5.1".into(),
                 started_at: now() - 100.0,
                 raft_index: 100,
+                db_size: 1 << 20,
+                db_in_use: 1 << 20,
             });
         }
         let state = State {
@@ -152,6 +173,7 @@ impl MockCluster {
             cluster_version: "3.5.0".into(),
             members,
             next: 0x2000,
+            revision: 100,
             ..State::default()
         };
         let mut c = MockCluster {
