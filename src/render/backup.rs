@@ -12,8 +12,55 @@ fn arg(flag: &str, path: &std::path::Path) -> String {
 /// Where the backup timer finds this tool: where the .deb and the images put it.
 pub const SELF_PATH: &str = "/usr/local/bin/etcd-bootstrap";
 
+/// The sandbox of a scheduled service that runs this tool as root: a deadline for the whole run
+/// (a store or member that never answers cannot keep it running), the system read-only but for
+/// `writes` (each `-`: a dir that is not there yet is no failure), no new privileges, no devices,
+/// no kernel knobs, only the address families it uses (the members over TCP, the journal, the
+/// interface facts over netlink), and only the capabilities root needs to read and write files
+/// etcd's user owns.
+pub(super) fn sandbox(timeout: Duration, writes: &[&std::path::Path]) -> String {
+    let rw: Vec<String> = writes
+        .iter()
+        .map(|p| super::systemd_word(&format!("-{}", p.display())))
+        .collect();
+    format!(
+        "TimeoutStartSec={}\n\
+         NoNewPrivileges=yes\n\
+         ProtectSystem=strict\n\
+         ReadWritePaths={}\n\
+         PrivateTmp=yes\n\
+         PrivateDevices=yes\n\
+         ProtectHome=yes\n\
+         ProtectKernelTunables=yes\n\
+         ProtectKernelModules=yes\n\
+         ProtectKernelLogs=yes\n\
+         ProtectControlGroups=yes\n\
+         ProtectClock=yes\n\
+         ProtectHostname=yes\n\
+         ProtectProc=invisible\n\
+         RestrictNamespaces=yes\n\
+         RestrictRealtime=yes\n\
+         RestrictSUIDSGID=yes\n\
+         LockPersonality=yes\n\
+         MemoryDenyWriteExecute=yes\n\
+         RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK\n\
+         SystemCallArchitectures=native\n\
+         SystemCallFilter=@system-service\n\
+         SystemCallErrorNumber=EPERM\n\
+         CapabilityBoundingSet=CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_CHOWN CAP_FOWNER\n\
+         UMask=0077\n",
+        timeout.as_secs(),
+        rw.join(" ")
+    )
+}
+
+/// The most one scheduled backup may take: a snapshot of etcd's largest database (8 GiB) streams
+/// in minutes.
+const BACKUP_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// The backup service and timer the seed's `etcd_backup` asks for.
 pub fn backup_units(cfg: &Config, b: &BackupSpec) -> (String, String) {
+    let state = std::path::Path::new(crate::state::DIR);
     let service = format!(
         "# Written by etcd-bootstrap from its seed; edit the seed, not this file.\n\
          [Unit]\n\
@@ -22,7 +69,12 @@ pub fn backup_units(cfg: &Config, b: &BackupSpec) -> (String, String) {
          \n\
          [Service]\n\
          Type=oneshot\n\
-         ExecStart={exe} backup {dir} --keep={keep} {conf} {bin}\n",
+         ExecStart={exe} backup {dir} --keep={keep} {conf} {bin}\n\
+         {sandbox}",
+        sandbox = sandbox(
+            BACKUP_TIMEOUT,
+            &[&b.dir, state, std::path::Path::new("/run")]
+        ),
         svc = cfg.service_name,
         shown = b.dir.display().to_string().replace('%', "%%"),
         dir = arg("--dir=", &b.dir),

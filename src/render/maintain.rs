@@ -3,6 +3,12 @@
 use super::backup::SELF_PATH;
 use crate::seed::{Config, MaintenanceSpec};
 
+/// The most one maintenance run may take: its wait for the turn, a defragmentation (at least 10
+/// min), the wait for the member to answer again, with room to spare.
+fn timeout(cfg: &Config) -> std::time::Duration {
+    cfg.restart_timeout * 2 + std::time::Duration::from_secs(900)
+}
+
 /// The maintenance service and timer the seed's `etcd_maintenance` asks for. The service reads
 /// the seed where the first-boot unit does (the default source), so it needs no flags.
 pub fn maintenance_units(cfg: &Config, m: &MaintenanceSpec) -> (String, String) {
@@ -15,9 +21,17 @@ pub fn maintenance_units(cfg: &Config, m: &MaintenanceSpec) -> (String, String) 
          \n\
          [Service]\n\
          Type=oneshot\n\
-         ExecStart={SELF_PATH} maintain\n",
+         ExecStart={SELF_PATH} maintain\n\
+         {sandbox}",
         svc = cfg.service_name,
         frag = m.fragmentation,
+        sandbox = super::backup::sandbox(
+            timeout(cfg),
+            &[
+                std::path::Path::new(crate::state::DIR),
+                std::path::Path::new("/run")
+            ]
+        ),
     );
     // Members installed together run at different times; the cluster turn keeps them apart anyway.
     let spread = std::time::Duration::from_secs((m.interval.as_secs() / 10).clamp(60, 1800));

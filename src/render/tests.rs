@@ -95,6 +95,39 @@ fn the_backup_timer_spreads_members_by_a_tenth_of_the_interval() {
     }
 }
 
+/// The scheduled services run as root on a timer: each has a deadline for the whole run and a
+/// sandbox that lets it write only where it must.
+#[test]
+fn the_scheduled_services_have_a_deadline_and_write_only_where_they_must() {
+    let cfg =
+        config("etcd_backup: {dir: /srv/snap shots, interval: 1h}\netcd_restart_timeout: 5m\n");
+    let (backup, _) = crate::render::backup_units(&cfg, cfg.backup.as_ref().unwrap());
+    let (maintain, _) = crate::render::maintenance_units(&cfg, &cfg.maintenance);
+    for (service, deadline, writes) in [
+        (
+            &backup,
+            "TimeoutStartSec=3600\n",
+            "ReadWritePaths=\"-/srv/snap shots\" -/var/lib/etcd-bootstrap -/run\n",
+        ),
+        (
+            &maintain,
+            "TimeoutStartSec=1500\n",
+            "ReadWritePaths=-/var/lib/etcd-bootstrap -/run\n",
+        ),
+    ] {
+        for line in [
+            deadline,
+            writes,
+            "ProtectSystem=strict\n",
+            "NoNewPrivileges=yes\n",
+            "PrivateTmp=yes\n",
+            "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK\n",
+        ] {
+            assert!(service.contains(line), "{line}: {service}");
+        }
+    }
+}
+
 #[test]
 fn the_maintenance_timer_runs_maintain_spread_by_a_tenth_between_1_and_30_min() {
     for (interval, spread) in [("6h", "30m"), ("2h", "12m"), ("1m", "1m")] {
