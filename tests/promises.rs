@@ -211,3 +211,50 @@ fn the_scheduled_services_pass_systemd_s_security_review() {
         assert!(score <= 3.0, "{unit}: exposure {score}\n{text}");
     }
 }
+
+/// The maintenance timer acts on what apply applied: its unit names the applied seed (root's
+/// alone), and it runs though the seed apply was given is gone (a PXE node's URL, a removed file).
+#[test]
+fn the_maintenance_timer_reads_the_applied_seed_not_the_source() {
+    let s = live_node();
+    write_seed(&s, &[(NAME, ADDR)], "");
+    let out = apply(&s, &[]);
+    s.assert_applied(&out);
+    s.wait_healthy_live();
+    let applied = s
+        .node
+        .private("/var/lib")
+        .join("etcd-bootstrap/applied-seed.yaml");
+    {
+        use std::os::unix::fs::MetadataExt;
+        let meta = fs::metadata(&applied).unwrap();
+        assert_eq!(meta.mode() & 0o777, 0o600);
+        assert_eq!(meta.uid(), 0);
+    }
+    assert_eq!(
+        fs::read_to_string(&applied).unwrap(),
+        fs::read_to_string(&s.seed).unwrap()
+    );
+    let unit = s
+        .node
+        .private("/etc")
+        .join("systemd/system/etcd-maintain.service");
+    let argv = exec_start(&unit);
+    assert_eq!(
+        argv[1..],
+        [
+            "maintain",
+            "--seed=/var/lib/etcd-bootstrap/applied-seed.yaml"
+        ]
+    );
+    fs::write(&s.seed, "etcd_members: [broken\n").unwrap();
+    let out = run(&mut s
+        .node
+        .tool(&argv[1..].iter().map(String::as_str).collect::<Vec<_>>()));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("nothing to do on etcd-node1"),
+        "{}",
+        stdout(&out)
+    );
+}

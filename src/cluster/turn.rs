@@ -72,7 +72,19 @@ impl Peers {
     /// This member, asked for its ID, and the client for the cluster. `checker` judges health:
     /// maintenance under a NOSPACE alarm needs one that does not count the alarm as unhealthy.
     pub fn new(cfg: &Config, root: &Path, tolerate_nospace: bool) -> Result<Peers> {
-        let client = crate::etcd::client::tls_client(cfg, root)?;
+        Ok(Peers::with_client(
+            cfg,
+            crate::etcd::client::tls_client(cfg, root)?,
+            tolerate_nospace,
+        ))
+    }
+
+    /// `new`, with the TLS client given (a scheduled job's, with the installed certificates).
+    pub fn with_client(
+        cfg: &Config,
+        client: reqwest::blocking::Client,
+        tolerate_nospace: bool,
+    ) -> Peers {
         let mine = cfg.this_member.url(cfg.client_port);
         let api = Api::new(client.clone(), cfg.client_urls());
         let me = Me {
@@ -83,12 +95,12 @@ impl Peers {
         if tolerate_nospace {
             checker = checker.excluding("NOSPACE");
         }
-        Ok(Peers {
+        Peers {
             api,
             checker,
             me,
             mine,
-        })
+        }
     }
 
     /// Where this member stands, by the cluster's own word. Fails closed: a member list that

@@ -333,6 +333,8 @@ fn enable_interface_unit(cx: &Context, cfg: &Config) {
 fn stamp(run: &Run, cfg: &Config, plan: &Plan) -> Result<()> {
     crate::failpoint!("before-stamp");
     run.digests.save()?;
+    // What the scheduled jobs act on: this seed, as applied, not one fetched again.
+    crate::state::write_private(&run.root, crate::state::APPLIED_SEED, run.seed.text())?;
     Stamp {
         seed_sha256: run.seed.digest(),
         etcd_version: cfg.release.version.clone(),

@@ -9,10 +9,25 @@ use std::time::Duration;
 /// A TLS client for etcd's client port, its files read under `root`. The seed's certificates are
 /// used first: a node that joins talks to the cluster before it installs them.
 pub fn tls_client(cfg: &Config, root: &Path) -> Result<reqwest::blocking::Client> {
+    client(cfg, root, false)
+}
+
+/// A TLS client with the certificates installed on this node first (the seed's only where none
+/// is installed): what a scheduled job uses, which acts on what apply installed.
+pub fn tls_client_installed(cfg: &Config, root: &Path) -> Result<reqwest::blocking::Client> {
+    client(cfg, root, true)
+}
+
+fn client(cfg: &Config, root: &Path, installed_first: bool) -> Result<reqwest::blocking::Client> {
     let ca = cfg.trusted_ca();
     let (cert, key) = cfg.client_cert_and_key();
     let listed = certificates::read(cfg, root).unwrap_or_default();
     let read = |p: &Path, what: &str| -> Result<Vec<u8>> {
+        let on_disk = crate::util::fs::under(root, p);
+        if installed_first && on_disk.is_file() {
+            return std::fs::read(&on_disk)
+                .with_context(|| format!("reading the {what} {}", on_disk.display()));
+        }
         certificates::installed_or_listed(cfg, root, &listed, p)
             .map(|(_, b)| b)
             .map_err(|e| anyhow::anyhow!("reading the {what}: {e} (has apply run?)"))

@@ -10,7 +10,7 @@ fn timeout(cfg: &Config) -> std::time::Duration {
 }
 
 /// The maintenance service and timer the seed's `etcd_maintenance` asks for. The service reads
-/// the seed where the first-boot unit does (the default source), so it needs no flags.
+/// the seed apply applied (`state::APPLIED_SEED`), never the network.
 pub fn maintenance_units(cfg: &Config, m: &MaintenanceSpec) -> (String, String) {
     let service = format!(
         "# Written by etcd-bootstrap from its seed; edit the seed, not this file.\n\
@@ -21,10 +21,11 @@ pub fn maintenance_units(cfg: &Config, m: &MaintenanceSpec) -> (String, String) 
          \n\
          [Service]\n\
          Type=oneshot\n\
-         ExecStart={SELF_PATH} maintain\n\
+         ExecStart={SELF_PATH} maintain --seed={applied}\n\
          {sandbox}",
         svc = cfg.service_name,
         frag = m.fragmentation,
+        applied = crate::state::APPLIED_SEED,
         sandbox = super::backup::sandbox(
             timeout(cfg),
             &[

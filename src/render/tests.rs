@@ -143,8 +143,10 @@ fn the_maintenance_timer_runs_maintain_spread_by_a_tenth_between_1_and_30_min() 
             "{interval}: {timer}"
         );
         assert!(
-            service.contains("ExecStart=/usr/local/bin/etcd-bootstrap maintain\n")
-                && service.contains("Requisite=etcd.service\n"),
+            service.contains(
+                "ExecStart=/usr/local/bin/etcd-bootstrap maintain \
+                 --seed=/var/lib/etcd-bootstrap/applied-seed.yaml\n"
+            ) && service.contains("Requisite=etcd.service\n"),
             "{service}"
         );
     }

@@ -16,6 +16,10 @@ pub const DIGESTS: &str = "/var/lib/etcd-bootstrap/digests";
 /// One run at a time per root.
 pub const LOCK: &str = "/run/etcd-bootstrap.lock";
 pub const MAINTAIN_LOCK: &str = "/run/etcd-bootstrap-maintain.lock";
+/// The seed the last successful apply applied, for the scheduled jobs: they act on what is
+/// installed, never on a seed fetched again (a PXE node's URL, a changed file). Root's alone: a
+/// seed may hold keys.
+pub const APPLIED_SEED: &str = "/var/lib/etcd-bootstrap/applied-seed.yaml";
 /// The dir all of the above but the lock live in: root's alone.
 pub const DIR: &str = "/var/lib/etcd-bootstrap";
 /// What was staged from which verified tarball (`release::unpack`), one record per release.
@@ -45,6 +49,15 @@ pub fn write(root: &Path, which: &str, text: &str) -> Result<()> {
         fs::private_dir(root, dir, 0o755)?;
     }
     fs::write_state(&p, text)
+}
+
+/// Writes state only root may read (mode 0600).
+pub fn write_private(root: &Path, which: &str, text: &str) -> Result<()> {
+    let p = path(root, which);
+    if let Some(dir) = p.parent() {
+        fs::private_dir(root, dir, 0o755)?;
+    }
+    fs::write_private_state(&p, text)
 }
 
 /// Whether etcd's data dir under the root holds a member: etcd has run from it, or a restore made it.

@@ -297,7 +297,12 @@ fn run_once(cfg: &Config, root: &Path, o: &Options) -> Result<String> {
     let m = Maintainer {
         cfg,
         o,
-        peers: Peers::new(cfg, root, true)?,
+        // What apply installed, not the seed's files: a scheduled job acts on the node as it is.
+        peers: Peers::with_client(
+            cfg,
+            crate::etcd::client::tls_client_installed(cfg, root)?,
+            true,
+        ),
     };
     let alarms = m
         .peers

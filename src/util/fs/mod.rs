@@ -7,8 +7,8 @@ mod write;
 
 pub use private::{open_regular, private_dir};
 pub use write::{
-    commit_temp, create_temp, fsync_dir, sweep_temps, temp_path, write_atomic, write_state,
-    write_temp,
+    commit_temp, create_temp, fsync_dir, sweep_temps, temp_path, write_atomic, write_private_state,
+    write_state, write_temp,
 };
 
 use anyhow::{Context, Result};

@@ -180,6 +180,15 @@ pub fn commit_temp(tmp: &Path, path: &Path) -> Result<()> {
 /// Writes a small root-owned state file atomically, creating its directory; unchanged text is
 /// not rewritten.
 pub fn write_state(path: &Path, text: &str) -> Result<()> {
+    write_state_mode(path, text, 0o644)
+}
+
+/// `write_state`, readable by root alone.
+pub fn write_private_state(path: &Path, text: &str) -> Result<()> {
+    write_state_mode(path, text, 0o600)
+}
+
+fn write_state_mode(path: &Path, text: &str, mode: u32) -> Result<()> {
     if fs::read_to_string(path).ok().as_deref() == Some(text) {
         return Ok(());
     }
@@ -187,7 +196,7 @@ pub fn write_state(path: &Path, text: &str) -> Result<()> {
         .parent()
         .with_context(|| format!("{} has no parent directory", path.display()))?;
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    write_atomic(path, 0o644, Ids::ROOT, &mut text.as_bytes())?;
+    write_atomic(path, mode, Ids::ROOT, &mut text.as_bytes())?;
     Ok(())
 }
 
