@@ -605,3 +605,55 @@ fn a_member_that_sends_anything_reaches_neither_the_unit_nor_the_terminal() {
         stdout(&status)
     );
 }
+
+/// A release whose etcd is a program for this machine that does not say it is etcd (here
+/// `/bin/true`): refused, nothing installed (#32: it was installed with a warning).
+#[test]
+fn a_release_whose_etcd_does_not_answer_its_version_is_refused() {
+    let s = Single::new(NAME, ADDR, &file_release("3.5.1"));
+    let dir = s.dir.path().join("mute");
+    fs::create_dir_all(&dir).unwrap();
+    let tarball = dir.join("etcd-v3.5.1-linux-amd64.tar.gz");
+    let script = format!(
+        "import tarfile,sys\n\
+         src=tarfile.open('{fx}/v3.5.1/etcd-v3.5.1-linux-amd64.tar.gz')\n\
+         out=tarfile.open('{out}','w:gz')\n\
+         for m in src.getmembers():\n\
+         \x20   if m.name.endswith('/etcd'):\n\
+         \x20       out.add('/bin/true', arcname=m.name)\n\
+         \x20   else:\n\
+         \x20       out.addfile(m, src.extractfile(m) if m.isfile() else None)\n\
+         out.close()\n",
+        fx = fixtures().display(),
+        out = tarball.display()
+    );
+    ok(std::process::Command::new("python3").arg("-c").arg(script));
+    let sha = ok(std::process::Command::new("sha256sum").arg(&tarball));
+    let text = fs::read_to_string(&s.seed)
+        .unwrap()
+        .replace(&file_release("3.5.1"), "");
+    fs::write(
+        &s.seed,
+        format!(
+            "{text}etcd_version: \"3.5.1\"\n\
+             etcd_download_url: \"file://{}\"\n\
+             etcd_download_url_checksum: \"sha256:{}\"\n",
+            tarball.display(),
+            sha.split_whitespace().next().unwrap()
+        ),
+    )
+    .unwrap();
+    let out = s.apply(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("does not answer --version as etcd 3.5.1 would: refusing to install it")
+            || stderr(&out).contains("--help"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !s.root.path().join("usr/local/bin/etcd").exists(),
+        "installed"
+    );
+}

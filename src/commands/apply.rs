@@ -145,6 +145,15 @@ fn staged_is_the_seeds_version(cfg: &Config, staged: &Staged) -> Result<()> {
         return Ok(());
     };
     let Some(reported) = crate::etcd::tools::etcd_version(&etcd.path) else {
+        if crate::release::elf::runs_here(&etcd.path) {
+            // Built for this machine, yet it says nothing: nothing vouches for what it is.
+            return Err(Error::input(format!(
+                "the etcd in the release from etcd_download_url does not answer --version as etcd \
+                 {} would: refusing to install it; nothing was installed (is the tarball etcd's?)",
+                cfg.release.version
+            ))
+            .into());
+        }
         log::warn!(
             "{} does not tell its version here (another architecture?): installing it as etcd {}",
             etcd.path.display(),

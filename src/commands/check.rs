@@ -49,7 +49,7 @@ pub fn run(o: &CheckArgs) -> Result<()> {
             );
             print!("{}", report.text());
         }
-        Output::Json => println!("{}", serde_json::to_string(&report)?),
+        Output::Json => println!("{}", crate::util::text::json_line(&report)?),
     }
     let errors = report.errors();
     if !errors.is_empty() {

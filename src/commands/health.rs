@@ -26,7 +26,7 @@ pub fn run(o: &HealthArgs) -> Result<()> {
                 println!("{}", s.line());
             }
         }
-        Output::Json => println!("{}", serde_json::to_string(&statuses)?),
+        Output::Json => println!("{}", crate::util::text::json_line(&statuses)?),
     }
     let bad = statuses.iter().filter(|s| !s.healthy).count();
     if bad > 0 {

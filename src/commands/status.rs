@@ -16,7 +16,7 @@ pub fn run(o: &StatusArgs) -> Result<()> {
     let s = status::gather(&run.cfg, &run.root);
     match o.output {
         Output::Text => print!("{}", s.checks.text()),
-        Output::Json => println!("{}", serde_json::to_string(&s)?),
+        Output::Json => println!("{}", crate::util::text::json_line(&s)?),
     }
     if !s.well() {
         let (e, w) = (s.checks.errors().len(), s.checks.warnings().len());

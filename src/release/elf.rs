@@ -45,6 +45,28 @@ pub fn machine_of(head: &[u8]) -> Option<u16> {
     }
 }
 
+/// The ELF machine of the processor this tool runs on.
+fn this_machine() -> Option<u16> {
+    match std::env::consts::ARCH {
+        "x86_64" => Some(62),
+        "aarch64" => Some(183),
+        "powerpc64" => Some(21),
+        "s390x" => Some(22),
+        "riscv64" => Some(243),
+        _ => None,
+    }
+}
+
+/// Whether `path` is an ELF executable for this machine's processor (so asking it is a fair
+/// test: no emulator, no other architecture's image being built).
+pub fn runs_here(path: &Path) -> bool {
+    let mut head = [0u8; 20];
+    let n = File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    machine_of(&head[..n]).is_some_and(|m| Some(m) == this_machine())
+}
+
 /// Refuses `path` (binary `name` from `tarball`) unless it is an ELF executable for `arch`.
 pub fn check(path: &Path, name: &str, arch: &str, tarball: &Path) -> Result<()> {
     let mut head = [0u8; 20];

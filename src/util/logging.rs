@@ -30,6 +30,32 @@ impl Log for Stderr {
     fn flush(&self) {}
 }
 
+/// The journal gets the same escaped text as a terminal: `journalctl` prints what it holds.
+struct EscapingJournal(systemd_journal_logger::JournalLog);
+
+impl Log for EscapingJournal {
+    fn enabled(&self, m: &Metadata) -> bool {
+        self.0.enabled(m)
+    }
+    fn log(&self, r: &Record) {
+        let text = r.args().to_string();
+        let safe = crate::util::text::printable_lines(&text);
+        self.0.log(
+            &Record::builder()
+                .args(format_args!("{safe}"))
+                .level(r.level())
+                .target(r.target())
+                .module_path(r.module_path())
+                .file(r.file())
+                .line(r.line())
+                .build(),
+        );
+    }
+    fn flush(&self) {
+        self.0.flush()
+    }
+}
+
 pub fn init(verbose: bool) {
     let level = if verbose {
         LevelFilter::Debug
@@ -39,10 +65,8 @@ pub fn init(verbose: bool) {
     log::set_max_level(level);
     if systemd_journal_logger::connected_to_journal() {
         if let Ok(j) = systemd_journal_logger::JournalLog::new() {
-            if j.with_syslog_identifier("etcd-bootstrap".to_string())
-                .install()
-                .is_ok()
-            {
+            let j = j.with_syslog_identifier("etcd-bootstrap".to_string());
+            if log::set_boxed_logger(Box::new(EscapingJournal(j))).is_ok() {
                 return;
             }
         }

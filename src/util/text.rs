@@ -33,6 +33,25 @@ pub fn printable_lines(s: &str) -> Cow<'_, str> {
     Cow::Owned(lines.join("\n"))
 }
 
+/// `v` as one line of JSON with every control character escaped: serde_json escapes C0 only, so
+/// DEL and C1 (U+009B is CSI to a terminal) a member sent would reach the terminal raw. They can
+/// stand only inside strings, where `\u00XX` is the same character to a JSON reader.
+pub fn json_line<T: serde::Serialize>(v: &T) -> serde_json::Result<String> {
+    let text = serde_json::to_string(v)?;
+    if !text.chars().any(char::is_control) {
+        return Ok(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if c.is_control() {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
 /// At most `max` characters of `s`, made printable, with `…` where it was cut.
 pub fn excerpt(s: &str, max: usize) -> String {
     let cut: String = s.chars().take(max).collect();
@@ -54,6 +73,22 @@ pub fn is_plain_name(s: &str) -> bool {
 /// What `is_plain_name` asks, in words, for error messages.
 pub const PLAIN_NAME: &str =
     "a plain name (letters, digits, '-', '_' and '.', not starting with '.'; it becomes a file name)";
+
+#[cfg(test)]
+mod json_tests {
+    #[test]
+    fn json_output_escapes_del_and_c1_and_reads_back_the_same() {
+        let v = serde_json::json!({"version": "3.5.1\u{9b}2J\u{7f}\u{1b}[0m", "ok": true});
+        let line = super::json_line(&v).unwrap();
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+        assert!(
+            line.contains("\\u009b") && line.contains("\\u007f"),
+            "{line}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, v);
+    }
+}
 
 #[cfg(test)]
 mod tests {
