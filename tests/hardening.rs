@@ -304,6 +304,23 @@ fn system_dirs_are_seed_errors_naming_the_key() {
             "etcd_backup: {dir: /var/lib/etcd-bootstrap/backups}\n",
             "etcd_backup.dir: is /var/lib/etcd-bootstrap/backups, a system dir",
         ),
+        // #32: by rule, not by list: no data under /etc, /run, anyone's home.
+        (
+            "etcd_data_dir: /etc/profile.d\n",
+            "etcd_data_dir: is /etc/profile.d, under /etc: etcd's data never goes there",
+        ),
+        (
+            "etcd_data_dir: /etc/cron.daily\n",
+            "etcd_data_dir: is /etc/cron.daily, under /etc",
+        ),
+        (
+            "etcd_data_dir: /home/alice/etcd\n",
+            "etcd_data_dir: is /home/alice/etcd, under /home",
+        ),
+        (
+            "  wal-dir: /run/etcd-wal\n",
+            "wal-dir: is /run/etcd-wal, under /run",
+        ),
     ] {
         let seed = s.dir.path().join("sysdir.yaml");
         let text = fs::read_to_string(&s.seed).unwrap();
@@ -479,4 +496,32 @@ fn control_characters_never_reach_the_unit() {
         .path()
         .join("etc/systemd/system/etcd.service")
         .exists());
+}
+
+/// #32: a data dir that holds files that are not etcd's is refused before anything is made
+/// etcd's (0700, etcd:etcd): only etcd's member/ (and a file system's lost+found) may be there.
+#[test]
+fn a_data_dir_that_holds_files_not_etcds_is_refused() {
+    let s = Single::new(NAME, ADDR, &file_release("3.5.1"));
+    let data = s.root.path().join("srv/shared");
+    fs::create_dir_all(data.join("lost+found")).unwrap();
+    fs::write(data.join("report.txt"), "someone's\n").unwrap();
+    let text = fs::read_to_string(&s.seed).unwrap();
+    fs::write(&s.seed, format!("etcd_data_dir: /srv/shared\n{text}")).unwrap();
+    let out = s.apply(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "etcd_data_dir /srv/shared holds files that are not etcd's (report.txt): refusing"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(fs::metadata(&data).unwrap().uid(), 0, "made etcd's");
+    assert!(!s.root.path().join("etc/etcd").exists());
+    // Only lost+found (a file system of its own): accepted.
+    fs::remove_file(data.join("report.txt")).unwrap();
+    let out = s.apply(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
 }

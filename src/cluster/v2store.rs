@@ -106,24 +106,93 @@ pub fn running_enables_v2(
     enabled_in(&args, &env).map(|what| (what, path.display().to_string()))
 }
 
-/// The member's snapshot and WAL files, copied (regular files only: a link or FIFO in etcd's dir
-/// is refused, never followed or waited on) into a fresh dir root alone can read.
-fn copy_for_check(cfg: &Config, root: &Path, into: &Path) -> Result<usize> {
+/// How long `etcdutl check v2store` may take on a copy of a member's data.
+const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The scratch copy of a member's data: removed however the check ends (an error, a panic); one
+/// left by a killed run is removed by the next.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const SCRATCH_PREFIX: &str = "v2store-check.";
+
+/// Copies left by runs that are gone (killed): the WAL holds recent puts, Secrets among them.
+fn sweep_stale(state: &Path) {
+    for name in fs::entries(state) {
+        let Some(pid) = name.strip_prefix(SCRATCH_PREFIX) else {
+            continue;
+        };
+        let alive = pid
+            .parse::<i32>()
+            .is_ok_and(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok());
+        if !alive || pid == std::process::id().to_string() {
+            let _ = std::fs::remove_dir_all(state.join(&name));
+        }
+    }
+}
+
+/// A dir of the member's, as a real dir: a link planted there (etcd's user owns the data dir) is
+/// refused, never followed.
+fn real_dir(p: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => bail!(
+            "{} is not a directory (a link?): not copying through it; nothing was changed",
+            p.display()
+        ),
+        Err(e) => bail!("{}: {e}; nothing was changed", p.display()),
+    }
+}
+
+/// The member's snapshot and WAL dirs, each checked to be a real dir.
+fn sources(cfg: &Config, root: &Path) -> Result<Vec<(PathBuf, &'static str, &'static str)>> {
     let data = fs::under(root, &cfg.data_dir).join("member");
     let wal = match cfg.setting("wal-dir") {
         Some(w) => fs::under(root, Path::new(w)),
         None => data.join("wal"),
     };
-    let mut n = 0;
+    real_dir(&data)?;
+    real_dir(&data.join("snap"))?;
+    real_dir(&wal)?;
     // Snapshots first: a WAL copied after them names every snapshot they hold.
-    for (from, to, ext) in [(data.join("snap"), "snap", ".snap"), (wal, "wal", ".wal")] {
+    Ok(vec![
+        (data.join("snap"), "snap", ".snap"),
+        (wal, "wal", ".wal"),
+    ])
+}
+
+/// What the copy will take: the size of every file it copies.
+fn copy_size(sources: &[(PathBuf, &str, &str)]) -> u64 {
+    sources
+        .iter()
+        .flat_map(|(from, _, ext)| {
+            fs::entries(from)
+                .into_iter()
+                .filter(move |n| n.ends_with(ext))
+                .filter_map(move |n| std::fs::symlink_metadata(from.join(n)).ok())
+        })
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// The member's snapshot and WAL files, copied (regular files only: a link or FIFO in etcd's dir
+/// is refused, never followed or waited on) into a fresh dir root alone can read.
+fn copy_for_check(sources: &[(PathBuf, &str, &str)], into: &Path) -> Result<usize> {
+    let mut n = 0;
+    for (from, to, ext) in sources {
         let dest = into.join("member").join(to);
         std::fs::create_dir_all(&dest)?;
-        for name in fs::entries(&from) {
+        for name in fs::entries(from) {
             if !name.ends_with(ext) {
                 continue;
             }
-            let src = fs::child(&from, &name, "an etcd data file")?;
+            let src = fs::child(from, &name, "an etcd data file")?;
             let Some(mut f) = fs::open_regular(&src, false)? else {
                 continue; // etcd removed it (purged) meanwhile
             };
@@ -151,32 +220,42 @@ pub fn check(cfg: &Config, root: &Path, services: &dyn ServiceManager) -> Result
     };
     let state = crate::state::path(root, crate::state::DIR);
     fs::private_dir(root, &state, 0o755)?;
-    let scratch = state.join(format!("v2store-check.{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&scratch);
+    sweep_stale(&state);
+    let from = sources(cfg, root)?;
+    let need = copy_size(&from);
+    if let Some((at, free)) = crate::host::disk::free_at(root, Path::new(crate::state::DIR)) {
+        // Room for the copy and as much again: the node's own disk must not fill for a check.
+        if free < need.saturating_mul(2) {
+            bail!(
+                "{what} is set ({seen}): `etcdutl check v2store` needs a copy of this member's \
+                 snapshots and WAL ({}), and {} has {} free (twice the copy is asked); free room \
+                 there, then apply again; nothing was changed",
+                crate::util::size::format_bytes(need),
+                at.display(),
+                crate::util::size::format_bytes(free)
+            );
+        }
+    }
+    let scratch = Scratch(state.join(format!("{SCRATCH_PREFIX}{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&scratch.0);
     {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new()
             .mode(0o700)
-            .create(&scratch)
-            .with_context(|| format!("creating {}", scratch.display()))?;
+            .create(&scratch.0)
+            .with_context(|| format!("creating {}", scratch.0.display()))?;
     }
-    let result = copy_for_check(cfg, root, &scratch).and_then(|files| {
+    let result = copy_for_check(&from, &scratch.0).and_then(|files| {
         let mut c = std::process::Command::new(&etcdutl);
-        c.args(["check", "v2store", "--data-dir"]).arg(&scratch);
-        let out = c
-            .output()
-            .with_context(|| format!("running {}", etcdutl.display()))?;
-        Ok((files, out))
+        c.args(["check", "v2store", "--data-dir"]).arg(&scratch.0);
+        let shown = format!("{} check v2store", etcdutl.display());
+        let (status, text) = crate::etcd::tools::run_within(c, &shown, CHECK_TIMEOUT)?;
+        Ok((files, status, text))
     });
-    let _ = std::fs::remove_dir_all(&scratch);
-    let (files, out) = result?;
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    drop(scratch);
+    let (files, status, said) = result?;
     let said = crate::util::text::excerpt(said.trim(), 400);
-    if out.status.success() {
+    if status.success() {
         log::info!(
             "{what} is set ({seen}); `etcdutl check v2store` on a copy of this member's data ({files} files): {said}"
         );

@@ -209,8 +209,9 @@ fn turn<'a>(
     verdict: Option<&Verdict>,
 ) -> Result<Option<restart::Turn<'a>>> {
     let why = running_restart(cx, cfg, plan);
-    if let (Some(_), Some((from, to))) = (&why, version_change(cx.root, cfg)) {
-        if v2store::applies(from, to) {
+    // Whether etcd runs or not: a stopped member starts on the new binary just the same.
+    if let Some((from, to)) = version_change(cx.root, cfg) {
+        if v2store::applies(from, to) && crate::state::data_dir_has_member(cx.root, &cfg.data_dir) {
             v2store::check(cfg, cx.root, cx.services)?;
         }
     }

@@ -467,6 +467,32 @@ fn custom_v2_data_refuses_the_move_to_3_6_before_the_turn() {
         "membership only",
     )
     .unwrap();
-    let turn = turn(&cx(&run, &live), &run.cfg, &plan, None).unwrap();
-    assert!(turn.is_some());
+    let taken = turn(&cx(&run, &live), &run.cfg, &plan, None).unwrap();
+    assert!(taken.is_some());
+    drop(taken);
+
+    // #32: etcd stopped is no reason to skip the check (it starts on 3.6 just the same); a copy
+    // a killed run left behind is removed; a link planted in etcd's dir is refused, not followed.
+    std::fs::write(
+        wal.join("0000000000000000-0000000000000000.wal"),
+        "entries v2-custom-data",
+    )
+    .unwrap();
+    let stale = root.join("var/lib/etcd-bootstrap/v2store-check.999999999");
+    std::fs::create_dir_all(stale.join("member/wal")).unwrap();
+    let stopped = FakeServices::new(true, |_, _| {});
+    let e = turn(&cx(&run, &stopped), &run.cfg, &plan, None)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("keeps custom data in its v2 store"), "{e}");
+    assert!(!stale.exists(), "a killed run's copy of the WAL is left");
+    let snap = root.join("var/lib/etcd/member/snap");
+    std::fs::remove_dir(&snap).unwrap();
+    std::os::unix::fs::symlink("/etc", &snap).unwrap();
+    let e = turn(&cx(&run, &live), &run.cfg, &plan, None)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("is not a directory (a link?)"), "{e}");
 }

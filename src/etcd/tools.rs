@@ -13,14 +13,25 @@ pub const QUESTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs
 /// What `bin <arg>` prints on stdout and stderr together, within `timeout` (else it is killed).
 /// Err says why there is no answer.
 pub fn ask(bin: &Path, arg: &str, timeout: std::time::Duration) -> Result<String, Error> {
+    let mut c = Command::new(bin);
+    c.arg(arg);
+    run_within(c, &format!("{} {arg}", bin.display()), timeout).map(|(_, text)| text)
+}
+
+/// Runs `cmd` (shown as `shown`), killed past `timeout`: its exit status and what it printed on
+/// stdout and stderr together.
+pub fn run_within(
+    mut cmd: Command,
+    shown: &str,
+    timeout: std::time::Duration,
+) -> Result<(std::process::ExitStatus, String), Error> {
     use std::io::Read;
-    let mut child = Command::new(bin)
-        .arg(arg)
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| Error::other(format!("cannot run {} {arg}: {e}", bin.display())))?;
+        .map_err(|e| Error::other(format!("cannot run {shown}: {e}")))?;
     let drain = |r: Option<Box<dyn Read + Send>>| {
         std::thread::spawn(move || {
             let mut s = Vec::new();
@@ -46,15 +57,14 @@ pub fn ask(bin: &Path, arg: &str, timeout: std::time::Duration) -> Result<String
     // etcd answers in about 20 ms: polled every 1 ms at first (a fixed 20 ms step made every
     // answer cost 40), backing off to 20 ms for a binary that hangs.
     let mut pause = std::time::Duration::from_millis(1);
-    loop {
+    let status = loop {
         match child.try_wait() {
-            Ok(Some(_)) => break,
+            Ok(Some(status)) => break status,
             Ok(None) if start.elapsed() >= timeout => {
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(Error::other(format!(
-                    "{} {arg} did not finish within {}s; is it an etcd binary for this machine?",
-                    bin.display(),
+                    "{shown} did not finish within {}s; is it an etcd binary for this machine?",
                     timeout.as_secs()
                 )));
             }
@@ -62,17 +72,12 @@ pub fn ask(bin: &Path, arg: &str, timeout: std::time::Duration) -> Result<String
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(std::time::Duration::from_millis(20));
             }
-            Err(e) => {
-                return Err(Error::other(format!(
-                    "waiting for {} {arg}: {e}",
-                    bin.display()
-                )))
-            }
+            Err(e) => return Err(Error::other(format!("waiting for {shown}: {e}"))),
         }
-    }
+    };
     let mut text = String::from_utf8_lossy(&out.join().unwrap_or_default()).to_string();
     text.push_str(&String::from_utf8_lossy(&err.join().unwrap_or_default()));
-    Ok(text)
+    Ok((status, text))
 }
 
 /// `etcd --help` of a binary.

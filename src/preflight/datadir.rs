@@ -8,9 +8,34 @@ use crate::state::{Stamp, MEMBERSHIP};
 use crate::util::fs;
 use std::path::Path;
 
+/// What an etcd data dir holds: its member dir, and on a file system of its own, `lost+found`.
+fn etcds_own(entry: &str) -> bool {
+    matches!(entry, "member" | "lost+found")
+}
+
 pub fn check(r: &mut Report, cfg: &Config, root: &Path, seed_digest: &str) {
     let entries = fs::entries(&fs::under(root, &cfg.data_dir));
     let dir = cfg.data_dir.display();
+    let foreign: Vec<&String> = entries.iter().filter(|e| !etcds_own(e)).collect();
+    if !foreign.is_empty() {
+        // Not etcd's: etcd-bootstrap would make every file in it etcd's (0700, etcd:etcd).
+        r.input_error(
+            "datadir",
+            format!(
+                "etcd_data_dir {dir} holds files that are not etcd's ({}): refusing to make it \
+                 etcd's; name an empty dir, or one that holds only etcd's member/",
+                crate::util::text::printable(
+                    &foreign
+                        .iter()
+                        .take(5)
+                        .map(|e| e.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            ),
+        );
+        return;
+    }
     if entries.is_empty() {
         r.ok(
             "datadir",

@@ -87,6 +87,13 @@ const SYSTEM_TREES: &[&str] = &[
     crate::state::DIR,
 ];
 
+/// Where etcd's data (the data dir, the WAL dir) never goes, whatever the dir's name: config,
+/// programs, boot, the kernel's and the runtime's file systems, anyone's home, scratch space.
+const NO_DATA_TREES: &[&str] = &[
+    "/etc", "/usr", "/boot", "/proc", "/sys", "/dev", "/run", "/var/run", "/home", "/root", "/tmp",
+    "/var/tmp", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+];
+
 /// `path` with `.` and `..` folded and no trailing slash.
 fn normal(path: &Path) -> PathBuf {
     let mut out = PathBuf::from("/");
@@ -133,6 +140,18 @@ pub(super) fn not_system_dirs(seed: &Seed, cfg: &Config) -> Result<()> {
                         "wal-dir" => "/var/lib/etcd-wal",
                         _ => "/var/backups/etcd",
                     }
+                ),
+            ));
+        }
+        let data = matches!(key, "etcd_data_dir" | "wal-dir");
+        if let Some(tree) = NO_DATA_TREES.iter().find(|t| data && n.starts_with(t)) {
+            return Err(seed.error(
+                key,
+                &dir.display().to_string(),
+                format!(
+                    "is {}, under {tree}: etcd's data never goes there (etcd-bootstrap makes this \
+                     dir etcd's own, 0700); use a dir of its own like /var/lib/etcd",
+                    n.display()
                 ),
             ));
         }
