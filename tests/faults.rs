@@ -173,7 +173,9 @@ fn a_seed_change_rewrites_only_what_changed() {
         changed_paths(&before, &after),
         vec![
             "etc/systemd/system/etcd.service",
-            "var/lib/etcd-bootstrap/applied"
+            "var/lib/etcd-bootstrap/applied",
+            // The seed the scheduled jobs act on: it changed.
+            "var/lib/etcd-bootstrap/applied-seed.yaml"
         ]
     );
     let unit = fs::read_to_string(s.root.path().join("etc/systemd/system/etcd.service")).unwrap();

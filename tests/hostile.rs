@@ -511,12 +511,13 @@ fn a_release_that_is_not_the_seed_s_version_is_refused() {
 /// carriage return, a health reason that clears the screen and forges a line.
 fn hostile_answers() -> serde_json::Value {
     serde_json::json!({
-        "/v3/lease/grant": {"body": {"ID": "7", "TTL": "30"}},
-        "/v3/kv/txn": {"body": {"succeeded": true}},
-        "/v3/kv/range": {"body": {}},
-        "/v3/lease/revoke": {"body": {}},
-        "/v3/lease/keepalive": {"body": {}},
-        "/v3/cluster/member/list": {"body": {"members": [{
+        // Shaped like etcd's answers (a header each): what it sends inside them is the attack.
+        "/v3/lease/grant": {"body": {"header": {}, "ID": "7", "TTL": "30"}},
+        "/v3/kv/txn": {"body": {"header": {}, "succeeded": true}},
+        "/v3/kv/range": {"body": {"header": {}}},
+        "/v3/lease/revoke": {"body": {"header": {}}},
+        "/v3/lease/keepalive": {"body": {"result": {"header": {}, "ID": "7", "TTL": "30"}}},
+        "/v3/cluster/member/list": {"body": {"header": {}, "members": [{
             "ID": "4660", "name": "etcd-node2\r--data-dir=/etc",
             "peerURLs": ["https://10.8.0.2:2380"], "clientURLs": ["https://10.8.0.2:2379"]
         }]}},

@@ -201,7 +201,10 @@ fn three_members_defragment_one_at_a_time_the_leader_last_and_keep_every_write()
     let service =
         fs::read_to_string(root0.join("etc/systemd/system/etcd-maintain.service")).unwrap();
     assert!(
-        service.contains("ExecStart=/usr/local/bin/etcd-bootstrap maintain\n"),
+        service.contains(
+            "ExecStart=/usr/local/bin/etcd-bootstrap maintain \
+             --seed=/var/lib/etcd-bootstrap/applied-seed.yaml\n"
+        ),
         "{service}"
     );
     let timer = fs::read_to_string(root0.join("etc/systemd/system/etcd-maintain.timer")).unwrap();

@@ -290,14 +290,18 @@ fn a_member_moves_3_5_to_3_6_to_3_7_only_along_etcds_guides() {
 
 /// The stand-in's request log: (time, path and downgrade action).
 fn requests(s: &Single) -> Vec<(f64, String)> {
-    fs::read_to_string(s.node.private("/var/lib").join("etcd/standin-requests.log"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| {
-            let (t, rest) = l.split_once(' ')?;
-            Some((t.parse().ok()?, rest.to_string()))
-        })
-        .collect()
+    fs::read_to_string(
+        s.node
+            .private("/var/lib")
+            .join("etcd/member/standin-requests.log"),
+    )
+    .unwrap_or_default()
+    .lines()
+    .filter_map(|l| {
+        let (t, rest) = l.split_once(' ')?;
+        Some((t.parse().ok()?, rest.to_string()))
+    })
+    .collect()
 }
 
 #[test]

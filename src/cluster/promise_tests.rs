@@ -374,3 +374,47 @@ fn nospace_is_disarmed_only_when_every_member_said_it_has_room() {
     );
     assert_eq!(c.with(|s| s.alarms.len()), 1);
 }
+
+/// `maintain` with the other members trickling their health: the run ends within its timeout
+/// (each answer bounded), names a member, and leaves no turn held.
+#[test]
+fn maintain_ends_in_time_when_members_trickle_and_frees_the_turn() {
+    let c = Arc::new(MockCluster::start(3));
+    c.with(|s| {
+        for m in &mut s.members {
+            m.db_size = 64 << 20;
+            m.db_in_use = 8 << 20;
+        }
+        s.overrides.insert(
+            "/health?exclude=NOSPACE".into(),
+            trickling(r#"{"health":"true"}"#),
+        );
+    });
+    let cfg = c.config(0, "");
+    let r = tempfile::tempdir().unwrap();
+    let o = super::maintain::Options {
+        fragmentation: 50,
+        min_db_size: 1 << 20,
+        compact_keep_revisions: 0,
+        timeout: Duration::from_secs(3),
+    };
+    let start = Instant::now();
+    let e = format!(
+        "{:#}",
+        super::maintain::run(&cfg, r.path(), &o).unwrap_err()
+    );
+    assert!(e.contains("was not defragmented: no turn within 3s"), "{e}");
+    assert!(e.contains("no whole answer"), "{e}");
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
+    c.with(|s| s.overrides.clear());
+    assert_eq!(
+        api(&c).get(lock::RESTART).unwrap(),
+        None,
+        "the turn is held"
+    );
+    assert!(c.with(|s| s.defrags.is_empty()));
+}

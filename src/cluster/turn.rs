@@ -90,6 +90,7 @@ impl Peers {
         let me = Me {
             id: api.status_of(&mine).ok().map(|s| s.member_id),
             name: cfg.this_member.name.clone(),
+            peer_urls: cfg.my_peer_urls(),
         };
         let mut checker = Checker::from_client(client);
         if tolerate_nospace {
@@ -111,7 +112,7 @@ impl Peers {
     pub fn standing(&self, cfg: &Config, activating: bool) -> Result<Standing, Error> {
         match self.api.list() {
             Ok(members) => {
-                let mine = cfg.my_peer_urls();
+                let mine = &self.me.peer_urls;
                 let holds_me = members.iter().any(|m| match self.me.id {
                     Some(id) => m.id == id,
                     None => m.peer_urls.iter().any(|u| mine.contains(u)),
@@ -213,13 +214,25 @@ impl Peers {
         }
     }
 
-    /// The highest raft index the other voters report now: the leader's (0 when none says).
+    /// The raft index of the leader now, as the leader itself reports it: the member most of
+    /// the others name as leader. Not the highest any member reports: one member's word (a
+    /// number it made up) must not hold every restart until its timeout. When no member is named
+    /// leader by most, the lowest index any other voter reports (a target none can inflate).
     pub fn leader_index(&self, others: &[String]) -> u64 {
-        others
+        let statuses: Vec<_> = others
             .iter()
             .filter_map(|e| self.api.status_of(e).ok())
+            .collect();
+        let named = |id: u64| statuses.iter().filter(|st| st.leader == id).count();
+        statuses
+            .iter()
+            .find(|st| {
+                st.member_id != 0
+                    && st.member_id == st.leader
+                    && named(st.leader) * 2 > statuses.len()
+            })
             .map(|st| st.raft_index)
-            .max()
+            .or_else(|| statuses.iter().map(|st| st.raft_index).min())
             .unwrap_or(0)
     }
 

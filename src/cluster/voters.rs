@@ -37,17 +37,19 @@ pub fn other_voters(members: &[ApiMember], me: &Me) -> Result<Vec<(String, Vec<S
     }
 }
 
-/// This member, as the member list may name it: by ID (once asked of etcd), else by name.
+/// This member, as the member list names it: by ID (once asked of etcd), else by its peer URLs.
+/// Never by name: a name is what a member says of itself, and another can say the same.
 pub struct Me {
     pub id: Option<u64>,
     pub name: String,
+    pub peer_urls: Vec<String>,
 }
 
 impl Me {
     fn is(&self, m: &ApiMember) -> bool {
         match self.id {
             Some(id) => m.id == id,
-            None => m.name == self.name,
+            None => m.peer_urls.iter().any(|u| self.peer_urls.contains(u)),
         }
     }
 }
@@ -71,6 +73,7 @@ mod tests {
         let me = Me {
             id: Some(1),
             name: "n1".into(),
+            peer_urls: vec![],
         };
         let list = vec![
             member(1, "n1", false, &["https://10.8.0.1:2379"]),
@@ -107,5 +110,24 @@ mod tests {
             e,
             "evil\\r\\nok 7 at https://10.8.0.7:2380 lists no https client URL"
         );
+    }
+
+    /// #32: without its ID, this member is known by its peer URL, never by a name another member
+    /// can give itself.
+    #[test]
+    fn without_an_id_this_member_is_its_peer_url_not_its_name() {
+        let me = Me {
+            id: None,
+            name: "n1".into(),
+            peer_urls: vec!["https://10.8.0.1:2380".into()],
+        };
+        let list = vec![
+            member(1, "n2", false, &["https://10.8.0.1:2379"]),
+            // Another member calling itself n1: still another voter to wait for.
+            member(2, "n1", false, &["https://10.8.0.2:2379"]),
+        ];
+        let v = other_voters(&list, &me).unwrap();
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].1, ["https://10.8.0.2:2379"]);
     }
 }

@@ -397,10 +397,10 @@ fn etcd_refusing_the_downgrade_stops_the_run_before_anything_changes() {
     assert!(live.calls.lock().unwrap().is_empty());
 }
 
-/// Leaving 3.5 with the v2 API on: the installed (verified) etcdutl checks a private copy of the
-/// member's snapshots and WAL; custom v2 data refuses the turn with the guide's remedy.
-#[test]
-fn custom_v2_data_refuses_the_move_to_3_6_before_the_turn() {
+/// What an earlier apply of 3.5.32 installed, leaving for 3.6.14: the unit with --enable-v2,
+/// etcdctl and a stand-in etcdutl 3.5 (digests recorded), and the member's data, whose WAL holds
+/// custom v2 data. The scratch, its run, and the WAL file.
+fn v2_custom_data() -> (Arc<MockCluster>, Scratch, Run, std::path::PathBuf) {
     use std::os::unix::fs::PermissionsExt;
     let c = Arc::new(MockCluster::start(1));
     all_on(&c, "3.5.32");
@@ -440,6 +440,16 @@ fn custom_v2_data_refuses_the_move_to_3_6_before_the_turn() {
         "entries v2-custom-data",
     )
     .unwrap();
+    let file = wal.join("0000000000000000-0000000000000000.wal");
+    (c, s, run, file)
+}
+
+/// Leaving 3.5 with the v2 API on: the installed (verified) etcdutl checks a private copy of the
+/// member's snapshots and WAL; custom v2 data refuses the turn with the guide's remedy.
+#[test]
+fn custom_v2_data_refuses_the_move_to_3_6_before_the_turn() {
+    let (_c, s, run, wal_file) = v2_custom_data();
+    let root = s.root.path();
     let live = FakeServices::new(true, |_, _| {}).running("etcd.service");
     let plan = first_plan(&run);
     let e = turn(&cx(&run, &live), &run.cfg, &plan, None)
@@ -462,22 +472,21 @@ fn custom_v2_data_refuses_the_move_to_3_6_before_the_turn() {
         "the copy of etcd's data is removed"
     );
     // No custom data: the check passes and the turn is taken (one member: no lock).
-    std::fs::write(
-        wal.join("0000000000000000-0000000000000000.wal"),
-        "membership only",
-    )
-    .unwrap();
+    std::fs::write(&wal_file, "membership only").unwrap();
     let taken = turn(&cx(&run, &live), &run.cfg, &plan, None).unwrap();
     assert!(taken.is_some());
     drop(taken);
+}
 
-    // #32: etcd stopped is no reason to skip the check (it starts on 3.6 just the same); a copy
-    // a killed run left behind is removed; a link planted in etcd's dir is refused, not followed.
-    std::fs::write(
-        wal.join("0000000000000000-0000000000000000.wal"),
-        "entries v2-custom-data",
-    )
-    .unwrap();
+/// #32: etcd stopped is no reason to skip the check (it starts on 3.6 just the same); a copy a
+/// killed run left behind is removed; a link planted in etcd's dir is refused, not followed.
+#[test]
+fn the_v2_check_runs_with_etcd_stopped_sweeps_old_copies_and_follows_no_link() {
+    let (_c, s, run, _) = v2_custom_data();
+    let root = s.root.path();
+    let plan = first_plan(&run);
+    let live = FakeServices::new(true, |_, _| {}).running("etcd.service");
+
     let stale = root.join("var/lib/etcd-bootstrap/v2store-check.999999999");
     std::fs::create_dir_all(stale.join("member/wal")).unwrap();
     let stopped = FakeServices::new(true, |_, _| {});

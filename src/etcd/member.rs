@@ -116,6 +116,9 @@ pub fn parse_member(v: &Value) -> Option<ApiMember> {
     })
 }
 
+/// The most members a member list may hold.
+pub const MAX_MEMBERS: usize = 64;
+
 /// The member list of an answer. Fails closed: an answer without etcd's header, without members
 /// (a cluster has at least one) or with an entry that is no member is an error, never an empty
 /// or shorter list (which would read as "alone").
@@ -133,6 +136,14 @@ pub fn parse_members(v: &Value) -> Result<Vec<ApiMember>, Error> {
     };
     if entries.is_empty() {
         return bad("no members");
+    }
+    // Each member is asked at once, on a thread of its own: a list no cluster has (etcd warns
+    // past 7 voters) is a member sending anything, not a cluster to ask.
+    if entries.len() > MAX_MEMBERS {
+        return bad(&format!(
+            "{} members (more than {MAX_MEMBERS})",
+            entries.len()
+        ));
     }
     let members: Option<Vec<ApiMember>> = entries.iter().map(parse_member).collect();
     match members {
@@ -220,6 +231,11 @@ mod tests {
             let v: Value = serde_json::from_str(bad).unwrap();
             assert!(parse_members(&v).is_err(), "{bad}");
         }
+        let many: Vec<Value> = (1..=65)
+            .map(|i| serde_json::json!({"ID": i.to_string(), "name": format!("n{i}")}))
+            .collect();
+        let v = serde_json::json!({"header": {}, "members": many});
+        assert!(parse_members(&v).is_err(), "65 members");
     }
 
     #[test]

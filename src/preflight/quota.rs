@@ -9,6 +9,26 @@ use std::path::Path;
 
 /// `check`'s and `status`'s lines on the quota and the data dir's free space.
 pub fn check(r: &mut Report, cfg: &Config, root: &Path) {
+    if let Some(v) = cfg.setting("quota-backend-bytes") {
+        if crate::util::size::go_int64(v).is_none() {
+            r.input_error(
+                "quota",
+                format!(
+                    "quota-backend-bytes {:?} is not a whole number of bytes as etcd reads it (no \
+                     units: 8 GiB is 8589934592); etcd would not start",
+                    crate::util::text::excerpt(v, 40)
+                ),
+            );
+            return;
+        }
+    }
+    if cfg.quota() == Quota::NONE {
+        r.warn(
+            "quota",
+            "quota-backend-bytes is negative: etcd enforces no quota, and the db may fill the disk",
+        );
+        return;
+    }
     let Quota {
         bytes: quota,
         default,
@@ -86,6 +106,36 @@ mod tests {
                 && text.contains(&format!("{} has ", root.path().display()))
                 && text.contains("a defragmentation writes a full copy"),
             "{text}"
+        );
+    }
+
+    /// #32: read as etcd reads the flag (a Go int64): units are refused (etcd would not start),
+    /// hex is a number, a negative quota is none at all.
+    #[test]
+    fn the_quota_is_read_as_etcd_reads_it() {
+        let root = tempfile::tempdir().unwrap();
+        let check_of = |v: &str| {
+            let cfg = config(&format!(
+                "etcd_settings_user: {{quota-backend-bytes: \"{v}\"}}\n"
+            ));
+            let mut r = Report::default();
+            check(&mut r, &cfg, root.path());
+            (r.text(), r.errors().len(), cfg.quota())
+        };
+        let (text, errors, _) = check_of("8GiB");
+        assert_eq!(errors, 1, "{text}");
+        assert!(
+            text.contains("is not a whole number of bytes as etcd reads it"),
+            "{text}"
+        );
+        let (_, errors, q) = check_of("0x1000000");
+        assert_eq!((errors, q.bytes), (0, 16 << 20));
+        let (text, errors, q) = check_of("-1");
+        assert_eq!((errors, q), (0, Quota::NONE));
+        assert!(text.contains("etcd enforces no quota"), "{text}");
+        assert_eq!(
+            q.to_string(),
+            "no quota (quota-backend-bytes is negative: etcd enforces none)"
         );
     }
 }

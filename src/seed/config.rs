@@ -123,6 +123,12 @@ pub struct Quota {
 }
 
 impl Quota {
+    /// No quota: etcd enforces none when quota-backend-bytes is negative.
+    pub const NONE: Quota = Quota {
+        bytes: u64::MAX,
+        default: false,
+    };
+
     /// The quota a member says it runs with (`dbSizeQuota`, 3.6 on; 0 when it does not say),
     /// else the one the seed gives it.
     pub fn running(reported: u64, cfg: &Config) -> Quota {
@@ -138,6 +144,9 @@ impl Quota {
 
 impl std::fmt::Display for Quota {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if *self == Quota::NONE {
+            return f.write_str("no quota (quota-backend-bytes is negative: etcd enforces none)");
+        }
         f.write_str(&crate::util::size::format_bytes(self.bytes))?;
         if self.default {
             f.write_str(" (etcd's default: quota-backend-bytes is 0)")?;
@@ -301,16 +310,19 @@ impl Config {
         )
     }
 
-    /// The backend quota the seed gives etcd (`quota-backend-bytes` unset or 0 means etcd's
-    /// 2 GiB; etcd caps it at 8 GiB with a warning, which it is left to say).
+    /// The backend quota the seed gives etcd, read as etcd reads the flag (a Go int64: no units):
+    /// unset or 0 is etcd's 2 GiB; negative is no quota at all (`Quota::NONE`); over 8 GiB etcd
+    /// warns and uses it. A value etcd cannot read is the flags check's to refuse; here it is the
+    /// default.
     pub fn quota(&self) -> Quota {
         const ETCD_DEFAULT: u64 = 2 << 30;
         match self
             .setting("quota-backend-bytes")
-            .and_then(crate::util::size::parse_bytes)
+            .and_then(crate::util::size::go_int64)
         {
-            Some(bytes) if bytes > 0 => Quota {
-                bytes,
+            Some(n) if n < 0 => Quota::NONE,
+            Some(n) if n > 0 => Quota {
+                bytes: n as u64,
                 default: false,
             },
             _ => Quota {

@@ -113,6 +113,7 @@ fn url_of(m: &ApiMember) -> Option<&String> {
 
 struct Maintainer<'a> {
     cfg: &'a Config,
+    root: &'a Path,
     o: &'a Options,
     peers: Peers,
 }
@@ -221,6 +222,20 @@ impl Maintainer<'_> {
         if let Some(why) = why_not_defrag(&db, self.o) {
             return Ok(format!("nothing to do on {name}: {why}"));
         }
+        // etcd writes a whole copy of the db before it drops the old one: without room for it the
+        // defragmentation fails half-way, on the member's own disk.
+        let data_dir = &self.cfg.data_dir;
+        if let Some((at, free)) = crate::host::disk::free_at(self.root, data_dir) {
+            if free < db.size {
+                bail!(
+                    "{name} was not defragmented: it needs room for a copy of its {} db, and {} \
+                     has {} free; nothing was changed",
+                    format_bytes(db.size),
+                    at.display(),
+                    format_bytes(free)
+                );
+            }
+        }
         let held = self.take_turn(&name)?;
         if let Some(lock) = &held {
             let p = &self.peers;
@@ -296,6 +311,7 @@ pub fn run(cfg: &Config, root: &Path, o: &Options) -> Result<String> {
 fn run_once(cfg: &Config, root: &Path, o: &Options) -> Result<String> {
     let m = Maintainer {
         cfg,
+        root,
         o,
         // What apply installed, not the seed's files: a scheduled job acts on the node as it is.
         peers: Peers::with_client(

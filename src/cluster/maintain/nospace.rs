@@ -27,6 +27,7 @@ impl Maintainer<'_> {
         let them = Me {
             id: Some(m.id),
             name: m.name.clone(),
+            peer_urls: m.peer_urls.clone(),
         };
         let quiet = poll(self.o.timeout, Duration::from_millis(250)).run(
             |_| {

@@ -6,7 +6,7 @@ usage: python3 -c <this> VERSION etcd-flags...   (STANDIN_HELP: the help text of
 Like etcd it refuses a flag its version does not define ("flag provided but not defined"), and
 3.6 or later refuses to start on a v2 store holding custom data (the tests mark it with
 `v2-custom-data` in a file under member/). It keeps the cluster version, a downgrade and its raft
-index in DATA_DIR/standin.json, and logs every request to DATA_DIR/standin-requests.log as
+index in DATA_DIR/member/standin.json, and logs every request to DATA_DIR/member/standin-requests.log as
 "<unix time> <path> <downgrade action and version>".
 """
 import ctypes, http.server, json, os, re, socket, ssl, sys, threading, time
@@ -37,7 +37,7 @@ def cluster_minor(v):
 
 data = flags.get("data-dir", "default.etcd")
 member = os.path.join(data, "member")
-state_path = os.path.join(data, "standin.json")
+state_path = os.path.join(member, "standin.json")
 os.makedirs(os.path.join(member, "snap"), exist_ok=True)
 os.makedirs(os.path.join(member, "wal"), exist_ok=True)
 wal = os.path.join(member, "wal", "0000000000000000-0000000000000000.wal")
@@ -120,7 +120,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         path = self.path.split("?")[0]
         with lock:
             extra = f" {body.get('action', 'VALIDATE')} {body.get('version', '')}" if path.endswith("downgrade") else ""
-            with open(os.path.join(data, "standin-requests.log"), "a") as f:
+            with open(os.path.join(member, "standin-requests.log"), "a") as f:
                 f.write(f"{time.time():.3f} {path}{extra}\n")
             self.answer(path, body)
 
