@@ -10,6 +10,7 @@ use common::*;
 use std::fs;
 use std::path::Path;
 use std::process::{Child, Output, Stdio};
+use std::time::Duration;
 
 const MIB: u64 = 1 << 20;
 
@@ -88,7 +89,14 @@ fn alarms(c: &Cluster) -> String {
 
 /// `maintain` started on the first `n` nodes at once.
 fn maintain_all_at_once(c: &Cluster, n: usize) -> Vec<Output> {
-    let children: Vec<Child> = (0..n)
+    spawn_maintain_all(c, n)
+        .into_iter()
+        .map(|ch| ch.wait_with_output().unwrap())
+        .collect()
+}
+
+fn spawn_maintain_all(c: &Cluster, n: usize) -> Vec<Child> {
+    (0..n)
         .map(|i| {
             c.tool(i, &c.seed, "maintain", &[])
                 .stdout(Stdio::piped())
@@ -96,11 +104,32 @@ fn maintain_all_at_once(c: &Cluster, n: usize) -> Vec<Output> {
                 .spawn()
                 .unwrap()
         })
-        .collect();
-    children
-        .into_iter()
-        .map(|ch| ch.wait_with_output().unwrap())
         .collect()
+}
+
+/// Defragmentations etcd's logs say are over, in all.
+fn finished_defragmentations(c: &Cluster) -> usize {
+    (0..c.nodes.len())
+        .flat_map(|i| logs_of(c, i))
+        .map(|l| defrag_intervals(&l).len())
+        .sum()
+}
+
+/// Node `i`'s etcd stopped (as a crash would) and started again `after` later; the log of the
+/// process before is kept beside the new one.
+fn restart_member(c: &mut Cluster, i: usize, after: Duration) {
+    c.nodes[i].stop_etcd();
+    let log = c.log(i);
+    fs::rename(&log, log.with_extension("before-stop.log")).unwrap();
+    std::thread::sleep(after);
+    c.start(i);
+}
+
+/// Node `i`'s etcd logs: of the process now, and of one stopped before, if any.
+fn logs_of(c: &Cluster, i: usize) -> Vec<std::path::PathBuf> {
+    let log = c.log(i);
+    let before = log.with_extension("before-stop.log");
+    [before, log].into_iter().filter(|p| p.exists()).collect()
 }
 
 /// The one run of several at once that recovered NOSPACE (the others said whose run it is).
@@ -127,8 +156,9 @@ fn coordinated_by(outs: &[Output]) -> usize {
 fn assert_no_two_defragmentations(c: &Cluster) {
     let mut spans: Vec<(String, String, usize)> = (0..c.nodes.len())
         .flat_map(|i| {
-            defrag_intervals(&c.log(i))
+            logs_of(c, i)
                 .into_iter()
+                .flat_map(|l| defrag_intervals(&l))
                 .map(move |(s, e)| (s, e, i))
         })
         .collect();
@@ -386,7 +416,19 @@ fn nospace_is_kept_while_live_data_fills_the_quota_and_recovered_once_it_is_gone
         "$E del fill/1 fill/9 >/dev/null; $E del --prefix fill/ >/dev/null",
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let outs = maintain_all_at_once(&c, 3);
+    // All three at once again, and the leader stopped in the middle (once the first member is
+    // done), back two seconds later: still never two defragmentations at once.
+    let leader = dbs(&c, 3).iter().position(|d| d.2).expect("a leader");
+    let done_before = finished_defragmentations(&c);
+    let children = spawn_maintain_all(&c, 3);
+    wait_until(Duration::from_secs(120), "the first defragmentation", || {
+        finished_defragmentations(&c) > done_before
+    });
+    restart_member(&mut c, leader, Duration::from_secs(2));
+    let outs: Vec<Output> = children
+        .into_iter()
+        .map(|ch| ch.wait_with_output().unwrap())
+        .collect();
     assert_eq!(coordinated_by(&outs), coordinator);
     let out = &outs[coordinator];
     assert!(out.status.success(), "{}", all_output(out));

@@ -418,3 +418,45 @@ fn maintain_ends_in_time_when_members_trickle_and_frees_the_turn() {
     );
     assert!(c.with(|s| s.defrags.is_empty()));
 }
+
+/// One member's word cannot hold every restart: a member reporting a raft index no leader has
+/// (a number it made up) is not the target; the leader's own index is.
+#[test]
+fn a_member_reporting_a_made_up_raft_index_does_not_stall_a_restart() {
+    let c = Arc::new(MockCluster::start(3));
+    let cfg = c.config(0, "etcd_restart_timeout: 4s\n");
+    let r = tempfile::tempdir().unwrap();
+    c.with(|s| s.members[2].raft_index = u64::MAX - 1);
+    let sm = services_of(&c, 0);
+    let start = Instant::now();
+    restart::take_turn(&cfg, r.path(), &sm, "unit changed")
+        .unwrap()
+        .restart(r.path(), &sm)
+        .unwrap();
+    assert!(start.elapsed() < Duration::from_secs(4), "{:?}", start.elapsed());
+}
+
+/// etcd writes a whole copy of the db when it defragments: a member whose disk has no room for it
+/// is not defragmented, and says why.
+#[test]
+fn no_defragmentation_without_room_for_its_copy() {
+    let c = Arc::new(MockCluster::start(1));
+    c.with(|s| {
+        s.members[0].db_size = 1 << 60;
+        s.members[0].db_in_use = 1 << 20;
+    });
+    let cfg = c.config(0, "");
+    let r = tempfile::tempdir().unwrap();
+    let o = super::maintain::Options {
+        fragmentation: 50,
+        min_db_size: 1 << 20,
+        compact_keep_revisions: 0,
+        timeout: Duration::from_secs(3),
+    };
+    let e = format!("{:#}", super::maintain::run(&cfg, r.path(), &o).unwrap_err());
+    assert!(
+        e.contains("was not defragmented: it needs room for a copy of its 1024.0 PiB db"),
+        "{e}"
+    );
+    assert!(c.with(|s| s.defrags.is_empty()));
+}
