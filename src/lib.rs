@@ -5,14 +5,17 @@
 //! 1. `util`: errors, logging, running programs, the retry loop, files, I/O adapters, HTTP, time.
 //! 2. `facts` (this node) and `state` (every path the tool keeps state in).
 //! 3. `seed`: parse, read, render and resolve the seed into a `Config`.
-//! 4. `release` (download, verify, unpack), `render` (unit, etcdctl.env, backup units; text only),
+//! 4. `release` (download, verify, unpack), `render` (etcd's unit, etcdctl.env; text only),
 //!    `etcd` (TLS client, v3 API, health, etcd programs), `host` (systemd, users, lock, DNS),
 //!    `cert` (X.509: what a certificate says, chains, keys, when to renew).
 //! 5. `install` (desired state, plan, atomic apply) and `preflight` (one check per concern).
-//! 6. `cluster`: the cluster-wide lock, restarts in turn, the upgrade path, status, backups.
-//! 7. `day2`: join, replace, restore, backup — steps with one interface that `apply` calls in order;
+//! 6. `cluster`: the shared mechanisms: the cluster-wide lock, the turn, restarts in turn, the
+//!    upgrade path (downgrade, v2 store).
+//! 7. `day2`: one room per day-2 feature (join, replace, restore, backup, maintain), each a step
+//!    with one interface that `apply` calls in order, holding its job and its units;
 //!    `pki`: the cluster's certificates from the cluster file.
-//! 8. `cli` (the options of each subcommand), then `commands` (one file per subcommand, and `run`,
+//! 8. `status`: one screen of the node, its cluster and every feature.
+//! 9. `cli` (the options of each subcommand), then `commands` (one file per subcommand, and `run`,
 //!    the context each builds once).
 
 pub mod cert;
@@ -30,4 +33,5 @@ pub mod release;
 pub mod render;
 pub mod seed;
 pub mod state;
+pub mod status;
 pub mod util;

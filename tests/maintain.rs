@@ -421,9 +421,11 @@ fn nospace_is_kept_while_live_data_fills_the_quota_and_recovered_once_it_is_gone
     let leader = dbs(&c, 3).iter().position(|d| d.2).expect("a leader");
     let done_before = finished_defragmentations(&c);
     let children = spawn_maintain_all(&c, 3);
-    wait_until(Duration::from_secs(120), "the first defragmentation", || {
-        finished_defragmentations(&c) > done_before
-    });
+    wait_until(
+        Duration::from_secs(120),
+        "the first defragmentation",
+        || finished_defragmentations(&c) > done_before,
+    );
     restart_member(&mut c, leader, Duration::from_secs(2));
     let outs: Vec<Output> = children
         .into_iter()

@@ -56,7 +56,10 @@ pub fn run(o: &ApplyArgs) -> Result<()> {
     let cfg = run.phase("day 2", || {
         day2::verify_all(&mut steps, &cx, &run.cfg).map(|s| run.cfg.with_settings(&s))
     })?;
-    let plan = run.phase("plan", || plan(&run, &cfg, staged.as_ref(), o.dry_run))?;
+    let features = day2::files(&steps, &cfg);
+    let plan = run.phase("plan", || {
+        plan(&run, &cfg, staged.as_ref(), features, o.dry_run)
+    })?;
     if o.dry_run {
         print_dry_run(&cx, &cfg, &plan, &steps);
         return Ok(());
@@ -123,12 +126,18 @@ fn flags(run: &Run, staged: Option<&Staged>) -> Result<()> {
 }
 
 /// What the install would change, against the root; a new etcd must report the seed's version.
-fn plan(run: &Run, cfg: &Config, staged: Option<&Staged>, dry_run: bool) -> Result<Plan> {
+fn plan(
+    run: &Run,
+    cfg: &Config,
+    staged: Option<&Staged>,
+    features: Vec<crate::install::desired::Item>,
+    dry_run: bool,
+) -> Result<Plan> {
     let binaries = match staged {
         Some(s) => Binaries::Staged(&s.binaries),
         None => Binaries::Pending,
     };
-    let items = desired::build(cfg, &run.root, binaries)?;
+    let items = desired::build(cfg, &run.root, binaries, features)?;
     let plan = plan::diff(&run.root, items, &run.digests)?;
     if let (false, true, Some(s)) = (dry_run, plan.etcd_changes().contains(&"binary"), staged) {
         staged_is_the_seeds_version(cfg, s)?;

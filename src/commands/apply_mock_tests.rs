@@ -52,7 +52,7 @@ fn cx<'a>(run: &'a Run, sm: &'a FakeServices) -> Context<'a> {
 }
 
 fn first_plan(run: &Run) -> Plan {
-    plan(run, &run.cfg, None, true).unwrap()
+    plan(run, &run.cfg, None, vec![], true).unwrap()
 }
 
 fn tree(p: &Path) -> Vec<String> {

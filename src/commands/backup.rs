@@ -1,7 +1,7 @@
 //! `backup`: one snapshot now (what the etcd_backup timer runs); prints `<sha256>  <path>`.
 
 use crate::cli::BackupArgs;
-use crate::cluster::backup::{take, BackupOptions};
+use crate::day2::backup::{take, BackupOptions};
 use anyhow::Result;
 
 pub fn run(o: &BackupArgs) -> Result<()> {

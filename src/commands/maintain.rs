@@ -3,7 +3,7 @@
 
 use super::run::{Options, Run};
 use crate::cli::MaintainArgs;
-use crate::cluster::maintain;
+use crate::day2::maintain;
 use anyhow::Result;
 use std::time::Duration;
 

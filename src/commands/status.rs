@@ -2,7 +2,7 @@
 
 use super::run::{Options, Run};
 use crate::cli::{Output, StatusArgs};
-use crate::cluster::status;
+use crate::status;
 use anyhow::{bail, Result};
 use std::time::Duration;
 

@@ -1,15 +1,23 @@
-//! Day 2: what a seed asks beyond a first install — join a running cluster (replacing a dead
-//! member), restore a snapshot, keep backups, run maintenance. Each is a `Step` that `apply` calls at the same
-//! points, in order; `check` and `--dry-run` ask each what it would do.
+//! Day 2: what a seed asks beyond a first install, one room per feature — `join` (and `replace`,
+//! a dead member replaced), `restore` a snapshot, `backup` on a schedule, `maintain` the database.
+//! Each is a `Step` that `apply` calls at the same points, in order; `check` and `--dry-run` ask
+//! each what it would do. A scheduled feature is a `timer::TimerStep` with its own service and
+//! timer; what every scheduled service shares (where it finds this tool, its sandbox, its timer)
+//! is in `timer`.
 //!
-//! To add a step: a type implementing `Step` (every hook defaults to doing nothing, so it
-//! implements only the points it acts at), a line in `steps` that builds it when the seed asks for
-//! it, and a test beside it. A step never changes the `Config` it is given: what it settles for
-//! the unit (a join's `initial-cluster`) it returns from `verify`, and `apply` renders the unit
-//! with what all steps returned. Cluster-wide services the steps use (the lock, restarts, the
-//! upgrade path, status, backups) live in `crate::cluster`.
+//! To add a feature: a folder `day2/<feature>/` holding its job (what its command runs), its units
+//! if it has any (`units.rs`), and a `step(cfg, spec)` that builds its `Step` — every hook defaults
+//! to doing nothing, so it implements only the points it acts at, `files` for what it installs;
+//! a line in `steps` below when the seed asks for it; its seed keys in `seed::resolve::day2`; its
+//! subcommand in `cli.rs` and `commands/`; tests beside it. `install` and `render` know no
+//! feature by name. A step never changes the `Config` it is given: what it settles for the unit
+//! (a join's `initial-cluster`) it returns from `verify`, and `apply` renders the unit with what
+//! all steps returned. The shared mechanisms the features use (the lock, the turn, restarts, the
+//! upgrade path) live in `crate::cluster`; `crate::status` shows them all.
 
+pub mod backup;
 pub mod join;
+pub mod maintain;
 pub mod replace;
 pub mod restore;
 pub mod timer;
@@ -18,7 +26,6 @@ use crate::host::systemd::ServiceManager;
 use crate::seed::Config;
 use crate::util::http::Fetcher;
 use crate::util::report::Report;
-use crate::util::time::format_duration;
 use anyhow::Result;
 use std::path::Path;
 
@@ -38,6 +45,10 @@ pub type Settings = Vec<(String, String)>;
 
 /// A day-2 step. Every hook defaults to doing nothing.
 pub trait Step {
+    /// Files it installs with the rest (its units), planned and applied like every other.
+    fn files(&self, _cfg: &Config) -> Vec<crate::install::desired::Item> {
+        vec![]
+    }
     /// `check`: report lines for what the step would do; changes nothing.
     fn check(&mut self, _cx: &Context, _cfg: &Config, _report: &mut Report) {}
     /// Before anything is installed (in a dry run: only looks). Returns the settings it settles
@@ -69,20 +80,17 @@ pub fn steps(cfg: &Config) -> Vec<Box<dyn Step>> {
         out.push(Box::new(restore::RestoreStep::new(spec.clone())));
     }
     if let Some(spec) = &cfg.backup {
-        let does = format!("a snapshot every {}", format_duration(spec.interval));
-        let (_, timer) = cfg.backup_unit_names();
-        out.push(Box::new(timer::TimerStep::new(timer, does)));
+        out.push(Box::new(backup::step(cfg, spec)));
     }
     if let Some(spec) = Some(&cfg.maintenance).filter(|m| m.enabled) {
-        let does = format!(
-            "maintenance every {} (defragment over {}% fragmented, recover NOSPACE)",
-            format_duration(spec.interval),
-            spec.fragmentation
-        );
-        let (_, timer) = cfg.maintenance_unit_names();
-        out.push(Box::new(timer::TimerStep::new(timer, does)));
+        out.push(Box::new(maintain::step(cfg, spec)));
     }
     out
+}
+
+/// The files every step asks for, in order.
+pub fn files(steps: &[Box<dyn Step>], cfg: &Config) -> Vec<crate::install::desired::Item> {
+    steps.iter().flat_map(|s| s.files(cfg)).collect()
 }
 
 /// Every step's `verify`, in order, each seeing the settings the ones before it settled; the

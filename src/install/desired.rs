@@ -94,7 +94,7 @@ impl Item {
 }
 
 impl Meta {
-    fn root(mode: u32) -> Meta {
+    pub fn root(mode: u32) -> Meta {
         Meta {
             mode,
             user: Who::Root,
@@ -113,7 +113,8 @@ impl Who {
     }
 }
 
-fn file(path: PathBuf, meta: Meta, text: String, kind: FileKind) -> Item {
+/// A file of text.
+pub fn file(path: PathBuf, meta: Meta, text: String, kind: FileKind) -> Item {
     Item::File {
         path,
         meta,
@@ -142,8 +143,14 @@ impl Binaries<'_> {
     }
 }
 
-/// Every item, in the order apply creates them (dirs before what goes in them).
-pub fn build(cfg: &Config, root: &Path, binaries: Binaries) -> Result<Vec<Item>> {
+/// Every item, in the order apply creates them (dirs before what goes in them); `features`: the
+/// files the day-2 features ask for (`day2::Step::files`), last.
+pub fn build(
+    cfg: &Config,
+    root: &Path,
+    binaries: Binaries,
+    features: Vec<Item>,
+) -> Result<Vec<Item>> {
     let (user, group) = (Who::named(&cfg.user), Who::named(&cfg.group));
     let mut items = vec![
         Item::Dir {
@@ -206,31 +213,8 @@ pub fn build(cfg: &Config, root: &Path, binaries: Binaries) -> Result<Vec<Item>>
         render::unit(cfg),
         FileKind::Unit,
     ));
-    items.extend(timer_items(cfg));
+    items.extend(features);
     Ok(items)
-}
-
-/// The backup and maintenance units the seed asks for. Config, not Unit: etcd does not read
-/// these, so a change needs no etcd restart.
-fn timer_items(cfg: &Config) -> Vec<Item> {
-    let mut units = Vec::new();
-    if let Some(b) = &cfg.backup {
-        let (service, timer) = render::backup_units(cfg, b);
-        let (sname, tname) = cfg.backup_unit_names();
-        units.extend([(sname, service), (tname, timer)]);
-    }
-    if let Some(m) = Some(&cfg.maintenance).filter(|m| m.enabled) {
-        let (service, timer) = render::maintenance_units(cfg, m);
-        let (sname, tname) = cfg.maintenance_unit_names();
-        units.extend([(sname, service), (tname, timer)]);
-    }
-    units
-        .into_iter()
-        .map(|(name, text)| {
-            let path = PathBuf::from("/etc/systemd/system").join(name);
-            file(path, Meta::root(0o644), text, FileKind::Config)
-        })
-        .collect()
 }
 
 /// The certificates and keys, into the conf dir: keys readable by the etcd group only.

@@ -1,14 +1,11 @@
-//! Text that lands on the node: etcd's flags, the systemd unit, `etcdctl.env`, the backup and maintenance units.
+//! Text that lands on the node: etcd's flags, the systemd unit, `etcdctl.env` (each day-2 feature
+//! renders its own units, in its room under `day2/`).
 //! Text only: nothing here reads or writes a file.
 
-mod backup;
 mod etcdctl_env;
-mod maintain;
 mod unit;
 
-pub use backup::backup_units;
 pub use etcdctl_env::{env_value, etcdctl_env, parse_env};
-pub use maintain::maintenance_units;
 pub use unit::{parse_exec_start, unit};
 
 use std::collections::BTreeMap;

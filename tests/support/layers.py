@@ -20,6 +20,7 @@ LAYERS = [
     ["install", "preflight"],
     ["cluster"],
     ["day2", "pki"],
+    ["status"],
     ["cli"],
     ["commands"],
 ]

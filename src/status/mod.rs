@@ -2,7 +2,7 @@
 //! read-only from the seed, the conf dir, the state dir and the members' API; each part is also a
 //! report line, so "all is well" is one rule: no line is a warning or an error.
 
-use super::{restart, upgrade};
+use crate::cluster::{restart, upgrade};
 
 mod database;
 use crate::cert::{self, Expiry};
@@ -345,7 +345,7 @@ fn certificates(cfg: &Config, root: &Path, r: &mut Report) -> Vec<CertExpiry> {
 fn backup(cfg: &Config, root: &Path, r: &mut Report) -> Option<BackupAge> {
     let spec = cfg.backup.as_ref()?;
     let dir = crate::util::fs::under(root, &spec.dir);
-    let newest = super::backup::newest(&dir);
+    let newest = crate::day2::backup::newest(&dir);
     let interval = spec.interval.as_secs();
     let age = newest.as_ref().map(|(_, t)| {
         SystemTime::now()
@@ -395,3 +395,6 @@ fn stamp_age(root: &Path) -> Option<u64> {
             .as_secs(),
     )
 }
+
+#[cfg(test)]
+mod mock_tests;

@@ -33,7 +33,7 @@ pub(super) fn database(cfg: &Config, api: &Api, r: &mut Report) -> Option<Databa
     use crate::util::size::format_bytes;
     let st = api.status_of(&cfg.this_member.url(cfg.client_port)).ok()?;
     let quota = crate::seed::Quota::running(st.db_size_quota, cfg);
-    let db = crate::cluster::maintain::Db {
+    let db = crate::day2::maintain::Db {
         size: st.db_size,
         in_use: st.db_size_in_use,
     };
@@ -41,14 +41,14 @@ pub(super) fn database(cfg: &Config, api: &Api, r: &mut Report) -> Option<Databa
     if db.in_use.saturating_mul(100)
         >= quota
             .bytes
-            .saturating_mul(crate::cluster::maintain::HEADROOM_PERCENT)
+            .saturating_mul(crate::day2::maintain::HEADROOM_PERCENT)
     {
         r.warn(
             "database",
             format!(
                 "{}: {of_quota} in use, over {}%: compact, delete, or raise quota-backend-bytes",
                 db.describe(),
-                crate::cluster::maintain::HEADROOM_PERCENT
+                crate::day2::maintain::HEADROOM_PERCENT
             ),
         );
     } else {

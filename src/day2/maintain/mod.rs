@@ -343,6 +343,24 @@ fn run_once(cfg: &Config, root: &Path, o: &Options) -> Result<String> {
     }
 }
 
+#[cfg(test)]
+mod mock_tests;
 mod nospace;
 #[cfg(test)]
 mod tests;
+mod units;
+pub use units::maintenance_units;
+
+/// The `etcd_maintenance` step: its units, installed with the rest, and its timer enabled.
+pub fn step(cfg: &Config, spec: &crate::seed::MaintenanceSpec) -> super::timer::TimerStep {
+    let does = format!(
+        "maintenance every {} (defragment over {}% fragmented, recover NOSPACE)",
+        format_duration(spec.interval),
+        spec.fragmentation
+    );
+    super::timer::TimerStep::new(
+        cfg.maintenance_unit_names(),
+        maintenance_units(cfg, spec),
+        does,
+    )
+}

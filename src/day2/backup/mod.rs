@@ -1,6 +1,10 @@
-//! Backups: `etcd-bootstrap backup` takes one snapshot (`etcdctl snapshot save`, verified, renamed
-//! into place, old ones pruned). The `etcd_backup` step (`day2::timer`) enables the timer that
-//! runs it.
+//! Backups, one room: `etcd-bootstrap backup` takes one snapshot (`etcdctl snapshot save`,
+//! verified, renamed into place, old ones pruned); `units` renders the service and timer that run
+//! it; `step` is the `etcd_backup` day-2 step (`day2::timer`) that installs them and enables the
+//! timer.
+
+mod units;
+pub use units::backup_units;
 
 use crate::etcd::tools::{SnapshotStatus, Tools};
 use crate::util::fs;
@@ -9,6 +13,15 @@ use crate::util::time::{unix_now, utc_stamp};
 use anyhow::{bail, Context as _, Result};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+
+/// The `etcd_backup` step: its units, installed with the rest, and its timer enabled.
+pub fn step(cfg: &crate::seed::Config, spec: &crate::seed::BackupSpec) -> super::timer::TimerStep {
+    let does = format!(
+        "a snapshot every {}",
+        crate::util::time::format_duration(spec.interval)
+    );
+    super::timer::TimerStep::new(cfg.backup_unit_names(), backup_units(cfg, spec), does)
+}
 
 const PREFIX: &str = "etcd-snapshot-";
 /// The temp name a snapshot is saved under before its revision (and so its name) is known.

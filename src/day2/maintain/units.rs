@@ -1,6 +1,6 @@
 //! The maintenance service and timer: `etcd-bootstrap maintain` on a schedule.
 
-use super::backup::SELF_PATH;
+use crate::day2::timer::{sandbox, timer_unit, SELF_PATH};
 use crate::seed::{Config, MaintenanceSpec};
 
 /// The most one maintenance run may take: its wait for the turn, a defragmentation (at least 10
@@ -26,7 +26,7 @@ pub fn maintenance_units(cfg: &Config, m: &MaintenanceSpec) -> (String, String) 
         svc = cfg.service_name,
         frag = m.fragmentation,
         applied = crate::state::APPLIED_SEED,
-        sandbox = super::backup::sandbox(
+        sandbox = sandbox(
             timeout(cfg),
             &[
                 std::path::Path::new(crate::state::DIR),
@@ -36,6 +36,6 @@ pub fn maintenance_units(cfg: &Config, m: &MaintenanceSpec) -> (String, String) 
     );
     // Members installed together run at different times; the cluster turn keeps them apart anyway.
     let spread = std::time::Duration::from_secs((m.interval.as_secs() / 10).clamp(60, 1800));
-    let timer = super::backup::timer_unit("etcd maintenance", m.interval, spread);
+    let timer = timer_unit("etcd maintenance", m.interval, spread);
     (service, timer)
 }
