@@ -264,21 +264,17 @@ pub struct StatusArgs {
 
 #[derive(Args, Debug)]
 pub struct BackupArgs {
-    /// Directory for the snapshots (etcd_backup.dir).
-    #[arg(long, value_name = "DIR", default_value = "/var/backups/etcd")]
-    pub dir: PathBuf,
-    /// Keep only the newest N snapshots; 0 keeps every one.
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub keep: u32,
-    /// Where etcdctl.env is (etcd_conf_dir): endpoint, CA, client certificate and key.
-    #[arg(long, value_name = "DIR", default_value = "/etc/etcd")]
-    pub conf_dir: PathBuf,
-    /// Where etcdctl and etcdutl are (etcd_bin_dir).
-    #[arg(long, value_name = "DIR", default_value = "/usr/local/bin")]
-    pub bin_dir: PathBuf,
-    /// The paths above are under this root.
-    #[arg(long, value_name = "DIR", default_value = "/")]
-    pub root: PathBuf,
+    /// The seed to act on. Default: the seed the last apply applied
+    /// (/var/lib/etcd-bootstrap/applied-seed.yaml), as the backup timer does.
+    #[command(flatten)]
+    pub common: Common,
+    /// Directory for the snapshots. Default: the seed's etcd_backup.dir (/var/backups/etcd).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Keep only the newest N snapshots; 0 keeps every one. Default: the seed's etcd_backup.keep
+    /// (0 without etcd_backup).
+    #[arg(long, value_name = "N")]
+    pub keep: Option<u32>,
 }
 
 #[derive(Args, Debug)]

@@ -240,14 +240,18 @@ fn the_maintenance_timer_reads_the_applied_seed_not_the_source() {
         .private("/etc")
         .join("systemd/system/etcd-maintain.service");
     let argv = exec_start(&unit);
-    assert_eq!(
-        argv[1..],
-        [
-            "maintain",
-            "--seed=/var/lib/etcd-bootstrap/applied-seed.yaml"
-        ]
+    assert_eq!(argv[1..], ["maintain"]);
+    let text = fs::read_to_string(&unit).unwrap();
+    assert!(
+        text.contains("# Reads the seed apply applied: /var/lib/etcd-bootstrap/applied-seed.yaml"),
+        "{text}"
     );
+    // The seed apply was given is broken now, and so is the default seed file: the applied one
+    // is what the timer reads.
     fs::write(&s.seed, "etcd_members: [broken\n").unwrap();
+    let default = s.node.private("/etc").join("etcd-bootstrap/seed.yaml");
+    fs::create_dir_all(default.parent().unwrap()).unwrap();
+    fs::write(&default, "etcd_members: [broken\n").unwrap();
     let out = run(&mut s
         .node
         .tool(&argv[1..].iter().map(String::as_str).collect::<Vec<_>>()));

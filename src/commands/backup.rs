@@ -1,17 +1,24 @@
 //! `backup`: one snapshot now (what the etcd_backup timer runs); prints `<sha256>  <path>`.
 
+use super::run::{Options, Run};
 use crate::cli::BackupArgs;
 use crate::day2::backup::{take, BackupOptions};
 use anyhow::Result;
+use std::time::Duration;
 
 pub fn run(o: &BackupArgs) -> Result<()> {
-    let t = take(&BackupOptions {
-        root: o.root.clone(),
-        dir: o.dir.clone(),
-        keep: o.keep,
-        conf_dir: o.conf_dir.clone(),
-        bin_dir: o.bin_dir.clone(),
+    let run = Run::new(&Options {
+        seed: super::run::applied_or(&o.common),
+        root: &o.common.root,
+        wait_interface: Duration::ZERO,
+        lock: None,
     })?;
+    let t = take(&BackupOptions::of(
+        &run.cfg,
+        &run.root,
+        o.dir.clone(),
+        o.keep,
+    ))?;
     log::info!(
         "snapshot at revision {} ({} keys) verified: {}",
         t.status.revision,

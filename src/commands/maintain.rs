@@ -8,14 +8,8 @@ use anyhow::Result;
 use std::time::Duration;
 
 pub fn run(o: &MaintainArgs) -> Result<()> {
-    // By hand without --seed, as on the timer: the seed apply applied, when there is one.
-    let mut seed = o.common.seed_arg();
-    let applied = crate::state::path(&o.common.root, crate::state::APPLIED_SEED);
-    if seed.src.is_none() && applied.is_file() {
-        seed = crate::seed::source::SeedArg::path(&applied.display().to_string());
-    }
     let run = Run::new(&Options {
-        seed,
+        seed: super::run::applied_or(&o.common),
         root: &o.common.root,
         wait_interface: Duration::ZERO,
         lock: None,

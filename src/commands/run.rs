@@ -52,6 +52,17 @@ impl std::ops::Deref for Run {
     }
 }
 
+/// The seed a scheduled job acts on: `--seed` when given, else the one the last apply applied
+/// (`state::APPLIED_SEED`, under the root) when there is one, else the default sources.
+pub fn applied_or(common: &crate::cli::Common) -> crate::seed::source::SeedArg {
+    let arg = common.seed_arg();
+    let applied = crate::state::path(&common.root, crate::state::APPLIED_SEED);
+    if arg.src.is_none() && applied.is_file() {
+        return crate::seed::source::SeedArg::path(&applied.display().to_string());
+    }
+    arg
+}
+
 /// `--root` is an absolute dir.
 pub fn check_root(root: &Path) -> Result<()> {
     if !root.is_absolute() {

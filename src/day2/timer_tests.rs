@@ -18,8 +18,9 @@ fn the_backup_timer_spreads_members_by_a_tenth_of_the_interval() {
             timer.contains(&format!("RandomizedDelaySec={spread}\n")),
             "{interval}: {timer}"
         );
+        // No setting in the unit: backup reads the applied seed.
         assert!(
-            service.contains("backup --dir=/var/backups/etcd --keep=3 "),
+            service.contains("\nExecStart=/usr/local/bin/etcd-bootstrap backup\n"),
             "{service}"
         );
     }
@@ -74,8 +75,9 @@ fn the_maintenance_timer_runs_maintain_spread_by_a_tenth_between_1_and_30_min() 
         );
         assert!(
             service.contains(
-                "ExecStart=/usr/local/bin/etcd-bootstrap maintain \
-                 --seed=/var/lib/etcd-bootstrap/applied-seed.yaml\n"
+                "
+ExecStart=/usr/local/bin/etcd-bootstrap maintain
+"
             ) && service.contains("Requisite=etcd.service\n"),
             "{service}"
         );

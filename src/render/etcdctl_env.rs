@@ -24,7 +24,9 @@ pub fn env_value(v: &str) -> String {
     out
 }
 
-/// Reads `KEY=value` lines back as `env_value` wrote them (comments and blank lines skipped).
+/// Reads `KEY=value` lines back as `env_value` wrote them (comments and blank lines skipped): the
+/// tests' check that what is written is what a shell reads.
+#[cfg(test)]
 pub fn parse_env(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for line in text.lines().filter(|l| !l.starts_with('#')) {

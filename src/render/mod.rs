@@ -5,7 +5,9 @@
 mod etcdctl_env;
 mod unit;
 
-pub use etcdctl_env::{env_value, etcdctl_env, parse_env};
+#[cfg(test)]
+pub use etcdctl_env::parse_env;
+pub use etcdctl_env::{env_value, etcdctl_env};
 pub use unit::{parse_exec_start, unit};
 
 use std::collections::BTreeMap;

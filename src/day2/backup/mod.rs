@@ -7,15 +7,16 @@ mod units;
 pub use units::backup_units;
 
 use crate::etcd::tools::{SnapshotStatus, Tools};
+use crate::seed::Config;
 use crate::util::fs;
 use crate::util::io::Sha256;
 use crate::util::time::{unix_now, utc_stamp};
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// The `etcd_backup` step: its units, installed with the rest, and its timer enabled.
-pub fn step(cfg: &crate::seed::Config, spec: &crate::seed::BackupSpec) -> super::timer::TimerStep {
+pub fn step(cfg: &Config, spec: &crate::seed::BackupSpec) -> super::timer::TimerStep {
     let does = format!(
         "a snapshot every {}",
         crate::util::time::format_duration(spec.interval)
@@ -27,37 +28,60 @@ const PREFIX: &str = "etcd-snapshot-";
 /// The temp name a snapshot is saved under before its revision (and so its name) is known.
 const SAVING: &str = "etcd-snapshot.db";
 
-/// What `backup` needs, from flags (the timer's unit) or defaults matching a default install.
+/// What `backup` needs: all from the applied config (`of`), the dir and count flags over it.
 pub struct BackupOptions {
     pub root: PathBuf,
     pub dir: PathBuf,
     pub keep: u32,
-    pub conf_dir: PathBuf,
     pub bin_dir: PathBuf,
+    /// This member's client URL: a snapshot is taken from one member, this one.
+    pub endpoint: String,
+    /// The CA, client certificate and key etcdctl uses (paths on the node, under `root`).
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
-/// Endpoint and TLS files from `etcdctl.env`, paths taken under `root`.
-fn etcdctl_env(root: &Path, conf_dir: &Path) -> Result<Vec<(String, String)>> {
-    let path = fs::under(root, conf_dir).join("etcdctl.env");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("reading {} (has apply run?)", path.display()))?;
-    let mut env = Vec::new();
-    for (k, v) in crate::render::parse_env(&text) {
-        let v = match k.as_str() {
-            // A snapshot is taken from one member: this one.
-            "ETCDCTL_ENDPOINTS" => v.split(',').next().unwrap_or("").to_string(),
-            "ETCDCTL_CACERT" | "ETCDCTL_CERT" | "ETCDCTL_KEY" => {
-                fs::under(root, Path::new(&v)).display().to_string()
-            }
-            _ => v,
-        };
-        env.push((k, v));
+impl BackupOptions {
+    /// The applied config's: this member's URL (as `etcdctl.env` names it), the certificates
+    /// installed, the bin dir, and `etcd_backup`'s dir and count unless `dir` or `keep` say
+    /// otherwise (without `etcd_backup`: /var/backups/etcd, every snapshot kept).
+    pub fn of(cfg: &Config, root: &Path, dir: Option<PathBuf>, keep: Option<u32>) -> BackupOptions {
+        let (cert, key) = cfg.client_cert_and_key();
+        let endpoint = cfg
+            .setting("advertise-client-urls")
+            .and_then(|u| u.split(',').next())
+            .map(|u| u.trim().to_string())
+            .unwrap_or_else(|| cfg.this_member.url(cfg.client_port));
+        BackupOptions {
+            root: root.to_path_buf(),
+            dir: dir
+                .or_else(|| cfg.backup.as_ref().map(|b| b.dir.clone()))
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR)),
+            keep: keep.or(cfg.backup.as_ref().map(|b| b.keep)).unwrap_or(0),
+            bin_dir: cfg.bin_dir.clone(),
+            endpoint,
+            ca: cfg.trusted_ca(),
+            cert,
+            key,
+        }
     }
-    if !env.iter().any(|(k, _)| k == "ETCDCTL_ENDPOINTS") {
-        bail!("{} names no ETCDCTL_ENDPOINTS", path.display());
+
+    /// etcdctl's environment: this member, the files under the root.
+    fn etcdctl_env(&self) -> Vec<(String, String)> {
+        let under = |p: &Path| fs::under(&self.root, p).display().to_string();
+        vec![
+            ("ETCDCTL_API".into(), "3".into()),
+            ("ETCDCTL_ENDPOINTS".into(), self.endpoint.clone()),
+            ("ETCDCTL_CACERT".into(), under(&self.ca)),
+            ("ETCDCTL_CERT".into(), under(&self.cert)),
+            ("ETCDCTL_KEY".into(), under(&self.key)),
+        ]
     }
-    Ok(env)
 }
+
+/// Where snapshots go when neither the seed nor `--dir` says.
+pub const DEFAULT_DIR: &str = "/var/backups/etcd";
 
 pub struct Taken {
     pub path: PathBuf,
@@ -71,7 +95,7 @@ pub struct Taken {
 /// then only the newest `keep` are kept.
 pub fn take(o: &BackupOptions) -> Result<Taken> {
     let tools = Tools::verified(&o.root, &o.bin_dir)?;
-    let env = etcdctl_env(&o.root, &o.conf_dir)?;
+    let env = o.etcdctl_env();
     let dir = fs::under(&o.root, &o.dir);
     // Snapshots hold every key: the dir must be root's alone (a dir another user owns would let
     // them read the snapshot through a file they made there), then private.

@@ -4,16 +4,13 @@ use crate::day2::timer::{sandbox, timer_unit, SELF_PATH};
 use crate::seed::{BackupSpec, Config};
 use std::time::Duration;
 
-/// `--flag=<path>` as one unit word, quoted when the path needs it.
-fn arg(flag: &str, path: &std::path::Path) -> String {
-    crate::render::systemd_word(&format!("{flag}{}", path.display()))
-}
-
 /// The most one scheduled backup may take: a snapshot of etcd's largest database (8 GiB) streams
 /// in minutes.
 const BACKUP_TIMEOUT: Duration = Duration::from_secs(3600);
 
-/// The backup service and timer the seed's `etcd_backup` asks for.
+/// The backup service and timer the seed's `etcd_backup` asks for. The service runs `backup` with
+/// no flags: it reads the seed apply applied (`state::APPLIED_SEED`), as `maintain` does, so no
+/// setting is written into the unit and read back.
 pub fn backup_units(cfg: &Config, b: &BackupSpec) -> (String, String) {
     let state = std::path::Path::new(crate::state::DIR);
     let service = format!(
@@ -24,18 +21,16 @@ pub fn backup_units(cfg: &Config, b: &BackupSpec) -> (String, String) {
          \n\
          [Service]\n\
          Type=oneshot\n\
-         ExecStart={exe} backup {dir} --keep={keep} {conf} {bin}\n\
+         # Reads the seed apply applied: {applied}\n\
+         ExecStart={exe} backup\n\
          {sandbox}",
+        applied = crate::state::APPLIED_SEED,
         sandbox = sandbox(
             BACKUP_TIMEOUT,
             &[&b.dir, state, std::path::Path::new("/run")]
         ),
         svc = cfg.service_name,
         shown = b.dir.display().to_string().replace('%', "%%"),
-        dir = arg("--dir=", &b.dir),
-        keep = b.keep,
-        conf = arg("--conf-dir=", &cfg.conf_dir),
-        bin = arg("--bin-dir=", &cfg.bin_dir),
         exe = SELF_PATH,
     );
     // Members of one cluster were often installed together: spread their snapshots a little.

@@ -10,7 +10,7 @@ fn timeout(cfg: &Config) -> std::time::Duration {
 }
 
 /// The maintenance service and timer the seed's `etcd_maintenance` asks for. The service reads
-/// the seed apply applied (`state::APPLIED_SEED`), never the network.
+/// the seed apply applied (`state::APPLIED_SEED`, its default), never the network.
 pub fn maintenance_units(cfg: &Config, m: &MaintenanceSpec) -> (String, String) {
     let service = format!(
         "# Written by etcd-bootstrap from its seed; edit the seed, not this file.\n\
@@ -21,7 +21,8 @@ pub fn maintenance_units(cfg: &Config, m: &MaintenanceSpec) -> (String, String) 
          \n\
          [Service]\n\
          Type=oneshot\n\
-         ExecStart={SELF_PATH} maintain --seed={applied}\n\
+         # Reads the seed apply applied: {applied}\n\
+         ExecStart={SELF_PATH} maintain\n\
          {sandbox}",
         svc = cfg.service_name,
         frag = m.fragmentation,
