@@ -19,6 +19,9 @@ pub const UNIT_DIR: &str = "/etc/systemd/system";
 pub struct TimerStep {
     /// (file name, text) of the service and the timer.
     units: [(String, String); 2],
+    /// What else the feature installs (the dir its service writes into: under systemd's
+    /// `ProtectSystem=strict` the service cannot make it).
+    extra: Vec<Item>,
     timer: String,
     /// What it does, for the log: "a snapshot every 1h".
     does: String,
@@ -30,25 +33,30 @@ impl TimerStep {
         TimerStep {
             timer: names.1.clone(),
             units: [(names.0, texts.0), (names.1, texts.1)],
+            extra: vec![],
             does,
         }
+    }
+
+    /// The same, installing `items` too (before its units).
+    pub fn with(mut self, items: Vec<Item>) -> TimerStep {
+        self.extra = items;
+        self
     }
 }
 
 impl Step for TimerStep {
     /// Config, not Unit: etcd does not read these, so a change needs no etcd restart.
     fn files(&self, _cfg: &Config) -> Vec<Item> {
-        self.units
-            .iter()
-            .map(|(name, text)| {
-                file(
-                    PathBuf::from(UNIT_DIR).join(name),
-                    Meta::root(0o644),
-                    text.clone(),
-                    FileKind::Config,
-                )
-            })
-            .collect()
+        let units = self.units.iter().map(|(name, text)| {
+            file(
+                PathBuf::from(UNIT_DIR).join(name),
+                Meta::root(0o644),
+                text.clone(),
+                FileKind::Config,
+            )
+        });
+        self.extra.iter().cloned().chain(units).collect()
     }
 
     fn preview(&self, cx: &Context, _cfg: &Config) -> Vec<String> {

@@ -21,7 +21,14 @@ pub fn step(cfg: &Config, spec: &crate::seed::BackupSpec) -> super::timer::Timer
         "a snapshot every {}",
         crate::util::time::format_duration(spec.interval)
     );
+    // The dir is made at install: the service, read-only but for it, cannot make it itself.
+    let dir = crate::install::desired::Item::Dir {
+        path: spec.dir.clone(),
+        meta: crate::install::desired::Meta::root(0o700),
+        enforce: true,
+    };
     super::timer::TimerStep::new(cfg.backup_unit_names(), backup_units(cfg, spec), does)
+        .with(vec![dir])
 }
 
 const PREFIX: &str = "etcd-snapshot-";
