@@ -48,6 +48,10 @@ pub struct Checker {
     /// `?exclude=NOSPACE` when an alarm must not count as unhealthy (etcd 3.5 on; older members
     /// ignore it and answer unhealthy while the alarm is raised).
     query: String,
+    /// The alarm excluded: etcd 3.5.0 and 3.5.1 exclude it for the first member that raised it
+    /// only (etcd PR 13467), and answer "ALARM NOSPACE" when a second member raised it too, so
+    /// that answer is read as healthy here as well.
+    excluded: Option<String>,
 }
 
 impl Checker {
@@ -59,6 +63,7 @@ impl Checker {
         Checker {
             client,
             query: String::new(),
+            excluded: None,
         }
     }
 
@@ -66,6 +71,7 @@ impl Checker {
     pub fn excluding(self, alarm: &str) -> Checker {
         Checker {
             query: format!("?exclude={alarm}"),
+            excluded: Some(alarm.to_string()),
             ..self
         }
     }
@@ -77,8 +83,17 @@ impl Checker {
             .map_err(|e| e.message)
             .map(|a| (r_status(&a.text), a.text));
         let took_ms = start.elapsed().as_secs_f64() * 1000.0;
+        let only_excluded = |body: &str| {
+            self.excluded.as_deref().is_some_and(|a| {
+                serde_json::from_str::<serde_json::Value>(body)
+                    .ok()
+                    .and_then(|v| v.get("reason")?.as_str().map(str::to_string))
+                    .is_some_and(|r| r == format!("ALARM {a}"))
+            })
+        };
         let (healthy, error) = match result {
             Ok((Some(true), _)) => (true, None),
+            Ok((Some(false), body)) if only_excluded(&body) => (true, None),
             Ok((Some(false), body)) => (false, Some(unhealthy_reason(&body))),
             Ok((None, body)) => (
                 false,
@@ -228,6 +243,30 @@ mod tests {
             unhealthy_reason(r#"{"health":"false","reason":"RAFT NO LEADER"}"#),
             "health check failed: RAFT NO LEADER"
         );
+    }
+
+    /// etcd 3.5.0/3.5.1 answer "ALARM NOSPACE" despite `?exclude=NOSPACE` when two members raised
+    /// it: with the alarm excluded, that answer is healthy; any other reason is not.
+    #[test]
+    fn an_excluded_alarm_is_healthy_even_when_etcd_still_names_it() {
+        use crate::util::testserver::{Response, Server};
+        use std::sync::Arc;
+        for (reason, healthy) in [
+            ("ALARM NOSPACE", true),
+            ("ALARM CORRUPT", false),
+            ("RAFT NO LEADER", false),
+        ] {
+            let body = format!(r#"{{"health":"false","reason":"{reason}"}}"#);
+            let s = Server::start(
+                "127.0.0.1:0",
+                None,
+                Arc::new(move |_| Response::new(503, body.clone())),
+            )
+            .unwrap();
+            let client = reqwest::blocking::Client::new();
+            let h = Checker::from_client(client).excluding("NOSPACE");
+            assert_eq!(h.check(&s.url("http")).healthy, healthy, "{reason}");
+        }
     }
 
     #[test]
