@@ -20,7 +20,7 @@ use crate::host::systemd::ServiceManager;
 use crate::host::users;
 use crate::install::apply::Prepared;
 use crate::install::desired::{self, Binaries};
-use crate::install::plan::{self, Plan};
+use crate::install::plan::{self, EtcdChange, Plan};
 use crate::preflight::Only;
 use crate::release::staging::Staged;
 use crate::seed::Config;
@@ -139,7 +139,11 @@ fn plan(
     };
     let items = desired::build(cfg, &run.root, binaries, features)?;
     let plan = plan::diff(&run.root, items, &run.digests)?;
-    if let (false, true, Some(s)) = (dry_run, plan.etcd_changes().contains(&"binary"), staged) {
+    if let (false, true, Some(s)) = (
+        dry_run,
+        plan.etcd_changes().contains(&EtcdChange::Binary),
+        staged,
+    ) {
         staged_is_the_seeds_version(cfg, s)?;
     }
     Ok(plan)
@@ -313,7 +317,7 @@ fn running_restart(cx: &Context, cfg: &Config, plan: &Plan) -> Option<String> {
     for what in plan.etcd_changes() {
         let old = Stamp::load(root)
             .map(|s| s.etcd_version)
-            .filter(|v| what == "binary" && !v.is_empty() && *v != cfg.release.version);
+            .filter(|v| what == EtcdChange::Binary && !v.is_empty() && *v != cfg.release.version);
         parts.push(match old {
             Some(old) => format!("binary changed: {old} → {}", cfg.release.version),
             None => format!("{what} changed"),

@@ -11,9 +11,7 @@ use anyhow::{Context as _, Result};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Where systemd reads the units this tool writes.
-pub const UNIT_DIR: &str = "/etc/systemd/system";
-
+use crate::state::UNIT_DIR;
 /// A scheduled service and its timer: the files installed with the rest, the timer enabled (and
 /// started on a live system) once etcd runs.
 pub struct TimerStep {

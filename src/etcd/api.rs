@@ -41,6 +41,41 @@ fn unb64(s: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(s).ok()
 }
 
+/// An alarm etcd raises, by the name its API gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Alarm {
+    /// No alarm (etcd's `NONE`: an entry that says nothing).
+    None,
+    /// The backend reached its quota: the cluster refuses writes.
+    Nospace,
+    /// A member's data is corrupt.
+    Corrupt,
+    /// A name this tool does not know (escaped, cut to 40 characters).
+    Other(String),
+}
+
+impl Alarm {
+    pub fn parse(name: &str) -> Alarm {
+        match name {
+            "NONE" => Alarm::None,
+            "NOSPACE" => Alarm::Nospace,
+            "CORRUPT" => Alarm::Corrupt,
+            other => Alarm::Other(crate::util::text::excerpt(other, 40)),
+        }
+    }
+}
+
+impl std::fmt::Display for Alarm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Alarm::None => "NONE",
+            Alarm::Nospace => "NOSPACE",
+            Alarm::Corrupt => "CORRUPT",
+            Alarm::Other(n) => n,
+        })
+    }
+}
+
 /// The longest one answer of a member may take, whole: connect, headers and body. A member that
 /// trickles its answer is a member that did not answer.
 pub const ANSWER: Duration = Duration::from_secs(5);
@@ -356,9 +391,8 @@ impl Api {
             .to_string())
     }
 
-    /// The alarms raised in the cluster: (member ID, alarm name as etcd says it: `NOSPACE`,
-    /// `CORRUPT`).
-    pub fn alarms(&self) -> Result<Vec<(u64, String)>, Error> {
+    /// The alarms raised in the cluster: (member ID, alarm).
+    pub fn alarms(&self) -> Result<Vec<(u64, Alarm)>, Error> {
         let v = self.post("/v3/maintenance/alarm", &json!({"action": "GET"}))?;
         Ok(v.get("alarms")
             .and_then(|a| a.as_array())
@@ -367,16 +401,17 @@ impl Api {
                     .map(|x| {
                         let id = x.get("memberID").and_then(id_of).unwrap_or(0);
                         let name = x.get("alarm").and_then(|n| n.as_str()).unwrap_or("NONE");
-                        (id, crate::util::text::excerpt(name, 40))
+                        (id, Alarm::parse(name))
                     })
-                    .filter(|(_, n)| n != "NONE")
+                    .filter(|(_, a)| *a != Alarm::None)
                     .collect()
             })
             .unwrap_or_default())
     }
 
     /// Disarms `alarm` raised by `member`.
-    pub fn disarm(&self, member: u64, alarm: &str) -> Result<(), Error> {
+    pub fn disarm(&self, member: u64, alarm: &Alarm) -> Result<(), Error> {
+        let alarm = alarm.to_string();
         self.post(
             "/v3/maintenance/alarm",
             &json!({"action": "DEACTIVATE", "memberID": member.to_string(), "alarm": alarm}),

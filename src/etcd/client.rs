@@ -30,7 +30,7 @@ fn client(cfg: &Config, root: &Path, installed_first: bool) -> Result<reqwest::b
         }
         certificates::installed_or_listed(cfg, root, &listed, p)
             .map(|(_, b)| b)
-            .map_err(|e| anyhow::anyhow!("reading the {what}: {e} (has apply run?)"))
+            .with_context(|| format!("reading the {what} (has apply run?)"))
     };
     let ca_pem = read(&ca, "CA certificate")?;
     let mut identity = read(&cert, "client certificate")?;

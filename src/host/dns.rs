@@ -40,7 +40,7 @@ impl Resolver {
     pub fn for_root(root: &Path) -> Result<Resolver> {
         let (config, mut opts) =
             hickory_resolver::system_conf::parse_resolv_conf(resolv_conf(root))
-                .map_err(|e| anyhow::anyhow!("no name server in /etc/resolv.conf ({e})"))?;
+                .context("no name server in /etc/resolv.conf")?;
         if config.name_servers().is_empty() {
             bail!("no name server in /etc/resolv.conf");
         }

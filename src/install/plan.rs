@@ -10,6 +10,24 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
+/// What etcd reads that a plan changes: each a reason to restart it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EtcdChange {
+    Certificates,
+    Binary,
+    Unit,
+}
+
+impl std::fmt::Display for EtcdChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            EtcdChange::Certificates => "certificates",
+            EtcdChange::Binary => "binary",
+            EtcdChange::Unit => "unit",
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     Create,
@@ -155,8 +173,8 @@ impl Plan {
         !self.etcd_changes().is_empty()
     }
 
-    /// What etcd reads that gets new content, in words (for the restart's reason).
-    pub fn etcd_changes(&self) -> Vec<&'static str> {
+    /// What etcd reads that gets new content (the restart's reason), each once, in plan order.
+    pub fn etcd_changes(&self) -> Vec<EtcdChange> {
         let mut out = Vec::new();
         for c in &self.changes {
             let (Item::File { kind, .. }, Action::Create | Action::Update { content: true, .. }) =
@@ -165,9 +183,10 @@ impl Plan {
                 continue;
             };
             let what = match kind {
-                _ if !kind.etcd_reads() => continue,
-                FileKind::Certificate | FileKind::Key => "certificates",
-                other => other.label(),
+                FileKind::Certificate | FileKind::Key => EtcdChange::Certificates,
+                FileKind::Binary => EtcdChange::Binary,
+                FileKind::Unit => EtcdChange::Unit,
+                FileKind::Config => continue,
             };
             if !out.contains(&what) {
                 out.push(what);
@@ -185,7 +204,7 @@ impl Plan {
             matches!(
                 (&s.item, &s.action),
                 (Item::File { .. }, Action::Update { content: true, .. })
-            ) && s.item.path().starts_with("/etc/systemd/system")
+            ) && s.item.path().starts_with(crate::state::UNIT_DIR)
         })
     }
 

@@ -84,7 +84,7 @@ pub struct Ca {
 impl Ca {
     pub fn load(cert_pem: &str, key_pem: Option<&str>) -> Result<Ca> {
         let der = CertificateDer::from_pem_slice(cert_pem.as_bytes())
-            .map_err(|e| anyhow!("not a PEM certificate ({e})"))?
+            .context("not a PEM certificate")?
             .into_owned();
         let x = cert::info(&der)?;
         if !x.is_ca {

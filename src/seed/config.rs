@@ -295,7 +295,7 @@ impl Config {
 
     /// The systemd unit's path on the target system.
     pub fn unit_path(&self) -> PathBuf {
-        Path::new("/etc/systemd/system").join(self.unit_name())
+        Path::new(crate::state::UNIT_DIR).join(self.unit_name())
     }
 
     pub fn unit_name(&self) -> String {

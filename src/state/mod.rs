@@ -15,6 +15,8 @@ pub const MEMBER: &str = "/var/lib/etcd-bootstrap/member";
 pub const DIGESTS: &str = "/var/lib/etcd-bootstrap/digests";
 /// One run at a time per root.
 pub const LOCK: &str = "/run/etcd-bootstrap.lock";
+/// Where systemd reads the units this tool writes (etcd's, the scheduled features').
+pub const UNIT_DIR: &str = "/etc/systemd/system";
 pub const MAINTAIN_LOCK: &str = "/run/etcd-bootstrap-maintain.lock";
 /// The seed the last successful apply applied, for the scheduled jobs: they act on what is
 /// installed, never on a seed fetched again (a PXE node's URL, a changed file). Root's alone: a

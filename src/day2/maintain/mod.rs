@@ -14,6 +14,7 @@
 
 use crate::cluster::lock::ClusterLock;
 use crate::cluster::turn::{poll, Peers, Standing};
+use crate::etcd::api::Alarm;
 use crate::etcd::member::{is_member_url, ApiMember};
 use crate::seed::Config;
 use crate::state::MaintenanceRecord;
@@ -22,7 +23,7 @@ use crate::util::retry::Next;
 use crate::util::size::format_bytes;
 use crate::util::text::printable;
 use crate::util::time::{format_duration, unix_now};
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context as _, Result};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -169,13 +170,13 @@ impl Maintainer<'_> {
     fn defragment(&self, name: &str, endpoint: &str) -> Result<Defragmented> {
         let before = self
             .db_at(endpoint)
-            .map_err(|e| anyhow!("asking {name} for its db size: {e}"))?;
+            .with_context(|| format!("asking {name} for its db size"))?;
         log::info!("defragmenting {name} ({})", before.describe());
         let start = Instant::now();
         self.peers
             .api
             .defragment(endpoint, self.o.timeout.max(DEFRAG_WAIT))
-            .map_err(|e| anyhow!("defragmenting {name} at {endpoint}: {e}"))?;
+            .with_context(|| format!("defragmenting {name} at {endpoint}"))?;
         let busy = start.elapsed();
         self.wait_healthy(name, endpoint)?;
         let after = self.db_at(endpoint).unwrap_or(before);
@@ -218,7 +219,7 @@ impl Maintainer<'_> {
         let name = printable(&self.cfg.this_member.name).into_owned();
         let db = self
             .db_at(&self.peers.mine)
-            .map_err(|e| anyhow!("asking {name} ({}) for its status: {e}", self.peers.mine))?;
+            .with_context(|| format!("asking {name} ({}) for its status", self.peers.mine))?;
         if let Some(why) = why_not_defrag(&db, self.o) {
             return Ok(format!("nothing to do on {name}: {why}"));
         }
@@ -241,7 +242,7 @@ impl Maintainer<'_> {
             let p = &self.peers;
             p.hand_over_leadership(&p.mine, "defragmenting", &[]);
             lock.still_held()
-                .map_err(|e| anyhow!("{name} was not defragmented: {e}"))?;
+                .with_context(|| format!("{name} was not defragmented"))?;
         }
         let done = self.defragment(&name, &self.peers.mine);
         drop(held);
@@ -324,13 +325,13 @@ fn run_once(cfg: &Config, root: &Path, o: &Options) -> Result<String> {
         .peers
         .api
         .alarms()
-        .map_err(|e| anyhow!("asking the cluster for its alarms: {e}"))?;
-    let nospace: Vec<(u64, String)> = alarms
+        .context("asking the cluster for its alarms")?;
+    let nospace: Vec<(u64, Alarm)> = alarms
         .iter()
-        .filter(|(_, a)| a == "NOSPACE")
+        .filter(|(_, a)| *a == Alarm::Nospace)
         .cloned()
         .collect();
-    if let Some((id, other)) = alarms.iter().find(|(_, a)| a != "NOSPACE") {
+    if let Some((id, other)) = alarms.iter().find(|(_, a)| *a != Alarm::Nospace) {
         bail!(
             "the cluster has a {other} alarm (member {id:x}): not maintaining it; see etcd's \
              docs on data corruption before anything else"

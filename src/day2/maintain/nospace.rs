@@ -11,13 +11,14 @@ use super::{coordinator, recovery_order, url_of, Maintainer, HEADROOM_PERCENT};
 use crate::cluster::lock;
 use crate::cluster::turn::poll;
 use crate::cluster::voters::Me;
+use crate::etcd::api::Alarm;
 use crate::etcd::member::ApiMember;
 use crate::seed::Quota;
 use crate::util::retry::Next;
 use crate::util::size::format_bytes;
 use crate::util::text::printable;
 use crate::util::time::format_duration;
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context as _, Result};
 use std::time::Duration;
 
 impl Maintainer<'_> {
@@ -75,7 +76,7 @@ impl Maintainer<'_> {
         self.peers
             .api
             .compact(to)
-            .map_err(|e| anyhow!("compacting to revision {to}: {e}"))?;
+            .with_context(|| format!("compacting to revision {to}"))?;
         Ok(Some(format!(
             "compacted to revision {to} (keeping the last {keep} of {})",
             st.revision
@@ -95,7 +96,7 @@ impl Maintainer<'_> {
 
     /// Every member defragmented in turn, then the alarm disarmed if there is room again; or,
     /// on any other member than the coordinator, nothing.
-    pub(super) fn nospace(&self, raised_by: &[(u64, String)]) -> Result<String> {
+    pub(super) fn nospace(&self, raised_by: &[(u64, Alarm)]) -> Result<String> {
         let members = self.peers.api.list()?;
         let name_of = |id: u64| {
             members
@@ -149,16 +150,16 @@ impl Maintainer<'_> {
         Ok(lines.join("; "))
     }
 
-    fn disarm_if_room(&self, members: &[ApiMember], raised: &[(u64, String)]) -> Result<String> {
+    fn disarm_if_room(&self, members: &[ApiMember], raised: &[(u64, Alarm)]) -> Result<String> {
         // Fail closed: a member that does not say how much of its db is in use keeps the alarm.
         let mut in_use = 0;
         for m in members {
             let db = url_of(m)
                 .ok_or_else(|| anyhow!("lists no https client URL"))
-                .and_then(|u| self.db_at(u).map_err(|e| anyhow!("{e}")))
-                .map_err(|e| {
-                    anyhow!(
-                        "kept the NOSPACE alarm: {} did not say how much of its db is in use: {e}",
+                .and_then(|u| self.db_at(u).map_err(anyhow::Error::from))
+                .with_context(|| {
+                    format!(
+                        "kept the NOSPACE alarm: {} did not say how much of its db is in use",
                         printable(&m.name)
                     )
                 })?;
@@ -174,11 +175,11 @@ impl Maintainer<'_> {
                 self.advice(quota.bytes)
             );
         }
-        for (id, alarm) in raised.iter().filter(|(_, a)| a == "NOSPACE") {
+        for (id, alarm) in raised.iter().filter(|(_, a)| *a == Alarm::Nospace) {
             self.peers
                 .api
                 .disarm(*id, alarm)
-                .map_err(|e| anyhow!("disarming NOSPACE of member {id:x}: {e}"))?;
+                .with_context(|| format!("disarming NOSPACE of member {id:x}"))?;
         }
         Ok(format!(
             "disarmed the NOSPACE alarm: {} in use of the {quota} quota",

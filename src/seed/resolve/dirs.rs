@@ -30,7 +30,7 @@ const SYSTEM_DIRS: &[&str] = &[
     "/usr",
     "/var",
     "/etc/systemd",
-    "/etc/systemd/system",
+    crate::state::UNIT_DIR,
     "/etc/default",
     "/etc/ssl",
     "/usr/bin",
