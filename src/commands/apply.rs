@@ -44,7 +44,7 @@ pub fn run(o: &ApplyArgs) -> Result<()> {
     run.phase("preflight", || preflight(&run))?;
     let verdict = run.phase("upgrade path", || upgrade_path(&run))?;
     let staged = run.phase("release", || release(&run, live_start, o.dry_run))?;
-    run.phase("flags", || flags(&run, staged.as_ref()))?;
+    run.phase("flags", || flags(&run, staged.as_ref(), o.dry_run))?;
     let cx = Context {
         root: &run.root,
         dry_run: o.dry_run,
@@ -85,7 +85,7 @@ fn each(
 
 /// What needs no etcd binary is checked before anything is downloaded.
 fn preflight(run: &Run) -> Result<()> {
-    run.preflight(&run.cfg, None, Only::AllButFlags)
+    run.preflight(&run.cfg, None, Only::AllButFlags, false)
         .stop_on_errors("the checks")
 }
 
@@ -115,13 +115,14 @@ fn release(run: &Run, live_start: bool, dry_run: bool) -> Result<Option<Staged>>
 }
 
 /// Flags are asked of the binary that will run: the one just staged (verified), else the one this
-/// tool installed before.
-fn flags(run: &Run, staged: Option<&Staged>) -> Result<()> {
-    let bin: Option<PathBuf> = match staged.and_then(Staged::etcd) {
-        Some(b) => Some(b.path.clone()),
+/// tool installed before. Its answers are kept by its digest (not by a dry run, which writes
+/// nothing): a warm run asks it nothing.
+fn flags(run: &Run, staged: Option<&Staged>, dry_run: bool) -> Result<()> {
+    let bin = match staged.and_then(Staged::etcd) {
+        Some(b) => Some((b.path.clone(), b.sha256)),
         None => run.release.etcd_to_ask(&run.cfg.bin_dir, &run.digests)?,
     };
-    run.preflight(&run.cfg, bin, Only::Flags)
+    run.preflight(&run.cfg, bin, Only::Flags, !dry_run)
         .stop_on_errors("the checks")
 }
 

@@ -16,7 +16,7 @@ pub fn run(o: &CheckArgs) -> Result<()> {
         lock: None,
     })?;
     let bin = run.release.etcd_to_ask(&run.cfg.bin_dir, &run.digests)?;
-    let mut report = run.preflight(&run.cfg, bin, Only::All);
+    let mut report = run.preflight(&run.cfg, bin, Only::All, false);
     match upgrade::path(&run.cfg, &run.root)? {
         Some(Verdict::Allowed(line) | Verdict::Downgrade { line, .. }) => {
             report.ok("upgrade", line)

@@ -141,12 +141,14 @@ impl Run {
     }
 
     /// The preflight checks `only` asks for, with the etcd binary that will run (if one may be
-    /// asked).
+    /// asked); `keep_answers`: what that binary answers is kept by its digest (a run that may
+    /// write).
     pub fn preflight(
         &self,
         cfg: &Config,
-        etcd_binary: Option<PathBuf>,
+        etcd_binary: Option<(PathBuf, crate::util::io::Sha256)>,
         only: crate::preflight::Only,
+        keep_answers: bool,
     ) -> crate::preflight::Report {
         crate::preflight::run(&crate::preflight::Inputs {
             cfg,
@@ -154,6 +156,7 @@ impl Run {
             root: &self.root,
             etcd_binary,
             only,
+            keep_answers,
             seed_digest: &self.seed.digest(),
             now: std::time::SystemTime::now(),
         })

@@ -9,6 +9,7 @@ use crate::etcd::tools;
 use crate::etcd::version::Version;
 use crate::render;
 use crate::seed::Config;
+use crate::util::io::Sha256;
 use std::path::Path;
 
 /// Flags named in `etcd --help` output (lines starting with `--name`).
@@ -72,15 +73,49 @@ fn unknown(flag: &str, version: &str, known: &[String]) -> String {
     msg
 }
 
+/// What a binary answered to `--help` and `--version`, kept by its digest.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Answers {
+    help: String,
+    version: Option<String>,
+}
+
+/// Where the answers of the binary with `digest` are kept.
+fn answers_path(root: &Path, digest: Sha256) -> std::path::PathBuf {
+    crate::state::path(root, crate::state::ETCD_ANSWERS).join(digest.to_string())
+}
+
 /// `--help` and `--version` of `bin`, asked at once: each starts the whole etcd binary (about
-/// 20 ms), and a warm apply asks them every time. None (said in the report) when it cannot run.
-fn ask(r: &mut Report, bin: &Path) -> Option<(String, Option<String>)> {
+/// 20 ms). Kept by the binary's verified digest in root's own state dir, so a warm run asks
+/// nothing it asked before: the same digest is the same program, and the same answers.
+fn ask(
+    r: &mut Report,
+    bin: &Path,
+    digest: Sha256,
+    root: &Path,
+    keep: bool,
+) -> Option<(String, Option<String>)> {
+    let kept = answers_path(root, digest);
+    if let Some(a) =
+        crate::util::fs::read_nofollow(&kept).and_then(|t| serde_json::from_str::<Answers>(&t).ok())
+    {
+        return Some((a.help, a.version));
+    }
     let (help, version) = std::thread::scope(|s| {
         let version = s.spawn(|| tools::etcd_version(bin));
         (tools::etcd_help(bin), version.join().ok().flatten())
     });
     match help {
-        Ok(h) => Some((h, version)),
+        Ok(h) => {
+            let a = Answers { help: h, version };
+            if let (true, Ok(text)) = (keep, serde_json::to_string(&a)) {
+                let dir = crate::state::path(root, crate::state::ETCD_ANSWERS);
+                // Best effort: a run that cannot keep them asks again next time.
+                let _ = crate::util::fs::private_dir(root, &dir, 0o700)
+                    .and_then(|()| crate::util::fs::write_private_state(&kept, &text));
+            }
+            Some((a.help, a.version))
+        }
         // Another architecture's binary (an image built on another machine): nothing to ask.
         Err(why) if why.message.starts_with("cannot run") => {
             r.warn("flags", format!("{why}; the flags were not checked"));
@@ -93,7 +128,7 @@ fn ask(r: &mut Report, bin: &Path) -> Option<(String, Option<String>)> {
     }
 }
 
-pub fn check(r: &mut Report, cfg: &Config, bin: Option<&Path>) {
+pub fn check(r: &mut Report, cfg: &Config, bin: Option<(&Path, Sha256)>, root: &Path, keep: bool) {
     let Some(bin) = bin else {
         r.warn(
             "flags",
@@ -103,7 +138,8 @@ pub fn check(r: &mut Report, cfg: &Config, bin: Option<&Path>) {
         );
         return;
     };
-    let Some((help, version)) = ask(r, bin) else {
+    let (bin, digest) = bin;
+    let Some((help, version)) = ask(r, bin, digest, root, keep) else {
         return;
     };
     let known = parse_help(&help);
@@ -174,6 +210,55 @@ mod tests {
         assert_eq!(known, vec!["data-dir", "enable-v2", "log-outputs", "name"]);
         assert_eq!(nearest("log-output", &known), Some("log-outputs"));
         assert_eq!(nearest("completely-unrelated-flag", &known), None);
+    }
+
+    /// A warm run asks the binary nothing: its answers are kept by its digest the first time, and
+    /// only by a run that may write (`check` keeps nothing).
+    #[test]
+    fn a_binary_is_asked_once_per_digest_and_only_apply_keeps_the_answers() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let calls = root.path().join("calls");
+        let bin = root.path().join("etcd");
+        let cfg = crate::seed::testing::config("etcd_version: \"3.5.1\"\n");
+        let flags: String = cfg
+            .settings
+            .keys()
+            .map(|n| format!("  --{n} ''\n"))
+            .chain((0..12).map(|i| format!("  --extra-{i} ''\n")))
+            .collect();
+        let script = format!(
+            "#!/bin/sh\necho \"$1\" >> {}\ncase \"$1\" in --version) echo 'etcd Version: 3.5.1';; \
+             *) printf '%s' \"Usage:\n{flags}\";; esac\n",
+            calls.display()
+        );
+        std::fs::write(&bin, &script).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let digest = Sha256::of(script.as_bytes());
+        let asked = || {
+            std::fs::read_to_string(&calls)
+                .unwrap_or_default()
+                .lines()
+                .count()
+        };
+        let mut r = Report::default();
+        check(&mut r, &cfg, Some((&bin, digest)), root.path(), false);
+        assert!(r.errors().is_empty(), "{}", r.text());
+        assert_eq!(asked(), 2, "--help and --version");
+        check(&mut r, &cfg, Some((&bin, digest)), root.path(), false);
+        assert_eq!(asked(), 4, "check keeps nothing");
+        check(&mut r, &cfg, Some((&bin, digest)), root.path(), true);
+        assert_eq!(asked(), 6);
+        for _ in 0..3 {
+            let mut r = Report::default();
+            check(&mut r, &cfg, Some((&bin, digest)), root.path(), true);
+            assert!(r.errors().is_empty(), "{}", r.text());
+        }
+        assert_eq!(asked(), 6, "a warm run asked the binary again");
+        // Another digest is another program: asked again.
+        let other = Sha256::of(b"another etcd");
+        check(&mut r, &cfg, Some((&bin, other)), root.path(), true);
+        assert_eq!(asked(), 8);
     }
 
     /// The defaults render the same for every version from 3.4 on: none of them is a flag that a

@@ -12,6 +12,7 @@ pub mod versions;
 
 use crate::facts::Facts;
 use crate::seed::Config;
+use crate::util::io::Sha256;
 pub use crate::util::report::{Level, Report};
 use std::path::{Path, PathBuf};
 
@@ -19,10 +20,13 @@ pub struct Inputs<'a> {
     pub cfg: &'a Config,
     pub facts: &'a Facts,
     pub root: &'a Path,
-    /// The etcd binary that will run: staged from the release, else the installed one.
-    pub etcd_binary: Option<PathBuf>,
+    /// The etcd binary that will run (staged from the release, else the installed one) and its
+    /// verified digest.
+    pub etcd_binary: Option<(PathBuf, Sha256)>,
     /// Which checks: apply runs the ones that need no binary before downloading, then the flags.
     pub only: Only,
+    /// Keep what the binary answers by its digest, for the next run (`apply`, not `check`).
+    pub keep_answers: bool,
     pub seed_digest: &'a str,
     pub now: std::time::SystemTime,
 }
@@ -42,7 +46,8 @@ pub fn run(i: &Inputs) -> Report {
         certs::check(&mut r, i.cfg, i.root, i.now);
     }
     if i.only != Only::AllButFlags {
-        flags::check(&mut r, i.cfg, i.etcd_binary.as_deref());
+        let bin = i.etcd_binary.as_ref().map(|(p, d)| (p.as_path(), *d));
+        flags::check(&mut r, i.cfg, bin, i.root, i.keep_answers);
     }
     if i.only != Only::Flags {
         ports::check(&mut r, i.cfg);

@@ -375,11 +375,15 @@ impl Release {
     /// The etcd binary a check may run to ask about flags: the one staged from the cached release
     /// if that tarball and the binary are verified, else the one installed by this tool (its
     /// digest remembered, the file unchanged since), under `bin_dir`. Nothing else is ever run.
-    pub fn etcd_to_ask(&self, bin_dir: &Path, digests: &Digests) -> Result<Option<PathBuf>> {
+    pub fn etcd_to_ask(
+        &self,
+        bin_dir: &Path,
+        digests: &Digests,
+    ) -> Result<Option<(PathBuf, Sha256)>> {
         if let Some(staged) = self.verified_staged(digests)? {
-            return Ok(staged.etcd().map(|b| b.path.clone()));
+            return Ok(staged.etcd().map(|b| (b.path.clone(), b.sha256)));
         }
         let installed = fs::under(&self.root, bin_dir).join("etcd");
-        Ok(digests.known(&installed).map(|_| installed))
+        Ok(digests.known(&installed).map(|d| (installed, d)))
     }
 }

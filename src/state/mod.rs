@@ -15,6 +15,9 @@ pub const MEMBER: &str = "/var/lib/etcd-bootstrap/member";
 pub const DIGESTS: &str = "/var/lib/etcd-bootstrap/digests";
 /// One run at a time per root.
 pub const LOCK: &str = "/run/etcd-bootstrap.lock";
+/// etcd's answers to `--help` and `--version`, one file per binary digest: a warm run asks a binary
+/// it verified nothing it asked before.
+pub const ETCD_ANSWERS: &str = "/var/lib/etcd-bootstrap/etcd-answers";
 /// Where systemd reads the units this tool writes (etcd's, the scheduled features').
 pub const UNIT_DIR: &str = "/etc/systemd/system";
 pub const MAINTAIN_LOCK: &str = "/run/etcd-bootstrap-maintain.lock";
