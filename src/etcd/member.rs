@@ -116,6 +116,41 @@ pub fn parse_member(v: &Value) -> Option<ApiMember> {
     })
 }
 
+/// An alarm etcd raises, by the name its API gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Alarm {
+    /// No alarm (etcd's `NONE`: an entry that says nothing).
+    None,
+    /// The backend reached its quota: the cluster refuses writes.
+    Nospace,
+    /// A member's data is corrupt.
+    Corrupt,
+    /// A name this tool does not know (escaped, cut to 40 characters).
+    Other(String),
+}
+
+impl Alarm {
+    pub fn parse(name: &str) -> Alarm {
+        match name {
+            "NONE" => Alarm::None,
+            "NOSPACE" => Alarm::Nospace,
+            "CORRUPT" => Alarm::Corrupt,
+            other => Alarm::Other(crate::util::text::excerpt(other, 40)),
+        }
+    }
+}
+
+impl std::fmt::Display for Alarm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Alarm::None => "NONE",
+            Alarm::Nospace => "NOSPACE",
+            Alarm::Corrupt => "CORRUPT",
+            Alarm::Other(n) => n,
+        })
+    }
+}
+
 /// The most members a member list may hold.
 pub const MAX_MEMBERS: usize = 64;
 

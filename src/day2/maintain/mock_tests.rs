@@ -14,6 +14,16 @@ fn api(c: &MockCluster) -> Api {
     Api::new(c.client(), (0..n).map(|i| c.url(i)).collect())
 }
 
+/// Over 50 % fragmented and at least 1 MiB: defragment; wait up to `secs` for the turn.
+fn options(secs: u64) -> super::Options {
+    super::Options {
+        fragmentation: 50,
+        min_db_size: 1 << 20,
+        compact_keep_revisions: 0,
+        timeout: Duration::from_secs(secs),
+    }
+}
+
 /// One byte every 4 s: each read is quick, the answer never ends in time.
 fn trickling(body: &str) -> Response {
     Response {
@@ -39,12 +49,7 @@ fn nospace_recovery_from_three_runs_at_once_never_defragments_two_members() {
     });
     let extra = "etcd_settings_user:\n  quota-backend-bytes: \"16777216\"\n".to_string();
     let roots: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let o = super::Options {
-        fragmentation: 50,
-        min_db_size: 1 << 20,
-        compact_keep_revisions: 0,
-        timeout: Duration::from_secs(20),
-    };
+    let o = options(20);
     let outcomes: Vec<Result<String, String>> = std::thread::scope(|s| {
         let runs: Vec<_> = (0..3)
             .map(|i| {
@@ -110,12 +115,7 @@ fn nospace_is_disarmed_only_when_every_member_said_it_has_room() {
     let extra = "etcd_settings_user:\n  quota-backend-bytes: \"16777216\"\n";
     let cfg = c.config(0, extra);
     let r = tempfile::tempdir().unwrap();
-    let o = super::Options {
-        fragmentation: 50,
-        min_db_size: 1 << 20,
-        compact_keep_revisions: 0,
-        timeout: Duration::from_secs(3),
-    };
+    let o = options(3);
     // Every member answers until the last defragmentation is over; then member 3 goes quiet.
     c.with(|s| s.silent_after_defrags = Some((3, 2)));
     let e = super::run(&cfg, r.path(), &o).unwrap_err();
@@ -144,12 +144,7 @@ fn maintain_ends_in_time_when_members_trickle_and_frees_the_turn() {
     });
     let cfg = c.config(0, "");
     let r = tempfile::tempdir().unwrap();
-    let o = super::Options {
-        fragmentation: 50,
-        min_db_size: 1 << 20,
-        compact_keep_revisions: 0,
-        timeout: Duration::from_secs(3),
-    };
+    let o = options(3);
     let start = Instant::now();
     let e = format!("{:#}", super::run(&cfg, r.path(), &o).unwrap_err());
     assert!(e.contains("was not defragmented: no turn within 3s"), "{e}");
@@ -179,12 +174,7 @@ fn no_defragmentation_without_room_for_its_copy() {
     });
     let cfg = c.config(0, "");
     let r = tempfile::tempdir().unwrap();
-    let o = super::Options {
-        fragmentation: 50,
-        min_db_size: 1 << 20,
-        compact_keep_revisions: 0,
-        timeout: Duration::from_secs(3),
-    };
+    let o = options(3);
     let e = format!("{:#}", super::run(&cfg, r.path(), &o).unwrap_err());
     assert!(
         e.contains("was not defragmented: it needs room for a copy of its 1024.0 PiB db"),
