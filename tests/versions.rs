@@ -244,6 +244,8 @@ fn a_member_moves_3_5_to_3_6_to_3_7_only_along_etcds_guides() {
         "/opt/etcd/",
         "/var/lib/etcd-bootstrap/staged/",
         "/var/lib/etcd-bootstrap/release-digests",
+        // What the staged etcd answered to --help/--version, by its digest.
+        "/var/lib/etcd-bootstrap/etcd-answers/",
     ];
     let changed: Vec<String> = changed_paths(&before, &after)
         .into_iter()
