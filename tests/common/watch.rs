@@ -239,6 +239,17 @@ pub struct Writer {
 }
 
 impl Writer {
+    /// Waits (up to `within`) until at least `n` puts were acknowledged: "no acknowledged put
+    /// lost" proves something only with enough of them.
+    pub fn wait_for_acked(&self, n: usize, within: Duration) {
+        wait_until(within, &format!("{n} acknowledged puts"), || {
+            Written::parse(&fs::read_to_string(&self.out).unwrap_or_default(), now())
+                .acked
+                .len()
+                >= n
+        });
+    }
+
     pub fn stop(mut self) -> Written {
         let end = now();
         let _ = self.child.kill();
