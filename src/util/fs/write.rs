@@ -189,7 +189,11 @@ pub fn write_private_state(path: &Path, text: &str) -> Result<()> {
 }
 
 fn write_state_mode(path: &Path, text: &str, mode: u32) -> Result<()> {
-    if fs::read_to_string(path).ok().as_deref() == Some(text) {
+    use std::os::unix::fs::PermissionsExt;
+    // Unchanged only if the mode is too: a private record left readable is written anew.
+    let same_mode = fs::symlink_metadata(path)
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o777 == mode);
+    if same_mode && fs::read_to_string(path).ok().as_deref() == Some(text) {
         return Ok(());
     }
     let dir = path
@@ -205,6 +209,19 @@ mod tests {
     use super::*;
     use std::io::Write;
     use std::os::unix::fs::MetadataExt;
+
+    /// A private record found readable by others is written anew with its mode, even when its
+    /// content is the same (the applied seed may hold keys).
+    #[test]
+    fn a_private_record_left_readable_is_made_private() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("applied-seed.yaml");
+        fs::write(&p, "seed").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        write_private_state(&p, "seed").unwrap();
+        assert_eq!(fs::metadata(&p).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(fs::read_to_string(&p).unwrap(), "seed");
+    }
 
     #[test]
     fn atomic_write_sets_mode_and_replaces() {
