@@ -191,23 +191,12 @@ fn defrag_intervals(log: &Path) -> Vec<(String, String)> {
     start.into_iter().zip(end).collect()
 }
 
-/// When etcd began and finished defragmenting, from its own log (zap's ISO timestamps, which
-/// sort as text).
+/// When etcd began and finished its one defragmentation, from its own log (zap's ISO timestamps,
+/// which sort as text).
 fn defrag_interval(log: &Path) -> (String, String) {
-    let text = fs::read_to_string(log).unwrap();
-    let ts = |msg: &str| {
-        text.lines()
-            .filter(|l| l.contains(&format!("\"msg\":\"{msg}")))
-            .filter_map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).ok()?;
-                v["ts"].as_str().map(str::to_string)
-            })
-            .collect::<Vec<_>>()
-    };
-    let (start, end) = (ts("defragmenting\""), ts("finished defragmenting"));
-    assert_eq!(start.len(), 1, "one defragmentation in {}", log.display());
-    assert_eq!(end.len(), 1, "one defragmentation in {}", log.display());
-    (start[0].clone(), end[0].clone())
+    let mut all = defrag_intervals(log);
+    assert_eq!(all.len(), 1, "one defragmentation in {}", log.display());
+    all.remove(0)
 }
 
 fn bring_up(c: &mut Cluster, nodes: &[usize]) {

@@ -40,10 +40,7 @@ fn services_of(c: &Arc<MockCluster>, i: usize) -> FakeServices {
 
 /// One byte every 4 s: each read is quick, the answer never ends in time.
 fn trickling(body: &str) -> Response {
-    Response {
-        trickle: Some(Duration::from_secs(4)),
-        ..Response::new(200, body.to_string())
-    }
+    Response::trickling(body, Duration::from_secs(4))
 }
 
 #[test]

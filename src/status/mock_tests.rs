@@ -128,10 +128,7 @@ fn status_ends_when_members_trickle() {
     c.with(|s| {
         s.overrides.insert(
             "/health".into(),
-            Response {
-                trickle: Some(Duration::from_secs(4)),
-                ..Response::new(200, r#"{"health":"true"}"#)
-            },
+            Response::trickling(r#"{"health":"true"}"#, Duration::from_secs(4)),
         )
     });
     let start = Instant::now();

@@ -60,6 +60,14 @@ impl Response {
     pub fn json(status: u16, v: &serde_json::Value) -> Response {
         Response::new(status, v.to_string()).header("Content-Type", "application/json")
     }
+    /// A 200 whose body comes one byte every `pause`: each read is quick, the answer never ends
+    /// in time.
+    pub fn trickling(body: &str, pause: Duration) -> Response {
+        Response {
+            trickle: Some(pause),
+            ..Response::new(200, body.to_string())
+        }
+    }
     pub fn header(mut self, k: &str, v: &str) -> Response {
         self.headers.push((k.to_string(), v.to_string()));
         self

@@ -26,10 +26,7 @@ fn options(secs: u64) -> super::Options {
 
 /// One byte every 4 s: each read is quick, the answer never ends in time.
 fn trickling(body: &str) -> Response {
-    Response {
-        trickle: Some(Duration::from_secs(4)),
-        ..Response::new(200, body.to_string())
-    }
+    Response::trickling(body, Duration::from_secs(4))
 }
 
 /// NOSPACE recovery asked on all three members at once (no lease can be had under NOSPACE), the
