@@ -33,6 +33,8 @@ fn main() {
         Command::Pki(o) => commands::pki::run(o),
         Command::NodeConfig(o) => commands::node_config::run(o),
     };
+    // What the run did at its costly seams: each at most once (tests read this line).
+    log::debug!("this run: {}", etcd_bootstrap::util::seam::summary());
     if let Err(e) = result {
         log::error!("{e:#}");
         std::process::exit(error::exit_code(&e));

@@ -262,3 +262,57 @@ fn the_maintenance_timer_reads_the_applied_seed_not_the_source() {
         stdout(&out)
     );
 }
+
+fn write_seed_of(s: &Single, version: &str, settings: &str) {
+    SeedText::new(&file_release(version))
+        .settings(settings)
+        .member(NAME, ADDR)
+        .write(&s.seed);
+}
+
+/// What a run says it did at its costly seams (`--verbose`'s last line).
+fn seams(out: &std::process::Output) -> String {
+    let err = stderr(out);
+    err.lines()
+        .rev()
+        .find_map(|l| l.split_once("this run: ").map(|(_, s)| s.to_string()))
+        .unwrap_or_else(|| panic!("no seam counts in:\n{err}"))
+}
+
+/// One run, one of each: an upgrade with a changed flag reads the last stamp once, builds one
+/// client for the upgrade path and the restart turn, and asks the new etcd once (its flags and
+/// its version); a warm run with nothing to change asks etcd nothing and talks to no member.
+#[test]
+fn apply_reads_the_stamp_builds_the_client_and_asks_etcd_once_per_run() {
+    let s = live_node();
+    write_seed_of(&s, "3.4.23", "");
+    let verbose = |s: &Single| {
+        run(&mut s
+            .node
+            .tool(&["--verbose", "apply", "--seed", s.seed.to_str().unwrap()]))
+    };
+    let out = verbose(&s);
+    s.assert_applied(&out);
+    assert_eq!(
+        seams(&out),
+        "stamp read 1, cluster client built 0, etcd binary asked 1"
+    );
+    s.wait_healthy_live();
+
+    write_seed_of(&s, "3.5.1", "heartbeat-interval: \"150\"");
+    let out = verbose(&s);
+    s.assert_applied(&out);
+    assert!(stderr(&out).contains("restart"), "{}", stderr(&out));
+    assert_eq!(
+        seams(&out),
+        "stamp read 1, cluster client built 1, etcd binary asked 1"
+    );
+    s.wait_healthy_live();
+
+    let out = verbose(&s);
+    s.assert_applied(&out);
+    assert_eq!(
+        seams(&out),
+        "stamp read 1, cluster client built 0, etcd binary asked 0"
+    );
+}

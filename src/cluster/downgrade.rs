@@ -3,19 +3,17 @@
 //! only then the binaries, one member at a time in the restart turn; etcd ends the downgrade by
 //! itself once every member runs the target minor.
 
+use super::node::Node;
 use crate::etcd::api::Api;
 use crate::etcd::version::Version;
-use crate::seed::Config;
 use crate::util::error::Error;
 use anyhow::{anyhow, Result};
-use std::path::Path;
 
 /// Validates and enables the downgrade to `target`'s minor through any member (all still run the
 /// newer minor: the cluster version says so). Another member's apply may have enabled it a moment
 /// ago: that is the same act.
-pub fn enable(cfg: &Config, root: &Path, target: Version) -> Result<()> {
-    let client = crate::etcd::client::tls_client(cfg, root)?;
-    let api = Api::new(client, cfg.client_urls());
+pub fn enable(node: &Node, target: Version) -> Result<()> {
+    let api = Api::new(node.client()?, node.cfg.client_urls());
     let minor = target.minor_str();
     let refused = |step: &str, e: Error| {
         anyhow!(
@@ -54,8 +52,8 @@ fn already_enabled(api: &Api, target: Version) -> bool {
 
 /// After this member's restart: whether every member now runs the target minor and the cluster
 /// says so (etcd then ends the downgrade), or who is still to go.
-pub fn report(cfg: &Config, root: &Path, target: Version) {
-    match super::upgrade::running(cfg, root) {
+pub fn report(node: &Node, target: Version) {
+    match super::upgrade::running(node) {
         Ok(Some(r)) => {
             let left: Vec<String> = r
                 .members

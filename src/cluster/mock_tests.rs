@@ -59,7 +59,11 @@ fn a_single_member_restarts_without_a_lock_and_waits_for_the_new_process() {
     let cfg = c.config(0, "");
     let r = root();
     let sm = services_of(&c, 0, Duration::from_millis(200));
-    let turn = restart::take_turn(&cfg, r.path(), &sm, "unit changed").unwrap();
+    let turn = restart::take_turn(
+        &crate::cluster::node::for_test(&cfg, r.path(), &sm),
+        "unit changed",
+    )
+    .unwrap();
     assert_eq!(restart::pending(r.path()).as_deref(), Some("unit changed"));
     let before = c.with(|s| s.members[0].started_at);
     turn.restart(r.path(), &sm).unwrap();
@@ -82,7 +86,11 @@ fn the_turn_is_held_until_a_new_process_answers_not_the_old_one() {
     let cfg = c.config(0, "etcd_restart_timeout: 10s\n");
     let r = root();
     let sm = services_of(&c, 0, Duration::from_millis(500));
-    let turn = restart::take_turn(&cfg, r.path(), &sm, "binary changed").unwrap();
+    let turn = restart::take_turn(
+        &crate::cluster::node::for_test(&cfg, r.path(), &sm),
+        "binary changed",
+    )
+    .unwrap();
     assert_eq!(
         api(&c).get(lock::RESTART).unwrap().as_deref(),
         Some("etcd-node1")
@@ -120,7 +128,7 @@ fn the_leader_hands_leadership_over_before_it_restarts() {
     let cfg = c.config(0, "");
     let r = root();
     let sm = services_of(&c, 0, Duration::ZERO);
-    restart::take_turn(&cfg, r.path(), &sm, "x")
+    restart::take_turn(&crate::cluster::node::for_test(&cfg, r.path(), &sm), "x")
         .unwrap()
         .restart(r.path(), &sm)
         .unwrap();
@@ -144,7 +152,8 @@ fn a_turn_waits_for_the_holder_and_is_taken_once_it_is_freed() {
             drop(other);
             Instant::now()
         });
-        let turn = restart::take_turn(&cfg, r.path(), &sm, "x").unwrap();
+        let turn =
+            restart::take_turn(&crate::cluster::node::for_test(&cfg, r.path(), &sm), "x").unwrap();
         let taken = Instant::now();
         drop(turn);
         (t.join().unwrap(), taken)
@@ -172,9 +181,12 @@ fn an_unstarted_voter_or_an_unhealthy_one_blocks_the_turn_and_nothing_is_marked(
     let r = root();
     let e = format!(
         "{:#}",
-        restart::take_turn(&cfg, r.path(), &sm, "unit changed")
-            .err()
-            .unwrap()
+        restart::take_turn(
+            &crate::cluster::node::for_test(&cfg, r.path(), &sm),
+            "unit changed"
+        )
+        .err()
+        .unwrap()
     );
     assert!(
         e.contains(&format!("(not started) {id:x} at https://127.0.0.9:")),
@@ -191,9 +203,12 @@ fn an_unstarted_voter_or_an_unhealthy_one_blocks_the_turn_and_nothing_is_marked(
     });
     let e = format!(
         "{:#}",
-        restart::take_turn(&cfg, r.path(), &sm, "unit changed")
-            .err()
-            .unwrap()
+        restart::take_turn(
+            &crate::cluster::node::for_test(&cfg, r.path(), &sm),
+            "unit changed"
+        )
+        .err()
+        .unwrap()
     );
     assert!(
         e.contains("waiting for etcd-node2 (https://127.0.0.2:"),
@@ -212,7 +227,11 @@ fn a_learner_is_not_waited_for() {
     });
     let cfg = c.config(0, "etcd_restart_timeout: 1s\n");
     let sm = FakeServices::new(true, |_, _| {}).running(UNIT);
-    assert!(restart::take_turn(&cfg, root().path(), &sm, "x").is_ok());
+    assert!(restart::take_turn(
+        &crate::cluster::node::for_test(&cfg, root().path(), &sm),
+        "x"
+    )
+    .is_ok());
 }
 
 #[test]
@@ -228,7 +247,11 @@ fn a_member_that_does_not_come_back_frees_the_turn_and_leaves_the_restart_pendin
     .running(UNIT);
     let cfg = c.config(0, "etcd_restart_timeout: 1s\n");
     let r = root();
-    let turn = restart::take_turn(&cfg, r.path(), &sm, "unit changed").unwrap();
+    let turn = restart::take_turn(
+        &crate::cluster::node::for_test(&cfg, r.path(), &sm),
+        "unit changed",
+    )
+    .unwrap();
     let e = format!("{:#}", turn.restart(r.path(), &sm).err().unwrap());
     assert!(
         e.contains(
@@ -264,7 +287,7 @@ fn a_new_process_behind_the_leader_is_not_back_until_it_caught_up() {
     .running(UNIT);
     let cfg = c.config(0, "etcd_restart_timeout: 10s\n");
     let r = root();
-    restart::take_turn(&cfg, r.path(), &sm, "x")
+    restart::take_turn(&crate::cluster::node::for_test(&cfg, r.path(), &sm), "x")
         .unwrap()
         .restart(r.path(), &sm)
         .unwrap();
@@ -297,7 +320,7 @@ fn the_upgrade_path_is_judged_from_what_every_member_says() {
     stamp(r.path(), "3.4.23");
     let cfg = c.config(0, "etcd_version: \"3.5.1\"\n");
     assert_eq!(
-        upgrade::path(&cfg, r.path()).unwrap(),
+        upgrade::path(&crate::cluster::node::offline_for_test(&cfg, r.path())).unwrap(),
         Some(Verdict::Allowed(
             "3.4.23 → 3.5.1: one minor, all members on 3.4 at 3.4.0 or later \
              (https://etcd.io/docs/v3.5/upgrades/upgrade_3_5/)"
@@ -306,7 +329,7 @@ fn the_upgrade_path_is_judged_from_what_every_member_says() {
     );
     c.with(|s| s.members[2].version = "3.3.27".into());
     c.with(|s| s.cluster_version = "3.3.0".into());
-    match upgrade::path(&cfg, r.path()).unwrap() {
+    match upgrade::path(&crate::cluster::node::offline_for_test(&cfg, r.path())).unwrap() {
         Some(Verdict::Refused(why)) => assert!(
             why.contains("the cluster version is still 3.3")
                 || why.contains("etcd-node3 at 3.3.27"),
@@ -316,7 +339,10 @@ fn the_upgrade_path_is_judged_from_what_every_member_says() {
     }
     // The seed names the installed version: nothing to judge.
     stamp(r.path(), "3.5.1");
-    assert_eq!(upgrade::path(&cfg, r.path()).unwrap(), None);
+    assert_eq!(
+        upgrade::path(&crate::cluster::node::offline_for_test(&cfg, r.path())).unwrap(),
+        None
+    );
 }
 
 #[test]
@@ -328,7 +354,7 @@ fn with_no_member_answering_the_path_is_judged_from_the_installed_version() {
     let r = root();
     stamp(r.path(), "3.4.23");
     let cfg = c.config(0, "etcd_version: \"3.6.0\"\n");
-    match upgrade::path(&cfg, r.path()).unwrap() {
+    match upgrade::path(&crate::cluster::node::offline_for_test(&cfg, r.path())).unwrap() {
         Some(Verdict::Refused(why)) => assert!(why.contains("it skips 3.5"), "{why}"),
         other => panic!("{other:?}"),
     }

@@ -9,6 +9,7 @@
 pub mod downgrade;
 pub mod instance;
 pub mod lock;
+pub mod node;
 pub mod restart;
 pub mod turn;
 pub mod upgrade;

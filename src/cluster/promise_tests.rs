@@ -117,7 +117,11 @@ fn a_holder_whose_lease_expired_does_not_restart() {
     let cfg = c.config(0, "etcd_restart_timeout: 5s\n");
     let r = tempfile::tempdir().unwrap();
     let sm = services_of(&c, 0);
-    let turn = restart::take_turn(&cfg, r.path(), &sm, "unit changed").unwrap();
+    let turn = restart::take_turn(
+        &crate::cluster::node::for_test(&cfg, r.path(), &sm),
+        "unit changed",
+    )
+    .unwrap();
     // Paused past its TTL while another member takes the turn.
     c.advance(lock::TTL.as_secs_f64() + 1.0);
     let a = api(&c);
@@ -189,7 +193,10 @@ fn a_member_list_that_is_not_etcd_s_never_reads_as_alone() {
         let cfg = c.config(0, "etcd_restart_timeout: 1s\n");
         let r = tempfile::tempdir().unwrap();
         let sm = services_of(&c, 0);
-        let e = match restart::take_turn(&cfg, r.path(), &sm, "unit changed") {
+        let e = match restart::take_turn(
+            &crate::cluster::node::for_test(&cfg, r.path(), &sm),
+            "unit changed",
+        ) {
             Ok(_) => panic!("{what}: read as alone"),
             Err(e) => format!("{e:#}"),
         };
@@ -222,7 +229,11 @@ fn an_activating_member_without_quorum_is_restarted_at_once() {
     let sm = services_ready(&c, 0, false);
     assert_eq!(sm.active_state(UNIT), Active::Activating);
     let before = sm.main_process(UNIT).unwrap();
-    let turn = restart::take_turn(&cfg, r.path(), &sm, "unit changed").unwrap();
+    let turn = restart::take_turn(
+        &crate::cluster::node::for_test(&cfg, r.path(), &sm),
+        "unit changed",
+    )
+    .unwrap();
     turn.restart(r.path(), &sm).unwrap();
     let after = sm.main_process(UNIT).unwrap();
     assert!(after.pid != before.pid, "the old process still runs");
@@ -243,10 +254,13 @@ fn a_member_reporting_a_made_up_raft_index_does_not_stall_a_restart() {
     c.with(|s| s.members[2].raft_index = u64::MAX - 1);
     let sm = services_of(&c, 0);
     let start = Instant::now();
-    restart::take_turn(&cfg, r.path(), &sm, "unit changed")
-        .unwrap()
-        .restart(r.path(), &sm)
-        .unwrap();
+    restart::take_turn(
+        &crate::cluster::node::for_test(&cfg, r.path(), &sm),
+        "unit changed",
+    )
+    .unwrap()
+    .restart(r.path(), &sm)
+    .unwrap();
     assert!(
         start.elapsed() < Duration::from_secs(4),
         "{:?}",
@@ -267,9 +281,12 @@ fn a_restart_turn_ends_when_a_member_trickles_and_the_lock_is_free_after() {
     let sm = services_of(&c, 0);
     let e = format!(
         "{:#}",
-        restart::take_turn(&cfg, r.path(), &sm, "unit changed")
-            .err()
-            .expect("a turn with every other member trickling")
+        restart::take_turn(
+            &crate::cluster::node::for_test(&cfg, r.path(), &sm),
+            "unit changed"
+        )
+        .err()
+        .expect("a turn with every other member trickling")
     );
     assert!(e.contains("no turn within etcd_restart_timeout"), "{e}");
     assert!(e.contains("etcd-node2"), "names the member: {e}");

@@ -11,6 +11,7 @@
 
 use super::instance::Instance;
 use super::lock::{self, ClusterLock};
+use super::node::Node;
 use super::turn::{poll, Peers, Standing};
 use crate::host::systemd::{Active, ServiceManager};
 use crate::seed::Config;
@@ -128,17 +129,13 @@ fn hold_for(cfg: &Config) -> Duration {
 /// restart as wanted. Without a turn it fails having changed nothing. A member still
 /// `activating` whose cluster has no quorum yet (the first member waiting for its peers, or one
 /// in a crash loop) restarts at once: there is no turn to take, and no service to lose.
-pub fn take_turn<'a>(
-    cfg: &'a Config,
-    root: &Path,
-    services: &dyn ServiceManager,
-    why: &str,
-) -> Result<Turn<'a>> {
+pub fn take_turn<'a>(node: &Node<'a>, why: &str) -> Result<Turn<'a>> {
+    let cfg = node.cfg;
     let unit = cfg.unit_name();
-    let activating = services.active_state(&unit) == Active::Activating;
+    let activating = node.services.active_state(&unit) == Active::Activating;
     let r = Restart {
         cfg,
-        peers: Peers::new(cfg, root, false)?,
+        peers: Peers::new(node, false)?,
     };
     let (held, others, quorum) = match r.peers.standing(cfg, activating)? {
         Standing::Alone => (None, Vec::new(), true),
@@ -170,7 +167,7 @@ pub fn take_turn<'a>(
             (Some(held.lock), held.others, true)
         }
     };
-    want(root, why)?;
+    want(node.root, why)?;
     Ok(Turn {
         r,
         held,

@@ -4,6 +4,7 @@
 //! the other.
 
 use super::lock::{self, ClusterLock};
+use super::node::Node;
 use super::voters::{other_voters, Me};
 use crate::etcd::api::Api;
 use crate::etcd::health::Checker;
@@ -13,7 +14,6 @@ use crate::util::error::Error;
 use crate::util::retry::{Backoff, Next, Policy};
 use crate::util::text::printable;
 use anyhow::Result;
-use std::path::Path;
 use std::time::Duration;
 
 /// Polls at most every `max` (jitter included): a waiting member notices a freed turn, and the
@@ -71,10 +71,10 @@ pub struct Peers {
 impl Peers {
     /// This member, asked for its ID, and the client for the cluster. `checker` judges health:
     /// maintenance under a NOSPACE alarm needs one that does not count the alarm as unhealthy.
-    pub fn new(cfg: &Config, root: &Path, tolerate_nospace: bool) -> Result<Peers> {
+    pub fn new(node: &Node, tolerate_nospace: bool) -> Result<Peers> {
         Ok(Peers::with_client(
-            cfg,
-            crate::etcd::client::tls_client(cfg, root)?,
+            node.cfg,
+            node.client()?,
             tolerate_nospace,
         ))
     }

@@ -8,10 +8,9 @@
 //! etcdutl of 3.5 on a private copy of the member's snapshots and WAL: etcdutl wants "a data
 //! directory not in use by etcd", and the member keeps serving meanwhile.
 
+use crate::cluster::node::Node;
 use crate::etcd::tools::Tools;
 use crate::etcd::version::Version;
-use crate::host::systemd::ServiceManager;
-use crate::seed::Config;
 use crate::util::fs;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -79,11 +78,8 @@ fn from_unit(text: &str) -> (Vec<String>, Vec<(String, String)>) {
 
 /// How the member runs now: from its process when the service manager names one, else from the
 /// installed unit. (What enables the v2 API, and where that was seen.)
-pub fn running_enables_v2(
-    cfg: &Config,
-    root: &Path,
-    services: &dyn ServiceManager,
-) -> Option<(String, String)> {
+pub fn running_enables_v2(node: &Node) -> Option<(String, String)> {
+    let (cfg, root, services) = (node.cfg, node.root, node.services);
     let unit = cfg.unit_name();
     if let Some(p) = services.main_process(&unit) {
         let proc = PathBuf::from(format!("/proc/{}", p.pid));
@@ -150,7 +146,8 @@ fn real_dir(p: &Path) -> Result<()> {
 }
 
 /// The member's snapshot and WAL dirs, each checked to be a real dir.
-fn sources(cfg: &Config, root: &Path) -> Result<Vec<(PathBuf, &'static str, &'static str)>> {
+fn sources(node: &Node) -> Result<Vec<(PathBuf, &'static str, &'static str)>> {
+    let (cfg, root) = (node.cfg, node.root);
     let data = fs::under(root, &cfg.data_dir).join("member");
     let wal = match cfg.setting("wal-dir") {
         Some(w) => fs::under(root, Path::new(w)),
@@ -206,8 +203,9 @@ fn copy_for_check(sources: &[(PathBuf, &str, &str)], into: &Path) -> Result<usiz
 }
 
 /// Refuses the move to 3.6 when the member serves the v2 API and its v2 store holds custom data.
-pub fn check(cfg: &Config, root: &Path, services: &dyn ServiceManager) -> Result<()> {
-    let Some((what, seen)) = running_enables_v2(cfg, root, services) else {
+pub fn check(node: &Node) -> Result<()> {
+    let (cfg, root) = (node.cfg, node.root);
+    let Some((what, seen)) = running_enables_v2(node) else {
         return Ok(());
     };
     let tools = Tools::verified(root, &cfg.bin_dir)?;
@@ -221,7 +219,7 @@ pub fn check(cfg: &Config, root: &Path, services: &dyn ServiceManager) -> Result
     let state = crate::state::path(root, crate::state::DIR);
     fs::private_dir(root, &state, 0o755)?;
     sweep_stale(&state);
-    let from = sources(cfg, root)?;
+    let from = sources(node)?;
     let need = copy_size(&from);
     if let Some((at, free)) = crate::host::disk::free_at(root, Path::new(crate::state::DIR)) {
         // Room for the copy and as much again: the node's own disk must not fill for a check.

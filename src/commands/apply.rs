@@ -6,15 +6,23 @@
 //!   → prepare → restart turn → install → day 2: before start → service → day 2: after start → stamp
 //! ```
 //!
+//! Every phase takes the run's `Node` (its config, root, mode, service manager, and what the run
+//! learns once: the last stamp, the cluster client); after `day 2: verify` it is the node with
+//! the settings the steps settled.
+//!
+//! ```text
+//! ```
+//!
 //! Nothing is written before `release` (and only into the download dir, a cache); nothing the
 //! system runs or reads changes before `install`, and a running member that must restart takes its
 //! turn before that.
 
-use super::run::{Options, Run};
+use super::run::{phase, Options, Run};
 use crate::cli::ApplyArgs;
+use crate::cluster::node::{Mode, Node};
 use crate::cluster::upgrade::{self, Verdict};
 use crate::cluster::{downgrade, restart, v2store};
-use crate::day2::{self, Context, Step};
+use crate::day2::{self, Step};
 use crate::etcd::version::Version;
 use crate::host::systemd::ServiceManager;
 use crate::host::users;
@@ -30,50 +38,51 @@ use anyhow::{Context as _, Result};
 use std::path::PathBuf;
 
 pub fn run(o: &ApplyArgs) -> Result<()> {
-    let run = Run::new(&Options {
-        seed: o.common.seed_arg(),
-        root: &o.common.root,
-        wait_interface: o.wait_interface,
-        lock: (!o.dry_run).then_some(o.lock_wait),
-    })?;
+    let mut opts = Options::reading(&o.common).waiting(o.wait_interface);
+    if !o.dry_run {
+        opts = opts.locked(o.lock_wait);
+    }
+    let run = Run::new(&opts)?;
     run.log_summary();
     let live_start = run.services.live() && !o.no_start;
     if live_start && !o.dry_run {
         run.services.check_running()?;
     }
-    run.phase("preflight", || preflight(&run))?;
-    let verdict = run.phase("upgrade path", || upgrade_path(&run))?;
-    let staged = run.phase("release", || release(&run, live_start, o.dry_run))?;
-    run.phase("flags", || flags(&run, staged.as_ref(), o.dry_run))?;
-    let cx = Context {
-        root: &run.root,
+    let seed_node = run.node(Mode {
         dry_run: o.dry_run,
         live_start,
-        fetcher: &run.release.fetcher,
-        services: &run.services,
-    };
+    });
+    phase("preflight", || preflight(&run))?;
+    let verdict = phase("upgrade path", || upgrade_path(&seed_node))?;
+    let staged = phase("release", || release(&run, live_start, o.dry_run))?;
+    phase("flags", || flags(&run, staged.as_ref(), o.dry_run))?;
     let mut steps = day2::steps(&run.cfg);
-    let cfg = run.phase("day 2", || {
-        day2::verify_all(&mut steps, &cx, &run.cfg).map(|s| run.cfg.with_settings(&s))
+    let cfg = phase("day 2: verify", || {
+        day2::verify_all(&mut steps, &seed_node).map(|s| run.cfg.with_settings(&s))
     })?;
+    let node = seed_node.with_cfg(&cfg);
     let features = day2::files(&steps, &cfg);
-    let plan = run.phase("plan", || {
+    let plan = phase("plan", || {
         plan(&run, &cfg, staged.as_ref(), features, o.dry_run)
     })?;
     if o.dry_run {
-        print_dry_run(&cx, &cfg, &plan, &steps);
+        print_dry_run(&node, &plan, &steps);
         return Ok(());
     }
-    let prepared = run.phase("prepare", || plan.prepare(&run.root))?;
-    let turn = run.phase("restart turn", || turn(&cx, &cfg, &plan, verdict.as_ref()))?;
-    run.phase("install", || install(&run, &cfg, &plan, prepared))?;
-    run.phase("day 2", || each(&mut steps, |s| s.before_start(&cx, &cfg)))?;
-    run.phase("service", || service(&cx, &cfg, &plan, turn))?;
+    let prepared = phase("prepare", || plan.prepare(&run.root))?;
+    let turn = phase("restart turn", || turn(&node, &plan, verdict.as_ref()))?;
+    phase("install", || install(&run, &cfg, &plan, prepared))?;
+    phase("day 2: before start", || {
+        each(&mut steps, |s| s.before_start(&node))
+    })?;
+    phase("service", || service(&node, &plan, turn))?;
     if let Some(Verdict::Downgrade { target, .. }) = verdict {
-        downgrade::report(&cfg, &run.root, target);
+        downgrade::report(&node, target);
     }
-    run.phase("day 2", || each(&mut steps, |s| s.after_start(&cx, &cfg)))?;
-    run.phase("stamp", || stamp(&run, &cfg, &plan))
+    phase("day 2: after start", || {
+        each(&mut steps, |s| s.after_start(&node))
+    })?;
+    phase("stamp", || stamp(&run, &cfg, &plan))
 }
 
 fn each(
@@ -90,8 +99,8 @@ fn preflight(run: &Run) -> Result<()> {
 }
 
 /// A version change is judged against the running cluster before anything is downloaded.
-fn upgrade_path(run: &Run) -> Result<Option<Verdict>> {
-    let Some(v) = upgrade::path(&run.cfg, &run.root)? else {
+fn upgrade_path(node: &Node) -> Result<Option<Verdict>> {
+    let Some(v) = upgrade::path(node)? else {
         return Ok(None);
     };
     let line = v
@@ -145,7 +154,7 @@ fn plan(
         plan.etcd_changes().contains(&EtcdChange::Binary),
         staged,
     ) {
-        staged_is_the_seeds_version(cfg, s)?;
+        staged_is_the_seeds_version(cfg, s, run)?;
     }
     Ok(plan)
 }
@@ -154,11 +163,15 @@ fn plan(
 /// from that name, so a tarball holding another version (a URL or checksum pointing elsewhere) is
 /// refused before it is installed. A binary this machine cannot run (another architecture) is
 /// not asked.
-fn staged_is_the_seeds_version(cfg: &Config, staged: &Staged) -> Result<()> {
+fn staged_is_the_seeds_version(cfg: &Config, staged: &Staged, run: &Run) -> Result<()> {
     let Some(etcd) = staged.etcd() else {
         return Ok(());
     };
-    let Some(reported) = crate::etcd::tools::etcd_version(&etcd.path) else {
+    // Asked already by the flags check, with the same verified digest: not asked again.
+    let reported = run
+        .heard
+        .reported_version(&etcd.path, etcd.sha256, &run.root, true);
+    let Some(reported) = reported else {
         if crate::release::elf::runs_here(&etcd.path) {
             // Built for this machine, yet it says nothing: nothing vouches for what it is.
             return Err(Error::input(format!(
@@ -188,23 +201,24 @@ fn staged_is_the_seeds_version(cfg: &Config, staged: &Staged) -> Result<()> {
 }
 
 /// The plan printer: every item's action, then what would be enabled, started or done on day 2.
-fn print_dry_run(cx: &Context, cfg: &Config, plan: &Plan, steps: &[Box<dyn Step>]) {
+fn print_dry_run(node: &Node, plan: &Plan, steps: &[Box<dyn Step>]) {
+    let (cfg, cx) = (node.cfg, node);
     print!("{}", plan.render());
     let unit = cfg.unit_name();
     if !cx.services.is_enabled(&unit) {
         println!("enable    unit   {unit}");
     }
-    if let Some(wg) = interface_unit(cx, cfg) {
+    if let Some(wg) = interface_unit(node) {
         println!("enable    unit   {wg}");
     }
     for s in steps {
-        for line in s.preview(cx, cfg) {
+        for line in s.preview(node) {
             println!("{line}");
         }
     }
-    if let Some(why) = running_restart(cx, cfg, plan) {
+    if let Some(why) = running_restart(node, plan) {
         println!("restart   unit   {unit} ({why}), waits for its turn");
-    } else if cx.live_start && !cx.services.active_state(&unit).running() {
+    } else if cx.mode.live_start && !cx.services.active_state(&unit).running() {
         println!("start     unit   {unit}");
     }
     println!(
@@ -217,29 +231,27 @@ fn print_dry_run(cx: &Context, cfg: &Config, plan: &Plan, steps: &[Box<dyn Step>
 /// for 3.6, its v2 store is checked first; a minor downgrade is enabled through etcd's API once
 /// the turn is held (the other members healthy), before any binary changes.
 fn turn<'a>(
-    cx: &Context,
-    cfg: &'a Config,
+    node: &Node<'a>,
     plan: &Plan,
     verdict: Option<&Verdict>,
 ) -> Result<Option<restart::Turn<'a>>> {
-    let why = running_restart(cx, cfg, plan);
+    let (cx, cfg) = (node, node.cfg);
+    let why = running_restart(node, plan);
     // Whether etcd runs or not: a stopped member starts on the new binary just the same.
-    if let Some((from, to)) = version_change(cx.root, cfg) {
+    if let Some((from, to)) = version_change(node) {
         if v2store::applies(from, to) && crate::state::data_dir_has_member(cx.root, &cfg.data_dir) {
-            v2store::check(cfg, cx.root, cx.services)?;
+            v2store::check(node)?;
         }
     }
     let pending_before = restart::pending(cx.root);
-    let turn = why
-        .map(|why| restart::take_turn(cfg, cx.root, cx.services, &why))
-        .transpose()?;
+    let turn = why.map(|why| restart::take_turn(node, &why)).transpose()?;
     if let Some(Verdict::Downgrade {
         target,
         enabled: false,
         ..
     }) = verdict
     {
-        if let Err(e) = downgrade::enable(cfg, cx.root, *target) {
+        if let Err(e) = downgrade::enable(node, *target) {
             if pending_before.is_none() {
                 restart::done(cx.root);
             }
@@ -250,10 +262,9 @@ fn turn<'a>(
 }
 
 /// The installed version and the seed's, when they differ.
-fn version_change(root: &std::path::Path, cfg: &Config) -> Option<(Version, Version)> {
-    let old = Stamp::load(root)?.etcd_version;
-    let from = old.parse::<Version>().ok()?;
-    let to = cfg.release.version.parse::<Version>().ok()?;
+fn version_change(node: &Node) -> Option<(Version, Version)> {
+    let from = node.stamp()?.etcd_version.parse::<Version>().ok()?;
+    let to = node.cfg.release.version.parse::<Version>().ok()?;
     (from != to).then_some((from, to))
 }
 
@@ -275,8 +286,8 @@ fn install(run: &Run, cfg: &Config, plan: &Plan, prepared: Prepared) -> Result<(
 /// held the restart comes first: the other members wait on this one for nothing else. systemd is
 /// reloaded when this run replaced the unit, or when the unit it loaded differs from the one on
 /// disk (an earlier run wrote it and died before its reload).
-fn service(cx: &Context, cfg: &Config, plan: &Plan, turn: Option<restart::Turn>) -> Result<()> {
-    let sd = cx.services;
+fn service(node: &Node, plan: &Plan, turn: Option<restart::Turn>) -> Result<()> {
+    let (cx, cfg, sd) = (node, node.cfg, node.services);
     let unit = cfg.unit_name();
     crate::failpoint!("before-reload");
     if plan.unit_replaced() || sd.needs_reload(&unit) {
@@ -292,8 +303,8 @@ fn service(cx: &Context, cfg: &Config, plan: &Plan, turn: Option<restart::Turn>)
             .with_context(|| format!("enabling {unit}"))?;
         log::info!("enabled {unit}");
     }
-    enable_interface_unit(cx, cfg);
-    if !cx.live_start || restarted {
+    enable_interface_unit(node);
+    if !cx.mode.live_start || restarted {
         return Ok(());
     }
     if !sd.active_state(&unit).running() {
@@ -309,16 +320,18 @@ fn service(cx: &Context, cfg: &Config, plan: &Plan, turn: Option<restart::Turn>)
 /// (the binary's versions from the last stamp), or an earlier run installed for a restart it did
 /// not finish. Running includes `activating`: an etcd waiting for its peers, or between the
 /// tries of `Restart=`, read its flags already, and a start would change nothing.
-fn running_restart(cx: &Context, cfg: &Config, plan: &Plan) -> Option<String> {
-    if !cx.live_start || !cx.services.active_state(&cfg.unit_name()).running() {
+fn running_restart(node: &Node, plan: &Plan) -> Option<String> {
+    let cfg = node.cfg;
+    if !node.mode.live_start || !node.services.active_state(&cfg.unit_name()).running() {
         return None;
     }
-    let root = cx.root;
+    let root = node.root;
     let mut parts: Vec<String> = Vec::new();
     for what in plan.etcd_changes() {
-        let old = Stamp::load(root)
-            .map(|s| s.etcd_version)
-            .filter(|v| what == EtcdChange::Binary && !v.is_empty() && *v != cfg.release.version);
+        let old = node
+            .stamp()
+            .map(|s| &s.etcd_version)
+            .filter(|v| what == EtcdChange::Binary && !v.is_empty() && **v != cfg.release.version);
         parts.push(match old {
             Some(old) => format!("binary changed: {old} → {}", cfg.release.version),
             None => format!("{what} changed"),
@@ -333,18 +346,20 @@ fn running_restart(cx: &Context, cfg: &Config, plan: &Plan) -> Option<String> {
 /// The wg-quick unit of the seed's interface, when its config is on the node and the unit is not
 /// enabled yet: this boot it came up because the first-boot unit wants it, later boots need it
 /// enabled (cloud-init only writes the config).
-fn interface_unit(cx: &Context, cfg: &Config) -> Option<String> {
+fn interface_unit(node: &Node) -> Option<String> {
+    let (cx, cfg) = (node, node.cfg);
     let conf = PathBuf::from(format!("/etc/wireguard/{}.conf", cfg.interface));
     let unit = format!("wg-quick@{}.service", cfg.interface);
     (crate::util::fs::under(cx.root, &conf).is_file() && !cx.services.is_enabled(&unit))
         .then_some(unit)
 }
 
-fn enable_interface_unit(cx: &Context, cfg: &Config) {
-    let Some(unit) = interface_unit(cx, cfg) else {
+fn enable_interface_unit(node: &Node) {
+    let cfg = node.cfg;
+    let Some(unit) = interface_unit(node) else {
         return;
     };
-    match cx.services.enable(&unit) {
+    match node.services.enable(&unit) {
         Ok(()) => log::info!("enabled {unit}: {} comes up at every boot", cfg.interface),
         Err(e) => log::warn!(
             "could not enable {unit} ({e:#}); enable it so {} comes up at boot",

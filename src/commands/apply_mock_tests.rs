@@ -8,11 +8,9 @@ use crate::etcd::mock::MockCluster;
 use crate::host::systemd::fake::FakeServices;
 use crate::install::plan::Plan;
 use crate::release::archive::StagedBinary;
-use crate::seed::source::SeedArg;
 use crate::util::error::Kind;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 struct Scratch {
     _seed_dir: tempfile::TempDir,
@@ -32,23 +30,16 @@ fn scratch(c: &MockCluster, extra: &str) -> Scratch {
 }
 
 fn run_of(s: &Scratch) -> Run {
-    Run::new(&Options {
-        seed: SeedArg::path(&s.seed),
-        root: s.root.path(),
-        wait_interface: Duration::ZERO,
-        lock: None,
-    })
-    .unwrap()
+    let common = crate::cli::Common {
+        seed: Some(s.seed.clone()),
+        seed_sha256: None,
+        root: s.root.path().to_path_buf(),
+    };
+    Run::new(&Options::reading(&common)).unwrap()
 }
 
-fn cx<'a>(run: &'a Run, sm: &'a FakeServices) -> Context<'a> {
-    Context {
-        root: &run.root,
-        dry_run: false,
-        live_start: sm.live(),
-        fetcher: &run.release.fetcher,
-        services: sm,
-    }
+fn cx<'a>(run: &'a Run, sm: &'a FakeServices) -> Node<'a> {
+    crate::cluster::node::for_test(&run.cfg, &run.root, sm)
 }
 
 fn first_plan(run: &Run) -> Plan {
@@ -108,7 +99,7 @@ fn a_running_etcd_restarts_only_for_what_it_reads_and_says_why() {
     let run = run_of(&s);
     let plan = first_plan(&run);
     let live = FakeServices::new(true, |_, _| {}).running("etcd.service");
-    let why = running_restart(&cx(&run, &live), &run.cfg, &plan).unwrap();
+    let why = running_restart(&cx(&run, &live), &plan).unwrap();
     assert!(
         why.contains("certificates changed")
             && why.contains("binary changed")
@@ -121,7 +112,7 @@ fn a_running_etcd_restarts_only_for_what_it_reads_and_says_why() {
     }
     .save(s.root.path())
     .unwrap();
-    let why = running_restart(&cx(&run, &live), &run.cfg, &plan).unwrap();
+    let why = running_restart(&cx(&run, &live), &plan).unwrap();
     assert!(
         why.contains(&format!(
             "binary changed: 3.4.23 → {}",
@@ -131,14 +122,14 @@ fn a_running_etcd_restarts_only_for_what_it_reads_and_says_why() {
     );
     // Under --root, or with etcd not running, nothing restarts.
     let offline = FakeServices::new(false, |_, _| {});
-    assert_eq!(running_restart(&cx(&run, &offline), &run.cfg, &plan), None);
+    assert_eq!(running_restart(&cx(&run, &offline), &plan), None);
     let stopped = FakeServices::new(true, |_, _| {});
-    assert_eq!(running_restart(&cx(&run, &stopped), &run.cfg, &plan), None);
+    assert_eq!(running_restart(&cx(&run, &stopped), &plan), None);
     // Nothing changes, but an earlier run left a restart pending: it is done now.
     let nothing = Plan { changes: vec![] };
     restart::want(s.root.path(), "unit changed").unwrap();
     assert_eq!(
-        running_restart(&cx(&run, &live), &run.cfg, &nothing).as_deref(),
+        running_restart(&cx(&run, &live), &nothing).as_deref(),
         Some("left pending by an earlier run: unit changed")
     );
 }
@@ -155,14 +146,12 @@ fn with_a_turn_held_the_restart_comes_before_the_enable_bookkeeping() {
         }
     })
     .running("etcd.service");
-    let turn = restart::take_turn(&run.cfg, &run.root, &live, "unit changed").unwrap();
-    service(
-        &cx(&run, &live),
-        &run.cfg,
-        &Plan { changes: vec![] },
-        Some(turn),
+    let turn = restart::take_turn(
+        &crate::cluster::node::for_test(&run.cfg, &run.root, &live),
+        "unit changed",
     )
     .unwrap();
+    service(&cx(&run, &live), &Plan { changes: vec![] }, Some(turn)).unwrap();
     assert_eq!(
         *live.calls.lock().unwrap(),
         ["restart --no-block etcd.service", "enable etcd.service"]
@@ -177,7 +166,7 @@ fn a_stopped_member_is_started_without_waiting_and_nothing_starts_under_root() {
     let run = run_of(&s);
     restart::want(&run.root, "binary changed").unwrap();
     let live = FakeServices::new(true, |_, _| {});
-    service(&cx(&run, &live), &run.cfg, &Plan { changes: vec![] }, None).unwrap();
+    service(&cx(&run, &live), &Plan { changes: vec![] }, None).unwrap();
     assert_eq!(
         *live.calls.lock().unwrap(),
         ["enable etcd.service", "start --no-block etcd.service"]
@@ -188,13 +177,7 @@ fn a_stopped_member_is_started_without_waiting_and_nothing_starts_under_root() {
         "a start makes a pending restart moot"
     );
     let offline = FakeServices::new(false, |_, _| {});
-    service(
-        &cx(&run, &offline),
-        &run.cfg,
-        &Plan { changes: vec![] },
-        None,
-    )
-    .unwrap();
+    service(&cx(&run, &offline), &Plan { changes: vec![] }, None).unwrap();
     assert_eq!(*offline.calls.lock().unwrap(), ["enable etcd.service"]);
 }
 
@@ -204,26 +187,16 @@ fn the_interface_s_wg_quick_unit_is_enabled_once_its_config_is_on_the_node() {
     let s = scratch(&c, "");
     let run = run_of(&s);
     let offline = FakeServices::new(false, |_, _| {});
-    assert_eq!(interface_unit(&cx(&run, &offline), &run.cfg), None);
+    assert_eq!(interface_unit(&cx(&run, &offline)), None);
     std::fs::create_dir_all(s.root.path().join("etc/wireguard")).unwrap();
     std::fs::write(s.root.path().join("etc/wireguard/lo.conf"), "[Interface]\n").unwrap();
-    service(
-        &cx(&run, &offline),
-        &run.cfg,
-        &Plan { changes: vec![] },
-        None,
-    )
-    .unwrap();
+    service(&cx(&run, &offline), &Plan { changes: vec![] }, None).unwrap();
     assert!(offline
         .calls
         .lock()
         .unwrap()
         .contains(&"enable wg-quick@lo.service".to_string()));
-    assert_eq!(
-        interface_unit(&cx(&run, &offline), &run.cfg),
-        None,
-        "enabled twice"
-    );
+    assert_eq!(interface_unit(&cx(&run, &offline)), None, "enabled twice");
 }
 
 #[test]
@@ -236,32 +209,29 @@ fn a_staged_etcd_of_another_version_is_an_input_error() {
     let etcd = d.path().join("etcd");
     std::fs::write(&etcd, "#!/bin/sh\necho 'etcd Version: 3.4.23'\n").unwrap();
     std::fs::set_permissions(&etcd, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let staged = Staged {
+    // Staged as the release stages it: by the digest of what is in the file.
+    let staged = |etcd: &Path| Staged {
         dir: d.path().to_path_buf(),
         binaries: vec![StagedBinary {
             name: "etcd".into(),
-            path: etcd.clone(),
-            sha256: crate::util::io::Sha256::of(b""),
+            path: etcd.to_path_buf(),
+            sha256: crate::util::io::Sha256::of(&std::fs::read(etcd).unwrap()),
             size: 0,
         }],
     };
-    let e = staged_is_the_seeds_version(&run.cfg, &staged).unwrap_err();
+    let e = staged_is_the_seeds_version(&run.cfg, &staged(&etcd), &run).unwrap_err();
     assert_eq!(crate::util::error::kind(&e), Kind::Input);
     assert!(e.to_string().contains("etcd_version is 3.5.2, but the etcd in the release from etcd_download_url reports 3.4.23"), "{e}");
     std::fs::write(&etcd, "#!/bin/sh\necho 'etcd Version: 3.5.2'\n").unwrap();
-    assert!(staged_is_the_seeds_version(&run.cfg, &staged).is_ok());
+    assert!(staged_is_the_seeds_version(&run.cfg, &staged(&etcd), &run).is_ok());
 }
 
 #[test]
 fn a_phase_names_itself_in_its_error() {
-    let c = MockCluster::start(1);
-    let s = scratch(&c, "");
-    let run = run_of(&s);
-    let e = run
-        .phase("release", || -> anyhow::Result<()> {
-            anyhow::bail!("the mirror is down")
-        })
-        .unwrap_err();
+    let e = crate::commands::run::phase("release", || -> anyhow::Result<()> {
+        anyhow::bail!("the mirror is down")
+    })
+    .unwrap_err();
     assert_eq!(crate::util::error::phase(&e), Some("release"));
     assert_eq!(format!("{e:#}"), "release: the mirror is down");
 }
@@ -293,7 +263,7 @@ fn a_minor_downgrade_is_enabled_through_etcds_api_before_the_first_binary_change
     // Without the seed's consent: refused, etcd's API never asked.
     let s = scratch(&c, "etcd_version: \"3.5.33\"\n");
     installed(s.root.path(), "3.6.14");
-    let e = upgrade_path(&run_of(&s)).unwrap_err().to_string();
+    let e = upgrade_path(&run_of(&s).looking()).unwrap_err().to_string();
     assert!(
         e.contains("3.6.14 → 3.5.33 is refused")
             && e.contains("etcd_allow_downgrade: true")
@@ -305,7 +275,7 @@ fn a_minor_downgrade_is_enabled_through_etcds_api_before_the_first_binary_change
     let s = scratch(&c, "etcd_version: \"3.5.33\"\netcd_allow_downgrade: true\n");
     installed(s.root.path(), "3.6.14");
     let run = run_of(&s);
-    let verdict = upgrade_path(&run).unwrap();
+    let verdict = upgrade_path(&run.looking()).unwrap();
     assert!(
         matches!(verdict, Some(Verdict::Downgrade { enabled: false, .. })),
         "{verdict:?}"
@@ -325,7 +295,7 @@ fn a_minor_downgrade_is_enabled_through_etcds_api_before_the_first_binary_change
     .running("etcd.service");
     assert!(armed.load(std::sync::atomic::Ordering::SeqCst));
     let plan = first_plan(&run);
-    let turn = turn(&cx(&run, &live), &run.cfg, &plan, verdict.as_ref()).unwrap();
+    let turn = turn(&cx(&run, &live), &plan, verdict.as_ref()).unwrap();
     // Validated, then enabled, with the turn held and before any binary changed or restarted.
     assert_eq!(
         c.with(|s| s.downgrade_actions.clone()),
@@ -334,7 +304,7 @@ fn a_minor_downgrade_is_enabled_through_etcds_api_before_the_first_binary_change
     assert_eq!(c.with(|s| s.cluster_version.clone()), "3.5.0");
     assert!(live.calls.lock().unwrap().is_empty(), "{:?}", live.calls);
     assert!(!s.root.path().join("usr/local/bin/etcd").exists());
-    service(&cx(&run, &live), &run.cfg, &Plan { changes: vec![] }, turn).unwrap();
+    service(&cx(&run, &live), &Plan { changes: vec![] }, turn).unwrap();
     assert_eq!(
         live.calls.lock().unwrap().first().map(String::as_str),
         Some("restart --no-block etcd.service")
@@ -343,7 +313,7 @@ fn a_minor_downgrade_is_enabled_through_etcds_api_before_the_first_binary_change
     // The next member finds the downgrade enabled: nothing more asked of the API.
     let s2 = scratch(&c, "etcd_version: \"3.5.33\"\netcd_allow_downgrade: true\n");
     installed(s2.root.path(), "3.6.14");
-    match upgrade_path(&run_of(&s2)).unwrap() {
+    match upgrade_path(&run_of(&s2).looking()).unwrap() {
         Some(Verdict::Downgrade {
             enabled: true,
             line,
@@ -363,7 +333,7 @@ fn etcd_refusing_the_downgrade_stops_the_run_before_anything_changes() {
     let s = scratch(&c, "etcd_version: \"3.5.33\"\netcd_allow_downgrade: true\n");
     installed(s.root.path(), "3.6.14");
     let run = run_of(&s);
-    let verdict = upgrade_path(&run).unwrap();
+    let verdict = upgrade_path(&run.looking()).unwrap();
     c.with(|s| {
         s.overrides.insert(
             "/v3/maintenance/downgrade".into(),
@@ -374,15 +344,10 @@ fn etcd_refusing_the_downgrade_stops_the_run_before_anything_changes() {
         )
     });
     let live = FakeServices::new(true, |_, _| {}).running("etcd.service");
-    let e = turn(
-        &cx(&run, &live),
-        &run.cfg,
-        &first_plan(&run),
-        verdict.as_ref(),
-    )
-    .err()
-    .unwrap()
-    .to_string();
+    let e = turn(&cx(&run, &live), &first_plan(&run), verdict.as_ref())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
         e.contains("etcd refused to validate the downgrade to 3.5")
             && e.contains("invalid downgrade target version")
@@ -452,7 +417,7 @@ fn custom_v2_data_refuses_the_move_to_3_6_before_the_turn() {
     let root = s.root.path();
     let live = FakeServices::new(true, |_, _| {}).running("etcd.service");
     let plan = first_plan(&run);
-    let e = turn(&cx(&run, &live), &run.cfg, &plan, None)
+    let e = turn(&cx(&run, &live), &plan, None)
         .err()
         .unwrap()
         .to_string();
@@ -473,7 +438,7 @@ fn custom_v2_data_refuses_the_move_to_3_6_before_the_turn() {
     );
     // No custom data: the check passes and the turn is taken (one member: no lock).
     std::fs::write(&wal_file, "membership only").unwrap();
-    let taken = turn(&cx(&run, &live), &run.cfg, &plan, None).unwrap();
+    let taken = turn(&cx(&run, &live), &plan, None).unwrap();
     assert!(taken.is_some());
     drop(taken);
 }
@@ -490,7 +455,7 @@ fn the_v2_check_runs_with_etcd_stopped_sweeps_old_copies_and_follows_no_link() {
     let stale = root.join("var/lib/etcd-bootstrap/v2store-check.999999999");
     std::fs::create_dir_all(stale.join("member/wal")).unwrap();
     let stopped = FakeServices::new(true, |_, _| {});
-    let e = turn(&cx(&run, &stopped), &run.cfg, &plan, None)
+    let e = turn(&cx(&run, &stopped), &plan, None)
         .err()
         .unwrap()
         .to_string();
@@ -499,7 +464,7 @@ fn the_v2_check_runs_with_etcd_stopped_sweeps_old_copies_and_follows_no_link() {
     let snap = root.join("var/lib/etcd/member/snap");
     std::fs::remove_dir(&snap).unwrap();
     std::os::unix::fs::symlink("/etc", &snap).unwrap();
-    let e = turn(&cx(&run, &live), &run.cfg, &plan, None)
+    let e = turn(&cx(&run, &live), &plan, None)
         .err()
         .unwrap()
         .to_string();

@@ -4,21 +4,10 @@ use super::run::{Options, Run};
 use crate::cli::BackupArgs;
 use crate::day2::backup::{take, BackupOptions};
 use anyhow::Result;
-use std::time::Duration;
 
 pub fn run(o: &BackupArgs) -> Result<()> {
-    let run = Run::new(&Options {
-        seed: super::run::applied_or(&o.common),
-        root: &o.common.root,
-        wait_interface: Duration::ZERO,
-        lock: None,
-    })?;
-    let t = take(&BackupOptions::of(
-        &run.cfg,
-        &run.root,
-        o.dir.clone(),
-        o.keep,
-    ))?;
+    let run = Run::new(&Options::scheduled(&o.common))?;
+    let t = take(&BackupOptions::of(&run.looking(), o.dir.clone(), o.keep))?;
     log::info!(
         "snapshot at revision {} ({} keys) verified: {}",
         t.status.revision,

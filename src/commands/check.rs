@@ -2,38 +2,31 @@
 
 use super::run::{Options, Run};
 use crate::cli::{CheckArgs, Output};
+use crate::cluster::node::Mode;
 use crate::cluster::upgrade::{self, Verdict};
-use crate::day2::{self, Context};
+use crate::day2;
 use crate::preflight::Only;
 use crate::util::error::Error;
 use anyhow::Result;
 
 pub fn run(o: &CheckArgs) -> Result<()> {
-    let run = Run::new(&Options {
-        seed: o.common.seed_arg(),
-        root: &o.common.root,
-        wait_interface: o.wait_interface,
-        lock: None,
-    })?;
+    let run = Run::new(&Options::reading(&o.common).waiting(o.wait_interface))?;
+    let node = run.node(Mode {
+        dry_run: true,
+        live_start: false,
+    });
     let bin = run.release.etcd_to_ask(&run.cfg.bin_dir, &run.digests)?;
     let mut report = run.preflight(&run.cfg, bin, Only::All, false);
-    match upgrade::path(&run.cfg, &run.root)? {
+    match upgrade::path(&node)? {
         Some(Verdict::Allowed(line) | Verdict::Downgrade { line, .. }) => {
             report.ok("upgrade", line)
         }
         Some(Verdict::Refused(why)) => report.error("upgrade", why),
         None => {}
     }
-    let cx = Context {
-        root: &run.root,
-        dry_run: true,
-        live_start: false,
-        fetcher: &run.release.fetcher,
-        services: &run.services,
-    };
     // Asks a running member what apply would do; changes nothing.
     for step in day2::steps(&run.cfg).iter_mut() {
-        step.check(&cx, &run.cfg, &mut report);
+        step.check(&node, &mut report);
     }
     let c = &run.cfg;
     match o.output {

@@ -8,12 +8,7 @@ use anyhow::{bail, Result};
 pub fn run(o: &HealthArgs) -> Result<()> {
     // --wait covers the interface too: at boot the health of a member is asked before its wg0 is up.
     let started = std::time::Instant::now();
-    let run = Run::new(&Options {
-        seed: o.common.seed_arg(),
-        root: &o.common.root,
-        wait_interface: o.wait,
-        lock: None,
-    })?;
+    let run = Run::new(&Options::reading(&o.common).waiting(o.wait))?;
     let eps = match &o.endpoints {
         Some(e) => parse_endpoints(e)?,
         None => run.cfg.client_urls(),

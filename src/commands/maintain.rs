@@ -5,15 +5,9 @@ use super::run::{Options, Run};
 use crate::cli::MaintainArgs;
 use crate::day2::maintain;
 use anyhow::Result;
-use std::time::Duration;
 
 pub fn run(o: &MaintainArgs) -> Result<()> {
-    let run = Run::new(&Options {
-        seed: super::run::applied_or(&o.common),
-        root: &o.common.root,
-        wait_interface: Duration::ZERO,
-        lock: None,
-    })?;
+    let run = Run::new(&Options::scheduled(&o.common))?;
     let cfg = &run.cfg;
     // The seed's values whether or not its timer is on (a run by hand), each flag over them.
     let spec = &cfg.maintenance;
@@ -27,7 +21,7 @@ pub fn run(o: &MaintainArgs) -> Result<()> {
     };
     // The timer's run and one by hand never at once (a second waits for the first).
     let _one = crate::host::lock::maintenance(&run.root, options.timeout)?;
-    let line = maintain::run(cfg, &run.root, &options)?;
+    let line = maintain::run(&run.looking(), &options)?;
     println!("{line}");
     Ok(())
 }

@@ -5,12 +5,7 @@ use crate::cli::RenderArgs;
 use anyhow::Result;
 
 pub fn run(o: &RenderArgs) -> Result<()> {
-    let run = Run::new(&Options {
-        seed: o.common.seed_arg(),
-        root: &o.common.root,
-        wait_interface: o.wait_interface,
-        lock: None,
-    })?;
+    let run = Run::new(&Options::reading(&o.common).waiting(o.wait_interface))?;
     print!("{}", crate::render::unit(&run.cfg));
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! take what they need from it; `apply`'s phases take it by reference and return what the next
 //! phase uses.
 
+use crate::cluster::node::{Certs, Known, Mode, Node};
 use crate::facts::{self, Facts};
 use crate::host::lock::{self, Lock};
 use crate::host::systemd::Systemd;
@@ -18,7 +19,7 @@ use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// What a command asks of its run.
+/// What a command asks of its run. Built with `reading` or `scheduled`, then what it adds.
 pub struct Options<'a> {
     pub seed: SeedArg,
     pub root: &'a Path,
@@ -26,35 +27,77 @@ pub struct Options<'a> {
     pub wait_interface: Duration,
     /// Take the run lock (commands that change the root), waiting this long for it.
     pub lock: Option<Duration>,
+    /// Which certificates the run's cluster client presents first.
+    pub certs: Certs,
+}
+
+impl<'a> Options<'a> {
+    /// A command that reads the seed it is given (or the default sources), waits for no
+    /// interface, takes no lock, and talks to the cluster with the seed's certificates.
+    pub fn reading(common: &'a crate::cli::Common) -> Options<'a> {
+        Options {
+            seed: common.seed_arg(),
+            root: &common.root,
+            wait_interface: Duration::ZERO,
+            lock: None,
+            certs: Certs::Seed,
+        }
+    }
+
+    /// A scheduled job (and the same command by hand): the applied seed unless `--seed` names
+    /// one, the certificates apply installed.
+    pub fn scheduled(common: &'a crate::cli::Common) -> Options<'a> {
+        Options {
+            seed: applied_or(common),
+            certs: Certs::Installed,
+            ..Options::reading(common)
+        }
+    }
+
+    pub fn waiting(self, for_interface: Duration) -> Options<'a> {
+        Options {
+            wait_interface: for_interface,
+            ..self
+        }
+    }
+
+    /// Takes the run lock, waiting up to `wait` (a command that changes the root).
+    pub fn locked(self, wait: Duration) -> Options<'a> {
+        Options {
+            lock: Some(wait),
+            ..self
+        }
+    }
 }
 
 /// What every command that reads a seed has: the root, the lock, the seed and its release.
 pub struct Base {
     pub root: PathBuf,
-    _lock: Option<Lock>,
+    lock: Option<Lock>,
     pub seed: Seed,
     pub release: Release,
     pub digests: Digests,
 }
 
-/// A run on a node: the base, this node's facts and the resolved config, and its service manager.
+/// A run on a node: the base, this node's facts and the resolved config, its service manager,
+/// and what the run learns once (the previous stamp, the cluster client).
 pub struct Run {
-    pub base: Base,
+    pub root: PathBuf,
+    _lock: Option<Lock>,
+    pub seed: Seed,
+    pub release: Release,
+    pub digests: Digests,
     pub facts: Facts,
     pub cfg: Config,
     pub services: Systemd,
-}
-
-impl std::ops::Deref for Run {
-    type Target = Base;
-    fn deref(&self) -> &Base {
-        &self.base
-    }
+    known: Known,
+    /// What etcd binaries answered this run.
+    pub heard: crate::preflight::flags::Heard,
 }
 
 /// The seed a scheduled job acts on: `--seed` when given, else the one the last apply applied
 /// (`state::APPLIED_SEED`, under the root) when there is one, else the default sources.
-pub fn applied_or(common: &crate::cli::Common) -> crate::seed::source::SeedArg {
+fn applied_or(common: &crate::cli::Common) -> crate::seed::source::SeedArg {
     let arg = common.seed_arg();
     let applied = crate::state::path(&common.root, crate::state::APPLIED_SEED);
     if arg.src.is_none() && applied.is_file() {
@@ -88,17 +131,17 @@ impl Base {
         let spec = seed.release(&Facts::gather())?;
         Ok(Base {
             root: o.root.to_path_buf(),
-            _lock: lock,
+            lock,
             release: Release::new(&spec, o.root)?,
             digests: Digests::load(o.root),
             seed,
         })
     }
+}
 
-    /// Runs one phase: its errors name it.
-    pub fn phase<T>(&self, name: &'static str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        f().context(Phase(name))
-    }
+/// Runs one phase: its errors name it.
+pub fn phase<T>(name: &'static str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    f().context(Phase(name))
 }
 
 impl Run {
@@ -120,9 +163,35 @@ impl Run {
         own_dirs_are_private(&cfg, o.root)?;
         Ok(Run {
             services: Systemd::new(o.root),
-            base,
+            root: base.root,
+            _lock: base.lock,
+            seed: base.seed,
+            release: base.release,
+            digests: base.digests,
             facts,
             cfg,
+            known: Known::new(o.certs),
+            heard: Default::default(),
+        })
+    }
+
+    /// This node as the run's phases, steps and the cluster's mechanisms see it.
+    pub fn node(&self, mode: Mode) -> Node<'_> {
+        Node::new(
+            &self.cfg,
+            &self.root,
+            mode,
+            &self.services,
+            &self.release.fetcher,
+            &self.known,
+        )
+    }
+
+    /// A run that changes nothing but may talk to the cluster (status, check, the scheduled jobs).
+    pub fn looking(&self) -> Node<'_> {
+        self.node(Mode {
+            dry_run: false,
+            live_start: crate::host::systemd::ServiceManager::live(&self.services),
         })
     }
 
@@ -158,6 +227,8 @@ impl Run {
             only,
             keep_answers,
             seed_digest: &self.seed.digest(),
+            last: self.looking().stamp(),
+            heard: &self.heard,
             now: std::time::SystemTime::now(),
         })
     }

@@ -4,16 +4,10 @@ use super::run::{Options, Run};
 use crate::cli::{Output, StatusArgs};
 use crate::status;
 use anyhow::{bail, Result};
-use std::time::Duration;
 
 pub fn run(o: &StatusArgs) -> Result<()> {
-    let run = Run::new(&Options {
-        seed: o.common.seed_arg(),
-        root: &o.common.root,
-        wait_interface: Duration::ZERO,
-        lock: None,
-    })?;
-    let s = status::gather(&run.cfg, &run.root);
+    let run = Run::new(&Options::reading(&o.common))?;
+    let s = status::gather(&run.looking());
     match o.output {
         Output::Text => print!("{}", s.checks.text()),
         Output::Json => println!("{}", crate::util::text::json_line(&s)?),

@@ -25,7 +25,11 @@ fn a_new_node_is_added_once_every_member_is_started_and_records_it() {
     let cfg = c.joining("etcd-node4", "127.0.0.4", JOIN);
     let spec = cfg.join.clone().unwrap();
     let r = tempfile::tempdir().unwrap();
-    let j = join::join(&cfg, r.path(), &spec).unwrap();
+    let j = join::join(
+        &crate::cluster::node::offline_for_test(&cfg, r.path()),
+        &spec,
+    )
+    .unwrap();
     assert_eq!(adds(&c), 1);
     let peer = |i: u32| format!("https://127.0.0.{i}:{}", c.port + 1);
     let want: Vec<String> = (1..=4)
@@ -40,7 +44,11 @@ fn a_new_node_is_added_once_every_member_is_started_and_records_it() {
     // Once etcd ran from it, a re-run asks the cluster nothing.
     std::fs::create_dir_all(r.path().join("var/lib/etcd/member")).unwrap();
     let asked = c.with(|s| s.log.len());
-    let again = join::join(&cfg, r.path(), &spec).unwrap();
+    let again = join::join(
+        &crate::cluster::node::offline_for_test(&cfg, r.path()),
+        &spec,
+    )
+    .unwrap();
     assert_eq!(again.initial_cluster, j.initial_cluster);
     assert_eq!(c.with(|s| s.log.len()), asked);
 }
@@ -65,14 +73,23 @@ fn a_join_waits_while_another_member_is_added_but_not_started() {
     let r = tempfile::tempdir().unwrap();
     let e = format!(
         "{:#}",
-        join::join(&cfg, r.path(), cfg.join.as_ref().unwrap()).unwrap_err()
+        join::join(
+            &crate::cluster::node::offline_for_test(&cfg, r.path()),
+            cfg.join.as_ref().unwrap()
+        )
+        .unwrap_err()
     );
     assert!(
         e.contains("within etcd_join_timeout (1s)") && e.contains("members join one at a time"),
         "{e}"
     );
     assert_eq!(adds(&c), 0);
-    match join::preview(&cfg, r.path(), cfg.join.as_ref().unwrap()).unwrap() {
+    match join::preview(
+        &crate::cluster::node::offline_for_test(&cfg, r.path()),
+        cfg.join.as_ref().unwrap(),
+    )
+    .unwrap()
+    {
         Preview::Busy(why) => assert!(why.contains("(not started) 77"), "{why}"),
         Preview::Would(j) => panic!("{}", j.action),
     }
@@ -91,7 +108,11 @@ fn a_node_whose_entry_was_added_before_reuses_it() {
     });
     let cfg = c.joining("etcd-node4", "127.0.0.4", JOIN);
     let r = tempfile::tempdir().unwrap();
-    let j = join::join(&cfg, r.path(), cfg.join.as_ref().unwrap()).unwrap();
+    let j = join::join(
+        &crate::cluster::node::offline_for_test(&cfg, r.path()),
+        cfg.join.as_ref().unwrap(),
+    )
+    .unwrap();
     assert_eq!(adds(&c), 0);
     assert_eq!(j.id, Some(0x99));
     assert!(j.action.contains("reusing member 99"), "{}", j.action);
@@ -106,14 +127,23 @@ fn a_learner_joins_and_is_promoted() {
         &format!("{JOIN}etcd_join_as_learner: true\n"),
     );
     let r = tempfile::tempdir().unwrap();
-    let j = join::join(&cfg, r.path(), cfg.join.as_ref().unwrap()).unwrap();
+    let j = join::join(
+        &crate::cluster::node::offline_for_test(&cfg, r.path()),
+        cfg.join.as_ref().unwrap(),
+    )
+    .unwrap();
     assert!(j.learner);
     let id = j.id.unwrap();
     assert!(c.with(|s| s.members.iter().any(|m| m.id == id && m.learner)));
     // Not before it started: the promotion waits for the learner to run and catch up.
     let e = format!(
         "{:#}",
-        join::promote(&cfg, r.path(), id, std::time::Duration::from_millis(600)).unwrap_err()
+        join::promote(
+            &crate::cluster::node::offline_for_test(&cfg, r.path()),
+            id,
+            std::time::Duration::from_millis(600)
+        )
+        .unwrap_err()
     );
     assert!(e.contains("in sync with leader"), "{e}");
     c.with(|s| {
@@ -121,7 +151,12 @@ fn a_learner_joins_and_is_promoted() {
         m.started = true;
         m.name = "etcd-node4".into();
     });
-    join::promote(&cfg, r.path(), id, std::time::Duration::from_secs(5)).unwrap();
+    join::promote(
+        &crate::cluster::node::offline_for_test(&cfg, r.path()),
+        id,
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap();
     assert!(c.with(|s| s.members.iter().all(|m| !m.learner)));
     assert!(!MemberRecord::load(r.path()).unwrap().learner);
 }
@@ -137,7 +172,11 @@ fn replace_removes_a_member_only_once_it_is_gone() {
     // etcd-node3 still answers: not removed.
     let e = format!(
         "{:#}",
-        join::join(&cfg, r.path(), cfg.join.as_ref().unwrap()).unwrap_err()
+        join::join(
+            &crate::cluster::node::offline_for_test(&cfg, r.path()),
+            cfg.join.as_ref().unwrap()
+        )
+        .unwrap_err()
     );
     assert!(
         e.contains("etcd_replace_member: etcd-node3")
@@ -146,7 +185,11 @@ fn replace_removes_a_member_only_once_it_is_gone() {
     );
     assert_eq!(c.with(|s| s.members.len()), 3);
     c.stop(2);
-    let j = join::join(&cfg, r.path(), cfg.join.as_ref().unwrap()).unwrap();
+    let j = join::join(
+        &crate::cluster::node::offline_for_test(&cfg, r.path()),
+        cfg.join.as_ref().unwrap(),
+    )
+    .unwrap();
     assert!(c.with(|s| s.members.iter().all(|m| m.name != "etcd-node3")));
     assert!(
         !j.initial_cluster.contains("etcd-node3="),
@@ -174,7 +217,11 @@ fn a_member_list_that_cannot_go_into_a_unit_stops_the_join() {
     let r = tempfile::tempdir().unwrap();
     let e = format!(
         "{:#}",
-        join::join(&cfg, r.path(), cfg.join.as_ref().unwrap()).unwrap_err()
+        join::join(
+            &crate::cluster::node::offline_for_test(&cfg, r.path()),
+            cfg.join.as_ref().unwrap()
+        )
+        .unwrap_err()
     );
     assert!(
         e.contains("member 1234 has a name that is not a plain name"),

@@ -22,50 +22,38 @@ pub mod replace;
 pub mod restore;
 pub mod timer;
 
-use crate::host::systemd::ServiceManager;
+pub use crate::cluster::node::Node;
 use crate::seed::Config;
-use crate::util::http::Fetcher;
 use crate::util::report::Report;
 use anyhow::Result;
-use std::path::Path;
-
-/// What a step may use.
-pub struct Context<'a> {
-    pub root: &'a Path,
-    /// Look, change nothing.
-    pub dry_run: bool,
-    /// This run starts (or restarts) etcd on a live system.
-    pub live_start: bool,
-    pub fetcher: &'a Fetcher,
-    pub services: &'a dyn ServiceManager,
-}
 
 /// Settings (flag name → value) a step settles for the unit, over the seed's.
 pub type Settings = Vec<(String, String)>;
 
-/// A day-2 step. Every hook defaults to doing nothing.
+/// A day-2 step. Every hook defaults to doing nothing. Each is given the node as the run sees it
+/// at that point (its config with what the steps before settled).
 pub trait Step {
     /// Files it installs with the rest (its units), planned and applied like every other.
     fn files(&self, _cfg: &Config) -> Vec<crate::install::desired::Item> {
         vec![]
     }
     /// `check`: report lines for what the step would do; changes nothing.
-    fn check(&mut self, _cx: &Context, _cfg: &Config, _report: &mut Report) {}
+    fn check(&mut self, _node: &Node, _report: &mut Report) {}
     /// Before anything is installed (in a dry run: only looks). Returns the settings it settles
     /// for the unit (a join's `initial-cluster`).
-    fn verify(&mut self, _cx: &Context, _cfg: &Config) -> Result<Settings> {
+    fn verify(&mut self, _node: &Node) -> Result<Settings> {
         Ok(Settings::new())
     }
     /// Lines for `apply --dry-run`, after `verify`.
-    fn preview(&self, _cx: &Context, _cfg: &Config) -> Vec<String> {
+    fn preview(&self, _node: &Node) -> Vec<String> {
         vec![]
     }
     /// After the install, before etcd starts.
-    fn before_start(&mut self, _cx: &Context, _cfg: &Config) -> Result<()> {
+    fn before_start(&mut self, _node: &Node) -> Result<()> {
         Ok(())
     }
     /// After etcd was started (or, under `--root`, after the install).
-    fn after_start(&mut self, _cx: &Context, _cfg: &Config) -> Result<()> {
+    fn after_start(&mut self, _node: &Node) -> Result<()> {
         Ok(())
     }
 }
@@ -95,11 +83,11 @@ pub fn files(steps: &[Box<dyn Step>], cfg: &Config) -> Vec<crate::install::desir
 
 /// Every step's `verify`, in order, each seeing the settings the ones before it settled; the
 /// settings they settled together.
-pub fn verify_all(steps: &mut [Box<dyn Step>], cx: &Context, cfg: &Config) -> Result<Settings> {
+pub fn verify_all(steps: &mut [Box<dyn Step>], node: &Node) -> Result<Settings> {
     let mut all = Settings::new();
-    let mut seen = cfg.clone();
+    let mut seen = node.cfg.clone();
     for s in steps.iter_mut() {
-        let added = s.verify(cx, &seen)?;
+        let added = s.verify(&node.with_cfg(&seen))?;
         seen = seen.with_settings(&added);
         all.extend(added);
     }

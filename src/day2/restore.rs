@@ -2,13 +2,12 @@
 //! disaster-recovery procedure says (every member restores the same snapshot with its own name and
 //! peer URLs).
 
-use super::{Context, Settings, Step};
+use super::{Node, Settings, Step};
 use crate::etcd::tools::Tools;
 use crate::host::users;
-use crate::seed::{Config, RestoreSpec};
+use crate::seed::RestoreSpec;
 use crate::state;
 use crate::util::fs;
-use crate::util::http::Fetcher;
 use crate::util::io::{HashingWriter, Sha256};
 use crate::util::report::Report;
 use anyhow::{anyhow, bail, Context as _, Result};
@@ -22,7 +21,8 @@ use std::path::{Path, PathBuf};
 /// The snapshot, made a private copy (0600, in the download dir, root's alone) while it is hashed:
 /// what was verified is what etcdutl later reads, whoever can write where the snapshot came from.
 /// A URL is downloaded straight into such a copy.
-fn private_copy(cfg: &Config, root: &Path, r: &RestoreSpec, fetcher: &Fetcher) -> Result<PathBuf> {
+fn private_copy(node: &Node, r: &RestoreSpec) -> Result<PathBuf> {
+    let (cfg, root, fetcher) = (node.cfg, node.root, node.fetcher);
     let dir = fs::under(root, &cfg.release.download_dir);
     fs::private_dir(root, &dir, 0o755)?;
     let dest = dir.join(format!("snapshot-{}.db", r.sha256));
@@ -93,7 +93,8 @@ fn chown_tree(path: &Path, uid: u32, gid: u32) -> Result<()> {
 
 /// For `check`: whether the snapshot is there and is the one the seed pins (a local file is hashed;
 /// a URL is only fetched by apply). Err(message) when apply would refuse it.
-pub fn preview(cfg: &Config, root: &Path, r: &RestoreSpec) -> Result<String> {
+pub fn preview(node: &Node, r: &RestoreSpec) -> Result<String> {
+    let (cfg, root) = (node.cfg, node.root);
     if state::data_dir_has_member(root, &cfg.data_dir) {
         return Ok(format!(
             "{} already holds a member: apply will not restore over it",
@@ -139,12 +140,8 @@ pub struct Verified {
 /// Phase one, before anything is installed: the data dir is empty (else `None`: never restore over
 /// a member), the snapshot is here (downloaded if it is a URL) and has the pinned sha256. A wrong
 /// snapshot therefore changes nothing on the node.
-pub fn verify(
-    cfg: &Config,
-    root: &Path,
-    r: &RestoreSpec,
-    fetcher: &Fetcher,
-) -> Result<Option<Verified>> {
+pub fn verify(node: &Node, r: &RestoreSpec) -> Result<Option<Verified>> {
+    let (cfg, root) = (node.cfg, node.root);
     if state::data_dir_has_member(root, &cfg.data_dir) {
         log::info!(
             "etcd_restore: {} already holds a member; not restoring over it",
@@ -163,14 +160,15 @@ pub fn verify(
     if cfg.setting("wal-dir").is_some() {
         bail!("etcd_restore with a separate wal-dir is not supported; restore without wal-dir, then move it");
     }
-    let file = private_copy(cfg, root, r, fetcher)?;
+    let file = private_copy(node, r)?;
     let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
     Ok(Some(Verified { file, size }))
 }
 
 /// Phase two, after the binaries are installed and before etcd first starts: restores the verified
 /// snapshot into a temp dir beside the data dir, hands it to the etcd user and renames it in.
-pub fn restore(cfg: &Config, root: &Path, v: &Verified, keep: bool) -> Result<()> {
+pub fn restore(node: &Node, v: &Verified, keep: bool) -> Result<()> {
+    let (cfg, root) = (node.cfg, node.root);
     let data = fs::under_for_write(root, &cfg.data_dir);
     let tools = Tools::verified(root, &cfg.bin_dir)?;
     let st = tools.snapshot_status(&v.file)?;
@@ -246,22 +244,23 @@ impl RestoreStep {
 }
 
 impl Step for RestoreStep {
-    fn check(&mut self, cx: &Context, cfg: &Config, report: &mut Report) {
-        match preview(cfg, cx.root, &self.spec) {
+    fn check(&mut self, node: &Node, report: &mut Report) {
+        match preview(node, &self.spec) {
             Ok(m) => report.ok("restore", m),
             Err(m) => report.error("restore", format!("{m:#}")),
         }
     }
 
-    fn verify(&mut self, cx: &Context, cfg: &Config) -> Result<Settings> {
-        if !cx.dry_run {
-            self.verified = verify(cfg, cx.root, &self.spec, cx.fetcher)?;
+    fn verify(&mut self, node: &Node) -> Result<Settings> {
+        if !node.mode.dry_run {
+            self.verified = verify(node, &self.spec)?;
         }
         Ok(Settings::new())
     }
 
-    fn preview(&self, cx: &Context, cfg: &Config) -> Vec<String> {
-        if state::data_dir_has_member(cx.root, &cfg.data_dir) {
+    fn preview(&self, node: &Node) -> Vec<String> {
+        let cfg = node.cfg;
+        if state::data_dir_has_member(node.root, &cfg.data_dir) {
             return vec![];
         }
         vec![format!(
@@ -272,9 +271,9 @@ impl Step for RestoreStep {
         )]
     }
 
-    fn before_start(&mut self, cx: &Context, cfg: &Config) -> Result<()> {
+    fn before_start(&mut self, node: &Node) -> Result<()> {
         match &self.verified {
-            Some(v) => restore(cfg, cx.root, v, self.spec.keep),
+            Some(v) => restore(node, v, self.spec.keep),
             None => Ok(()),
         }
     }

@@ -3,7 +3,7 @@
 //! every scheduled service shares lives here too: where it finds this tool, its sandbox, and
 //! its timer.
 
-use super::{Context, Step};
+use super::{Node, Step};
 use crate::install::desired::{file, FileKind, Item, Meta};
 use crate::seed::Config;
 use crate::util::time::format_duration;
@@ -57,25 +57,25 @@ impl Step for TimerStep {
         self.extra.iter().cloned().chain(units).collect()
     }
 
-    fn preview(&self, cx: &Context, _cfg: &Config) -> Vec<String> {
-        if cx.services.is_enabled(&self.timer) {
+    fn preview(&self, node: &Node) -> Vec<String> {
+        if node.services.is_enabled(&self.timer) {
             vec![]
         } else {
             vec![format!("enable    unit   {}", self.timer)]
         }
     }
 
-    fn after_start(&mut self, cx: &Context, _cfg: &Config) -> Result<()> {
+    fn after_start(&mut self, node: &Node) -> Result<()> {
         let timer = &self.timer;
-        if cx.services.is_enabled(timer) {
+        if node.services.is_enabled(timer) {
             return Ok(());
         }
-        cx.services
+        node.services
             .enable(timer)
             .with_context(|| format!("enabling {timer}"))?;
         log::info!("enabled {timer}: {}", self.does);
-        if cx.live_start {
-            cx.services.start(timer)?;
+        if node.mode.live_start {
+            node.services.start(timer)?;
         }
         Ok(())
     }

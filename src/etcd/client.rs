@@ -19,6 +19,7 @@ pub fn tls_client_installed(cfg: &Config, root: &Path) -> Result<reqwest::blocki
 }
 
 fn client(cfg: &Config, root: &Path, installed_first: bool) -> Result<reqwest::blocking::Client> {
+    crate::util::seam::count(crate::util::seam::CLUSTER_CLIENT);
     let ca = cfg.trusted_ca();
     let (cert, key) = cfg.client_cert_and_key();
     let listed = certificates::read(cfg, root).unwrap_or_default();

@@ -13,7 +13,7 @@ fn etcds_own(entry: &str) -> bool {
     matches!(entry, "member" | "lost+found")
 }
 
-pub fn check(r: &mut Report, cfg: &Config, root: &Path, seed_digest: &str) {
+pub fn check(r: &mut Report, cfg: &Config, root: &Path, seed_digest: &str, last: Option<&Stamp>) {
     let entries = fs::entries(&fs::under(root, &cfg.data_dir));
     let dir = cfg.data_dir.display();
     let foreign: Vec<&String> = entries.iter().filter(|e| !etcds_own(e)).collect();
@@ -51,7 +51,7 @@ pub fn check(r: &mut Report, cfg: &Config, root: &Path, seed_digest: &str) {
         );
         return;
     }
-    let stamp = Stamp::load(root).unwrap_or_default();
+    let stamp = last.cloned().unwrap_or_default();
     let changed: Vec<&str> = if stamp.membership.is_empty() {
         // Recorded before the membership inputs were: only the whole seed can be compared.
         if stamp.seed_sha256 == seed_digest {

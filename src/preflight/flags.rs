@@ -9,6 +9,7 @@ use crate::etcd::tools;
 use crate::etcd::version::Version;
 use crate::render;
 use crate::seed::Config;
+use crate::util::error::Error;
 use crate::util::io::Sha256;
 use std::path::Path;
 
@@ -74,7 +75,7 @@ fn unknown(flag: &str, version: &str, known: &[String]) -> String {
 }
 
 /// What a binary answered to `--help` and `--version`, kept by its digest.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct Answers {
     help: String,
     version: Option<String>,
@@ -85,37 +86,75 @@ fn answers_path(root: &Path, digest: Sha256) -> std::path::PathBuf {
     crate::state::path(root, crate::state::ETCD_ANSWERS).join(digest.to_string())
 }
 
+/// What one run heard from etcd binaries, by digest: a run asks each binary once, whether it
+/// keeps the answers or not (the flags check and the staged version check ask the same binary).
+#[derive(Default)]
+pub struct Heard(std::sync::Mutex<std::collections::HashMap<Sha256, Answers>>);
+
+impl Heard {
+    /// The version the binary with this verified digest reports (`etcd --version`), asked at
+    /// most once per run and kept as its `--help` is. None: it does not say (or cannot run here).
+    pub fn reported_version(
+        &self,
+        bin: &Path,
+        digest: Sha256,
+        root: &Path,
+        keep: bool,
+    ) -> Option<String> {
+        answers(self, bin, digest, root, keep).ok()?.version
+    }
+}
+
 /// `--help` and `--version` of `bin`, asked at once: each starts the whole etcd binary (about
 /// 20 ms). Kept by the binary's verified digest in root's own state dir, so a warm run asks
 /// nothing it asked before: the same digest is the same program, and the same answers.
+fn answers(
+    heard: &Heard,
+    bin: &Path,
+    digest: Sha256,
+    root: &Path,
+    keep: bool,
+) -> Result<Answers, Error> {
+    if let Some(a) = heard.0.lock().ok().and_then(|h| h.get(&digest).cloned()) {
+        return Ok(a);
+    }
+    let kept = answers_path(root, digest);
+    if let Some(a) =
+        crate::util::fs::read_nofollow(&kept).and_then(|t| serde_json::from_str::<Answers>(&t).ok())
+    {
+        return Ok(a);
+    }
+    crate::util::seam::count(crate::util::seam::ETCD_ASKED);
+    let (help, version) = std::thread::scope(|s| {
+        let version = s.spawn(|| tools::etcd_version(bin));
+        (tools::etcd_help(bin), version.join().ok().flatten())
+    });
+    let a = Answers {
+        help: help?,
+        version,
+    };
+    if let Ok(mut h) = heard.0.lock() {
+        h.insert(digest, a.clone());
+    }
+    if let (true, Ok(text)) = (keep, serde_json::to_string(&a)) {
+        let dir = crate::state::path(root, crate::state::ETCD_ANSWERS);
+        // Best effort: a run that cannot keep them asks again next time.
+        let _ = crate::util::fs::private_dir(root, &dir, 0o700)
+            .and_then(|()| crate::util::fs::write_private_state(&kept, &text));
+    }
+    Ok(a)
+}
+
 fn ask(
+    heard: &Heard,
     r: &mut Report,
     bin: &Path,
     digest: Sha256,
     root: &Path,
     keep: bool,
 ) -> Option<(String, Option<String>)> {
-    let kept = answers_path(root, digest);
-    if let Some(a) =
-        crate::util::fs::read_nofollow(&kept).and_then(|t| serde_json::from_str::<Answers>(&t).ok())
-    {
-        return Some((a.help, a.version));
-    }
-    let (help, version) = std::thread::scope(|s| {
-        let version = s.spawn(|| tools::etcd_version(bin));
-        (tools::etcd_help(bin), version.join().ok().flatten())
-    });
-    match help {
-        Ok(h) => {
-            let a = Answers { help: h, version };
-            if let (true, Ok(text)) = (keep, serde_json::to_string(&a)) {
-                let dir = crate::state::path(root, crate::state::ETCD_ANSWERS);
-                // Best effort: a run that cannot keep them asks again next time.
-                let _ = crate::util::fs::private_dir(root, &dir, 0o700)
-                    .and_then(|()| crate::util::fs::write_private_state(&kept, &text));
-            }
-            Some((a.help, a.version))
-        }
+    match answers(heard, bin, digest, root, keep) {
+        Ok(a) => Some((a.help, a.version)),
         // Another architecture's binary (an image built on another machine): nothing to ask.
         Err(why) if why.message.starts_with("cannot run") => {
             r.warn("flags", format!("{why}; the flags were not checked"));
@@ -128,7 +167,14 @@ fn ask(
     }
 }
 
-pub fn check(r: &mut Report, cfg: &Config, bin: Option<(&Path, Sha256)>, root: &Path, keep: bool) {
+pub fn check(
+    r: &mut Report,
+    cfg: &Config,
+    bin: Option<(&Path, Sha256)>,
+    root: &Path,
+    keep: bool,
+    heard: &Heard,
+) {
     let Some(bin) = bin else {
         r.warn(
             "flags",
@@ -139,7 +185,7 @@ pub fn check(r: &mut Report, cfg: &Config, bin: Option<(&Path, Sha256)>, root: &
         return;
     };
     let (bin, digest) = bin;
-    let Some((help, version)) = ask(r, bin, digest, root, keep) else {
+    let Some((help, version)) = ask(heard, r, bin, digest, root, keep) else {
         return;
     };
     let known = parse_help(&help);
@@ -242,23 +288,65 @@ mod tests {
                 .count()
         };
         let mut r = Report::default();
-        check(&mut r, &cfg, Some((&bin, digest)), root.path(), false);
+        check(
+            &mut r,
+            &cfg,
+            Some((&bin, digest)),
+            root.path(),
+            false,
+            &Heard::default(),
+        );
         assert!(r.errors().is_empty(), "{}", r.text());
         assert_eq!(asked(), 2, "--help and --version");
-        check(&mut r, &cfg, Some((&bin, digest)), root.path(), false);
+        check(
+            &mut r,
+            &cfg,
+            Some((&bin, digest)),
+            root.path(),
+            false,
+            &Heard::default(),
+        );
         assert_eq!(asked(), 4, "check keeps nothing");
-        check(&mut r, &cfg, Some((&bin, digest)), root.path(), true);
+        check(
+            &mut r,
+            &cfg,
+            Some((&bin, digest)),
+            root.path(),
+            true,
+            &Heard::default(),
+        );
         assert_eq!(asked(), 6);
         for _ in 0..3 {
             let mut r = Report::default();
-            check(&mut r, &cfg, Some((&bin, digest)), root.path(), true);
+            check(
+                &mut r,
+                &cfg,
+                Some((&bin, digest)),
+                root.path(),
+                true,
+                &Heard::default(),
+            );
             assert!(r.errors().is_empty(), "{}", r.text());
         }
         assert_eq!(asked(), 6, "a warm run asked the binary again");
         // Another digest is another program: asked again.
         let other = Sha256::of(b"another etcd");
-        check(&mut r, &cfg, Some((&bin, other)), root.path(), true);
+        check(
+            &mut r,
+            &cfg,
+            Some((&bin, other)),
+            root.path(),
+            true,
+            &Heard::default(),
+        );
         assert_eq!(asked(), 8);
+        // Within one run a binary is asked once, whatever keeps: a check that keeps nothing, then
+        // the version asked again.
+        let run = Heard::default();
+        let third = Sha256::of(b"a third etcd");
+        check(&mut r, &cfg, Some((&bin, third)), root.path(), false, &run);
+        let v = run.reported_version(&bin, third, root.path(), false);
+        assert_eq!((asked(), v.as_deref()), (10, Some("3.5.1")));
     }
 
     /// The defaults render the same for every version from 3.4 on: none of them is a flag that a

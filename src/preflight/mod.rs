@@ -28,6 +28,10 @@ pub struct Inputs<'a> {
     /// Keep what the binary answers by its digest, for the next run (`apply`, not `check`).
     pub keep_answers: bool,
     pub seed_digest: &'a str,
+    /// The record of the last successful apply (the run reads it once).
+    pub last: Option<&'a crate::state::Stamp>,
+    /// What the run heard from etcd binaries already.
+    pub heard: &'a flags::Heard,
     pub now: std::time::SystemTime,
 }
 
@@ -47,11 +51,11 @@ pub fn run(i: &Inputs) -> Report {
     }
     if i.only != Only::AllButFlags {
         let bin = i.etcd_binary.as_ref().map(|(p, d)| (p.as_path(), *d));
-        flags::check(&mut r, i.cfg, bin, i.root, i.keep_answers);
+        flags::check(&mut r, i.cfg, bin, i.root, i.keep_answers, i.heard);
     }
     if i.only != Only::Flags {
         ports::check(&mut r, i.cfg);
-        datadir::check(&mut r, i.cfg, i.root, i.seed_digest);
+        datadir::check(&mut r, i.cfg, i.root, i.seed_digest, i.last);
         quota::check(&mut r, i.cfg, i.root);
         discovery::check(&mut r, i.cfg, i.root);
     }

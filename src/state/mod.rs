@@ -97,6 +97,7 @@ pub const MEMBERSHIP: &[&str] = &[
 
 impl Stamp {
     pub fn load(root: &Path) -> Option<Stamp> {
+        crate::util::seam::count(crate::util::seam::STAMP_READ);
         let text = read(root, STAMP)?;
         let membership = MEMBERSHIP
             .iter()

@@ -30,7 +30,7 @@ fn status_tells_each_member_from_the_cluster_s_own_list_escaped() {
     let cfg = c.config(0, "");
     let r = root();
     stamp(r.path(), "3.5.1");
-    let s = super::gather(&cfg, r.path());
+    let s = super::gather(&crate::cluster::node::offline_for_test(&cfg, r.path()));
     let text = s.checks.text();
     for i in 1..=3 {
         assert!(
@@ -42,7 +42,9 @@ fn status_tells_each_member_from_the_cluster_s_own_list_escaped() {
     }
     c.stop(1);
     c.with(|s| s.members[2].name = "n3\u{1b}[2J".into());
-    let text = super::gather(&cfg, r.path()).checks.text();
+    let text = super::gather(&crate::cluster::node::offline_for_test(&cfg, r.path()))
+        .checks
+        .text();
     assert!(
         text.contains("error    members  etcd-node2 at https://127.0.0.2:"),
         "{text}"
@@ -61,7 +63,9 @@ fn status_says_a_restart_is_pending() {
     let r = root();
     stamp(r.path(), "3.5.1");
     restart::want(r.path(), "unit changed").unwrap();
-    let text = super::gather(&cfg, r.path()).checks.text();
+    let text = super::gather(&crate::cluster::node::offline_for_test(&cfg, r.path()))
+        .checks
+        .text();
     assert!(
         text.contains(
             "warning  pending  a restart of etcd.service is pending (unit changed): run apply"
@@ -90,7 +94,7 @@ fn status_warns_of_a_pending_promotion_and_a_backup_twice_as_old_as_its_interval
         .unwrap()
         .set_modified(three_hours_ago)
         .unwrap();
-    let s = super::gather(&cfg, r.path());
+    let s = super::gather(&crate::cluster::node::offline_for_test(&cfg, r.path()));
     let text = s.checks.text();
     assert!(
         text.contains(
@@ -112,7 +116,9 @@ fn status_warns_of_a_pending_promotion_and_a_backup_twice_as_old_as_its_interval
         .unwrap()
         .set_modified(std::time::SystemTime::now())
         .unwrap();
-    let text = super::gather(&cfg, r.path()).checks.text();
+    let text = super::gather(&crate::cluster::node::offline_for_test(&cfg, r.path()))
+        .checks
+        .text();
     assert!(
         text.contains("ok       backup   the newest snapshot"),
         "{text}"
@@ -132,7 +138,9 @@ fn status_ends_when_members_trickle() {
         )
     });
     let start = Instant::now();
-    let text = super::gather(&cfg, r.path()).checks.text();
+    let text = super::gather(&crate::cluster::node::offline_for_test(&cfg, r.path()))
+        .checks
+        .text();
     assert!(text.contains("no whole answer within 5s"), "{text}");
     assert!(
         start.elapsed() < Duration::from_secs(30),

@@ -6,6 +6,7 @@ use crate::cluster::{restart, upgrade};
 
 mod database;
 use crate::cert::{self, Expiry};
+use crate::cluster::node::Node;
 use crate::etcd::api::Api;
 use crate::etcd::health::Checker;
 use crate::etcd::version::ask_versions;
@@ -83,12 +84,13 @@ impl Status {
 }
 
 /// Gathers everything; never fails: what cannot be read is a line that says why.
-pub fn gather(cfg: &Config, root: &Path) -> Status {
+pub fn gather(node: &Node) -> Status {
+    let (cfg, root) = (node.cfg, node.root);
     let mut r = Report::default();
-    let stamp = Stamp::load(root);
-    let applied = applied(root, cfg, stamp.as_ref(), &mut r);
+    let stamp = node.stamp();
+    let applied = applied(root, cfg, stamp, &mut r);
     // One client for every question to the cluster.
-    let api = match crate::etcd::client::tls_client(cfg, root) {
+    let api = match node.client() {
         Ok(c) => Some(Api::new(c, cfg.client_urls())),
         Err(e) => {
             r.error("member", format!("cannot talk to the cluster: {e:#}"));
@@ -123,7 +125,7 @@ pub fn gather(cfg: &Config, root: &Path) -> Status {
         pending.push("promotion".into());
     }
     Status {
-        installed_version: stamp.map(|s| s.etcd_version),
+        installed_version: stamp.map(|s| s.etcd_version.clone()),
         seed_version: cfg.release.version.clone(),
         applied,
         member,

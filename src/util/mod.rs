@@ -11,6 +11,7 @@ pub mod io;
 pub mod logging;
 pub mod report;
 pub mod retry;
+pub mod seam;
 pub mod size;
 #[cfg(test)]
 pub mod testserver;

@@ -2,13 +2,12 @@
 //! from every member's `/version` before anything is downloaded or installed. A minor downgrade
 //! is an explicit act (`etcd_allow_downgrade`) done through etcd's downgrade API.
 
+use crate::cluster::node::Node;
 use crate::etcd::api::Api;
 use crate::etcd::guide;
 use crate::etcd::version::{ask_versions, Version, VersionAnswer};
-use crate::seed::Config;
 use crate::util::error::Error;
 use crate::util::text::printable;
-use std::path::Path;
 
 /// etcd's upgrade guides, named in every refusal.
 pub const GUIDE: &str = "https://etcd.io/docs/latest/upgrades/";
@@ -288,8 +287,8 @@ impl Running {
 
 /// Every member's versions, asked at once; and, from a member on 3.6 or later (the first to
 /// answer), whether a downgrade is enabled.
-pub fn running(cfg: &Config, root: &Path) -> anyhow::Result<Option<Running>> {
-    let client = crate::etcd::client::tls_client(cfg, root)?;
+pub fn running(node: &Node) -> anyhow::Result<Option<Running>> {
+    let (cfg, client) = (node.cfg, node.client()?);
     let targets: Vec<(String, String)> = cfg
         .members
         .iter()
@@ -321,8 +320,9 @@ pub fn running(cfg: &Config, root: &Path) -> anyhow::Result<Option<Running>> {
 /// was installed yet); else the line for `check`, or the refusal. When no member answers, the path
 /// is judged from this node's installed version alone (which still refuses a skip or a downgrade
 /// across minors).
-pub fn path(cfg: &Config, root: &Path) -> anyhow::Result<Option<Verdict>> {
-    let Some(stamp) = crate::state::Stamp::load(root) else {
+pub fn path(node: &Node) -> anyhow::Result<Option<Verdict>> {
+    let cfg = node.cfg;
+    let Some(stamp) = node.stamp() else {
         return Ok(None);
     };
     let (old, new) = (stamp.etcd_version.as_str(), cfg.release.version.as_str());
@@ -337,7 +337,7 @@ pub fn path(cfg: &Config, root: &Path) -> anyhow::Result<Option<Verdict>> {
             ))))
         }
     };
-    let cluster = match running(cfg, root) {
+    let cluster = match running(node) {
         Ok(Some(r)) => r,
         answer => {
             let why = answer

@@ -6,6 +6,7 @@
 mod units;
 pub use units::backup_units;
 
+use crate::cluster::node::Node;
 use crate::etcd::tools::{SnapshotStatus, Tools};
 use crate::seed::Config;
 use crate::util::fs;
@@ -53,7 +54,8 @@ impl BackupOptions {
     /// The applied config's: this member's URL (as `etcdctl.env` names it), the certificates
     /// installed, the bin dir, and `etcd_backup`'s dir and count unless `dir` or `keep` say
     /// otherwise (without `etcd_backup`: /var/backups/etcd, every snapshot kept).
-    pub fn of(cfg: &Config, root: &Path, dir: Option<PathBuf>, keep: Option<u32>) -> BackupOptions {
+    pub fn of(node: &Node, dir: Option<PathBuf>, keep: Option<u32>) -> BackupOptions {
+        let (cfg, root) = (node.cfg, node.root);
         let (cert, key) = cfg.client_cert_and_key();
         let endpoint = cfg
             .setting("advertise-client-urls")

@@ -6,10 +6,9 @@
 pub mod decide;
 mod quota;
 
-use super::{Context, Settings, Step};
+use super::{Node, Settings, Step};
 use crate::cluster::lock::{self, ClusterLock};
 use crate::etcd::api::Api;
-use crate::etcd::client::tls_client;
 use crate::etcd::member::ApiMember;
 use crate::seed::{Config, JoinSpec};
 use crate::state::{self, MemberRecord};
@@ -19,7 +18,6 @@ use crate::util::retry::{Backoff, Next, Policy};
 use crate::util::time::format_duration;
 use anyhow::{anyhow, bail, Context as _, Result};
 use decide::{decide, initial_cluster, Decision};
-use std::path::Path;
 use std::time::Duration;
 
 /// What this node's join produced: the `initial-cluster` etcd starts with.
@@ -55,7 +53,8 @@ fn policy(within: Duration) -> Policy {
 }
 
 /// The API of every member but this one: the members it can ask.
-fn api_of_others(cfg: &Config, root: &Path) -> Result<Api> {
+fn api_of_others(node: &Node) -> Result<Api> {
+    let cfg = node.cfg;
     let endpoints = cfg
         .members
         .iter()
@@ -69,7 +68,7 @@ fn api_of_others(cfg: &Config, root: &Path) -> Result<Api> {
             cfg.this_member.name
         )));
     }
-    Ok(Api::new(tls_client(cfg, root)?, endpoints))
+    Ok(Api::new(node.client()?, endpoints))
 }
 
 /// One try at joining: lock, list, decide, act.
@@ -84,14 +83,14 @@ struct Joiner<'a> {
 }
 
 impl<'a> Joiner<'a> {
-    fn new(cfg: &'a Config, root: &Path, spec: &'a JoinSpec, dry_run: bool) -> Result<Joiner<'a>> {
-        let api = api_of_others(cfg, root)?;
-        let replace = match MemberRecord::load(root) {
+    fn new(node: &Node<'a>, spec: &'a JoinSpec, dry_run: bool) -> Result<Joiner<'a>> {
+        let api = api_of_others(node)?;
+        let replace = match MemberRecord::load(node.root) {
             Some(_) => None,
             None => spec.replace.as_deref(),
         };
         Ok(Joiner {
-            cfg,
+            cfg: node.cfg,
             spec,
             api,
             replace,
@@ -241,7 +240,8 @@ impl<'a> Joiner<'a> {
 }
 
 /// The join as recorded, when the data dir already holds a member: nothing to ask the cluster.
-fn recorded(cfg: &Config, root: &Path) -> Option<Joined> {
+fn recorded(node: &Node) -> Option<Joined> {
+    let (cfg, root) = (node.cfg, node.root);
     if !state::data_dir_has_member(root, &cfg.data_dir) {
         return None;
     }
@@ -267,11 +267,11 @@ fn recorded(cfg: &Config, root: &Path) -> Option<Joined> {
     })
 }
 
-pub fn preview(cfg: &Config, root: &Path, spec: &JoinSpec) -> Result<Preview> {
-    if let Some(j) = recorded(cfg, root) {
+pub fn preview(node: &Node, spec: &JoinSpec) -> Result<Preview> {
+    if let Some(j) = recorded(node) {
         return Ok(Preview::Would(j));
     }
-    let joiner = Joiner::new(cfg, root, spec, true)?;
+    let joiner = Joiner::new(node, spec, true)?;
     Ok(match joiner.attempt()? {
         Next::Done(j) => Preview::Would(j),
         Next::Again(why) => {
@@ -283,11 +283,11 @@ pub fn preview(cfg: &Config, root: &Path, spec: &JoinSpec) -> Result<Preview> {
 
 /// Becomes a member of the running cluster (or finds it already is one) and says which
 /// `initial-cluster` etcd must start with; records it.
-pub fn join(cfg: &Config, root: &Path, spec: &JoinSpec) -> Result<Joined> {
-    if let Some(j) = recorded(cfg, root) {
+pub fn join(node: &Node, spec: &JoinSpec) -> Result<Joined> {
+    if let Some(j) = recorded(node) {
         return Ok(j);
     }
-    let joiner = Joiner::new(cfg, root, spec, false)?;
+    let joiner = Joiner::new(node, spec, false)?;
     let mut last = String::new();
     let outcome = policy(spec.timeout).run(
         |_| joiner.attempt(),
@@ -311,13 +311,14 @@ pub fn join(cfg: &Config, root: &Path, spec: &JoinSpec) -> Result<Joined> {
         learner: j.learner,
         initial_cluster: j.initial_cluster.clone(),
     }
-    .save(root)?;
+    .save(node.root)?;
     Ok(j)
 }
 
 /// What apply would do, for a dry run: a busy cluster is a line, not a failure.
-fn dry_run(cfg: &Config, root: &Path, spec: &JoinSpec) -> Result<Joined> {
-    Ok(match preview(cfg, root, spec)? {
+fn dry_run(node: &Node, spec: &JoinSpec) -> Result<Joined> {
+    let cfg = node.cfg;
+    Ok(match preview(node, spec)? {
         Preview::Would(j) => j,
         Preview::Busy(why) => Joined {
             action: format!("would wait and retry: {why}"),
@@ -329,9 +330,9 @@ fn dry_run(cfg: &Config, root: &Path, spec: &JoinSpec) -> Result<Joined> {
 }
 
 /// Promotes this learner once it has caught up with the leader; waits up to `wait`.
-pub fn promote(cfg: &Config, root: &Path, id: u64, wait: Duration) -> Result<()> {
+pub fn promote(node: &Node, id: u64, wait: Duration) -> Result<()> {
     // Not the learner itself: it refuses cluster RPCs ("rpc not supported for learner").
-    let api = api_of_others(cfg, root)?;
+    let api = api_of_others(node)?;
     let mut logged = false;
     let outcome = policy(wait).run(
         |_| match api.promote(id) {
@@ -351,9 +352,9 @@ pub fn promote(cfg: &Config, root: &Path, id: u64, wait: Duration) -> Result<()>
         },
     )?;
     outcome.map_err(|gave_up| promote_failed(id, &gave_up.last))?;
-    let mut record = MemberRecord::load(root).context("the join record vanished")?;
+    let mut record = MemberRecord::load(node.root).context("the join record vanished")?;
     record.learner = false;
-    record.save(root)?;
+    record.save(node.root)?;
     log::info!("promoted member {id:x} from learner to voting member");
     Ok(())
 }
@@ -378,8 +379,8 @@ impl JoinStep {
 }
 
 impl Step for JoinStep {
-    fn check(&mut self, cx: &Context, cfg: &Config, report: &mut Report) {
-        match preview(cfg, cx.root, &self.spec) {
+    fn check(&mut self, node: &Node, report: &mut Report) {
+        match preview(node, &self.spec) {
             Ok(Preview::Would(j)) => report.ok("join", j.action),
             Ok(Preview::Busy(why)) => report.warn(
                 "join",
@@ -395,11 +396,11 @@ impl Step for JoinStep {
 
     /// Only now, with the release verified and staged, is this node added to a running cluster;
     /// a failure before here leaves the cluster untouched.
-    fn verify(&mut self, cx: &Context, cfg: &Config) -> Result<Settings> {
-        let j = if cx.dry_run {
-            dry_run(cfg, cx.root, &self.spec)?
+    fn verify(&mut self, node: &Node) -> Result<Settings> {
+        let j = if node.mode.dry_run {
+            dry_run(node, &self.spec)?
         } else {
-            let j = join(cfg, cx.root, &self.spec)?;
+            let j = join(node, &self.spec)?;
             log::info!("join: {}", j.action);
             j
         };
@@ -408,14 +409,14 @@ impl Step for JoinStep {
         Ok(settled)
     }
 
-    fn preview(&self, _cx: &Context, _cfg: &Config) -> Vec<String> {
+    fn preview(&self, _node: &Node) -> Vec<String> {
         self.joined
             .iter()
             .map(|j| format!("join      member {}", j.action))
             .collect()
     }
 
-    fn after_start(&mut self, cx: &Context, cfg: &Config) -> Result<()> {
+    fn after_start(&mut self, node: &Node) -> Result<()> {
         let Some(Joined {
             learner: true,
             id: Some(id),
@@ -425,8 +426,8 @@ impl Step for JoinStep {
             return Ok(());
         };
         // A learner is promoted once it runs and has caught up; under --root it runs only later.
-        if cx.live_start || state::data_dir_has_member(cx.root, &cfg.data_dir) {
-            promote(cfg, cx.root, id, self.spec.timeout)
+        if node.mode.live_start || state::data_dir_has_member(node.root, &node.cfg.data_dir) {
+            promote(node, id, self.spec.timeout)
         } else {
             log::info!(
                 "joined as learner {id:x}: once etcd runs, run apply again to promote it to a voting member"

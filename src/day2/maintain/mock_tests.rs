@@ -53,7 +53,8 @@ fn nospace_recovery_from_three_runs_at_once_never_defragments_two_members() {
                 let (c, r, o, extra) = (&c, &roots[i], &o, &extra);
                 s.spawn(move || {
                     let cfg = c.config(i, extra);
-                    super::run(&cfg, r.path(), o).map_err(|e| format!("{e:#}"))
+                    super::run(&crate::cluster::node::offline_for_test(&cfg, r.path()), o)
+                        .map_err(|e| format!("{e:#}"))
                 })
             })
             .collect();
@@ -115,7 +116,7 @@ fn nospace_is_disarmed_only_when_every_member_said_it_has_room() {
     let o = options(3);
     // Every member answers until the last defragmentation is over; then member 3 goes quiet.
     c.with(|s| s.silent_after_defrags = Some((3, 2)));
-    let e = super::run(&cfg, r.path(), &o).unwrap_err();
+    let e = super::run(&crate::cluster::node::offline_for_test(&cfg, r.path()), &o).unwrap_err();
     let e = format!("{e:#}");
     assert!(
         e.contains("kept the NOSPACE alarm: etcd-node3 did not say how much of its db is in use"),
@@ -143,7 +144,10 @@ fn maintain_ends_in_time_when_members_trickle_and_frees_the_turn() {
     let r = tempfile::tempdir().unwrap();
     let o = options(3);
     let start = Instant::now();
-    let e = format!("{:#}", super::run(&cfg, r.path(), &o).unwrap_err());
+    let e = format!(
+        "{:#}",
+        super::run(&crate::cluster::node::offline_for_test(&cfg, r.path()), &o).unwrap_err()
+    );
     assert!(e.contains("was not defragmented: no turn within 3s"), "{e}");
     assert!(e.contains("no whole answer"), "{e}");
     assert!(
@@ -172,7 +176,10 @@ fn no_defragmentation_without_room_for_its_copy() {
     let cfg = c.config(0, "");
     let r = tempfile::tempdir().unwrap();
     let o = options(3);
-    let e = format!("{:#}", super::run(&cfg, r.path(), &o).unwrap_err());
+    let e = format!(
+        "{:#}",
+        super::run(&crate::cluster::node::offline_for_test(&cfg, r.path()), &o).unwrap_err()
+    );
     assert!(
         e.contains("was not defragmented: it needs room for a copy of its 1024.0 PiB db"),
         "{e}"

@@ -13,6 +13,7 @@
 //!   defragmenting does not), and every run goes through the members in the same order.
 
 use crate::cluster::lock::ClusterLock;
+use crate::cluster::node::Node;
 use crate::cluster::turn::{poll, Peers, Standing};
 use crate::etcd::api::Alarm;
 use crate::etcd::member::{is_member_url, ApiMember};
@@ -293,8 +294,8 @@ impl Maintainer<'_> {
 
 /// One maintenance run on this member; the line that says what it did, also recorded for
 /// `status`. An error (kept alarm, no turn) is recorded too.
-pub fn run(cfg: &Config, root: &Path, o: &Options) -> Result<String> {
-    let result = run_once(cfg, root, o);
+pub fn run(node: &Node, o: &Options) -> Result<String> {
+    let result = run_once(node, o);
     let record = MaintenanceRecord {
         at: unix_now(),
         ok: result.is_ok(),
@@ -303,23 +304,20 @@ pub fn run(cfg: &Config, root: &Path, o: &Options) -> Result<String> {
             Err(e) => format!("{e:#}"),
         },
     };
-    if let Err(e) = record.save(root) {
+    if let Err(e) = record.save(node.root) {
         log::warn!("could not record the maintenance run: {e:#}");
     }
     result
 }
 
-fn run_once(cfg: &Config, root: &Path, o: &Options) -> Result<String> {
+/// The node's client presents the certificates apply installed (`Certs::Installed`): a scheduled
+/// job acts on the node as it is, not on the seed's files.
+fn run_once(node: &Node, o: &Options) -> Result<String> {
     let m = Maintainer {
-        cfg,
-        root,
+        cfg: node.cfg,
+        root: node.root,
         o,
-        // What apply installed, not the seed's files: a scheduled job acts on the node as it is.
-        peers: Peers::with_client(
-            cfg,
-            crate::etcd::client::tls_client_installed(cfg, root)?,
-            true,
-        ),
+        peers: Peers::new(node, true)?,
     };
     let alarms = m
         .peers
