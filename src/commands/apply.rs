@@ -264,7 +264,7 @@ fn turn<'a>(
 /// The installed version and the seed's, when they differ.
 fn version_change(node: &Node) -> Option<(Version, Version)> {
     let from = node.stamp()?.etcd_version.parse::<Version>().ok()?;
-    let to = node.cfg.release.version.parse::<Version>().ok()?;
+    let to = node.cfg.release.semver;
     (from != to).then_some((from, to))
 }
 

@@ -199,7 +199,7 @@ pub fn check(
         );
         return;
     }
-    let target = cfg.release.version.parse::<Version>().ok();
+    let target = Some(cfg.release.semver);
     let reported = version.as_deref().and_then(|v| v.parse::<Version>().ok());
     // An installed etcd of another minor (the seed moves to a new one, not downloaded yet) does
     // not speak for the seed's version: its flags were judged from etcd's guides.

@@ -6,21 +6,11 @@
 
 use super::Report;
 use crate::etcd::guide::{self, Fate};
-use crate::etcd::version::Version;
 use crate::render;
 use crate::seed::Config;
 
 pub fn check(r: &mut Report, cfg: &Config) {
-    let Ok(target) = cfg.release.version.parse::<Version>() else {
-        r.warn(
-            "versions",
-            format!(
-                "etcd_version {} is no version etcd's guides can be read for; flags are checked against the binary only",
-                crate::util::text::excerpt(&cfg.release.version, 40)
-            ),
-        );
-        return;
-    };
+    let target = cfg.release.semver;
     let mut said = 0;
     for f in render::flags(&cfg.settings) {
         match guide::fate(&f.name, &f.value, target) {

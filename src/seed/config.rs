@@ -53,7 +53,10 @@ pub fn initial_cluster(members: &[Member], peer_port: u16) -> String {
 /// What `fetch` needs: the release and where it goes. Needs no interface, so an image build can fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseSpec {
+    /// `etcd_version` as the seed wrote it (without a leading `v`): what URLs and records name.
     pub version: String,
+    /// The same, resolved once: what every comparison uses.
+    pub semver: crate::util::version::Version,
     pub architecture: String,
     pub allow_unsupported_arch: bool,
     pub download_url: String,

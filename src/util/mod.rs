@@ -17,3 +17,4 @@ pub mod size;
 pub mod testserver;
 pub mod text;
 pub mod time;
+pub mod version;

@@ -329,9 +329,9 @@ pub fn path(node: &Node) -> anyhow::Result<Option<Verdict>> {
     if old.is_empty() || old == new {
         return Ok(None);
     }
-    let (from, to) = match (old.parse::<Version>(), new.parse::<Version>()) {
-        (Ok(f), Ok(t)) => (f, t),
-        (Err(e), _) | (_, Err(e)) => {
+    let (from, to) = match old.parse::<Version>() {
+        Ok(f) => (f, cfg.release.semver),
+        Err(e) => {
             return Ok(Some(Verdict::Refused(format!(
                 "{old} → {new} cannot be judged: {e}; see {GUIDE}"
             ))))

@@ -201,9 +201,18 @@ pub(super) fn release(seed: &Seed, s: &Scalars) -> Result<ReleaseSpec> {
         plain_word(seed, s, key)?;
     }
     let ca_file = s.get("etcd_download_ca_file").trim();
+    let version = s.get("etcd_version").trim_start_matches('v').to_string();
+    let semver = version.parse().map_err(|_| {
+        seed.error(
+            "etcd_version",
+            s.get("etcd_version"),
+            "is not an etcd version (major.minor.patch, such as 3.5.17)",
+        )
+    })?;
     Ok(ReleaseSpec {
         retry: retry(seed, s)?,
-        version: s.get("etcd_version").trim_start_matches('v').to_string(),
+        version,
+        semver,
         architecture: s.get("etcd_architecture").to_string(),
         allow_unsupported_arch,
         download_url: s.get("etcd_download_url").trim().to_string(),
