@@ -215,7 +215,10 @@ fn values_are_checked() {
     assert!(err("etcd_user: \"etcd; rm -rf /\"\n").contains("plain word"));
     // Resolved once to a version: what every comparison of versions uses.
     let e = err("etcd_version: banana\n");
-    assert!(e.contains("line 1 column 15: etcd_version: is not an etcd version"), "{e}");
+    assert!(
+        e.contains("line 1 column 15: etcd_version: is not an etcd version"),
+        "{e}"
+    );
     assert!(err("etcd_certificates: [../../etc/shadow]\n").contains("is not a plain name"));
     assert!(
         err("etcd_members: [{name: /some/dir, address: 10.8.0.1}]\n")

@@ -55,4 +55,3 @@ impl Version {
         self.major == o.major && self.minor == o.minor
     }
 }
-

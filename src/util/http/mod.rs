@@ -6,7 +6,7 @@ use crate::util::io::{HashingWriter, Sha256};
 use crate::util::retry::{Backoff, Next, Policy};
 use anyhow::{bail, Context, Result};
 use std::fs::File;
-use std::io::{self, IsTerminal, Read, Seek, Write};
+use std::io::{self, Read, Seek, Write};
 use std::path::Path;
 use std::time::Duration;
 
@@ -342,54 +342,6 @@ impl Fetcher {
     }
 }
 
-fn too_large(url: &str, cap: u64) -> String {
-    let size = if cap >= 1 << 20 {
-        format!("{} MiB", cap >> 20)
-    } else {
-        format!("{cap} bytes")
-    };
-    format!("{url} is larger than {size}, more than anything it should be; refusing it")
-}
-
-/// Copies a response body into the hashing file, passing each chunk on.
-#[allow(clippy::too_many_arguments)]
-fn copy_body(
-    url: &str,
-    mut body: Box<dyn Read>,
-    w: &mut HashingWriter<io::BufWriter<File>>,
-    shown: &Path,
-    cap: u64,
-    tee: &mut dyn FnMut(Tee) -> bool,
-    progress: &Progress,
-) -> Result<()> {
-    let mut buf = vec![0u8; 128 * 1024];
-    loop {
-        let n = match body.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => bail!(Error::transient(format!(
-                "reading {url} after {} bytes: {e}",
-                w.written
-            ))),
-        };
-        let before = w.written;
-        if before + n as u64 > cap {
-            bail!(too_large(url, cap));
-        }
-        w.write_all(&buf[..n])
-            .with_context(|| format!("writing {}", shown.display()))?;
-        if !tee(Tee::Bytes(&buf[..n])) {
-            bail!(Stopped);
-        }
-        if before >> 20 != w.written >> 20 {
-            // Named by how many MiB have arrived, not by a count of calls.
-            crate::failpoint!("download-mid", &format!("{}MiB", w.written >> 20));
-        }
-        progress.set(w.written);
-    }
-}
-
 /// Follows up to 10 redirects, but never from https to http: a digest or seed that came over TLS
 /// must not come over plain HTTP because a server said so.
 fn no_downgrade() -> reqwest::redirect::Policy {
@@ -411,39 +363,8 @@ fn looks_like_tls(detail: &str) -> bool {
     d.contains("certificate") || d.contains("tls") || d.contains("handshake")
 }
 
-/// The download's progress bar, only when a person watches stderr (never in the journal or
-/// cloud-init's log).
-struct Progress(Option<indicatif::ProgressBar>);
-
-impl Progress {
-    fn new() -> Progress {
-        if !io::stderr().is_terminal() {
-            return Progress(None);
-        }
-        let bar = indicatif::ProgressBar::new_spinner();
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "downloading: {bytes} / {total_bytes} ({percent}%) {bytes_per_sec}",
-        ) {
-            bar.set_style(style);
-        }
-        Progress(Some(bar))
-    }
-    fn set_total(&self, total: u64) {
-        if let Some(b) = &self.0 {
-            b.set_length(total);
-        }
-    }
-    fn set(&self, done: u64) {
-        if let Some(b) = &self.0 {
-            b.set_position(done);
-        }
-    }
-    fn finish(&self) {
-        if let Some(b) = &self.0 {
-            b.finish_and_clear();
-        }
-    }
-}
+mod body;
+use body::{copy_body, too_large, Progress};
 
 #[cfg(test)]
 mod mock_tests;
