@@ -5,7 +5,9 @@ Reads every `crate::a::b` and `super::` path in src/ (tests inside `#[cfg(test)]
 that imports upward is a dependency too), maps each file to its module, and checks
   1. no import cycle between top-level modules, nor between the files of one module;
   2. each top-level module imports only modules of lower layers (see LAYERS, as in src/lib.rs);
-  3. no function outside `#[cfg(test)]` code is longer than MAX_FN_LINES.
+  3. no function outside `#[cfg(test)]` code is longer than MAX_FN_LINES;
+  4. no source file is longer than MAX_FILE_LINES before its `#[cfg(test)]` (files of tests alone,
+     `*tests.rs`, are exempt).
 `--graph` prints the module graph (one `a -> b` per line); `--functions` the longest functions.
 Exit 1 with a line per violation.
 """
@@ -25,6 +27,7 @@ LAYERS = [
     ["commands"],
 ]
 MAX_FN_LINES = 80
+MAX_FILE_LINES = 400
 
 here = os.path.dirname(os.path.abspath(__file__))
 src = os.path.join(here, "..", "..", "src")
@@ -164,7 +167,13 @@ def main():
                     f"{os.path.relpath(path, src)}: {me[0]} (layer {a + 1}) imports {t[0]} (layer {b + 1}); "
                     "layers only point down"
                 )
-        for name, line, n in functions(path, open(path).read()):
+        raw = open(path).read()
+        if not os.path.basename(path).endswith("tests.rs"):
+            body = raw.split("\n#[cfg(test)]", 1)[0]
+            if body.count("\n") > MAX_FILE_LINES:
+                errors.append(f"{os.path.relpath(path, src)} is {body.count(chr(10))} lines before its tests "
+                              f"(more than {MAX_FILE_LINES}): split it")
+        for name, line, n in functions(path, raw):
             fns.append((n, f"{os.path.relpath(path, src)}:{line} {name}"))
     for comp in find_cycles(top_edges) + find_cycles(sub_edges):
         errors.append("import cycle: " + " -> ".join(comp))
