@@ -83,6 +83,28 @@ pub struct BackupSpec {
     pub interval: Duration,
     /// Snapshots to keep; 0 keeps all.
     pub keep: u32,
+    pub offsite: Option<OffsiteSpec>,
+}
+
+/// `etcd_backup.offsite`: where every snapshot also goes, and how many stay there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsiteSpec {
+    /// `https://host[:port]` (path-style), or AWS's regional endpoint for `s3://`.
+    pub endpoint: String,
+    pub bucket: String,
+    /// Under the bucket, without leading or trailing `/` (may be empty).
+    pub prefix: String,
+    pub region: String,
+    /// An AWS shared-credentials file (root's alone), and the profile in it.
+    pub credentials: PathBuf,
+    pub profile: String,
+    pub ca_file: Option<PathBuf>,
+    /// Newest snapshots kept offsite (never fewer than 1).
+    pub keep: u32,
+    /// Also the newest of each of the last N days (0: none).
+    pub keep_daily: u32,
+    /// How long one upload may take, retries of transient failures included.
+    pub timeout: Duration,
 }
 
 /// `etcd_maintenance`: the timer that runs `etcd-bootstrap maintain`, and what that run does.

@@ -16,7 +16,7 @@ pub mod testing;
 
 pub use config::{
     initial_cluster, url_host, url_host_port, BackupSpec, Config, Day2, JoinSpec, MaintenanceSpec,
-    Member, Quota, ReleaseSpec, RestoreSpec,
+    Member, OffsiteSpec, Quota, ReleaseSpec, RestoreSpec,
 };
 pub use defaults::{
     DEFAULT_CERTIFICATES, DEFAULT_SERVICE_OPTIONS, DEFAULT_SETTINGS, DEFAULT_VERSION,

@@ -174,6 +174,22 @@ pub struct RawBackup {
     pub dir: Option<Scalar>,
     pub interval: Option<Scalar>,
     pub keep: Option<Scalar>,
+    pub offsite: Option<RawOffsite>,
+}
+
+/// `etcd_backup.offsite`: an S3-compatible store every snapshot is also uploaded to.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOffsite {
+    pub url: Option<Scalar>,
+    pub region: Option<Scalar>,
+    pub credentials: Option<Scalar>,
+    pub profile: Option<Scalar>,
+    pub ca_file: Option<Scalar>,
+    pub recipients: Option<Vec<Scalar>>,
+    pub keep: Option<Scalar>,
+    pub keep_daily: Option<Scalar>,
+    pub timeout: Option<Scalar>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

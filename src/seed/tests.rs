@@ -319,6 +319,7 @@ fn day2_keys_resolve_with_defaults_and_join_follows_the_cluster_state() {
             dir: PathBuf::from("/var/backups/etcd"),
             interval: std::time::Duration::from_secs(3600),
             keep: 24,
+            offsite: None,
         })
     );
     let sha = "ab".repeat(32);
@@ -457,4 +458,67 @@ fn day2_mistakes_are_seed_errors_with_their_place() {
         let e = err(&yaml);
         assert!(e.contains(want), "{yaml}\n=> {e}\nwanted: {want}");
     }
+}
+
+#[test]
+fn offsite_keys_resolve_and_each_mistake_names_its_key() {
+    let seed = |o: &str| {
+        resolve(&format!(
+            "{MEMBERS}etcd_backup: {{interval: 1h, offsite: {{{o}}}}}\n"
+        ))
+    };
+    let c = seed("url: \"https://s3.example.net:9000/etcd-backups/prod\", credentials: /etc/etcd-bootstrap/s3, keep_daily: 14")
+        .unwrap();
+    let o = c.backup.unwrap().offsite.unwrap();
+    assert_eq!(o.endpoint, "https://s3.example.net:9000");
+    assert_eq!(
+        (o.bucket.as_str(), o.prefix.as_str()),
+        ("etcd-backups", "prod")
+    );
+    assert_eq!(
+        (o.keep, o.keep_daily, o.profile.as_str()),
+        (30, 14, "default")
+    );
+    assert_eq!(o.timeout, std::time::Duration::from_secs(600));
+    for (bad, key) in [
+        (
+            "url: \"http://s3.example.net/b\", credentials: /c",
+            "etcd_backup.offsite.url",
+        ),
+        ("credentials: /c", "etcd_backup.offsite.url"),
+        ("url: s3://bucket", "etcd_backup.offsite.credentials"),
+        (
+            "url: s3://bucket, credentials: relative",
+            "etcd_backup.offsite.credentials",
+        ),
+        (
+            "url: s3://bucket, credentials: /c, keep: 0",
+            "etcd_backup.offsite.keep",
+        ),
+        (
+            "url: s3://bucket, credentials: /c, timeout: 1s",
+            "etcd_backup.offsite.timeout",
+        ),
+        (
+            "url: s3://bucket, credentials: /c, region: \"a b\"",
+            "etcd_backup.offsite.region",
+        ),
+        (
+            "url: s3://bucket, credentials: /c, recipients: [age1x]",
+            "etcd_backup.offsite.recipients",
+        ),
+    ] {
+        let e = format!("{:#}", seed(bad).unwrap_err());
+        assert!(e.contains(key), "{bad}: {e}");
+        assert_eq!(
+            crate::util::error::exit_code(&seed(bad).unwrap_err()),
+            2,
+            "{bad}"
+        );
+    }
+    let e = format!(
+        "{:#}",
+        seed("url: s3://b, credentials: /c, secret: x").unwrap_err()
+    );
+    assert!(e.contains("secret"), "{e}");
 }

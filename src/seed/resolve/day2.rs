@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// A rendered value and the raw text it came from (for the error's place).
-struct Got {
-    value: String,
-    raw: String,
+pub(super) struct Got {
+    pub(super) value: String,
+    pub(super) raw: String,
 }
 
 fn scalar(r: &Render, key: &str) -> Result<Got> {
@@ -34,7 +34,7 @@ pub(super) fn boolean(seed: &Seed, r: &Render, key: &str) -> Result<bool> {
     parse_bool(&got.value).ok_or_else(|| seed.error(key, &got.raw, "must be true or false"))
 }
 
-fn nested(r: &Render, key: &str, v: &Option<Scalar>, default: &str) -> Result<Got> {
+pub(super) fn nested(r: &Render, key: &str, v: &Option<Scalar>, default: &str) -> Result<Got> {
     let raw = v
         .as_ref()
         .map(|s| s.0.clone())
@@ -152,10 +152,15 @@ fn backup(seed: &Seed, r: &Render) -> Result<Option<BackupSpec>> {
             "must be a number (0 keeps every snapshot)",
         )
     })?;
+    let offsite = match &b.offsite {
+        Some(o) => Some(super::offsite::resolve(seed, r, o)?),
+        None => None,
+    };
     Ok(Some(BackupSpec {
         dir: PathBuf::from(dir.value),
         interval,
         keep: keep_n,
+        offsite,
     }))
 }
 

@@ -4,6 +4,7 @@
 mod day2;
 mod dirs;
 mod members;
+mod offsite;
 mod scalars;
 mod settings;
 
