@@ -18,6 +18,7 @@
 pub mod backup;
 pub mod join;
 pub mod maintain;
+pub mod offsite;
 pub mod replace;
 pub mod restore;
 pub mod timer;

@@ -57,11 +57,7 @@ impl BackupOptions {
     pub fn of(node: &Node, dir: Option<PathBuf>, keep: Option<u32>) -> BackupOptions {
         let (cfg, root) = (node.cfg, node.root);
         let (cert, key) = cfg.client_cert_and_key();
-        let endpoint = cfg
-            .setting("advertise-client-urls")
-            .and_then(|u| u.split(',').next())
-            .map(|u| u.trim().to_string())
-            .unwrap_or_else(|| cfg.this_member.url(cfg.client_port));
+        let endpoint = member_endpoint(cfg);
         BackupOptions {
             root: root.to_path_buf(),
             dir: dir
@@ -87,6 +83,14 @@ impl BackupOptions {
             ("ETCDCTL_KEY".into(), under(&self.key)),
         ]
     }
+}
+
+/// This member's client URL (the first it advertises): a snapshot is taken from this member.
+pub fn member_endpoint(cfg: &Config) -> String {
+    cfg.setting("advertise-client-urls")
+        .and_then(|u| u.split(',').next())
+        .map(|u| u.trim().to_string())
+        .unwrap_or_else(|| cfg.this_member.url(cfg.client_port))
 }
 
 /// Where snapshots go when neither the seed nor `--dir` says.

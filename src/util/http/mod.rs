@@ -358,7 +358,7 @@ fn no_downgrade() -> reqwest::redirect::Policy {
     })
 }
 
-fn looks_like_tls(detail: &str) -> bool {
+pub fn looks_like_tls(detail: &str) -> bool {
     let d = detail.to_ascii_lowercase();
     d.contains("certificate") || d.contains("tls") || d.contains("handshake")
 }
