@@ -97,6 +97,12 @@ impl Cluster {
         c
     }
 
+    /// The namespace of the bridge the nodes' underlays plug into (where a test puts a server
+    /// every node reaches).
+    pub fn bridge_ns(&self) -> &str {
+        &self._bridge.ns
+    }
+
     /// Node i's `etcd_ca_conf_directory` (/srv/pki), seen from the host.
     fn pki_dest(&self, i: usize) -> PathBuf {
         if self.live {

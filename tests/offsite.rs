@@ -1,0 +1,301 @@
+//! Offsite backups against a real S3-compatible store (SeaweedFS, TLS from its own CA, SigV4):
+//! one verified object per interval from a 3-member cluster, its meta true to `etcdutl`,
+//! retention; and the failures an operator meets — a wrong secret, a missing bucket, a store
+//! whose certificate is not from `ca_file`, a store that stops answering — each exit 1 with the
+//! store's own word, the local snapshot kept, no partial object ever counted.
+
+mod common;
+use common::*;
+use std::fs;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const BUCKET: &str = "etcd-backups";
+const CREDS: &str = "etc/etcd-bootstrap/s3-credentials";
+const CA: &str = "etc/etcd-bootstrap/s3-ca.pem";
+
+fn offsite_seed(bucket: &str, extra: &str) -> String {
+    format!(
+        "etcd_backup:\n  dir: /var/backups/etcd\n  interval: 1h\n  keep: 2\n  offsite:\n    \
+         url: https://{STORE_ADDR}:8333/{bucket}/prod\n    \
+         credentials: /etc/etcd-bootstrap/s3-credentials\n    \
+         ca_file: /etc/etcd-bootstrap/s3-ca.pem\n    keep: 2\n{extra}"
+    )
+}
+
+/// apply + start every node, then wait until all are healthy.
+fn up(c: &mut Cluster) {
+    for i in 0..c.nodes.len() {
+        c.apply(i);
+    }
+    for i in 0..c.nodes.len() {
+        c.start(i);
+    }
+    c.wait_all_healthy();
+}
+
+/// The store's credentials and CA in node i's root.
+fn give_store(c: &Cluster, s: &S3Store, i: usize, secret: &str) {
+    let root = c.roots[i].path();
+    s.write_credentials(&root.join(CREDS), secret);
+    fs::copy(&s.ca, root.join(CA)).unwrap();
+}
+
+/// What the backup timer runs on node i (its unit's ExecStart), under the node's root.
+fn backup(c: &Cluster, i: usize) -> Output {
+    let root = c.roots[i].path();
+    let argv = exec_start(&root.join("etc/systemd/system/etcd-backup.service"));
+    let mut cmd = c.nodes[i].cmd(bin().to_str().unwrap());
+    cmd.args(&argv[1..]).arg("--root").arg(root);
+    run(&mut cmd)
+}
+
+/// The interval passes: the claim's lease ends (as its TTL would end it).
+fn interval_passes(c: &Cluster) {
+    let out = c.etcdctl(0, "get etcd-bootstrap/offsite-claim -w json");
+    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    if let Some(lease) = v["kvs"][0]["lease"].as_i64() {
+        let out = c.etcdctl(0, &format!("lease revoke {lease:x}"));
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+}
+
+fn local_snapshots(c: &Cluster, i: usize) -> usize {
+    fs::read_dir(c.roots[i].path().join("var/backups/etcd"))
+        .map(|d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".db")
+            })
+            .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn three_members_upload_one_verified_snapshot_per_interval_true_to_etcdutl() {
+    let mut c = Cluster::new(
+        3,
+        &format!("{}{}", file_release("3.5.1"), offsite_seed(BUCKET, "")),
+    );
+    let s = S3Store::start(c.bridge_ns(), BUCKET);
+    up(&mut c);
+    for i in 0..3 {
+        give_store(&c, &s, i, &s.secret.clone());
+    }
+    let mut uploaded = Vec::new();
+    for round in 0..3 {
+        for k in 0..20 {
+            let out = c.etcdctl(
+                k % 3,
+                &format!("put /registry/r{round}/k{k} value-{round}-{k}"),
+            );
+            assert!(out.status.success(), "{}", stderr(&out));
+        }
+        // Every member's timer fires in the interval; one uploads, the others find it taken.
+        let mut said = Vec::new();
+        for i in [round % 3, (round + 1) % 3, (round + 2) % 3] {
+            let out = backup(&c, i);
+            let text = all_output(&out);
+            assert!(out.status.success(), "backup on node {i}: {text}");
+            assert!(!text.contains(&s.secret), "the secret was shown: {text}");
+            said.push(text);
+        }
+        let ups: Vec<&String> = said
+            .iter()
+            .filter(|t| t.contains("uploaded and checked"))
+            .collect();
+        assert_eq!(ups.len(), 1, "round {round}: {said:#?}");
+        assert!(
+            said[0].contains("uploaded and checked"),
+            "the first run takes the interval"
+        );
+        assert_eq!(
+            said.iter()
+                .filter(|t| t.contains("not this member's turn"))
+                .count(),
+            2,
+            "{said:#?}"
+        );
+        uploaded.push(ups[0].clone());
+        interval_passes(&c);
+    }
+    // keep 2 offsite: the newest two intervals, each an object and its meta.
+    let keys = s.keys(BUCKET, "prod/");
+    assert_eq!(keys.len(), 4, "{keys:#?}");
+    let token = "etcd-cluster-0";
+    let dirs: Vec<&str> = keys
+        .iter()
+        .map(|k| {
+            let rest = k.strip_prefix(&format!("prod/{token}/")).expect(k);
+            rest.split_once('/').unwrap().0
+        })
+        .collect();
+    for (k, d) in keys.iter().zip(&dirs) {
+        // <UTC time, RFC 3339 basic>-rev<16 hex digits>/(etcd.backup.gz | _etcd_backup.meta)
+        assert_eq!(d.len(), 36, "{k}");
+        assert!(d.as_bytes()[8] == b'T' && &d[15..20] == "Z-rev", "{k}");
+        assert!(d[20..].bytes().all(|b| b.is_ascii_hexdigit()), "{k}");
+        assert!(
+            k.ends_with("/etcd.backup.gz") || k.ends_with("/_etcd_backup.meta"),
+            "{k}"
+        );
+    }
+    let newest = dirs.iter().max().unwrap();
+    assert!(uploaded[2].contains(newest), "{}", uploaded[2]);
+    // The newest object, read back by another client: its meta is true to the snapshot.
+    let tmp = scratch("offsite-get");
+    let gz = tmp.path().join("snap.db.gz");
+    s.get(
+        BUCKET,
+        &format!("prod/{token}/{newest}/etcd.backup.gz"),
+        &gz,
+    );
+    s.get(
+        BUCKET,
+        &format!("prod/{token}/{newest}/_etcd_backup.meta"),
+        &tmp.path().join("meta"),
+    );
+    let stored = fs::metadata(&gz).unwrap().len();
+    ok(Command::new("gunzip").arg(&gz));
+    let db = tmp.path().join("snap.db");
+    let meta: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(tmp.path().join("meta")).unwrap()).unwrap();
+    let etcdutl = c.roots[0].path().join("usr/local/bin/etcdutl");
+    let status: serde_json::Value = serde_json::from_str(&ok(Command::new(&etcdutl)
+        .args(["snapshot", "status", "-w", "json"])
+        .arg(&db)))
+    .unwrap();
+    assert_eq!(meta["revision"], status["revision"], "{meta}");
+    assert_eq!(meta["total_keys"], status["totalKey"], "{meta}");
+    assert_eq!(
+        u64::from_str_radix(&newest[20..], 16).unwrap(),
+        status["revision"].as_u64().unwrap()
+    );
+    let sum = ok(Command::new("sha256sum").arg(&db));
+    assert_eq!(
+        meta["sha256"].as_str().unwrap(),
+        sum.split_whitespace().next().unwrap()
+    );
+    assert_eq!(
+        meta["size"].as_u64().unwrap(),
+        fs::metadata(&db).unwrap().len()
+    );
+    assert_eq!(meta["stored_size"].as_u64().unwrap(), stored);
+    assert_eq!(meta["members"], 3);
+    assert_eq!(meta["etcd_version"], "3.5.1");
+    assert_eq!(meta["encrypted"], false);
+    // The last round's keys are in it.
+    let restored = tmp.path().join("restored");
+    ok(Command::new(&etcdutl)
+        .args(["snapshot", "restore"])
+        .arg(&db)
+        .arg("--data-dir")
+        .arg(&restored));
+    assert!(status["totalKey"].as_u64().unwrap() >= 60, "{status}");
+}
+
+/// A single-member cluster backing up to `bucket`, and the store.
+fn one(backup: &str) -> (Cluster, S3Store) {
+    let mut c = Cluster::new(1, &file_release("3.5.1"));
+    c.seed = c.seed_with("seed.yaml", &[0], "", backup);
+    let s = S3Store::start(c.bridge_ns(), BUCKET);
+    up(&mut c);
+    (c, s)
+}
+
+/// Applies `seed` (offsite settings changed) on node 0.
+fn reapply(c: &Cluster, seed: &std::path::Path) {
+    let out = run(&mut c.tool(0, seed, "apply", &[]));
+    assert!(out.status.success(), "apply: {}", stderr(&out));
+}
+
+#[test]
+fn a_wrong_secret_a_missing_bucket_or_a_foreign_ca_fail_at_once_naming_the_store() {
+    let (c, s) = one(&offsite_seed(BUCKET, ""));
+    // A wrong secret: the store's own word, its endpoint, never the secret.
+    give_store(&c, &s, 0, "not-the-secret-at-all");
+    let out = backup(&c, 0);
+    let text = all_output(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("SignatureDoesNotMatch"), "{text}");
+    assert!(text.contains(&s.endpoint), "{text}");
+    assert!(
+        !text.contains("not-the-secret-at-all") && !text.contains(&s.secret),
+        "{text}"
+    );
+    assert_eq!(local_snapshots(&c, 0), 1, "the local snapshot is kept");
+    // The claim was given back: the next run (right secret) uploads in the same interval.
+    give_store(&c, &s, 0, &s.secret.clone());
+    let out = backup(&c, 0);
+    assert!(out.status.success(), "{}", all_output(&out));
+    assert_eq!(s.keys(BUCKET, "prod/").len(), 2);
+    interval_passes(&c);
+
+    // A bucket that does not exist.
+    let seed = c.seed_with(
+        "nobucket.yaml",
+        &[0],
+        "",
+        &offsite_seed("no-such-bucket", ""),
+    );
+    reapply(&c, &seed);
+    let out = backup(&c, 0);
+    let text = all_output(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("NoSuchBucket"), "{text}");
+    assert!(text.contains("no-such-bucket"), "{text}");
+    interval_passes(&c);
+
+    // The store's certificate is not from ca_file (the cluster's CA is given instead): refused.
+    let seed = c.seed_with("wrongca.yaml", &[0], "", &offsite_seed(BUCKET, ""));
+    reapply(&c, &seed);
+    fs::copy(
+        c.roots[0].path().join("srv/pki/ca-etcd.pem"),
+        c.roots[0].path().join(CA),
+    )
+    .unwrap();
+    let before = s.keys(BUCKET, "prod/");
+    let out = backup(&c, 0);
+    let text = all_output(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("TLS") && text.contains("ca_file"), "{text}");
+    assert_eq!(s.keys(BUCKET, "prod/"), before);
+}
+
+#[test]
+fn a_store_that_stops_answering_meets_the_deadline_and_leaves_no_counted_object() {
+    let (c, s) =
+        one(&offsite_seed(BUCKET, "").replace("    keep: 2\n", "    keep: 2\n    timeout: 12s\n"));
+    give_store(&c, &s, 0, &s.secret.clone());
+    s.freeze(true);
+    let started = Instant::now();
+    let out = backup(&c, 0);
+    let took = started.elapsed();
+    s.freeze(false);
+    let text = all_output(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("deadline") || text.contains("timed out"),
+        "{text}"
+    );
+    // Bounded by the seed's timeout (12 s), not by the store: generous slack for a loaded machine.
+    assert!(took < Duration::from_secs(60), "{took:?}: {text}");
+    assert!(
+        !s.keys(BUCKET, "prod/")
+            .iter()
+            .any(|k| k.ends_with("_etcd_backup.meta")),
+        "no snapshot counted"
+    );
+    assert_eq!(local_snapshots(&c, 0), 1);
+    // Back: the next run uploads, verified.
+    let out = backup(&c, 0);
+    assert!(out.status.success(), "{}", all_output(&out));
+    assert!(s
+        .keys(BUCKET, "prod/")
+        .iter()
+        .any(|k| k.ends_with("_etcd_backup.meta")));
+}
