@@ -299,3 +299,90 @@ fn a_store_that_stops_answering_meets_the_deadline_and_leaves_no_counted_object(
         .iter()
         .any(|k| k.ends_with("_etcd_backup.meta")));
 }
+
+#[test]
+fn with_recipients_only_age_ciphertext_leaves_the_node_and_age_opens_it() {
+    let tmp = scratch("offsite-age");
+    let id = tmp.path().join("identity.txt");
+    ok(Command::new("age-keygen").arg("-o").arg(&id));
+    let recipient = ok(Command::new("age-keygen").arg("-y").arg(&id));
+    let extra = format!("    recipients: [{}]\n", recipient.trim());
+    let mut c = Cluster::new(
+        1,
+        &format!("{}{}", file_release("3.5.1"), offsite_seed(BUCKET, &extra)),
+    );
+    let s = S3Store::start(c.bridge_ns(), BUCKET);
+    up(&mut c);
+    give_store(&c, &s, 0, &s.secret.clone());
+    const MARKER: &str = "only-in-the-cluster-7f3a9c";
+    for k in 0..50 {
+        let out = c.etcdctl(0, &format!("put /registry/secrets/s{k} {MARKER}-{k}"));
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let out = backup(&c, 0);
+    assert!(out.status.success(), "{}", all_output(&out));
+    let keys = s.keys(BUCKET, "prod/");
+    assert_eq!(keys.len(), 2, "{keys:#?}");
+    let object = keys
+        .iter()
+        .find(|k| k.ends_with("/etcd.backup.gz.age"))
+        .unwrap_or_else(|| panic!("no .age object: {keys:#?}"));
+    let dir = object.rsplit_once('/').unwrap().0;
+    let enc = tmp.path().join("snap.db.gz.age");
+    s.get(BUCKET, object, &enc);
+    s.get(
+        BUCKET,
+        &format!("{dir}/_etcd_backup.meta"),
+        &tmp.path().join("meta"),
+    );
+    let bytes = fs::read(&enc).unwrap();
+    assert!(bytes.starts_with(b"age-encryption.org/v1\n-> X25519 "));
+    assert!(
+        !bytes.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()),
+        "a value put in etcd is readable in the stored object"
+    );
+    let meta: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(tmp.path().join("meta")).unwrap()).unwrap();
+    assert_eq!(meta["encrypted"], true, "{meta}");
+    assert_eq!(meta["object"], "etcd.backup.gz.age", "{meta}");
+    assert_eq!(meta["stored_size"].as_u64().unwrap(), bytes.len() as u64);
+    // age itself opens it with the identity; what comes out is the snapshot the meta names.
+    let gz = tmp.path().join("snap.db.gz");
+    ok(Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(&id)
+        .arg("-o")
+        .arg(&gz)
+        .arg(&enc));
+    ok(Command::new("gunzip").arg(&gz));
+    let db = tmp.path().join("snap.db");
+    let sum = ok(Command::new("sha256sum").arg(&db));
+    assert_eq!(
+        meta["sha256"].as_str().unwrap(),
+        sum.split_whitespace().next().unwrap()
+    );
+    let plain = fs::read(&db).unwrap();
+    assert!(
+        plain.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()),
+        "the decrypted snapshot holds the values (so the search above could find them)"
+    );
+    let etcdutl = c.roots[0].path().join("usr/local/bin/etcdutl");
+    let status: serde_json::Value = serde_json::from_str(&ok(Command::new(&etcdutl)
+        .args(["snapshot", "status", "-w", "json"])
+        .arg(&db)))
+    .unwrap();
+    assert_eq!(meta["revision"], status["revision"], "{meta}");
+    assert!(status["totalKey"].as_u64().unwrap() >= 50, "{status}");
+    // Another identity cannot open it.
+    let other = tmp.path().join("other.txt");
+    ok(Command::new("age-keygen").arg("-o").arg(&other));
+    let out = Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(&other)
+        .arg(&enc)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}

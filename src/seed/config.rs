@@ -99,6 +99,8 @@ pub struct OffsiteSpec {
     pub credentials: PathBuf,
     pub profile: String,
     pub ca_file: Option<PathBuf>,
+    /// age X25519 recipients' public keys: when any, only ciphertext leaves the node.
+    pub recipients: Vec<[u8; 32]>,
     /// Newest snapshots kept offsite (never fewer than 1).
     pub keep: u32,
     /// Also the newest of each of the last N days (0: none).

@@ -480,6 +480,7 @@ fn offsite_keys_resolve_and_each_mistake_names_its_key() {
         (30, 14, "default")
     );
     assert_eq!(o.timeout, std::time::Duration::from_secs(600));
+    assert!(o.recipients.is_empty());
     for (bad, key) in [
         (
             "url: \"http://s3.example.net/b\", credentials: /c",
@@ -505,7 +506,12 @@ fn offsite_keys_resolve_and_each_mistake_names_its_key() {
         ),
         (
             "url: s3://bucket, credentials: /c, recipients: [age1x]",
-            "etcd_backup.offsite.recipients",
+            "etcd_backup.offsite.recipients[0]",
+        ),
+        (
+            // The last character changed: its checksum fails.
+            "url: s3://bucket, credentials: /c, recipients: [age13fcarhkqeuhn3vfk77c4w82fwuw06mnvqfc97r9dq4t2skzq53lsp2l46v]",
+            "checksum",
         ),
     ] {
         let e = format!("{:#}", seed(bad).unwrap_err());
@@ -521,4 +527,36 @@ fn offsite_keys_resolve_and_each_mistake_names_its_key() {
         seed("url: s3://b, credentials: /c, secret: x").unwrap_err()
     );
     assert!(e.contains("secret"), "{e}");
+}
+
+#[test]
+fn offsite_recipients_are_checked_age_keys_and_an_identity_is_refused_unechoed() {
+    let seed = |o: &str| {
+        resolve(&format!(
+            "{MEMBERS}etcd_backup: {{interval: 1h, offsite: {{{o}}}}}\n"
+        ))
+    };
+    const R: &str = "age13fcarhkqeuhn3vfk77c4w82fwuw06mnvqfc97r9dq4t2skzq53lsp2l46u";
+    let o = seed(&format!(
+        "url: s3://bucket, credentials: /c, recipients: [{R}, {R}]"
+    ))
+    .unwrap()
+    .backup
+    .unwrap()
+    .offsite
+    .unwrap();
+    assert_eq!(o.recipients.len(), 1, "one recipient named twice is one");
+    let secret = "AGE-SECRET-KEY-1W7VMJRPMQ5P8QZM0PDCYN072YWM9UZAYFPGQVSKKE5EJAUPW4XCQJ68CCF";
+    let e = format!(
+        "{:#}",
+        seed(&format!(
+            "url: s3://bucket, credentials: /c, recipients: [{secret}]"
+        ))
+        .unwrap_err()
+    );
+    assert!(
+        e.contains("recipients[0]") && e.contains("age-keygen -y"),
+        "{e}"
+    );
+    assert!(!e.contains(&secret[15..]), "the identity is echoed: {e}");
 }

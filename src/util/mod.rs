@@ -2,6 +2,7 @@
 //! the error type, logging, running programs, the retry loop, files, I/O adapters, HTTP, reports,
 //! showing untrusted text, time.
 
+pub mod bech32;
 pub mod cmd;
 pub mod error;
 pub mod failpoint;

@@ -11,7 +11,7 @@ for pair in etcd:etcd-server etcdctl:etcd-client wireguard-go:wireguard-go wg:wi
             aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu \
             /usr/aarch64-linux-gnu/include/stdint.h:libc6-dev-arm64-cross \
             qemu-aarch64-static:qemu-user-static \
-            update-binfmts:binfmt-support /usr/bin/aws:awscli gcc:gcc /usr/lib/x86_64-linux-gnu/libc.a:libc6-dev; do
+            update-binfmts:binfmt-support /usr/bin/aws:awscli age:age gcc:gcc /usr/lib/x86_64-linux-gnu/libc.a:libc6-dev; do
   cmd=${pair%%:*} pkg=${pair##*:}
   if [ "${cmd#/}" != "$cmd" ]; then [ -e "$cmd" ] || need_apt+=("$pkg"); continue; fi
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")

@@ -8,28 +8,25 @@
 //! Layout (etcd-manager's): `<prefix>/<cluster token>/<UTC time>-rev<16 hex>/etcd.backup.gz`
 //! and `_etcd_backup.meta` beside it.
 
+mod age;
 mod credentials;
 pub mod retention;
 pub mod s3;
 mod sigv4;
+mod upload;
 
 use crate::cluster::node::Node;
 use crate::day2::backup::Taken;
 use crate::etcd::api::Api;
 use crate::seed::OffsiteSpec;
-use crate::util::error::Error;
-use crate::util::io::Sha256;
 use anyhow::{Context as _, Result};
-use base64::Engine as _;
 use s3::Store;
-use std::io::Read;
 use std::time::{Duration, Instant};
 
 pub const OBJECT: &str = "etcd.backup.gz";
+/// The object's name when it is encrypted to `recipients`.
+pub const OBJECT_AGE: &str = "etcd.backup.gz.age";
 pub const META: &str = "_etcd_backup.meta";
-/// Parts of this size stream through memory one or two at a time (S3 wants at least 5 MiB but
-/// for the last, and at most 10 000 of them: 78 GiB, far above etcd's largest database).
-const PART: usize = 8 << 20;
 
 /// What a backup run did offsite.
 pub enum Outcome {
@@ -152,8 +149,10 @@ fn upload_claimed(
         crate::util::time::utc_stamp(now),
         taken.status.revision
     );
-    let key = format!("{dir}/{OBJECT}");
-    let stored = upload(&store, &key, &taken.path)?;
+    let encrypted = !spec.recipients.is_empty();
+    let object = if encrypted { OBJECT_AGE } else { OBJECT };
+    let key = format!("{dir}/{object}");
+    let stored = upload::upload(&store, &key, &taken.path, &spec.recipients)?;
     let meta = serde_json::json!({
         "etcd_version": me.version,
         "revision": taken.status.revision,
@@ -164,11 +163,13 @@ fn upload_claimed(
         "stored_size": stored.size,
         "parts": stored.parts,
         "compression": "gzip",
-        "encrypted": false,
+        "encrypted": encrypted,
+        "encryption": if encrypted { "age X25519" } else { "none" },
+        "recipients": spec.recipients.len(),
         "members": members,
         "member": format!("{:x}", me.member_id),
         "taken_at": crate::util::time::utc(now),
-        "object": OBJECT,
+        "object": object,
         "tool": concat!("etcd-bootstrap ", env!("CARGO_PKG_VERSION")),
     });
     store.put_new(
@@ -199,150 +200,6 @@ fn prune(store: &Store, cluster: &str, spec: &OffsiteSpec, now: i64) -> Result<V
         }
     }
     Ok(gone)
-}
-
-pub struct Stored {
-    pub size: u64,
-    pub parts: u32,
-}
-
-/// `upload_once`, started over from the first part when the store lost the upload or a part
-/// failed in a way worth another try, while the deadline allows.
-pub fn upload(store: &Store, key: &str, file: &std::path::Path) -> Result<Stored> {
-    let backoff = crate::util::retry::Backoff {
-        first: Duration::from_secs(1),
-        max: Duration::from_secs(30),
-        jitter: true,
-    };
-    let mut tries = 0;
-    loop {
-        let e = match upload_once(store, key, file) {
-            Ok(s) => return Ok(s),
-            Err(e) => e,
-        };
-        let again = e.downcast_ref::<s3::LostUpload>().is_some()
-            || crate::util::error::kind(&e) == crate::util::error::Kind::Transient;
-        let wait = backoff.delay(tries);
-        if !again || !store.time_for(wait) {
-            return Err(e);
-        }
-        log::warn!(
-            "{e:#}; uploading {key} again from its first part in {}",
-            crate::util::time::format_duration(wait)
-        );
-        std::thread::sleep(wait);
-        tries += 1;
-    }
-}
-
-/// Streams `file` gzipped into `key`: a reader thread compresses into parts while this one
-/// uploads the previous; at most three parts are in memory. The object counts only once HEAD
-/// gives back its size and checksum; on any failure the upload is abandoned (no object).
-fn upload_once(store: &Store, key: &str, file: &std::path::Path) -> Result<Stored> {
-    let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
-    let id = store.create_multipart(key)?;
-    let result = std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(1);
-        s.spawn(move || {
-            let mut gz = flate2::read::GzEncoder::new(f, flate2::Compression::fast());
-            loop {
-                let mut buf = Vec::with_capacity(PART);
-                match (&mut gz).take(PART as u64).read_to_end(&mut buf) {
-                    Ok(0) => break,
-                    Ok(_) => {
-                        if tx.send(Ok(buf)).is_err() {
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        break;
-                    }
-                }
-            }
-        });
-        send_parts(store, key, &id, rx)
-    });
-    let checked = result.and_then(|(parts, size)| {
-        store.complete(key, &id, &parts)?;
-        verify(store, key, &parts, size)?;
-        Ok(Stored {
-            size,
-            parts: parts.len() as u32,
-        })
-    });
-    if checked.is_err() {
-        store.abort(key, &id);
-    }
-    checked
-}
-
-type Parts = Vec<(u32, String, String)>;
-
-fn send_parts(
-    store: &Store,
-    key: &str,
-    id: &str,
-    rx: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
-) -> Result<(Parts, u64)> {
-    let mut parts = Vec::new();
-    let mut size = 0u64;
-    for chunk in rx {
-        let chunk = chunk.context("reading and compressing the snapshot")?;
-        let n = parts.len() as u32 + 1;
-        size += chunk.len() as u64;
-        let sum = base64::engine::general_purpose::STANDARD.encode(Sha256::of(&chunk).0);
-        let etag = store.upload_part(key, id, n, &bytes::Bytes::from(chunk), &sum)?;
-        parts.push((n, etag, sum));
-    }
-    if parts.is_empty() {
-        return Err(Error::other("the snapshot compressed to nothing").into());
-    }
-    Ok((parts, size))
-}
-
-/// HEAD: the size must be what was sent, and a checksum the store gives must be the parts'.
-fn verify(store: &Store, key: &str, parts: &Parts, size: u64) -> Result<()> {
-    let at = format!("{}/{key}", store.name());
-    let (got, sum, etag) = store
-        .head(key)?
-        .ok_or_else(|| Error::other(format!("{at}: not there after its upload completed")))?;
-    if got != size {
-        return Err(Error::other(format!(
-            "{at}: the store holds {got} bytes, {size} were sent"
-        ))
-        .into());
-    }
-    if let Some(sum) = sum {
-        let want = composite(parts);
-        let bare = |s: &str| s.split('-').next().unwrap_or("").to_string();
-        if bare(&sum) != bare(&want) && bare(&sum) != parts[0].2 {
-            return Err(Error::other(format!(
-                "{at}: the store's checksum {sum} is not the parts' {want}"
-            ))
-            .into());
-        }
-    }
-    if let Some((_, n)) = etag.rsplit_once('-') {
-        if n.parse::<usize>().ok() != Some(parts.len()) {
-            return Err(Error::other(format!(
-                "{at}: the store holds {n} parts, {} were sent",
-                parts.len()
-            ))
-            .into());
-        }
-    }
-    Ok(())
-}
-
-/// S3's checksum of a multipart object: the SHA-256 of its parts' SHA-256s, and their count.
-fn composite(parts: &Parts) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let mut all = Vec::with_capacity(parts.len() * 32);
-    for (_, _, s) in parts {
-        all.extend(b64.decode(s).unwrap_or_default());
-    }
-    format!("{}-{}", b64.encode(Sha256::of(&all).0), parts.len())
 }
 
 #[cfg(test)]

@@ -140,16 +140,7 @@ pub(super) fn resolve(seed: &Seed, r: &Render, o: &RawOffsite) -> Result<Offsite
         )?),
         None => None,
     };
-    if o.recipients.as_ref().is_some_and(|v| !v.is_empty()) {
-        // Fails closed: a seed that asks for encryption never gets plaintext uploads.
-        return Err(seed.error(
-            &key("recipients"),
-            "recipients",
-            "age encryption of offsite snapshots is not in this version of etcd-bootstrap: \
-             remove recipients to upload unencrypted snapshots (the store's own encryption at \
-             rest still applies), or upgrade",
-        ));
-    }
+    let recipients = recipients(seed, r, o)?;
     let (keep, keep_daily, timeout) = limits(seed, r, o)?;
     Ok(OffsiteSpec {
         endpoint,
@@ -159,10 +150,40 @@ pub(super) fn resolve(seed: &Seed, r: &Render, o: &RawOffsite) -> Result<Offsite
         credentials,
         profile: profile.value,
         ca_file,
+        recipients,
         keep,
         keep_daily,
         timeout,
     })
+}
+
+/// `recipients`: each an age X25519 public key (`age1…`), its checksum checked.
+fn recipients(seed: &Seed, r: &Render, o: &RawOffsite) -> Result<Vec<[u8; 32]>> {
+    let mut out = Vec::new();
+    for (i, v) in o.recipients.iter().flatten().enumerate() {
+        let key = format!("etcd_backup.offsite.recipients[{i}]");
+        let got = nested(r, &key, &Some(v.clone()), "")?;
+        let bad = |why: &str| seed.error(&key, &got.raw, why);
+        if got.value.starts_with("AGE-SECRET-KEY-") {
+            // Said without echoing it: a secret key pasted here must not reach a log.
+            return Err(seed.error(
+                &key,
+                "AGE-SECRET-KEY-…",
+                "is an age identity (a secret key): give its public key, `age-keygen -y IDENTITY`,                  and keep the identity off the node",
+            ));
+        }
+        let (hrp, data) = crate::util::bech32::decode(&got.value)
+            .map_err(|why| bad(&format!("is not an age recipient (age1…): it {why}")))?;
+        let pk: [u8; 32] = data
+            .try_into()
+            .ok()
+            .filter(|_| hrp == "age")
+            .ok_or_else(|| bad("is not an age X25519 recipient (age1… of 32 bytes)"))?;
+        if !out.contains(&pk) {
+            out.push(pk);
+        }
+    }
+    Ok(out)
 }
 
 /// `keep`, `keep_daily` and `timeout`.
