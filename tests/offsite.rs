@@ -228,11 +228,32 @@ fn a_wrong_secret_a_missing_bucket_or_a_foreign_ca_fail_at_once_naming_the_store
         "{text}"
     );
     assert_eq!(local_snapshots(&c, 0), 1, "the local snapshot is kept");
+    // status says so: an error naming the store's word.
+    let status = c.run(0, "status", &[]);
+    let text = stdout(&status);
+    assert!(!status.status.success(), "{text}");
+    assert!(
+        text.lines().any(|l| l.contains("offsite")
+            && l.contains("failed")
+            && l.contains("SignatureDoesNotMatch")),
+        "{text}"
+    );
     // The claim was given back: the next run (right secret) uploads in the same interval.
     give_store(&c, &s, 0, &s.secret.clone());
     let out = backup(&c, 0);
     assert!(out.status.success(), "{}", all_output(&out));
-    assert_eq!(s.keys(BUCKET, "prod/").len(), 2);
+    let keys = s.keys(BUCKET, "prod/");
+    assert_eq!(keys.len(), 2);
+    // ... and status shows the upload, no error.
+    let status = c.run(0, "status", &[]);
+    let text = stdout(&status);
+    let object = keys.iter().find(|k| k.ends_with("etcd.backup.gz")).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.contains("offsite") && l.contains(object.as_str()) && l.contains("old")),
+        "{text}"
+    );
+    assert!(!text.contains("failed"), "{text}");
     interval_passes(&c);
 
     // A bucket that does not exist.

@@ -171,6 +171,15 @@ impl Api {
             }))
     }
 
+    /// Puts `key` = `value`, no lease.
+    pub fn put(&self, key: &str, value: &str) -> Result<(), Error> {
+        self.post(
+            "/v3/kv/put",
+            &json!({ "key": b64(key), "value": b64(value) }),
+        )
+        .map(|_| ())
+    }
+
     /// Puts `key` = `value` under `lease` only if the key does not exist: whether it did.
     pub fn create(&self, key: &str, value: &str, lease: u64) -> Result<bool, Error> {
         let txn = json!({

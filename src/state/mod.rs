@@ -33,6 +33,8 @@ pub const STAGED: &str = "/var/lib/etcd-bootstrap/staged";
 pub const RESTART_PENDING: &str = "/var/lib/etcd-bootstrap/restart-pending";
 /// The last `maintain` run: when, and what it did.
 pub const MAINTENANCE: &str = "/var/lib/etcd-bootstrap/maintenance";
+/// This member's last offsite run: when, and what it did (uploaded, left it to another, failed).
+pub const OFFSITE: &str = "/var/lib/etcd-bootstrap/offsite";
 /// Release digests read from a SHA256SUMS file, so an image pre-staged with `fetch` boots offline.
 pub const RELEASE_DIGESTS: &str = "/var/lib/etcd-bootstrap/release-digests";
 
@@ -153,9 +155,10 @@ impl MemberRecord {
     }
 }
 
-/// The record of the last `maintain` run.
+/// The record of the last run of a scheduled job (`maintain` at `MAINTENANCE`, the offsite
+/// upload at `OFFSITE`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MaintenanceRecord {
+pub struct RunRecord {
     /// Unix seconds.
     pub at: i64,
     pub ok: bool,
@@ -163,21 +166,21 @@ pub struct MaintenanceRecord {
     pub result: String,
 }
 
-impl MaintenanceRecord {
-    pub fn load(root: &Path) -> Option<MaintenanceRecord> {
-        let text = read(root, MAINTENANCE)?;
-        Some(MaintenanceRecord {
+impl RunRecord {
+    pub fn load(root: &Path, which: &str) -> Option<RunRecord> {
+        let text = read(root, which)?;
+        Some(RunRecord {
             at: field(&text, "at")?.parse().ok()?,
             ok: field(&text, "ok")? == "true",
             result: field(&text, "result").unwrap_or_default(),
         })
     }
 
-    pub fn save(&self, root: &Path) -> Result<()> {
+    pub fn save(&self, root: &Path, which: &str) -> Result<()> {
         let one_line = self.result.replace(['\n', '\r'], " ");
         write(
             root,
-            MAINTENANCE,
+            which,
             &format!("at={}\nok={}\nresult={one_line}\n", self.at, self.ok),
         )
     }

@@ -51,7 +51,7 @@ pub(super) fn backup(cfg: &Config, root: &Path, r: &mut Report) -> Option<Backup
     })
 }
 
-fn stamp_age(root: &Path) -> Option<u64> {
+pub(super) fn stamp_age(root: &Path) -> Option<u64> {
     let t = std::fs::metadata(state::path(root, state::STAMP))
         .and_then(|m| m.modified())
         .ok()?;

@@ -98,7 +98,7 @@ pub(super) fn database(cfg: &Config, api: &Api, r: &mut Report) -> Option<Databa
 
 /// The last `maintain` run, against its interval (when the seed has maintenance on).
 pub(super) fn maintenance(cfg: &Config, root: &Path, r: &mut Report) -> Option<LastMaintenance> {
-    let last = crate::state::MaintenanceRecord::load(root);
+    let last = crate::state::RunRecord::load(root, crate::state::MAINTENANCE);
     let Some(last) = last else {
         if let Some(m) = Some(&cfg.maintenance).filter(|m| m.enabled) {
             r.ok(

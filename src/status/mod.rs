@@ -6,6 +6,7 @@ use crate::cluster::{restart, upgrade};
 
 mod backup;
 mod database;
+mod offsite;
 use crate::cert::{self, Expiry};
 use crate::cluster::node::Node;
 use crate::etcd::api::Api;
@@ -18,6 +19,7 @@ use crate::util::time::{unix, unix_now, utc};
 use backup::backup;
 use database::{database, maintenance};
 pub use database::{Database, LastMaintenance};
+pub use offsite::LastOffsite;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -71,6 +73,7 @@ pub struct Status {
     pub cluster_version: Option<String>,
     pub certificates: Vec<CertExpiry>,
     pub backup: Option<BackupAge>,
+    pub offsite: Option<LastOffsite>,
     pub database: Option<Database>,
     pub maintenance: Option<LastMaintenance>,
     pub pending: Vec<String>,
@@ -104,6 +107,7 @@ pub fn gather(node: &Node) -> Status {
     };
     let certificates = certificates(cfg, root, &mut r);
     let backup = backup(cfg, root, &mut r);
+    let offsite = offsite::offsite(cfg, root, api.as_ref(), &mut r);
     let database = api.as_ref().and_then(|api| database(cfg, api, &mut r));
     crate::preflight::quota::check(&mut r, cfg, root);
     let maintenance = maintenance(cfg, root, &mut r);
@@ -134,6 +138,7 @@ pub fn gather(node: &Node) -> Status {
         cluster_version,
         certificates,
         backup,
+        offsite,
         database,
         maintenance,
         pending,

@@ -18,7 +18,7 @@ use crate::cluster::turn::{poll, Peers, Standing};
 use crate::etcd::api::Alarm;
 use crate::etcd::member::{is_member_url, ApiMember};
 use crate::seed::Config;
-use crate::state::MaintenanceRecord;
+use crate::state::RunRecord;
 use crate::util::error::Error;
 use crate::util::retry::Next;
 use crate::util::size::format_bytes;
@@ -296,7 +296,7 @@ impl Maintainer<'_> {
 /// `status`. An error (kept alarm, no turn) is recorded too.
 pub fn run(node: &Node, o: &Options) -> Result<String> {
     let result = run_once(node, o);
-    let record = MaintenanceRecord {
+    let record = RunRecord {
         at: unix_now(),
         ok: result.is_ok(),
         result: match &result {
@@ -304,7 +304,7 @@ pub fn run(node: &Node, o: &Options) -> Result<String> {
             Err(e) => format!("{e:#}"),
         },
     };
-    if let Err(e) = record.save(node.root) {
+    if let Err(e) = record.save(node.root, crate::state::MAINTENANCE) {
         log::warn!("could not record the maintenance run: {e:#}");
     }
     result

@@ -13,7 +13,7 @@ mod credentials;
 pub mod retention;
 pub mod s3;
 mod sigv4;
-mod upload;
+pub mod upload;
 
 use crate::cluster::node::Node;
 use crate::day2::backup::Taken;
@@ -94,9 +94,31 @@ fn claim_ttl(interval: Duration) -> u64 {
     (interval.as_secs() * 19 / 20).max(10)
 }
 
+/// The cluster's last verified upload, `<unix seconds> <object key>`, written by its uploader:
+/// `status` on any member shows it.
+pub const LAST: &str = "etcd-bootstrap/offsite-last";
+
 /// After a local snapshot: upload it when this member takes the interval's claim, then apply
-/// retention. A failed upload gives the claim back: the next member's run uploads.
+/// retention. A failed upload gives the claim back: the next member's run uploads. What this
+/// run did is recorded for `status` (`state::OFFSITE`), failures too.
 pub fn after_snapshot(node: &Node, taken: &Taken, spec: &OffsiteSpec, now: i64) -> Result<Outcome> {
+    let outcome = claim_and_upload(node, taken, spec, now);
+    let record = crate::state::RunRecord {
+        at: now,
+        ok: outcome.is_ok(),
+        result: match &outcome {
+            Ok(Outcome::Uploaded { key, .. }) => format!("uploaded {key}"),
+            Ok(Outcome::Left(why)) => why.clone(),
+            Err(e) => format!("{e:#}"),
+        },
+    };
+    if let Err(e) = record.save(node.root, crate::state::OFFSITE) {
+        log::warn!("could not record the offsite run: {e:#}");
+    }
+    outcome
+}
+
+fn claim_and_upload(node: &Node, taken: &Taken, spec: &OffsiteSpec, now: i64) -> Result<Outcome> {
     let cfg = node.cfg;
     let started = Instant::now();
     let endpoint = crate::day2::backup::member_endpoint(cfg);
@@ -121,6 +143,11 @@ pub fn after_snapshot(node: &Node, taken: &Taken, spec: &OffsiteSpec, now: i64) 
         )));
     }
     let done = upload_claimed(node, &api, taken, spec, now, &me);
+    if let Ok((key, ..)) = &done {
+        if let Err(e) = api.put(LAST, &format!("{now} {key}")) {
+            log::warn!("could not record the upload in the cluster ({LAST}): {e:#}");
+        }
+    }
     if done.is_err() {
         // Given back at once: the next member need not wait out the interval.
         let _ = api.revoke(lease);
