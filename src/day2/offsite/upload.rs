@@ -50,14 +50,14 @@ pub fn upload(store: &Store, key: &str, file: &Path, recipients: &[[u8; 32]]) ->
 }
 
 /// Streams `file` gzipped (and encrypted when there are `recipients`) into `key`: a reader
-/// thread compresses into parts while this one uploads the previous; at most three parts are in
-/// memory. The object counts only once HEAD gives back its size and checksum; on any failure the
+/// thread compresses into the next part while this one uploads the previous, handed over one to
+/// one (a rendezvous channel): at most two parts are in memory. The object counts only once HEAD gives back its size and checksum; on any failure the
 /// upload is abandoned (no object).
 fn upload_once(store: &Store, key: &str, file: &Path, recipients: &[[u8; 32]]) -> Result<Stored> {
     let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let id = store.create_multipart(key)?;
     let result = std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(1);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(0);
         s.spawn(move || {
             if let Err(e) = produce(f, recipients, &tx) {
                 let _ = tx.send(Err(e));
