@@ -311,7 +311,8 @@ impl Store {
             return Ok(a);
         }
         let text = String::from_utf8_lossy(&a.body);
-        let code = tag(&text, "Code").unwrap_or_default();
+        // The store's words reach a terminal and the journal: printable, and short.
+        let code = crate::util::text::excerpt(&tag(&text, "Code").unwrap_or_default(), 64);
         let message = tag(&text, "Message").unwrap_or_default();
         let code = if code.is_empty() {
             match a.status {

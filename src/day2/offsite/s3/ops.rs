@@ -129,7 +129,7 @@ impl Store {
             return Err(Error::transient(format!(
                 "completing {}/{key}: the store answered {}",
                 self.name(),
-                tag(&text, "Code").unwrap_or_default()
+                crate::util::text::excerpt(&tag(&text, "Code").unwrap_or_default(), 64)
             ))
             .into());
         }
