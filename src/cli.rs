@@ -96,7 +96,13 @@ pub enum Command {
     ///
     /// etcdctl snapshot save from this member, verified with `snapshot status`, written 0600 as
     /// DIR/etcd-snapshot-<UTC time>-rev<revision>.db with a .sha256 beside it; then only the newest
-    /// --keep are kept. Prints "<sha256>  <path>" (the sha256 etcd_restore wants).
+    /// --keep are kept. Prints "<sha256>  <path>" (the sha256 etcd_restore wants). With
+    /// etcd_backup.offsite, the member whose turn it is then uploads it (gzip, age when the seed
+    /// names recipients) and applies offsite retention. Each run leaves its metrics in
+    /// etcd_metrics_textfile_dir for node_exporter.
+    ///
+    /// --list lists instead: the local snapshots and this cluster's offsite ones, newest first
+    /// (time, revision, size, encrypted, verified); exit 1 when the store cannot be listed.
     Backup(BackupArgs),
     /// Look after this member's database (what the etcd_maintenance timer runs).
     ///
@@ -275,6 +281,12 @@ pub struct BackupArgs {
     /// (0 without etcd_backup).
     #[arg(long, value_name = "N")]
     pub keep: Option<u32>,
+    /// List the local and offsite snapshots, newest first; take none.
+    #[arg(long, conflicts_with = "keep")]
+    pub list: bool,
+    /// With --list: a table, or one JSON object per snapshot.
+    #[arg(long, value_enum, default_value = "text", requires = "list")]
+    pub output: Output,
 }
 
 #[derive(Args, Debug)]

@@ -196,6 +196,94 @@ fn three_members_upload_one_verified_snapshot_per_interval_true_to_etcdutl() {
         .arg("--data-dir")
         .arg(&restored));
     assert!(status["totalKey"].as_u64().unwrap() >= 60, "{status}");
+    watched_listed_and_checked(&c, &s, &keys);
+}
+
+/// node i's backup metrics file (node_exporter's textfile dir, the seed's default).
+fn metrics(c: &Cluster, i: usize) -> String {
+    fs::read_to_string(
+        c.roots[i]
+            .path()
+            .join("var/lib/prometheus/node-exporter/etcd-bootstrap-backup.prom"),
+    )
+    .unwrap_or_default()
+}
+
+/// The value of one sample line `name` in a textfile.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// After the three intervals: every member's metrics show the cluster's last upload (not only
+/// the uploader's), `backup --list` shows the objects in the store newest first, and `check`
+/// probes the store and leaves nothing in it.
+fn watched_listed_and_checked(c: &Cluster, s: &S3Store, keys: &[String]) {
+    let off = "etcd_bootstrap_backup_last_success_timestamp_seconds{target=\"offsite\"}";
+    let local = "etcd_bootstrap_backup_last_success_timestamp_seconds{target=\"local\"}";
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let last: Vec<f64> = (0..3)
+        .map(|i| {
+            let m = metrics(c, i);
+            assert!(sample(&m, local).is_some_and(|t| now - t < 600.0), "{m}");
+            sample(&m, off).unwrap_or_else(|| panic!("node {i}: no offsite success in\n{m}"))
+        })
+        .collect();
+    // The last round's uploader wrote the cluster's record; the two after it read it.
+    assert!(
+        last.iter().all(|t| *t == last[2] && now - t < 600.0),
+        "{last:?}"
+    );
+    let m = metrics(c, 0);
+    assert!(
+        m.contains("etcd_bootstrap_backup_last_run_success{target=\"offsite\"} 1\n"),
+        "{m}"
+    );
+
+    let out = c.run(1, "backup", &["--list"]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}", all_output(&out));
+    let offsite: Vec<&str> = text.lines().filter(|l| l.starts_with("offsite")).collect();
+    let objects: Vec<&String> = keys.iter().filter(|k| k.ends_with(".gz")).collect();
+    assert_eq!(offsite.len(), objects.len(), "{text}");
+    // Newest first; each verified, not encrypted, at its place in the store.
+    let mut want: Vec<&String> = objects.clone();
+    want.sort();
+    want.reverse();
+    for (line, key) in offsite.iter().zip(want) {
+        assert!(
+            line.contains(key.as_str()) && line.contains("no        yes"),
+            "{line}"
+        );
+    }
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("local")).count(),
+        2,
+        "{text}"
+    );
+    let out = c.run(1, "backup", &["--list", "--output", "json"]);
+    let rows: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), objects.len() + 2);
+    let taken: Vec<i64> = rows.iter().map(|r| r["taken"].as_i64().unwrap()).collect();
+    assert!(taken.windows(2).all(|w| w[0] >= w[1]), "{taken:?}");
+
+    let out = c.run(2, "check", &[]);
+    let text = stdout(&out);
+    assert!(
+        text.lines().any(|l| l.starts_with("ok")
+            && l.contains("offsite")
+            && l.contains("probe object written")),
+        "{}",
+        all_output(&out)
+    );
+    assert!(!all_output(&out).contains(&s.secret));
+    assert_eq!(s.keys(BUCKET, "prod/"), keys, "the probe leaves nothing");
 }
 
 /// A single-member cluster backing up to `bucket`, and the store.
@@ -228,6 +316,30 @@ fn a_wrong_secret_a_missing_bucket_or_a_foreign_ca_fail_at_once_naming_the_store
         "{text}"
     );
     assert_eq!(local_snapshots(&c, 0), 1, "the local snapshot is kept");
+    let m = metrics(&c, 0);
+    assert!(
+        m.contains("last_run_success{target=\"offsite\"} 0\n"),
+        "{m}"
+    );
+    assert!(m.contains("last_run_success{target=\"local\"} 1\n"), "{m}");
+    assert!(
+        !m.contains("last_success_timestamp_seconds{target=\"offsite\"}"),
+        "{m}"
+    );
+    // check says the same before any backup depends on it.
+    let out = c.run(0, "check", &[]);
+    let text = all_output(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.lines().any(|l| l.contains("offsite")
+            && l.contains("SignatureDoesNotMatch")
+            && l.contains(&s.endpoint)),
+        "{text}"
+    );
+    assert!(
+        !text.contains("not-the-secret-at-all") && !text.contains(&s.secret),
+        "{text}"
+    );
     // status says so: an error naming the store's word.
     let status = c.run(0, "status", &[]);
     let text = stdout(&status);
@@ -269,6 +381,14 @@ fn a_wrong_secret_a_missing_bucket_or_a_foreign_ca_fail_at_once_naming_the_store
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("NoSuchBucket"), "{text}");
     assert!(text.contains("no-such-bucket"), "{text}");
+    let out = run(&mut c.tool(0, &seed, "check", &[]));
+    assert!(
+        stdout(&out)
+            .lines()
+            .any(|l| l.starts_with("error") && l.contains("NoSuchBucket")),
+        "{}",
+        all_output(&out)
+    );
     interval_passes(&c);
 
     // The store's certificate is not from ca_file (the cluster's CA is given instead): refused.

@@ -28,6 +28,13 @@ pub fn run(o: &CheckArgs) -> Result<()> {
     for step in day2::steps(&run.cfg).iter_mut() {
         step.check(&node, &mut report);
     }
+    if let Some(spec) = run.cfg.backup.as_ref().and_then(|b| b.offsite.as_ref()) {
+        let now = crate::util::time::unix_now();
+        match crate::day2::offsite::probe::probe(&node, spec, now) {
+            Ok(line) => report.ok("offsite", line),
+            Err(e) => report.error("offsite", format!("{e:#}")),
+        }
+    }
     let c = &run.cfg;
     match o.output {
         Output::Text => {

@@ -1,9 +1,11 @@
 //! `maintain`: one maintenance run on this member (what the etcd_maintenance timer runs): the
-//! seed's `etcd_maintenance` values, each overridable by a flag.
+//! seed's `etcd_maintenance` values, each overridable by a flag. Every run leaves its metrics for
+//! node_exporter (`day2::textfile`).
 
 use super::run::{Options, Run};
 use crate::cli::MaintainArgs;
 use crate::day2::maintain;
+use crate::day2::textfile::{self, Job, RunOf};
 use anyhow::Result;
 
 pub fn run(o: &MaintainArgs) -> Result<()> {
@@ -21,7 +23,17 @@ pub fn run(o: &MaintainArgs) -> Result<()> {
     };
     // The timer's run and one by hand never at once (a second waits for the first).
     let _one = crate::host::lock::maintenance(&run.root, options.timeout)?;
-    let line = maintain::run(&run.looking(), &options)?;
-    println!("{line}");
+    let (at, started) = (crate::util::time::unix_now(), std::time::Instant::now());
+    let done = maintain::run(&run.looking(), &options);
+    let ran = RunOf {
+        target: "",
+        at,
+        ok: done.is_ok(),
+        duration: started.elapsed(),
+        success_at: done.is_ok().then_some(at),
+        size: None,
+    };
+    textfile::record(cfg, &run.root, Job::Maintenance, &[ran]);
+    println!("{}", done?);
     Ok(())
 }

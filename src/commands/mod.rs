@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod assets;
 pub mod backup;
+mod backup_list;
 pub mod check;
 pub mod fetch;
 pub mod health;

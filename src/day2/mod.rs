@@ -1,7 +1,8 @@
 //! Day 2: what a seed asks beyond a first install, one room per feature — `join` (and `replace`,
 //! a dead member replaced), `restore` a snapshot, `backup` on a schedule (and `offsite`, what a
 //! backup run then sends to an S3 store: no step of its own, it rides the backup timer),
-//! `maintain` the database.
+//! `maintain` the database. Every scheduled run leaves its numbers for node_exporter
+//! (`textfile`).
 //! Each is a `Step` that `apply` calls at the same points, in order; `check` and `--dry-run` ask
 //! each what it would do. A scheduled feature is a `timer::TimerStep` with its own service and
 //! timer; what every scheduled service shares (where it finds this tool, its sandbox, its timer)
@@ -23,6 +24,7 @@ pub mod maintain;
 pub mod offsite;
 pub mod replace;
 pub mod restore;
+pub mod textfile;
 pub mod timer;
 
 pub use crate::cluster::node::Node;
@@ -79,9 +81,16 @@ pub fn steps(cfg: &Config) -> Vec<Box<dyn Step>> {
     out
 }
 
-/// The files every step asks for, in order.
+/// The files every step asks for, in order; a path two steps share (the metrics dir) once, as
+/// the first asked for it.
 pub fn files(steps: &[Box<dyn Step>], cfg: &Config) -> Vec<crate::install::desired::Item> {
-    steps.iter().flat_map(|s| s.files(cfg)).collect()
+    let mut out: Vec<crate::install::desired::Item> = Vec::new();
+    for item in steps.iter().flat_map(|s| s.files(cfg)) {
+        if !out.iter().any(|i| i.path() == item.path()) {
+            out.push(item);
+        }
+    }
+    out
 }
 
 /// Every step's `verify`, in order, each seeing the settings the ones before it settled; the

@@ -38,12 +38,13 @@ fn the_scheduled_services_have_a_deadline_and_write_only_where_they_must() {
         (
             &backup,
             "TimeoutStartSec=3600\n",
-            "ReadWritePaths=\"-/srv/snap shots\" -/var/lib/etcd-bootstrap -/run\n",
+            "ReadWritePaths=\"-/srv/snap shots\" -/var/lib/etcd-bootstrap -/run \
+             -/var/lib/prometheus/node-exporter\n",
         ),
         (
             &maintain,
             "TimeoutStartSec=1500\n",
-            "ReadWritePaths=-/var/lib/etcd-bootstrap -/run\n",
+            "ReadWritePaths=-/var/lib/etcd-bootstrap -/run -/var/lib/prometheus/node-exporter\n",
         ),
     ] {
         for line in [

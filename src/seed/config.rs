@@ -208,6 +208,9 @@ pub struct Config {
     pub backup: Option<BackupSpec>,
     pub restore: Option<RestoreSpec>,
     pub maintenance: MaintenanceSpec,
+    /// `etcd_metrics_textfile_dir`: where the backup and maintenance runs leave their metrics for
+    /// node_exporter's textfile collector (`None`: the seed set it empty).
+    pub textfile_dir: Option<PathBuf>,
     /// How long a restart waits for its turn, and for this member to come back.
     pub restart_timeout: Duration,
     /// `etcd_allow_downgrade`: apply may take the cluster one minor back through etcd's

@@ -125,6 +125,7 @@ schema! {
         etcd_client_port: Early = "2379",
         etcd_peer_port: Early = "2380",
         etcd_service_name: Early = "etcd",
+        etcd_metrics_textfile_dir: Early = "/var/lib/prometheus/node-exporter",
         #[serde(alias = "k8s_ca_conf_directory")]
         etcd_ca_conf_directory: Early = "{{ '~/etcd-certificates' | expanduser }}",
         etcd_join_as_learner: Late = "false",

@@ -367,6 +367,13 @@ fn maintenance_is_on_by_default_and_each_key_can_be_set() {
         ),
         (7200, 30, 1 << 30, 1000)
     );
+    let c = resolve(&format!("{MEMBERS}etcd_metrics_textfile_dir: \"\"\n")).unwrap();
+    assert_eq!(c.textfile_dir, None, "empty: no metrics file");
+    let c = resolve(MEMBERS).unwrap();
+    assert_eq!(
+        c.textfile_dir.as_deref(),
+        Some(std::path::Path::new("/var/lib/prometheus/node-exporter"))
+    );
     let c = resolve(&format!("{MEMBERS}etcd_maintenance: {{enabled: false}}\n")).unwrap();
     assert!(!c.maintenance.enabled);
     // The quota etcd runs with: 0 (the role's default) is etcd's 2 GiB.
@@ -417,6 +424,10 @@ fn day2_mistakes_are_seed_errors_with_their_place() {
         (
             format!("{MEMBERS}etcd_backup: {{dir: backups}}\n"),
             "etcd_backup.dir: must be an absolute path",
+        ),
+        (
+            format!("{MEMBERS}etcd_metrics_textfile_dir: metrics\n"),
+            "etcd_metrics_textfile_dir: must be an absolute path",
         ),
         (
             format!("{MEMBERS}etcd_backup: {{dir: /b, every: 1h}}\n"),

@@ -35,6 +35,11 @@ pub const RESTART_PENDING: &str = "/var/lib/etcd-bootstrap/restart-pending";
 pub const MAINTENANCE: &str = "/var/lib/etcd-bootstrap/maintenance";
 /// This member's last offsite run: when, and what it did (uploaded, left it to another, failed).
 pub const OFFSITE: &str = "/var/lib/etcd-bootstrap/offsite";
+/// What the backup runs' metrics keep between runs (`day2::textfile`): the last success of each
+/// target, so a failed run does not erase it.
+pub const BACKUP_METRICS: &str = "/var/lib/etcd-bootstrap/metrics-backup";
+/// The same for the maintenance runs.
+pub const MAINTENANCE_METRICS: &str = "/var/lib/etcd-bootstrap/metrics-maintenance";
 /// Release digests read from a SHA256SUMS file, so an image pre-staged with `fetch` boots offline.
 pub const RELEASE_DIGESTS: &str = "/var/lib/etcd-bootstrap/release-digests";
 

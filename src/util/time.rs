@@ -91,6 +91,34 @@ pub fn utc_stamp(secs: i64) -> String {
     format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
 }
 
+/// The seconds `utc_stamp` made `s` from; `None` for anything else.
+pub fn parse_utc_stamp(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if s.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let digits = |r: std::ops::Range<usize>| -> Option<i64> {
+        let d = s.get(r)?;
+        d.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| d.parse().ok())?
+    };
+    let month = time::Month::try_from(u8::try_from(digits(4..6)?).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(
+        i32::try_from(digits(0..4)?).ok()?,
+        month,
+        u8::try_from(digits(6..8)?).ok()?,
+    )
+    .ok()?;
+    let t = time::Time::from_hms(
+        u8::try_from(digits(9..11)?).ok()?,
+        u8::try_from(digits(11..13)?).ok()?,
+        u8::try_from(digits(13..15)?).ok()?,
+    )
+    .ok()?;
+    Some(date.with_time(t).assume_utc().unix_timestamp())
+}
+
 /// Seconds since the epoch (0 for a clock before it).
 pub fn unix(t: SystemTime) -> i64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
@@ -105,6 +133,22 @@ pub fn unix_now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_stamps_read_back() {
+        for secs in [0, 1_764_806_400, 1_780_000_123, 4_102_444_799] {
+            assert_eq!(parse_utc_stamp(&utc_stamp(secs)), Some(secs));
+        }
+        for bad in [
+            "20261301T000000Z",
+            "2026120xT000000Z",
+            "20261204T250000Z",
+            "20261204T000000",
+            "",
+        ] {
+            assert_eq!(parse_utc_stamp(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn parses_units() {

@@ -28,8 +28,9 @@ pub fn step(cfg: &Config, spec: &crate::seed::BackupSpec) -> super::timer::Timer
         meta: crate::install::desired::Meta::root(0o700),
         enforce: true,
     };
-    super::timer::TimerStep::new(cfg.backup_unit_names(), backup_units(cfg, spec), does)
-        .with(vec![dir])
+    let mut items = vec![dir];
+    items.extend(super::textfile::dir_item(cfg));
+    super::timer::TimerStep::new(cfg.backup_unit_names(), backup_units(cfg, spec), does).with(items)
 }
 
 const PREFIX: &str = "etcd-snapshot-";
@@ -98,6 +99,8 @@ pub const DEFAULT_DIR: &str = "/var/backups/etcd";
 
 pub struct Taken {
     pub path: PathBuf,
+    /// Bytes, as saved.
+    pub size: u64,
     pub sha256: Sha256,
     pub status: SnapshotStatus,
     pub pruned: Vec<PathBuf>,
@@ -148,7 +151,7 @@ fn save_verify_rename(
     run(save, &format!("etcdctl snapshot save from {endpoint}"))?;
     let status = tools.snapshot_status(tmp)?;
     std::fs::set_permissions(tmp, std::fs::Permissions::from_mode(0o600))?;
-    let (sha256, _) = crate::util::io::sha256_file(tmp)?.context("the snapshot vanished")?;
+    let (sha256, size) = crate::util::io::sha256_file(tmp)?.context("the snapshot vanished")?;
     std::fs::File::open(tmp)?.sync_all()?;
     let name = format!(
         "{PREFIX}{}-rev{}.db",
@@ -168,6 +171,7 @@ fn save_verify_rename(
     let pruned = prune(dir, keep)?;
     Ok(Taken {
         path,
+        size,
         sha256,
         status,
         pruned,
@@ -183,6 +187,40 @@ fn snapshots(dir: &Path) -> Vec<PathBuf> {
         .collect();
     snaps.sort();
     snaps
+}
+
+/// A snapshot this tool saved in the backup dir, for `backup --list`.
+pub struct Saved {
+    pub path: PathBuf,
+    pub size: u64,
+    /// From its name (`etcd-snapshot-<UTC time>-rev<revision>.db`).
+    pub taken: Option<i64>,
+    pub revision: Option<u64>,
+    /// Its `.sha256` is beside it: written only once `snapshot status` had read the file whole.
+    pub verified: bool,
+}
+
+/// The snapshots in `dir`, oldest first.
+pub fn saved(dir: &Path) -> Vec<Saved> {
+    snapshots(dir)
+        .into_iter()
+        .map(|p| {
+            let name = p.file_name().map(|n| n.to_string_lossy().to_string());
+            let inner = name
+                .as_deref()
+                .and_then(|n| n.strip_prefix(PREFIX)?.strip_suffix(".db"))
+                .unwrap_or("");
+            let (stamp, rev) = inner.split_once("-rev").unwrap_or((inner, ""));
+            Saved {
+                size: std::fs::symlink_metadata(&p).map(|m| m.len()).unwrap_or(0),
+                taken: crate::util::time::parse_utc_stamp(stamp),
+                revision: rev.parse().ok(),
+                verified: std::fs::symlink_metadata(format!("{}.sha256", p.display()))
+                    .is_ok_and(|m| m.is_file()),
+                path: p,
+            }
+        })
+        .collect()
 }
 
 /// The newest snapshot in `dir`, and when it was written.

@@ -13,6 +13,8 @@ const BACKUP_TIMEOUT: Duration = Duration::from_secs(3600);
 /// setting is written into the unit and read back.
 pub fn backup_units(cfg: &Config, b: &BackupSpec) -> (String, String) {
     let state = std::path::Path::new(crate::state::DIR);
+    let mut writes = vec![b.dir.as_path(), state, std::path::Path::new("/run")];
+    writes.extend(cfg.textfile_dir.as_deref());
     let service = format!(
         "# Written by etcd-bootstrap from its seed; edit the seed, not this file.\n\
          [Unit]\n\
@@ -25,10 +27,7 @@ pub fn backup_units(cfg: &Config, b: &BackupSpec) -> (String, String) {
          ExecStart={exe} backup\n\
          {sandbox}",
         applied = crate::state::APPLIED_SEED,
-        sandbox = sandbox(
-            BACKUP_TIMEOUT,
-            &[&b.dir, state, std::path::Path::new("/run")]
-        ),
+        sandbox = sandbox(BACKUP_TIMEOUT, &writes),
         svc = cfg.service_name,
         shown = b.dir.display().to_string().replace('%', "%%"),
         exe = SELF_PATH,

@@ -362,4 +362,5 @@ pub fn step(cfg: &Config, spec: &crate::seed::MaintenanceSpec) -> super::timer::
         maintenance_units(cfg, spec),
         does,
     )
+    .with(super::textfile::dir_item(cfg))
 }

@@ -12,6 +12,11 @@ fn timeout(cfg: &Config) -> std::time::Duration {
 /// The maintenance service and timer the seed's `etcd_maintenance` asks for. The service reads
 /// the seed apply applied (`state::APPLIED_SEED`, its default), never the network.
 pub fn maintenance_units(cfg: &Config, m: &MaintenanceSpec) -> (String, String) {
+    let mut writes = vec![
+        std::path::Path::new(crate::state::DIR),
+        std::path::Path::new("/run"),
+    ];
+    writes.extend(cfg.textfile_dir.as_deref());
     let service = format!(
         "# Written by etcd-bootstrap from its seed; edit the seed, not this file.\n\
          [Unit]\n\
@@ -27,13 +32,7 @@ pub fn maintenance_units(cfg: &Config, m: &MaintenanceSpec) -> (String, String) 
         svc = cfg.service_name,
         frag = m.fragmentation,
         applied = crate::state::APPLIED_SEED,
-        sandbox = sandbox(
-            timeout(cfg),
-            &[
-                std::path::Path::new(crate::state::DIR),
-                std::path::Path::new("/run")
-            ]
-        ),
+        sandbox = sandbox(timeout(cfg), &writes),
     );
     // Members installed together run at different times; the cluster turn keeps them apart anyway.
     let spread = std::time::Duration::from_secs((m.interval.as_secs() / 10).clamp(60, 1800));

@@ -10,6 +10,8 @@
 
 mod age;
 mod credentials;
+pub mod list;
+pub mod probe;
 pub mod retention;
 pub mod s3;
 mod sigv4;
@@ -36,8 +38,9 @@ pub enum Outcome {
         took: Duration,
         pruned: Vec<String>,
     },
-    /// Another member uploads this interval.
-    Left(String),
+    /// Another member uploads this interval: who, and when the cluster's last verified upload
+    /// was (`LAST`), if it says.
+    Left { why: String, last: Option<i64> },
 }
 
 /// `<prefix>/<token>/`: this cluster's part of the store.
@@ -108,7 +111,7 @@ pub fn after_snapshot(node: &Node, taken: &Taken, spec: &OffsiteSpec, now: i64) 
         ok: outcome.is_ok(),
         result: match &outcome {
             Ok(Outcome::Uploaded { key, .. }) => format!("uploaded {key}"),
-            Ok(Outcome::Left(why)) => why.clone(),
+            Ok(Outcome::Left { why, .. }) => why.clone(),
             Err(e) => format!("{e:#}"),
         },
     };
@@ -138,9 +141,15 @@ fn claim_and_upload(node: &Node, taken: &Taken, spec: &OffsiteSpec, now: i64) ->
     if !api.create(CLAIM, &mine, lease)? {
         let _ = api.revoke(lease);
         let holder = api.get(CLAIM).ok().flatten().unwrap_or_default();
-        return Ok(Outcome::Left(format!(
-            "member {holder} uploads this interval's snapshot"
-        )));
+        let last = api
+            .get(LAST)
+            .ok()
+            .flatten()
+            .and_then(|v| v.split_once(' ').and_then(|(t, _)| t.parse().ok()));
+        return Ok(Outcome::Left {
+            why: format!("member {holder} uploads this interval's snapshot"),
+            last,
+        });
     }
     let done = upload_claimed(node, &api, taken, spec, now, &me);
     if let Ok((key, ..)) = &done {

@@ -122,6 +122,10 @@ impl Seed {
             backup: day2.backup,
             restore: day2.restore,
             maintenance: day2.maintenance,
+            textfile_dir: match s.get("etcd_metrics_textfile_dir").trim() {
+                "" => None,
+                _ => Some(scalars::abs(self, &s, "etcd_metrics_textfile_dir")?),
+            },
             restart_timeout,
             allow_downgrade,
         };
