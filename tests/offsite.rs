@@ -2,7 +2,8 @@
 //! one verified object per interval from a 3-member cluster, its meta true to `etcdutl`,
 //! retention; and the failures an operator meets — a wrong secret, a missing bucket, a store
 //! whose certificate is not from `ca_file`, a store that stops answering — each exit 1 with the
-//! store's own word, the local snapshot kept, no partial object ever counted.
+//! store's own word, the local snapshot kept, no partial object ever counted — and one that
+//! answers, slowly, forever (a relay that trickles), which only a deadline ends.
 
 mod common;
 use common::*;
@@ -197,6 +198,26 @@ fn three_members_upload_one_verified_snapshot_per_interval_true_to_etcdutl() {
         .arg(&restored));
     assert!(status["totalKey"].as_u64().unwrap() >= 60, "{status}");
     watched_listed_and_checked(&c, &s, &keys);
+}
+
+/// Every snapshot the store counts (its meta written) has its object, of the size the meta says.
+fn counted_objects_are_whole(s: &S3Store) {
+    let keys = s.keys(BUCKET, "prod/");
+    let tmp = scratch("offsite-whole");
+    for meta_key in keys.iter().filter(|k| k.ends_with("/_etcd_backup.meta")) {
+        let dir = meta_key.rsplit_once('/').unwrap().0;
+        let m = tmp.path().join("meta");
+        s.get(BUCKET, meta_key, &m);
+        let meta: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&m).unwrap()).unwrap();
+        let object = format!("{dir}/{}", meta["object"].as_str().unwrap());
+        let head = ok(&mut s.aws(&["s3api", "head-object", "--bucket", BUCKET, "--key", &object]));
+        let head: serde_json::Value = serde_json::from_str(&head).unwrap();
+        assert_eq!(
+            head["ContentLength"], meta["stored_size"],
+            "{object}: {meta}"
+        );
+    }
 }
 
 /// node i's backup metrics file (node_exporter's textfile dir, the seed's default).
@@ -439,6 +460,43 @@ fn a_store_that_stops_answering_meets_the_deadline_and_leaves_no_counted_object(
         .keys(BUCKET, "prod/")
         .iter()
         .any(|k| k.ends_with("_etcd_backup.meta")));
+}
+
+#[test]
+fn a_store_that_trickles_its_answers_meets_the_deadline() {
+    // The store answers through a relay that passes the TLS handshake, then one byte every
+    // 200 ms: every read gets something, only a deadline for the whole request ends it.
+    let seed = offsite_seed(BUCKET, "")
+        .replace(":8333/", ":8334/")
+        .replace("    keep: 2\n", "    keep: 2\n    timeout: 15s\n");
+    let (c, s) = one(&seed);
+    give_store(&c, &s, 0, &s.secret.clone());
+    let _relay = s.trickle(8334, 1800, Duration::from_millis(200));
+    let started = Instant::now();
+    let out = backup(&c, 0);
+    let took = started.elapsed();
+    let text = all_output(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("deadline") || text.contains("timed out"),
+        "{text}"
+    );
+    // Bounded by the seed's timeout (15 s), not by the store: generous slack for a loaded machine.
+    assert!(took < Duration::from_secs(75), "{took:?}: {text}");
+    // Where the deadline fell decides how far it got; what counts is whole either way.
+    counted_objects_are_whole(&s);
+    assert_eq!(local_snapshots(&c, 0), 1);
+    // check meets a deadline too, and says the store did not answer in time.
+    let started = Instant::now();
+    let out = c.run(0, "check", &[]);
+    assert!(started.elapsed() < Duration::from_secs(75));
+    assert!(
+        stdout(&out)
+            .lines()
+            .any(|l| l.starts_with("error") && l.contains("offsite")),
+        "{}",
+        all_output(&out)
+    );
 }
 
 #[test]

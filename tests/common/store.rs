@@ -237,6 +237,43 @@ impl S3Store {
     }
 }
 
+/// A relay in front of the store that answers slowly forever (`tests/support/trickle.py`):
+/// killed when dropped.
+pub struct Trickle(Child);
+
+impl S3Store {
+    /// A relay on `STORE_ADDR:port` to the store: requests pass at once; answers pass at full
+    /// speed for their first `fast` bytes per connection (the TLS handshake), then one byte each
+    /// `every`.
+    pub fn trickle(&self, port: u16, fast: usize, every: Duration) -> Trickle {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.ns, "python3"])
+            .arg(support("trickle.py"))
+            .args([STORE_ADDR, &port.to_string(), STORE_ADDR, "8333"])
+            .arg(fast.to_string())
+            .arg(format!("{}", every.as_secs_f64()))
+            .stdout(Stdio::piped())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("starting the trickling relay");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line.trim(), "ready", "the relay did not start");
+        Trickle(child)
+    }
+}
+
+impl Drop for Trickle {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 impl Drop for S3Store {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
