@@ -500,6 +500,60 @@ fn a_store_that_trickles_its_answers_meets_the_deadline() {
 }
 
 #[test]
+fn a_snapshot_of_many_parts_sent_two_at_a_time_comes_back_whole() {
+    let (c, s) = one(&offsite_seed(BUCKET, ""));
+    give_store(&c, &s, 0, &s.secret.clone());
+    // 24 values of 768 KiB of base64 noise: a snapshot deflate does not shrink (stored blocks),
+    // about four 8 MiB parts.
+    let tmp = scratch("offsite-parts");
+    for k in 0..24 {
+        let v = tmp.path().join(format!("v{k}"));
+        ok(Command::new("sh").arg("-c").arg(format!(
+            "head -c 589824 /dev/urandom | base64 -w0 > {}",
+            v.display()
+        )));
+        let out = c.etcdctl(
+            0,
+            &format!("put /registry/secrets/big{k} < {}", v.display()),
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let out = backup(&c, 0);
+    assert!(out.status.success(), "{}", all_output(&out));
+    let keys = s.keys(BUCKET, "prod/");
+    let object = keys
+        .iter()
+        .find(|k| k.ends_with("/etcd.backup.gz"))
+        .unwrap();
+    let dir = object.rsplit_once('/').unwrap().0;
+    s.get(BUCKET, object, &tmp.path().join("snap.db.gz"));
+    s.get(
+        BUCKET,
+        &format!("{dir}/_etcd_backup.meta"),
+        &tmp.path().join("meta"),
+    );
+    let meta: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(tmp.path().join("meta")).unwrap()).unwrap();
+    assert!(meta["parts"].as_u64().unwrap() >= 3, "{meta}");
+    // Stored, not inflated: within a thousandth of the snapshot.
+    let (size, stored) = (
+        meta["size"].as_u64().unwrap(),
+        meta["stored_size"].as_u64().unwrap(),
+    );
+    assert!(stored < size + size / 1000, "{meta}");
+    ok(Command::new("gzip")
+        .arg("-t")
+        .arg(tmp.path().join("snap.db.gz")));
+    ok(Command::new("gunzip").arg(tmp.path().join("snap.db.gz")));
+    let sum = ok(Command::new("sha256sum").arg(tmp.path().join("snap.db")));
+    assert_eq!(
+        meta["sha256"].as_str().unwrap(),
+        sum.split_whitespace().next().unwrap()
+    );
+    counted_objects_are_whole(&s);
+}
+
+#[test]
 fn with_recipients_only_age_ciphertext_leaves_the_node_and_age_opens_it() {
     let tmp = scratch("offsite-age");
     let id = tmp.path().join("identity.txt");

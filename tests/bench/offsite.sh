@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make bench, offsite part: one real etcd snapshot of about 256 MiB uploaded to a local SeaweedFS
+# make bench, offsite part: two real etcd snapshots of about 256 MiB (one that does not compress,
+# one of Kubernetes-like objects that does) uploaded to a local SeaweedFS
 # (TLS from its own CA, SigV4) by the tool's own upload code (examples/offsite_upload: gzip, and
 # gzip + age) and by `aws s3 cp` of the plain file, side by side; peak RSS of each, and of a 1 GiB
 # incompressible file (the worst case for the part buffers). Everything runs in a network
@@ -9,7 +10,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 work=$1/offsite runs=$2
 fx=$here/target/fixtures
-up=$here/target/release/examples/offsite_upload
+# The static (musl) build, as on the nodes: its allocator, not glibc's, decides the peak RSS.
+up=$here/target/x86_64-unknown-linux-musl/release/examples/offsite_upload
 ns=ebt-bench-s3-$$
 # weed's data under target/: its private /tmp (below) hides the host's.
 data=$(mktemp -d "$here/target/ebt-bench-s3.XXXXXX")
@@ -56,10 +58,11 @@ echo probe > "$data/probe"
 for _ in $(seq 200); do aws s3 cp "$data/probe" s3://bench/probe >/dev/null 2>&1 && break; sleep 0.3; done
 
 # A real snapshot: etcd 3.5.1 filled with 256 values of 1 MiB (base64 of random bytes: about as
-# compressible as Secrets and certificates, less than most Kubernetes objects).
+# compressible as Secrets and certificates, and not at all at deflate's fast level).
 mkdir -p "$work/etcd"
 tar -xzf "$fx/v3.5.1/etcd-v3.5.1-linux-amd64.tar.gz" -C "$work/etcd" --strip-components=1
-inns "$work/etcd/etcd" --data-dir "$work/etcd/data" --listen-client-urls http://127.0.0.1:2379 \
+# Started by `ip netns exec` itself (it execs etcd): $! is etcd, and killing it stops etcd.
+ip netns exec "$ns" "$work/etcd/etcd" --data-dir "$work/etcd/data" --listen-client-urls http://127.0.0.1:2379 \
   --advertise-client-urls http://127.0.0.1:2379 --listen-peer-urls http://127.0.0.1:2380 \
   --quota-backend-bytes 4294967296 > "$work/etcd.log" 2>&1 &
 etcd_pid=$!
@@ -71,6 +74,37 @@ done
 snap=$work/snap.db
 ctl snapshot save "$snap" >/dev/null 2>&1
 kill "$etcd_pid"; wait "$etcd_pid" 2>/dev/null || true; etcd_pid=
+
+# A snapshot like most clusters': the same 256 values, each about 1 MiB of Kubernetes-like
+# objects (JSON Pods with names, labels, images, addresses), compressible as such objects are.
+python3 - "$work/objects.json" <<'GEN'
+import json, random, sys
+random.seed(7)
+with open(sys.argv[1], "w") as f:
+    i = 0
+    while f.tell() < 300 << 20:
+        f.write(json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {
+            "name": f"web-{i:07d}", "namespace": f"team-{i % 40}", "uid": f"{random.getrandbits(128):032x}",
+            "resourceVersion": str(1000 + i), "labels": {"app": f"web-{i % 300}", "tier": "frontend"}},
+            "spec": {"nodeName": f"node-{i % 60}", "containers": [{"name": "app",
+                "image": f"registry.example.net/team/app:{i % 25}.0.{i % 7}",
+                "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}}}]},
+            "status": {"phase": "Running", "podIP": f"10.{i % 250}.{(i // 250) % 250}.{i % 200}",
+                       "startTime": f"2026-11-{1 + i % 28:02d}T{i % 24:02d}:00:00Z"}}) + "\n")
+        i += 1
+GEN
+ip netns exec "$ns" "$work/etcd/etcd" --data-dir "$work/etcd/data-k8s" --listen-client-urls http://127.0.0.1:2379 \
+  --advertise-client-urls http://127.0.0.1:2379 --listen-peer-urls http://127.0.0.1:2380 \
+  --quota-backend-bytes 4294967296 > "$work/etcd-k8s.log" 2>&1 &
+etcd_pid=$!
+for _ in $(seq 100); do ctl endpoint health >/dev/null 2>&1 && break; sleep 0.2; done
+for i in $(seq 256); do
+  dd if="$work/objects.json" bs=1M skip=$(( i - 1 )) count=1 status=none | ctl put "/registry/pods/bench/p$i" >/dev/null
+done
+snap_k8s=$work/snap-k8s.db
+ctl snapshot save "$snap_k8s" >/dev/null 2>&1
+kill "$etcd_pid"; wait "$etcd_pid" 2>/dev/null || true; etcd_pid=
+rm -f "$work/objects.json"
 head -c 1G /dev/urandom > "$work/1g.bin"
 age-keygen -o "$work/id.txt" 2>/dev/null
 recipient=$(age-keygen -y "$work/id.txt")
@@ -83,12 +117,16 @@ export ns up endpoint creds ca
 hyperfine --shell bash --runs "$runs" --warmup 1 --export-json "$work/upload.json" --style basic \
   -n tool-gzip "tool $snap tool/plain" \
   -n tool-gzip-age "tool $snap tool/age $recipient" \
-  -n aws-s3-cp "bash -c 'AWS_ACCESS_KEY_ID=AKIDBENCH AWS_SECRET_ACCESS_KEY=$secret AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null ip netns exec $ns /usr/bin/aws --endpoint-url $endpoint --ca-bundle $ca s3 cp --quiet $snap s3://bench/aws/snap.db'" >&2
+  -n aws-s3-cp "bash -c 'AWS_ACCESS_KEY_ID=AKIDBENCH AWS_SECRET_ACCESS_KEY=$secret AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null ip netns exec $ns /usr/bin/aws --endpoint-url $endpoint --ca-bundle $ca s3 cp --quiet $snap s3://bench/aws/snap.db'" \
+  -n tool-gzip-k8s "tool $snap_k8s tool/k8s" \
+  -n aws-s3-cp-k8s "bash -c 'AWS_ACCESS_KEY_ID=AKIDBENCH AWS_SECRET_ACCESS_KEY=$secret AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null ip netns exec $ns /usr/bin/aws --endpoint-url $endpoint --ca-bundle $ca s3 cp --quiet $snap_k8s s3://bench/aws/snap-k8s.db'" >&2
 
 # `ip netns exec` execs the command: GNU time's peak is the upload's own.
 rss() { /usr/bin/time -f %M ip netns exec "$ns" "$@" 2>&1 >/dev/null | tail -n1; }
 echo "snapshot_bytes=$(stat -c %s "$snap")"
 echo "stored_plain=$(tool "$snap" tool/once | sed 's/.*stored=\([0-9]*\).*/\1/')"
+echo "snapshot_k8s_bytes=$(stat -c %s "$snap_k8s")"
+echo "stored_k8s=$(tool "$snap_k8s" tool/once-k8s | sed 's/.*stored=\([0-9]*\).*/\1/')"
 echo "rss_plain=$(rss "$up" "$endpoint" bench "rss/plain" "$creds" "$ca" "$snap")"
 echo "rss_age=$(rss "$up" "$endpoint" bench "rss/age" "$creds" "$ca" "$snap" "$recipient")"
 echo "rss_1g=$(rss "$up" "$endpoint" bench "rss/1g" "$creds" "$ca" "$work/1g.bin")"

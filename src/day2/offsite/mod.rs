@@ -10,6 +10,7 @@
 
 mod age;
 mod credentials;
+pub mod gzip;
 pub mod list;
 pub mod probe;
 pub mod retention;

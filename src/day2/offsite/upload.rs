@@ -49,10 +49,15 @@ pub fn upload(store: &Store, key: &str, file: &Path, recipients: &[[u8; 32]]) ->
     }
 }
 
+/// Parts uploaded at once: a store answers each part only once it has written it, so one at a
+/// time leaves the link idle between parts (BENCHMARKS.md: two at once beat `aws s3 cp`).
+const SENDERS: usize = 2;
+
 /// Streams `file` gzipped (and encrypted when there are `recipients`) into `key`: a reader
-/// thread compresses into the next part while this one uploads the previous, handed over one to
-/// one (a rendezvous channel): at most two parts are in memory. The object counts only once HEAD gives back its size and checksum; on any failure the
-/// upload is abandoned (no object).
+/// thread compresses into the next part while `SENDERS` threads upload the ones before, handed
+/// over one to one (a rendezvous channel): at most `SENDERS` + 1 parts are in memory. The object
+/// counts only once HEAD gives back its size and checksum; on any failure the upload is
+/// abandoned (no object).
 fn upload_once(store: &Store, key: &str, file: &Path, recipients: &[[u8; 32]]) -> Result<Stored> {
     let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let id = store.create_multipart(key)?;
@@ -63,7 +68,36 @@ fn upload_once(store: &Store, key: &str, file: &Path, recipients: &[[u8; 32]]) -
                 let _ = tx.send(Err(e));
             }
         });
-        send_parts(store, key, &id, rx)
+        // Shared by count: once the senders are done and this returns, the receiver is gone,
+        // and a reader still waiting to hand over a part stops.
+        let shared = std::sync::Arc::new(Shared {
+            rx: std::sync::Mutex::new(rx),
+            parts: std::sync::Mutex::new((Vec::new(), 0)),
+            failed: std::sync::atomic::AtomicBool::new(false),
+        });
+        let id = &id;
+        let senders: Vec<_> = (0..SENDERS)
+            .map(|_| {
+                let shared = shared.clone();
+                s.spawn(move || send_parts(store, key, id, &shared))
+            })
+            .collect();
+        // Every sender's outcome is awaited; the first error is the one.
+        let outcomes: Vec<Result<()>> = senders
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a part sender panicked")))
+            })
+            .collect();
+        outcomes.into_iter().collect::<Result<()>>()?;
+        let shared = std::sync::Arc::into_inner(shared).context("the part senders are done")?;
+        let (mut parts, size) = shared.parts.into_inner().unwrap_or_else(|e| e.into_inner());
+        if parts.is_empty() {
+            return Err(Error::other("the snapshot compressed to nothing").into());
+        }
+        parts.sort_by_key(|p| p.0);
+        Ok((parts, size))
     });
     let checked = result.and_then(|(parts, size)| {
         store.complete(key, &id, &parts)?;
@@ -85,16 +119,15 @@ fn produce(
     recipients: &[[u8; 32]],
     tx: &SyncSender<io::Result<Vec<u8>>>,
 ) -> io::Result<()> {
-    let mut gz = flate2::read::GzEncoder::new(f, flate2::Compression::fast());
     let mut sink = PartSink {
         tx,
         buf: Vec::with_capacity(PART),
     };
     if recipients.is_empty() {
-        io::copy(&mut gz, &mut sink)?;
+        super::gzip::compress(f, &mut sink)?;
     } else {
         let mut enc = super::age::Encryptor::new(&mut sink, recipients)?;
-        io::copy(&mut gz, &mut enc)?;
+        super::gzip::compress(f, &mut enc)?;
         enc.finish()?;
     }
     sink.send()
@@ -136,26 +169,58 @@ impl io::Write for PartSink<'_> {
 
 type Parts = Vec<(u32, String, String)>;
 
-fn send_parts(
-    store: &Store,
-    key: &str,
-    id: &str,
-    rx: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
-) -> Result<(Parts, u64)> {
-    let mut parts = Vec::new();
-    let mut size = 0u64;
-    for chunk in rx {
-        let chunk = chunk.context("reading and compressing the snapshot")?;
-        let n = parts.len() as u32 + 1;
-        size += chunk.len() as u64;
-        let sum = base64::engine::general_purpose::STANDARD.encode(Sha256::of(&chunk).0);
-        let etag = store.upload_part(key, id, n, &bytes::Bytes::from(chunk), &sum)?;
-        parts.push((n, etag, sum));
+/// What the part senders share: the parts to send (numbered in the order they are taken), the
+/// parts sent and the bytes in them, and whether one of them failed (the others then stop).
+struct Shared {
+    rx: std::sync::Mutex<std::sync::mpsc::Receiver<io::Result<Vec<u8>>>>,
+    parts: std::sync::Mutex<(Parts, u64)>,
+    failed: std::sync::atomic::AtomicBool,
+}
+
+/// One sender: takes the next part (its number with it, so the numbers follow the stream's
+/// order), uploads it, until the stream ends or a sender failed.
+fn send_parts(store: &Store, key: &str, id: &str, shared: &Shared) -> Result<()> {
+    use std::sync::atomic::Ordering;
+    loop {
+        if shared.failed.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let (n, chunk) = {
+            let rx = shared.rx.lock().unwrap_or_else(|e| e.into_inner());
+            let Ok(chunk) = rx.recv() else {
+                return Ok(());
+            };
+            if shared.failed.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            let mut parts = shared.parts.lock().unwrap_or_else(|e| e.into_inner());
+            parts.1 += chunk.as_ref().map(|c| c.len() as u64).unwrap_or(0);
+            // Numbered while the stream is held: taken in order, numbered in order.
+            let n = parts.0.len() as u32 + 1;
+            parts.0.push((n, String::new(), String::new()));
+            (n, chunk)
+        };
+        let sent = chunk
+            .context("reading and compressing the snapshot")
+            .and_then(|chunk| {
+                let sum = base64::engine::general_purpose::STANDARD.encode(Sha256::of(&chunk).0);
+                let etag = store.upload_part(key, id, n, &bytes::Bytes::from(chunk), &sum)?;
+                Ok((etag, sum))
+            });
+        match sent {
+            Ok((etag, sum)) => {
+                let mut parts = shared.parts.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(p) = parts.0.iter_mut().find(|p| p.0 == n) {
+                    p.1 = etag;
+                    p.2 = sum;
+                }
+            }
+            Err(e) => {
+                shared.failed.store(true, Ordering::SeqCst);
+                return Err(e);
+            }
+        }
     }
-    if parts.is_empty() {
-        return Err(Error::other("the snapshot compressed to nothing").into());
-    }
-    Ok((parts, size))
 }
 
 /// HEAD: the size must be what was sent, and a checksum the store gives must be the parts'.
