@@ -208,6 +208,10 @@ pub struct NodeConfigArgs {
     /// without the etcd-bootstrap.service first-boot unit.
     #[arg(long)]
     pub runcmd: bool,
+    /// Another file for the node (user-data only), written root's, 0600, at DEST: the offsite
+    /// store's credentials and CA, for example. DEST=SRC; repeatable.
+    #[arg(long, value_name = "DEST=SRC")]
+    pub write_file: Vec<String>,
 }
 
 #[derive(Args, Debug)]

@@ -531,6 +531,36 @@ fn node_config_prints_the_user_data_or_seed_asked_for() {
         "{cmds:?}"
     );
 
+    // The offsite store's files ride along, 0600, as given (a secret that starts with a quote, a
+    // PEM); a DEST that is not a plain absolute path is refused.
+    let creds = dir.path().join("s3-credentials");
+    fs::write(
+        &creds,
+        "[default]\naws_access_key_id = AK\naws_secret_access_key = \"#: x\n",
+    )
+    .unwrap();
+    let arg = format!("/etc/etcd-bootstrap/s3-credentials={}", creds.display());
+    let with_files = user_data(&["--write-file", &arg]);
+    let files = with_files["write_files"].as_sequence().unwrap();
+    assert_eq!(
+        files[1]["path"].as_str(),
+        Some("/etc/etcd-bootstrap/s3-credentials")
+    );
+    assert_eq!(files[1]["permissions"].as_str(), Some("0600"));
+    assert_eq!(
+        files[1]["content"].as_str(),
+        Some(fs::read_to_string(&creds).unwrap().as_str())
+    );
+    for bad in [
+        "etc/x=/dev/null",
+        "/etc/a b=/dev/null",
+        "/etc/../x=/dev/null",
+        "/etc/x",
+    ] {
+        let out = node_config(&seed, &p, &["--write-file", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", stderr(&out));
+    }
+
     let out = node_config(&seed, &p, &["--format", "seed"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let printed = stdout(&out);

@@ -106,6 +106,29 @@ fn user_data(seed: &Seed, seed_text: &str, o: &NodeConfigArgs) -> Result<String>
             indent(&conf, "      ")
         ));
     }
+    for spec in &o.write_file {
+        let (dest, src) = spec
+            .split_once('=')
+            // Into YAML unquoted: every part of the path a plain name.
+            .filter(|(d, s)| {
+                !s.is_empty()
+                    && d.strip_prefix('/')
+                        .is_some_and(|r| r.split('/').all(crate::util::text::is_plain_name))
+            })
+            .ok_or_else(|| {
+                invalid(format!(
+                    "--write-file {}: give DEST=SRC, DEST an absolute path on the node made of \
+                     plain names",
+                    crate::util::text::printable(spec)
+                ))
+            })?;
+        let text = std::fs::read_to_string(src)
+            .with_context(|| format!("reading {src} (--write-file {dest}=...)"))?;
+        out.push_str(&format!(
+            "  - path: {dest}\n    owner: root:root\n    permissions: '0600'\n    content: |\n{}",
+            indent(&text, "      ")
+        ));
+    }
     if o.runcmd {
         out.push_str("runcmd:\n");
         if o.wg_conf.is_some() {
@@ -136,8 +159,10 @@ pub fn run(o: &NodeConfigArgs) -> Result<()> {
     Seed::parse(&format!("node-config for {}", o.node), &text)?;
     match o.format {
         NodeConfigFormat::Seed => {
-            if o.wg_conf.is_some() || o.runcmd {
-                bail!(invalid("--wg-conf and --runcmd go with --format user-data"));
+            if o.wg_conf.is_some() || o.runcmd || !o.write_file.is_empty() {
+                bail!(invalid(
+                    "--wg-conf, --write-file and --runcmd go with --format user-data"
+                ));
             }
             println!("{text}");
             eprintln!(

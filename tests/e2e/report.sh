@@ -79,6 +79,13 @@ if [ "$n" = 1 ]; then
     # Only the journal: the first-boot unit ran apply, nothing else did.
     p=$(journalctl -b -t etcd-bootstrap 2>/dev/null | grep -q 'promoted member' && echo yes || echo no)
     extra=" members=$(echo "$m" | grep -c ', started, ') learners=$(echo "$m" | grep -c ', true$') promoted=$p backup-rc=$b snapshots=$(ls /var/backups/etcd/etcd-snapshot-*.db 2>/dev/null | wc -l) timer=$(systemctl is-enabled etcd-backup.timer)/$(systemctl is-active etcd-backup.timer)"
+    journalctl -b -u etcd-backup.service -o cat 2>/dev/null | sed "s/^/E2E $h backup: /" > /dev/ttyS0
+    up=$(journalctl -b -u etcd-backup.service -o cat 2>/dev/null | grep -c 'uploaded and checked')
+    metric=$(grep -c '^etcd_bootstrap_backup_last_success_timestamp_seconds{target="offsite"} ' \
+      /var/lib/prometheus/node-exporter/etcd-bootstrap-backup.prom 2>/dev/null)
+    s3_secret=$(sed -n 's/^aws_secret_access_key *= *//p' /etc/etcd-bootstrap/s3-credentials)
+    s3_leak=$(journalctl -b 2>/dev/null | grep -c -F -e "${s3_secret:-no secret here}")
+    extra="$extra offsite-uploaded=$up offsite-metric=${metric:-0} s3-secret-in-journal=$s3_leak"
   fi
   say "E2E $h boot1 health-rc=$rc etcd-enabled=$enabled bootstrap-result=$result journal=$journal secrets-in-journal=$secrets$extra"
   journalctl -b -t etcd-bootstrap -o short-monotonic 2>/dev/null | sed "s/^/E2E $h journal: /" > /dev/ttyS0

@@ -17,7 +17,9 @@
 #   runs apply under real systemd) while the host, a WireGuard peer of theirs, asks every member's
 #   /health every 100 ms: never more than one down; all end on 3.5.1, cluster version 3.5.
 #   vm4 (3.5.1): day 2, its seed says initial-cluster-state: existing, etcd_join_as_learner, etcd_backup:
-#   added as a learner, started, promoted (seen in the journal), backup timer enabled and run.
+#   added as a learner, started, promoted (seen in the journal), backup timer enabled and run; the
+#   backup goes offsite to a SeaweedFS on the host side (credentials and CA from node-config
+#   --write-file): the store holds one object and its meta, the node_exporter metric is written.
 #   vm5: its seed names wg1, which nothing creates: the first-boot unit fails naming wg1 and what
 #   should bring it up, and the VM still reaches multi-user.target.
 # Phase 2, the old runcmd-only layout, timed only (the pre-#18 unit, apply from runcmd): 3 VMs.
@@ -124,7 +126,11 @@ members() { # first last [prefix]
 { release_of $new_version; members 1 4
   echo "etcd_settings_user: {initial-cluster-state: existing}"
   echo "etcd_join_as_learner: true"
-  echo "etcd_backup: {dir: /var/backups/etcd, interval: 1h, keep: 3}"; } > "$run/cluster4.yaml"
+  # Offsite: to the S3 store on the host side of the VMs' network (started below).
+  printf 'etcd_backup:\n  dir: /var/backups/etcd\n  interval: 1h\n  keep: 3\n  offsite:\n'
+  printf '    url: https://172.31.9.254:8333/etcd-backups/e2e\n'
+  printf '    credentials: /etc/etcd-bootstrap/s3-credentials\n    ca_file: /etc/etcd-bootstrap/s3-ca.pem\n'
+  } > "$run/cluster4.yaml"
 { release_of $new_version; echo "etcd_interface: wg1"; members 5 5; } > "$run/cluster5.yaml"
 { release_of $new_version; members 6 8 etcd-old; } > "$run/cluster-old.yaml"
 for f in cluster4 cluster5 cluster-old; do $bin pki --seed "$run/$f.yaml" --out "$run/pki" >/dev/null; done
@@ -149,10 +155,18 @@ cidata() { # i, user-data file
   (cd "$d" && genisoimage -quiet -output "$run/cidata$i.iso" -volid cidata -joliet -rock user-data meta-data network-config)
 }
 mkdir -p "$run/http"
+# The offsite store's CA and credentials (vm4 gets them from node-config --write-file).
+bash tests/support/pki.sh "$run/s3/pki" store=172.31.9.254 >/dev/null
+s3_secret=sk-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+printf '{"identities":[{"name":"e2e","credentials":[{"accessKey":"AKIDE2E","secretKey":"%s"}],"actions":["Admin","Read","Write","List"]}]}' \
+  "$s3_secret" > "$run/s3/identities.json"
+(umask 077; printf '[default]\naws_access_key_id = AKIDE2E\naws_secret_access_key = %s\n' "$s3_secret" > "$run/s3/credentials")
 for i in 1 2 4; do
   wg_conf $i $(for j in 1 2 3 4; do [ $j = $i ] || echo $j; done) > "$run/wg$i.conf"
-  seed=$run/cluster.yaml; [ $i = 4 ] && seed=$run/cluster4.yaml
-  $bin node-config --seed "$seed" --pki "$run/pki" --node "etcd-vm$i" --wg-conf "$run/wg$i.conf" > "$run/user-data$i"
+  seed=$run/cluster.yaml files=()
+  [ $i = 4 ] && seed=$run/cluster4.yaml files=(--write-file "/etc/etcd-bootstrap/s3-credentials=$run/s3/credentials" \
+    --write-file "/etc/etcd-bootstrap/s3-ca.pem=$run/s3/pki/ca-etcd.pem")
+  $bin node-config --seed "$seed" --pki "$run/pki" --node "etcd-vm$i" --wg-conf "$run/wg$i.conf" "${files[@]}" > "$run/user-data$i"
   cidata $i "$run/user-data$i"
 done
 $bin node-config --seed "$run/cluster.yaml" --pki "$run/pki" --node etcd-vm3 --format seed \
@@ -185,6 +199,21 @@ ip -n $ns link set br0 up
 ip -n $ns link set lo up
 ip netns exec $ns python3 -m http.server 8000 --bind 172.31.9.254 --directory "$run/http" >/dev/null 2>&1 &
 pids+=($!)
+# The S3 store (SeaweedFS, TLS from its own CA, SigV4), its /tmp its own (weed keeps sockets there).
+ip netns exec $ns unshare --mount --propagation private -- sh -c 'mount -t tmpfs tmpfs /tmp && exec "$0" "$@"' \
+  target/fixtures/weed/weed mini -dir="$run/s3/data" -ip=172.31.9.254 -ip.bind=172.31.9.254 -s3.port=8333 \
+  -webdav=false -admin.ui=false -s3.autoCreateBucket=false \
+  -s3.localSocket="$run/s3/s3.sock" -filer.localSocket="$run/s3/filer.sock" \
+  -s3.config="$run/s3/identities.json" -s3.cert.file="$run/s3/pki/store/cert-etcd-server.pem" \
+  -s3.key.file="$run/s3/pki/store/cert-etcd-server-key.pem" > "$run/s3/weed.log" 2>&1 &
+pids+=($!)
+s3() {
+  AWS_ACCESS_KEY_ID=AKIDE2E AWS_SECRET_ACCESS_KEY=$s3_secret AWS_DEFAULT_REGION=us-east-1 \
+    AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
+    ip netns exec $ns /usr/bin/aws --endpoint-url https://172.31.9.254:8333 --ca-bundle "$run/s3/pki/ca-etcd.pem" "$@"
+}
+for _ in $(seq 200); do s3 s3 ls >/dev/null 2>&1 && break; sleep 0.3; done
+s3 s3 mb s3://etcd-backups >/dev/null 2>&1 || true
 
 declare -A qemu_pid
 boot_vm() { # i, image
@@ -267,7 +296,12 @@ echo "E2E host upgrade-watch rounds=$rounds most-down=$most rounds-one-down=$one
 [ "$one" -gt 0 ] || fail "the watcher never saw a member restart"
 log "the upgrade rolled (never more than one member down); booting vm4 (joins as a learner) and vm5 (wg1)"
 boot_vm 4 base; boot_vm 5 base
-want 4 boot1 "health-rc=0 etcd-enabled=enabled bootstrap-result=success journal=yes secrets-in-journal=0 members=4 learners=0 promoted=yes backup-rc=0 snapshots=1 timer=enabled/active"
+want 4 boot1 "health-rc=0 etcd-enabled=enabled bootstrap-result=success journal=yes secrets-in-journal=0 members=4 learners=0 promoted=yes backup-rc=0 snapshots=1 timer=enabled/active offsite-uploaded=1 offsite-metric=1 s3-secret-in-journal=0"
+# In the store: one snapshot object and its meta, from vm4's backup service, under real systemd.
+objects=$(s3 s3 ls --recursive s3://etcd-backups/e2e/ | awk '{print $4}')
+echo "E2E host offsite $(echo "$objects" | tr '\n' ' ')" | tee -a "$run/vm4.log" >&2
+[ "$(echo "$objects" | grep -c '/etcd.backup.gz$')" = 1 ] && [ "$(echo "$objects" | grep -c '/_etcd_backup.meta$')" = 1 ] \
+  || fail "the store does not hold one snapshot and its meta: $objects"
 want 5 wg1 "bootstrap-result=exit-code multiuser=active names-wg1=yes"
 log "phase 1 passed; phase 2: the old runcmd-only layout, timed"
 for i in 1 2 3 4 5; do stop_vm $i; done
