@@ -291,6 +291,18 @@ pub struct BackupArgs {
     /// With --list: a table, or one JSON object per snapshot.
     #[arg(long, value_enum, default_value = "text", requires = "list")]
     pub output: Output,
+    /// Fetch a snapshot back from etcd_backup.offsite instead: the newest verified one (or
+    /// --snapshot), decrypted with --identity when sealed, gunzipped, its sha256 checked against
+    /// its meta (one that does not match is skipped for the next newest), written 0600 into the
+    /// backup dir as offsite-<name>.db. Prints "<sha256>  <path>", what etcd_restore wants.
+    #[arg(long, conflicts_with_all = ["list", "keep"])]
+    pub download: bool,
+    /// With --download: the age identity file (AGE-SECRET-KEY-1..., root's, 0600).
+    #[arg(long, value_name = "FILE", requires = "download")]
+    pub identity: Option<PathBuf>,
+    /// With --download: this snapshot (its name in --list: <UTC time>-rev<16 hex>).
+    #[arg(long, value_name = "NAME", requires = "download")]
+    pub snapshot: Option<String>,
 }
 
 #[derive(Args, Debug)]

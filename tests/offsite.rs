@@ -627,9 +627,54 @@ fn with_recipients_only_age_ciphertext_leaves_the_node_and_age_opens_it() {
     .unwrap();
     assert_eq!(meta["revision"], status["revision"], "{meta}");
     assert!(status["totalKey"].as_u64().unwrap() >= 50, "{status}");
-    // Another identity cannot open it.
+    // The tool fetches it back itself: age's identity file, its sha256 the meta's.
+    let root = c.roots[0].path();
+    fs::copy(&id, root.join("etc/etcd-bootstrap/backup.key")).unwrap();
+    let key = root.join("etc/etcd-bootstrap/backup.key");
+    fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let out = c.run(
+        0,
+        "backup",
+        &["--download", "--identity", "/etc/etcd-bootstrap/backup.key"],
+    );
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}", all_output(&out));
+    let (sum, path) = text.trim().split_once("  ").unwrap();
+    assert_eq!(sum, meta["sha256"].as_str().unwrap());
+    assert_eq!(
+        fs::read(path).unwrap(),
+        plain,
+        "the snapshot as it was saved"
+    );
+    assert!(
+        !all_output(&out).contains("AGE-SECRET-KEY"),
+        "the identity was shown"
+    );
+    // Without the identity, or with another, it says what is missing and leaves nothing.
+    fs::remove_file(path).unwrap();
+    let out = c.run(0, "backup", &["--download"]);
+    assert_eq!(out.status.code(), Some(1), "{}", all_output(&out));
+    assert!(
+        all_output(&out).contains("give the identity"),
+        "{}",
+        all_output(&out)
+    );
     let other = tmp.path().join("other.txt");
     ok(Command::new("age-keygen").arg("-o").arg(&other));
+    fs::copy(&other, &key).unwrap();
+    let out = c.run(
+        0,
+        "backup",
+        &["--download", "--identity", "/etc/etcd-bootstrap/backup.key"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", all_output(&out));
+    assert!(
+        all_output(&out).contains("no stanza is for this identity"),
+        "{}",
+        all_output(&out)
+    );
+    assert!(!std::path::Path::new(path).exists());
+    // Another identity cannot open it with age either.
     let out = Command::new("age")
         .arg("-d")
         .arg("-i")

@@ -1,7 +1,8 @@
 //! `backup`: one snapshot now (what the etcd_backup timer runs); prints `<sha256>  <path>`. With
 //! `etcd_backup.offsite`, the snapshot is then uploaded when it is this member's turn; a failed
 //! upload keeps the local snapshot, exits 1, and the next run tries again. Every run, failed or
-//! not, leaves its metrics for node_exporter (`day2::textfile`). `--list` only lists.
+//! not, leaves its metrics for node_exporter (`day2::textfile`). `--list` only lists, `--download`
+//! only fetches one back.
 
 use super::run::{Options, Run};
 use crate::cli::BackupArgs;
@@ -17,6 +18,9 @@ pub fn run(o: &BackupArgs) -> Result<()> {
     let node = run.looking();
     if o.list {
         return super::backup_list::run(&node, o);
+    }
+    if o.download {
+        return super::backup_list::download(&node, o);
     }
     let now = crate::util::time::unix_now();
     let started = Instant::now();

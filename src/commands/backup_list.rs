@@ -1,6 +1,6 @@
 //! `backup --list`: the local snapshots and this cluster's offsite ones, newest first, one line
 //! (or JSON object) each. The local ones are listed even when the store cannot be: the store's
-//! error is then said, and the exit is 1.
+//! error is then said, and the exit is 1. `backup --download`: one back from the store, checked.
 
 use crate::cli::{BackupArgs, Output};
 use crate::cluster::node::Node;
@@ -64,6 +64,42 @@ pub fn run(node: &Node, o: &BackupArgs) -> Result<()> {
         ))),
         _ => Ok(()),
     }
+}
+
+pub fn download(node: &Node, o: &BackupArgs) -> Result<()> {
+    let spec = node
+        .cfg
+        .backup
+        .as_ref()
+        .and_then(|b| b.offsite.as_ref())
+        .ok_or_else(|| {
+            crate::util::error::Error::input("--download: the seed has no etcd_backup.offsite")
+        })?;
+    let identity = o
+        .identity
+        .as_ref()
+        .map(|p| {
+            crate::day2::offsite::unage::Identity::read(
+                &crate::util::fs::under(node.root, p),
+                "--identity",
+            )
+        })
+        .transpose()?;
+    let dir = crate::util::fs::under(node.root, &BackupOptions::of(node, o.dir.clone(), None).dir);
+    let f = crate::day2::offsite::fetch::fetch(
+        node,
+        spec,
+        identity.as_ref(),
+        o.snapshot.as_deref(),
+        &dir,
+    )?;
+    log::info!(
+        "fetched {} (revision {}): its sha256 is its meta's",
+        f.from,
+        f.revision
+    );
+    println!("{}  {}", f.sha256, f.path.display());
+    Ok(())
 }
 
 fn table(rows: &[Row]) -> String {

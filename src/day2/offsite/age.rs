@@ -10,10 +10,11 @@ use ring::{agreement, hkdf, hmac};
 use std::io::{self, Write};
 
 /// age's payload chunk: 64 KiB of plaintext, each sealed on its own.
-const CHUNK: usize = 64 << 10;
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD_NO_PAD;
+pub(super) const CHUNK: usize = 64 << 10;
+pub(super) const B64: base64::engine::GeneralPurpose =
+    base64::engine::general_purpose::STANDARD_NO_PAD;
 
-fn derive(salt: &[u8], ikm: &[u8], info: &[u8]) -> [u8; 32] {
+pub(super) fn derive(salt: &[u8], ikm: &[u8], info: &[u8]) -> [u8; 32] {
     let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(ikm);
     let mut out = [0u8; 32];
     prk.expand(&[info], hkdf::HKDF_SHA256)

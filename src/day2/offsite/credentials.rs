@@ -2,9 +2,7 @@
 //! of the upload and never copied anywhere: not into a unit, a log line or an error.
 
 use crate::util::error::Error;
-use anyhow::{Context as _, Result};
-use std::io::Read;
-use std::os::unix::fs::MetadataExt;
+use anyhow::Result;
 use std::path::Path;
 
 /// An access key and its secret. `Debug` never shows the secret.
@@ -27,24 +25,7 @@ pub fn read(path: &Path, profile: &str) -> Result<Credentials> {
         "the offsite credentials file {} (etcd_backup.offsite.credentials)",
         path.display()
     );
-    let f = crate::util::fs::open_regular(path, false)
-        .with_context(|| format!("opening {named}"))?
-        .ok_or_else(|| Error::input(format!("{named} does not exist")))?;
-    let md = f
-        .metadata()
-        .with_context(|| format!("inspecting {named}"))?;
-    if md.uid() != nix::unistd::geteuid().as_raw() || md.mode() & 0o077 != 0 {
-        return Err(Error::input(format!(
-            "{named} must be root's alone (owner uid {}, mode {:04o}): chown root and chmod 600 it",
-            md.uid(),
-            md.mode() & 0o7777
-        ))
-        .into());
-    }
-    let mut text = String::new();
-    f.take(64 * 1024)
-        .read_to_string(&mut text)
-        .with_context(|| format!("reading {named} (text, at most 64 KiB)"))?;
+    let text = crate::util::fs::read_secret(path, &named)?;
     parse(&text, profile).map_err(|why| Error::input(format!("{named}: {why}")).into())
 }
 

@@ -10,12 +10,14 @@
 
 mod age;
 mod credentials;
+pub mod fetch;
 pub mod gzip;
 pub mod list;
 pub mod probe;
 pub mod retention;
 pub mod s3;
 mod sigv4;
+pub mod unage;
 pub mod upload;
 
 use crate::cluster::node::Node;

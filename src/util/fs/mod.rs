@@ -5,7 +5,7 @@
 mod private;
 mod write;
 
-pub use private::{open_regular, private_dir};
+pub use private::{open_regular, private_dir, read_secret};
 pub use write::{
     commit_temp, create_temp, fsync_dir, sweep_temps, temp_path, write_atomic, write_private_state,
     write_state, write_temp,

@@ -42,6 +42,33 @@ pub fn open_regular(path: &Path, follow: bool) -> Result<Option<File>> {
     Ok(Some(f))
 }
 
+/// A secret's file read whole: a regular file, not a link, this user's (root's) and readable by
+/// no one else, text of at most 64 KiB. `named` says which in errors; no error shows a byte of it.
+pub fn read_secret(path: &Path, named: &str) -> Result<String> {
+    use crate::util::error::Error;
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let f = open_regular(path, false)
+        .with_context(|| format!("opening {named}"))?
+        .ok_or_else(|| Error::input(format!("{named} does not exist")))?;
+    let md = f
+        .metadata()
+        .with_context(|| format!("inspecting {named}"))?;
+    if md.uid() != nix::unistd::geteuid().as_raw() || md.mode() & 0o077 != 0 {
+        return Err(Error::input(format!(
+            "{named} must be root's alone (owner uid {}, mode {:04o}): chown root and chmod 600 it",
+            md.uid(),
+            md.mode() & 0o7777
+        ))
+        .into());
+    }
+    let mut text = String::new();
+    f.take(64 * 1024)
+        .read_to_string(&mut text)
+        .with_context(|| format!("reading {named} (text, at most 64 KiB)"))?;
+    Ok(text)
+}
+
 fn kind_of(md: &fs::Metadata) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
     let t = md.file_type();

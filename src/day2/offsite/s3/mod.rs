@@ -144,10 +144,40 @@ impl Store {
         extra: &[(String, String)],
         body: &bytes::Bytes,
     ) -> Result<Answer> {
+        let resp = self.request(method, key, query, extra, body, REQUEST_TIMEOUT)?;
+        self.answer(method, resp)
+    }
+
+    /// The answer read whole (capped: errors and listings are small).
+    fn answer(&self, method: &str, resp: reqwest::blocking::Response) -> Result<Answer> {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let mut body = Vec::new();
+        resp.take(ANSWER_CAP).read_to_end(&mut body).map_err(|e| {
+            Error::transient(format!("{method} {}: reading the answer: {e}", self.name()))
+        })?;
+        Ok(Answer {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// One signed request, answered but its body not read yet; no longer than `cap`, nor past
+    /// the deadline.
+    fn request(
+        &self,
+        method: &str,
+        key: &str,
+        query: &[(String, String)],
+        extra: &[(String, String)],
+        body: &bytes::Bytes,
+        cap: Duration,
+    ) -> Result<reqwest::blocking::Response> {
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(Error::other(format!(
-                "{method} {}: the upload's deadline (etcd_backup.offsite.timeout) passed",
+                "{method} {}: the deadline (etcd_backup.offsite.timeout) passed",
                 self.name()
             ))
             .into());
@@ -157,24 +187,13 @@ impl Store {
         let mut req = self
             .client
             .request(m, &url)
-            .timeout(left.min(REQUEST_TIMEOUT))
+            .timeout(left.min(cap))
             .body(body.clone());
         for (k, v) in &headers {
             req = req.header(k.as_str(), v.as_str());
         }
         let what = format!("{method} {}", self.name());
-        let resp = req.send().map_err(|e| self.net_error(&what, e))?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let mut body = Vec::new();
-        resp.take(ANSWER_CAP)
-            .read_to_end(&mut body)
-            .map_err(|e| Error::transient(format!("{what}: reading the answer: {e}")))?;
-        Ok(Answer {
-            status,
-            headers,
-            body,
-        })
+        req.send().map_err(|e| self.net_error(&what, e))
     }
 
     /// The URL and headers (signature included) of one request.
@@ -270,6 +289,18 @@ impl Store {
         body: &bytes::Bytes,
         allowed: &[u16],
     ) -> Result<Answer> {
+        self.retrying(|| {
+            let a = self.send_once(method, key, query, extra, body)?;
+            if allowed.contains(&a.status) {
+                Ok(a)
+            } else {
+                self.judge(method, key, a)
+            }
+        })
+    }
+
+    /// `once` until it succeeds or fails in a way worth no retry, or the deadline passes.
+    fn retrying<T>(&self, mut once: impl FnMut() -> Result<T>) -> Result<T> {
         let backoff = Backoff {
             first: Duration::from_millis(500),
             max: Duration::from_secs(20),
@@ -277,17 +308,8 @@ impl Store {
         };
         let mut tries = 0;
         loop {
-            let got = self
-                .send_once(method, key, query, extra, body)
-                .and_then(|a| {
-                    if allowed.contains(&a.status) {
-                        Ok(a)
-                    } else {
-                        self.judge(method, key, a)
-                    }
-                });
-            let e = match got {
-                Ok(a) => return Ok(a),
+            let e = match once() {
+                Ok(v) => return Ok(v),
                 Err(e) => e,
             };
             let wait = backoff.delay(tries);

@@ -5,8 +5,10 @@ use super::xml::{blocks, escape, tag};
 use super::{Listed, Store};
 use crate::util::error::Error;
 use crate::util::io::Sha256;
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use base64::Engine as _;
+use std::os::unix::fs::OpenOptionsExt;
+use std::time::Duration;
 
 impl Store {
     /// HEAD of `key`: its size and the checksum the store keeps; `None` when it does not exist.
@@ -37,6 +39,36 @@ impl Store {
 
     pub fn get(&self, key: &str) -> Result<Vec<u8>> {
         Ok(self.call("GET", key, &[], &[], &bytes::Bytes::new())?.body)
+    }
+
+    /// `key` downloaded into `to` (made new, root's alone; started over on a transient failure):
+    /// the bytes written. Bounded by the deadline alone: a large object may take long.
+    pub fn download(&self, key: &str, to: &std::path::Path) -> Result<u64> {
+        self.retrying(|| {
+            let resp = self.request("GET", key, &[], &[], &bytes::Bytes::new(), Duration::MAX)?;
+            if !resp.status().is_success() {
+                let a = self.answer("GET", resp)?;
+                return self.judge("GET", key, a).map(|_| 0);
+            }
+            let _ = std::fs::remove_file(to);
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+                .open(to)
+                .with_context(|| format!("creating {}", to.display()))?;
+            let mut resp = resp;
+            let n = std::io::copy(&mut resp, &mut f).map_err(|e| {
+                Error::transient(format!(
+                    "GET {}/{key}: reading the object: {e}",
+                    self.name()
+                ))
+            })?;
+            f.sync_all()
+                .with_context(|| format!("syncing {}", to.display()))?;
+            Ok(n)
+        })
     }
 
     pub fn delete(&self, key: &str) -> Result<()> {
