@@ -140,6 +140,9 @@ fn try_record(cfg: &Config, root: &Path, job: Job, runs: &[RunOf]) -> Result<()>
         k.success_at = r.success_at.or(k.success_at);
         k.size = r.size.or(k.size);
     }
+    // A seed that no longer sends backups offsite: its old success would age into an alert.
+    let offsite = cfg.backup.as_ref().is_some_and(|b| b.offsite.is_some());
+    kept.retain(|k| job != Job::Backup || k.target != "offsite" || offsite);
     kept.sort_by(|a, b| a.target.cmp(&b.target));
     let text: String = kept.iter().map(Kept::line).collect();
     crate::state::write(root, job.state(), &text)?;
@@ -255,8 +258,13 @@ pub fn dir_item(cfg: &Config) -> Vec<Item> {
 mod tests {
     use super::*;
 
+    /// A config whose backups go offsite, its metrics into `dir`.
     fn cfg(dir: Option<&Path>) -> Config {
-        let mut c = crate::seed::testing::config("etcd_version: \"3.5.1\"\n");
+        let mut c = crate::seed::testing::config(
+            "etcd_version: \"3.5.1\"\netcd_backup:\n  offsite:\n    \
+             url: https://s3.example.net/backups\n    credentials: /etc/c\n",
+        );
+        assert!(c.backup.as_ref().unwrap().offsite.is_some());
         c.textfile_dir = dir.map(Path::to_path_buf);
         c
     }
@@ -321,6 +329,24 @@ mod tests {
             let (_, v) = l.rsplit_once(' ').unwrap();
             assert!(v.parse::<f64>().is_ok(), "{l}");
         }
+        // The seed stops sending backups offsite: the offsite lines go, the local ones stay.
+        let mut local_only = c.clone();
+        local_only.backup.as_mut().unwrap().offsite = None;
+        record(
+            &local_only,
+            root.path(),
+            Job::Backup,
+            &[run("local", 400, true, None)],
+        );
+        let text = std::fs::read_to_string(
+            root.path()
+                .join("var/lib/prometheus/node-exporter/etcd-bootstrap-backup.prom"),
+        )
+        .unwrap();
+        assert!(!text.contains("target=\"offsite\""), "{text}");
+        assert!(text.contains(&format!(
+            "{p}last_success_timestamp_seconds{{target=\"local\"}} 400\n"
+        )));
     }
 
     #[test]
