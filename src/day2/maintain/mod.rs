@@ -172,6 +172,11 @@ impl Maintainer<'_> {
         let before = self
             .db_at(endpoint)
             .with_context(|| format!("asking {name} for its db size"))?;
+        self.defragment_from(name, endpoint, before)
+    }
+
+    /// `defragment` of a member whose db was just read as `before`.
+    fn defragment_from(&self, name: &str, endpoint: &str, before: Db) -> Result<Defragmented> {
         log::info!("defragmenting {name} ({})", before.describe());
         let start = Instant::now();
         self.peers

@@ -7,7 +7,7 @@
 //! whatever it sees of the leader or of who answers, so two runs never defragment at once; a run
 //! that stops being the coordinator (the member list changed) stops before its next member.
 
-use super::{coordinator, recovery_order, url_of, Maintainer, HEADROOM_PERCENT};
+use super::{coordinator, recovery_order, url_of, Defragmented, Maintainer, HEADROOM_PERCENT};
 use crate::cluster::lock;
 use crate::cluster::turn::poll;
 use crate::cluster::voters::Me;
@@ -96,6 +96,43 @@ impl Maintainer<'_> {
 
     /// Every member defragmented in turn, then the alarm disarmed if there is room again; or,
     /// on any other member than the coordinator, nothing.
+    /// One member's turn: waited for until all is quiet, then defragmented. A member that stops
+    /// answering between the wait and its defragmentation (stopped, restarted) is waited for
+    /// again, within the same timeout, not given up on.
+    fn defragment_when_quiet(
+        &self,
+        members: &[ApiMember],
+        m: &ApiMember,
+        url: &str,
+        done: &[u64],
+    ) -> Result<Defragmented> {
+        let name = printable(&m.name).into_owned();
+        let started = std::time::Instant::now();
+        loop {
+            self.wait_quiet(members, m)?;
+            let now = self.peers.api.list()?;
+            if let Err(who) = self.coordinates(&now) {
+                bail!(
+                    "NOSPACE recovery stopped before {name}: the member list changed, and {who} \
+                     coordinates it now"
+                );
+            }
+            // Whoever leads now (a leader may have changed since the order was made).
+            self.peers.hand_over_leadership(url, "defragmenting", done);
+            match self.db_at(url) {
+                Ok(before) => return self.defragment_from(&name, url, before),
+                Err(e) if started.elapsed() < self.o.timeout => log::warn!(
+                    "{name} stopped answering before its defragmentation ({}); waiting for it",
+                    printable(&e.message)
+                ),
+                Err(e) => {
+                    return Err(anyhow::Error::from(e))
+                        .with_context(|| format!("asking {name} for its db size"))
+                }
+            }
+        }
+    }
+
     pub(super) fn nospace(&self, raised_by: &[(u64, Alarm)]) -> Result<String> {
         let members = self.peers.api.list()?;
         let name_of = |id: u64| {
@@ -130,18 +167,7 @@ impl Maintainer<'_> {
                 );
                 continue;
             };
-            self.wait_quiet(&members, m)?;
-            let now = self.peers.api.list()?;
-            if let Err(who) = self.coordinates(&now) {
-                bail!(
-                    "NOSPACE recovery stopped before {}: the member list changed, and {who} \
-                     coordinates it now",
-                    printable(&m.name)
-                );
-            }
-            // Whoever leads now (a leader may have changed since the order was made).
-            self.peers.hand_over_leadership(url, "defragmenting", &done);
-            let d = self.defragment(&printable(&m.name), url)?;
+            let d = self.defragment_when_quiet(&members, m, url, &done)?;
             log::info!("{}", d.line());
             lines.push(d.line());
             done.push(m.id);
