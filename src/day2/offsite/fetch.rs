@@ -10,9 +10,9 @@ use crate::cluster::node::Node;
 use crate::seed::OffsiteSpec;
 use crate::util::error::Error;
 use crate::util::fs;
-use crate::util::io::{HashingWriter, Sha256};
+use crate::util::io::Sha256;
 use anyhow::{Context as _, Result};
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -83,13 +83,20 @@ fn one(store: &Store, at: &str, identity: Option<&Identity>, dir: &Path) -> Resu
         .as_str()
         .and_then(|s| s.parse::<Sha256>().ok())
         .context("its meta has no sha256")?;
-    let revision = meta["revision"].as_u64().unwrap_or(0);
+    // A store's answer sized the way it likes could fill the disk before the sha256 is known:
+    // nothing beyond the size the meta gives is written.
+    let size = meta["size"].as_u64().context("its meta has no size")?;
     let object = match meta["object"].as_str() {
         Some(o) if o == OBJECT || o == OBJECT_AGE => o,
         _ => anyhow::bail!("its meta names no object this tool reads"),
     };
     let key = format!("{at}/{object}");
+    // The name passed `is_snapshot_dir`: a plain name, its revision 16 hex digits.
     let name = at.rsplit('/').next().unwrap_or(at);
+    let revision = name
+        .rsplit_once("-rev")
+        .and_then(|(_, r)| u64::from_str_radix(r, 16).ok())
+        .context("its name holds no revision")?;
     let stored = dir.join(format!(".{name}.{object}"));
     // Not `etcd-snapshot-*`: the local snapshots' retention must not count it as one of them.
     let path = dir.join(format!("offsite-{name}.db"));
@@ -109,23 +116,15 @@ fn one(store: &Store, at: &str, identity: Option<&Identity>, dir: &Path) -> Resu
         } else {
             Box::new(flate2::read::MultiGzDecoder::new(file))
         };
-        let mut plain = plain;
-        let (f, tmp) = fs::create_temp(&path)?;
-        let mut w = HashingWriter::new(io::BufWriter::new(f));
-        let copied = io::copy(&mut plain, &mut w).context("decompressing it");
-        let sum = w.digest();
-        let synced = w
-            .inner
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .and_then(|f| f.sync_all());
-        if let Err(e) = copied.and_then(|_| synced.map_err(anyhow::Error::from)) {
+        let mut plain = plain.take(size + 1);
+        let (tmp, sum) = fs::write_temp(&path, 0o600, fs::Ids::current(), &mut plain)?;
+        let written = std::fs::metadata(&tmp).map(|m| m.len()).unwrap_or(0);
+        if sum != want || written != size {
             let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
-        if sum != want {
-            let _ = std::fs::remove_file(&tmp);
-            anyhow::bail!("its sha256 {sum} is not the {want} its meta says");
+            anyhow::bail!(
+                "it opens to {written} bytes of sha256 {sum}, not the {size} bytes of {want} its \
+                 meta says"
+            );
         }
         fs::commit_temp(&tmp, &path)?;
         Ok(sum)
