@@ -222,7 +222,15 @@ fn write_textfile(root: &Path, dir: &Path, name: &str, text: &str) -> Result<()>
         fs::private_dir(root, parent, 0o755)?;
     }
     if std::fs::symlink_metadata(&entry).is_err() {
-        std::fs::create_dir(&entry).with_context(|| format!("creating {}", entry.display()))?;
+        // 0755 whatever the umask (the services run with 0077): node_exporter reads it.
+        std::fs::create_dir(&entry)
+            .and_then(|()| {
+                std::fs::set_permissions(
+                    &entry,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o755),
+                )
+            })
+            .with_context(|| format!("creating {}", entry.display()))?;
     }
     // A link there was put by root (its dir is root's alone): followed, inside the root.
     let on_host = fs::under(root, dir);

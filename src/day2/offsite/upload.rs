@@ -92,11 +92,11 @@ fn upload_once(store: &Store, key: &str, file: &Path, recipients: &[[u8; 32]]) -
             .collect();
         outcomes.into_iter().collect::<Result<()>>()?;
         let shared = std::sync::Arc::into_inner(shared).context("the part senders are done")?;
-        let (mut parts, size) = shared.parts.into_inner().unwrap_or_else(|e| e.into_inner());
+        // In part order already: each was numbered and pushed as it was taken.
+        let (parts, size) = shared.parts.into_inner().unwrap_or_else(|e| e.into_inner());
         if parts.is_empty() {
             return Err(Error::other("the snapshot compressed to nothing").into());
         }
-        parts.sort_by_key(|p| p.0);
         Ok((parts, size))
     });
     let checked = result.and_then(|(parts, size)| {
